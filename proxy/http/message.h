@@ -1,0 +1,52 @@
+#pragma once
+// A parsed HTTP/1.1 message head: views into the bytes it was parsed from, which must stay where
+// they are while the head is used. No allocation: headers live in a fixed array.
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace ferry::http {
+
+inline constexpr std::size_t kMaxHeaders = 100;
+
+struct Header {
+  std::string_view name;
+  std::string_view value;
+};
+
+// ASCII case-insensitive comparison for header names and tokens.
+bool iequals(std::string_view a, std::string_view b);
+// True if the comma-separated list `list` contains token (case-insensitive, spaces trimmed).
+bool hasToken(std::string_view list, std::string_view token);
+
+struct MessageHead {
+  // request line
+  std::string_view method;
+  std::string_view target;
+  // status line
+  int status = 0;
+  std::string_view reason;
+  int versionMajor = 1;
+  int versionMinor = 1;
+
+  std::array<Header, kMaxHeaders> headers{};
+  std::size_t headerCount = 0;
+
+  // framing, as the parser understood it
+  bool chunked = false;
+  std::optional<std::uint64_t> contentLength;
+  bool keepAlive = true;  // the connection may carry another message after this one
+  bool upgrade = false;   // Upgrade requested / CONNECT
+  bool expectsBody = false;  // a body follows the head (length, chunked, or until close)
+
+  std::size_t headBytes = 0;  // size of the head on the wire, CRLFCRLF included
+
+  // First header with this name, if any.
+  std::optional<std::string_view> find(std::string_view name) const;
+  std::size_t count(std::string_view name) const;
+  void clear() { *this = MessageHead{}; }
+};
+
+}  // namespace ferry::http

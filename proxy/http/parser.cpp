@@ -1,0 +1,220 @@
+#include "proxy/http/parser.h"
+
+#include <llhttp.h>
+
+#include <charconv>
+
+namespace ferry::http {
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i];
+    char y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+bool hasToken(std::string_view list, std::string_view token) {
+  while (!list.empty()) {
+    std::size_t comma = list.find(',');
+    std::string_view item = list.substr(0, comma);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (iequals(item, token)) return true;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+std::optional<std::string_view> MessageHead::find(std::string_view name) const {
+  for (std::size_t i = 0; i < headerCount; ++i) {
+    if (iequals(headers[i].name, name)) return headers[i].value;
+  }
+  return std::nullopt;
+}
+
+std::size_t MessageHead::count(std::string_view name) const {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < headerCount; ++i) n += iequals(headers[i].name, name) ? 1 : 0;
+  return n;
+}
+
+namespace {
+
+// Grows a view over bytes that llhttp hands over in consecutive pieces of one buffer.
+void extend(std::string_view& v, const char* at, std::size_t len) {
+  v = v.data() == nullptr ? std::string_view(at, len) : std::string_view(v.data(), v.size() + len);
+}
+
+}  // namespace
+
+struct Parser::Impl {
+  llhttp_t llhttp{};
+  llhttp_settings_t settings{};
+  Parser* self = nullptr;
+  bool inField = false;
+  bool inValue = false;
+  bool pendingComplete = false;  // message ended in the same call as its head
+  const char* userError = nullptr;
+  int userStatus = 400;
+
+  static Parser& of(llhttp_t* p) { return *static_cast<Impl*>(p->data)->self; }
+  static Impl& impl(llhttp_t* p) { return *static_cast<Impl*>(p->data); }
+
+  static int fail(llhttp_t* p, const char* why, int status) {
+    impl(p).userError = why;
+    impl(p).userStatus = status;
+    return HPE_USER;
+  }
+
+  static int onMethod(llhttp_t* p, const char* at, std::size_t n) {
+    extend(of(p).head_.method, at, n);
+    return 0;
+  }
+  static int onUrl(llhttp_t* p, const char* at, std::size_t n) {
+    extend(of(p).head_.target, at, n);
+    return 0;
+  }
+  static int onStatus(llhttp_t* p, const char* at, std::size_t n) {
+    extend(of(p).head_.reason, at, n);
+    return 0;
+  }
+  static int onHeaderField(llhttp_t* p, const char* at, std::size_t n) {
+    Impl& im = impl(p);
+    MessageHead& h = im.self->head_;
+    if (!im.inField) {
+      if (h.headerCount == kMaxHeaders) return fail(p, "too many header fields", 431);
+      h.headers[h.headerCount++] = Header{};
+      im.inField = true;
+    }
+    extend(h.headers[h.headerCount - 1].name, at, n);
+    return 0;
+  }
+  static int onHeaderFieldComplete(llhttp_t* p) {
+    impl(p).inField = false;
+    return 0;
+  }
+  static int onHeaderValue(llhttp_t* p, const char* at, std::size_t n) {
+    MessageHead& h = of(p).head_;
+    extend(h.headers[h.headerCount - 1].value, at, n);
+    return 0;
+  }
+  static int onHeadersComplete(llhttp_t* p) {
+    Parser& self = of(p);
+    MessageHead& h = self.head_;
+    h.versionMajor = p->http_major;
+    h.versionMinor = p->http_minor;
+    h.status = p->status_code;
+    h.chunked = (p->flags & F_CHUNKED) != 0;
+    if ((p->flags & F_CONTENT_LENGTH) != 0) h.contentLength = p->content_length;
+    h.keepAlive = llhttp_should_keep_alive(p) != 0;
+    h.upgrade = p->upgrade != 0;
+    if (p->type == HTTP_REQUEST) {
+      std::size_t hosts = h.count("host");
+      if (hosts > 1) return fail(p, "more than one Host header", 400);
+      if (hosts == 0 && h.versionMajor == 1 && h.versionMinor >= 1) {
+        return fail(p, "HTTP/1.1 request without Host", 400);
+      }
+    }
+    if (h.count("content-length") > 1) return fail(p, "more than one Content-Length", 400);
+    self.headComplete_ = true;
+    bool noBody = self.noBody_ || (p->type == HTTP_RESPONSE &&
+                                   (h.status / 100 == 1 || h.status == 204 || h.status == 304));
+    if (noBody) {
+      h.expectsBody = false;
+      return 1;  // llhttp: no body; message_complete follows in this same call
+    }
+    h.expectsBody = h.chunked || (h.contentLength && *h.contentLength > 0) ||
+                    (p->type == HTTP_RESPONSE && !h.contentLength);
+    return HPE_PAUSED;
+  }
+  static int onMessageComplete(llhttp_t* p) {
+    Parser& self = of(p);
+    self.messageComplete_ = true;
+    if (!self.headComplete_) return fail(p, "message ended before its head", 400);
+    return HPE_PAUSED;
+  }
+};
+
+Parser::Parser(MessageType type) : impl_(std::make_unique<Impl>()) {
+  impl_->self = this;
+  llhttp_settings_init(&impl_->settings);
+  impl_->settings.on_method = &Impl::onMethod;
+  impl_->settings.on_url = &Impl::onUrl;
+  impl_->settings.on_status = &Impl::onStatus;
+  impl_->settings.on_header_field = &Impl::onHeaderField;
+  impl_->settings.on_header_field_complete = &Impl::onHeaderFieldComplete;
+  impl_->settings.on_header_value = &Impl::onHeaderValue;
+  impl_->settings.on_headers_complete = &Impl::onHeadersComplete;
+  impl_->settings.on_message_complete = &Impl::onMessageComplete;
+  llhttp_init(&impl_->llhttp, type == MessageType::kRequest ? HTTP_REQUEST : HTTP_RESPONSE,
+              &impl_->settings);
+  impl_->llhttp.data = impl_.get();
+}
+
+Parser::~Parser() = default;
+
+void Parser::reset() {
+  llhttp_type_t type = static_cast<llhttp_type_t>(impl_->llhttp.type);
+  llhttp_init(&impl_->llhttp, type, &impl_->settings);
+  impl_->llhttp.data = impl_.get();
+  impl_->inField = impl_->inValue = impl_->pendingComplete = false;
+  impl_->userError = nullptr;
+  head_.clear();
+  headComplete_ = messageComplete_ = noBody_ = false;
+  error_ = {};
+  errorStatus_ = 400;
+}
+
+bool Parser::bodyUntilClose() const { return llhttp_message_needs_eof(&impl_->llhttp) != 0; }
+
+Parser::Step Parser::feed(const char* data, std::size_t len) {
+  if (!error_.empty()) return {Status::kError, 0};
+  if (impl_->pendingComplete) {
+    impl_->pendingComplete = false;
+    return {Status::kMessageComplete, 0};
+  }
+  if (messageComplete_) return {Status::kMessageComplete, 0};
+  bool hadHead = headComplete_;
+  llhttp_errno_t e = llhttp_execute(&impl_->llhttp, data, len);
+  std::size_t consumed = len;
+  if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
+    consumed = static_cast<std::size_t>(llhttp_get_error_pos(&impl_->llhttp) - data);
+    llhttp_resume(&impl_->llhttp);
+  } else if (e != HPE_OK) {
+    error_ = impl_->userError != nullptr ? impl_->userError
+                                         : llhttp_get_error_reason(&impl_->llhttp);
+    if (error_.empty()) error_ = llhttp_errno_name(e);
+    errorStatus_ = impl_->userError != nullptr ? impl_->userStatus : 400;
+    return {Status::kError, 0};
+  }
+  if (!hadHead && headComplete_) {
+    head_.headBytes += consumed;
+    if (messageComplete_) impl_->pendingComplete = true;
+    if (e == HPE_PAUSED && !messageComplete_ && !head_.expectsBody) {
+      // A bodiless message: let llhttp reach message_complete without consuming input.
+      llhttp_errno_t e2 = llhttp_execute(&impl_->llhttp, data + consumed, 0);
+      if (e2 == HPE_PAUSED) llhttp_resume(&impl_->llhttp);
+      if (messageComplete_) impl_->pendingComplete = true;
+    }
+    return {Status::kHeadComplete, consumed};
+  }
+  if (!headComplete_) head_.headBytes += consumed;
+  return {messageComplete_ ? Status::kMessageComplete : Status::kNeedMore, consumed};
+}
+
+Parser::Step Parser::finish() {
+  if (messageComplete_) return {Status::kMessageComplete, 0};
+  llhttp_errno_t e = llhttp_finish(&impl_->llhttp);
+  if ((e == HPE_OK || e == HPE_PAUSED) && messageComplete_) return {Status::kMessageComplete, 0};
+  error_ = headComplete_ ? "connection closed before the message ended"
+                         : "connection closed before the head ended";
+  return {Status::kError, 0};
+}
+
+}  // namespace ferry::http

@@ -1,0 +1,78 @@
+#pragma once
+// Parser: HTTP/1.1 framing on llhttp, one message at a time, over bytes that arrive in pieces.
+//
+// Feed it the bytes of a connection in order. It stops (a) when a message head is complete, so
+// the caller can decide where the message goes before any body byte is used, and (b) when the
+// message is complete, so the bytes of a pipelined next message are left unconsumed. Bodies are
+// not copied: the caller forwards the consumed body bytes verbatim (chunked framing included,
+// which the parser has validated).
+//
+// The head is made of views into the fed bytes: while the head is being parsed and used, the
+// caller must not move them (feed from one buffer that only grows at its end).
+// Rejects (with a reason) what llhttp rejects in its default mode, plus: more than kMaxHeaders
+// headers, duplicate Content-Length or Host, and HTTP/1.1 requests without Host.
+
+#include <cstddef>
+#include <memory>
+#include <string_view>
+
+#include "proxy/http/message.h"
+
+namespace ferry::http {
+
+enum class MessageType { kRequest, kResponse };
+
+class Parser {
+ public:
+  explicit Parser(MessageType type);
+  ~Parser();
+  Parser(const Parser&) = delete;
+  Parser& operator=(const Parser&) = delete;
+
+  enum class Status {
+    kNeedMore,         // all bytes consumed, the message goes on
+    kHeadComplete,     // head() is ready; consumed() bytes belong to the head
+    kMessageComplete,  // the message ended; bytes after consumed() belong to the next one
+    kError,            // malformed: see error()
+  };
+
+  struct Step {
+    Status status;
+    std::size_t consumed;  // bytes of the input used by this call
+  };
+
+  // Feeds the next bytes. After kHeadComplete call again with the remaining bytes for the body.
+  Step feed(const char* data, std::size_t len);
+  // The peer closed: completes a message framed by the connection's end; kError if truncated.
+  Step finish();
+
+  // For responses: the request was HEAD (or the status forbids a body): expect no body.
+  void setNoBody(bool noBody) { noBody_ = noBody; }
+
+  // Starts over for the next message on the same connection.
+  void reset();
+
+  const MessageHead& head() const { return head_; }
+  MessageHead& head() { return head_; }
+  bool headComplete() const { return headComplete_; }
+  bool messageComplete() const { return messageComplete_; }
+  // Whether the body is delimited by the peer closing (responses without length or chunking).
+  bool bodyUntilClose() const;
+  std::string_view error() const { return error_; }
+  // The status to answer a malformed request with: 400, or 431 for too many/too large headers.
+  int errorStatus() const { return errorStatus_; }
+
+  struct Impl;  // llhttp callbacks reach the parser through this
+
+ private:
+  std::unique_ptr<Impl> impl_;
+  MessageHead head_;
+  bool headComplete_ = false;
+  bool messageComplete_ = false;
+  bool noBody_ = false;
+  std::string_view error_;
+  int errorStatus_ = 400;
+  friend struct Impl;
+};
+
+}  // namespace ferry::http

@@ -1,0 +1,42 @@
+#pragma once
+// A socket address (IPv4 or IPv6), stored the size of sockaddr_storage so that io/ headers stay
+// free of platform headers. Parsing accepts "1.2.3.4:80", "[::1]:80" and "localhost:80"
+// (localhost only: names are resolved by upstream/, not here).
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace ferry::io {
+
+class Address {
+ public:
+  Address() = default;
+  static std::optional<Address> parse(std::string_view hostPort);
+  static Address fromRaw(const void* sockaddr, std::size_t len);
+
+  bool valid() const { return len_ != 0; }
+  bool isV6() const;
+  std::uint16_t port() const;
+  void setPort(std::uint16_t port);
+  std::string host() const;      // "127.0.0.1" or "::1"
+  std::string toString() const;  // "127.0.0.1:80" or "[::1]:80"
+  // Writes "127.0.0.1" into out (at least 46 bytes); returns the length. No allocation.
+  std::size_t formatHost(char* out, std::size_t cap) const;
+
+  const void* raw() const { return storage_; }
+  void* raw() { return storage_; }
+  std::size_t length() const { return len_; }
+  void setLength(std::size_t len) { len_ = static_cast<std::uint32_t>(len); }
+  static constexpr std::size_t capacity() { return sizeof(storage_); }
+
+  bool operator==(const Address& o) const;
+
+ private:
+  alignas(8) unsigned char storage_[128] = {};
+  std::uint32_t len_ = 0;
+};
+
+}  // namespace ferry::io

@@ -1,0 +1,103 @@
+#pragma once
+// Coroutine front-ends for the proactor's operations: `co_await io::recv(p, fd, buf, timeout)`.
+// Each awaiter IS the operation object; it lives in the awaiting coroutine's frame while the
+// operation is pending, so nothing is allocated. onComplete resumes the coroutine.
+
+#include <coroutine>
+#include <span>
+
+#include "proxy/io/proactor.h"
+
+namespace ferry::io {
+
+struct IoResult {
+  std::error_code ec;
+  std::size_t bytes = 0;
+  bool ok() const { return !ec; }
+};
+
+template <class Op>
+class Awaiter final : public Op {
+ public:
+  using Submit = void (Proactor::*)(Op&);
+  // init fills the operation's inputs; awaiters are returned as prvalues (never copied).
+  template <class Init>
+  Awaiter(Proactor& p, Submit submit, Init&& init) : proactor_(p), submit_(submit) {
+    init(static_cast<Op&>(*this));
+  }
+  Awaiter(const Awaiter&) = delete;
+  Awaiter& operator=(const Awaiter&) = delete;
+
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) {
+    handle_ = h;
+    (proactor_.*submit_)(*this);
+  }
+  IoResult await_resume() noexcept { return {ec_, bytes_}; }
+
+  void onComplete(std::error_code ec, std::size_t bytes) override {
+    ec_ = ec;
+    bytes_ = bytes;
+    handle_.resume();
+  }
+
+ private:
+  Proactor& proactor_;
+  Submit submit_;
+  std::coroutine_handle<> handle_;
+  std::error_code ec_;
+  std::size_t bytes_ = 0;
+};
+
+inline Awaiter<RecvOp> recv(Proactor& p, NativeHandle s, std::span<char> buf, Duration timeout) {
+  return Awaiter<RecvOp>(p, &Proactor::recv, [&](RecvOp& o) { o.socket = s; o.buffer = buf; o.timeout = timeout; });
+}
+
+// Sends all of elements (see TransmitOp); a plain send is one memory element.
+inline Awaiter<TransmitOp> transmit(Proactor& p, NativeHandle s,
+                                    std::span<const TransmitElement> elements, Duration timeout,
+                                    std::uint32_t flags = 0) {
+  return Awaiter<TransmitOp>(p, &Proactor::transmitPackets, [&](TransmitOp& o) { o.socket = s; o.elements = elements; o.timeout = timeout; o.flags = flags; });
+}
+
+inline Awaiter<DisconnectOp> disconnect(Proactor& p, NativeHandle s, Duration timeout,
+                                        bool reuse = false) {
+  return Awaiter<DisconnectOp>(p, &Proactor::disconnectEx, [&](DisconnectOp& o) { o.socket = s; o.reuse = reuse; o.timeout = timeout; });
+}
+
+inline Awaiter<TimerOp> sleepFor(Proactor& p, Duration d) {
+  return Awaiter<TimerOp>(p, &Proactor::startTimer, [&](TimerOp& o) { o.timeout = d; });
+}
+
+// connect_ex: after co_await, the awaiter's `socket` holds the connected socket; take it with
+// std::move(awaiter.socket). Use as: auto c = io::connect(...); auto r = co_await c;
+inline Awaiter<ConnectOp> connect(Proactor& p, const Address& remote,
+                                  std::span<const char> firstData, Duration timeout) {
+  return Awaiter<ConnectOp>(p, &Proactor::connectEx, [&](ConnectOp& o) { o.remote = remote; o.firstData = firstData; o.timeout = timeout; });
+}
+
+// accept_ex on a listener; the awaiter keeps socket, addresses and bytesReceived.
+class AcceptAwaiter final : public AcceptOp {
+ public:
+  AcceptAwaiter(Proactor& p, Listener& l) : proactor_(p), listener_(l) {}
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) {
+    handle_ = h;
+    proactor_.acceptEx(listener_, *this);
+  }
+  IoResult await_resume() noexcept { return {ec_, bytes_}; }
+  void onComplete(std::error_code ec, std::size_t bytes) override {
+    ec_ = ec;
+    bytes_ = bytes;
+    handle_.resume();
+  }
+
+ private:
+  Proactor& proactor_;
+  Listener& listener_;
+  std::coroutine_handle<> handle_;
+  std::error_code ec_;
+  std::size_t bytes_ = 0;
+};
+
+}  // namespace ferry::io

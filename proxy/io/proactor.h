@@ -1,0 +1,199 @@
+#pragma once
+// The proactor: completion-based socket operations shaped after the Winsock extension functions
+// (AcceptEx, ConnectEx, TransmitPackets, DisconnectEx), implemented over io_uring (uring/),
+// epoll (epoll/) and IOCP (iocp/). Knows nothing of HTTP.
+//
+// The model, for every backend:
+// - An operation object is owned by its caller (embedded in a session or connection, or in a
+//   coroutine frame as an awaiter). The caller fills its inputs, submits it, and must keep it
+//   alive and untouched until onComplete() runs. No allocation and no std::function per
+//   operation.
+// - onComplete(ec, bytes) is called exactly once per submission, on the proactor's thread, from
+//   inside run()/runOnce(): never from inside the submitting call, so a completion never recurses
+//   into the code that submitted it. After onComplete returns the proactor does not touch the
+//   operation again, so onComplete may resume a coroutine that destroys it.
+// - Errors are std::error_codes in the system category (errno values); timeouts complete with
+//   std::errc::timed_out, cancellations with std::errc::operation_canceled.
+// - A proactor is single-threaded: every call but post() and stop() is made on its own thread.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <system_error>
+
+#include "proxy/common/result.h"
+#include "proxy/common/time.h"
+#include "proxy/io/address.h"
+#include "proxy/io/socket.h"
+
+namespace ferry::io {
+
+// What a backend needs to know about an operation; set by the proactor, read by no one else.
+enum class OpKind : std::uint8_t {
+  kNone,        // never submitted
+  kAccept,      // accept_ex: waiting for a connection, then (stage 1) for its first bytes
+  kConnect,     // connect_ex: stage 0 the handshake, stage 1 the first data
+  kRecv,        // recv into a caller buffer
+  kSend,        // transmit_packets, memory elements being sent
+  kSendPoll,    // transmit_packets, waiting for the socket to drain before a file range
+  kDisconnect,  // disconnect_ex: the shutdown of the send side
+  kTimer,       // a timer
+  kPost,        // posted from another thread
+  kInternal,    // a backend's own operation (multishot accept, wake-ups)
+};
+
+class Operation {
+ public:
+  virtual ~Operation() = default;
+  // Called once per submission on the proactor's thread; see the file comment.
+  virtual void onComplete(std::error_code ec, std::size_t bytes) = 0;
+
+  // Upper bound on how long the operation may stay pending; zero means no bound. On expiry the
+  // operation completes with std::errc::timed_out.
+  Duration timeout{};
+
+  bool pending() const { return state_.pending; }
+
+  // Backend bookkeeping. Only proactor implementations touch this.
+  struct State {
+    OpKind kind = OpKind::kNone;
+    std::uint8_t stage = 0;
+    bool pending = false;
+    bool cancelRequested = false;
+    std::uint32_t index = 0;      // transmit_packets: current element
+    std::uint64_t progress = 0;   // bytes done in the current element or stage
+    std::uint64_t total = 0;      // bytes done in the whole operation
+    Operation* next = nullptr;    // intrusive queues (waiting accepts, posts)
+    void* owner = nullptr;        // the listener an accept waits on, or other backend object
+    TimePoint deadline{};         // backends with their own timer queue
+    alignas(16) unsigned char scratch[64] = {};  // timespecs, small syscall arguments
+  } state_;
+};
+
+// recv: completes with the number of bytes read into buffer; 0 means the peer closed its side.
+class RecvOp : public Operation {
+ public:
+  NativeHandle socket = kInvalidHandle;
+  std::span<char> buffer;
+};
+
+// accept_ex: completes with a new connection taken from the listener, its addresses, and (if
+// firstData is not empty) its first bytes. A client that connects and sends nothing does not hold
+// the operation: after timeout (if set) it completes successfully with bytesReceived == 0.
+class AcceptOp : public Operation {
+ public:
+  std::span<char> firstData;  // may be empty: complete as soon as the connection is accepted
+  // results
+  Socket socket;
+  Address local;
+  Address peer;
+  std::size_t bytesReceived = 0;
+};
+
+// connect_ex: opens a socket, connects it to remote and, if firstData is not empty, sends it as
+// part of the handshake (TCP Fast Open when fastOpen is set and the system allows). bytes on
+// completion is how much of firstData was sent (all of it, on success).
+class ConnectOp : public Operation {
+ public:
+  Address remote;
+  std::span<const char> firstData;
+  bool fastOpen = false;
+  // result: the connected socket (closed on failure)
+  Socket socket;
+};
+
+// One element of transmit_packets: a memory buffer or a range of an open file.
+struct TransmitElement {
+  const void* data = nullptr;
+  std::uint64_t length = 0;
+  NativeHandle file = kInvalidHandle;  // kInvalidHandle: a memory element
+  std::uint64_t offset = 0;
+
+  static TransmitElement memory(const void* p, std::size_t n) {
+    return TransmitElement{p, n, kInvalidHandle, 0};
+  }
+  static TransmitElement memory(std::string_view s) { return memory(s.data(), s.size()); }
+  static TransmitElement fileRange(NativeHandle f, std::uint64_t off, std::uint64_t n) {
+    return TransmitElement{nullptr, n, f, off};
+  }
+  bool isFile() const { return file != kInvalidHandle; }
+};
+
+enum TransmitFlags : std::uint32_t {
+  kTransmitDisconnect = 1,   // TF_DISCONNECT: shut down the send side after the last element
+  kTransmitReuseSocket = 2,  // TF_REUSE_SOCKET: with kTransmitDisconnect, keep the handle
+};
+
+// transmit_packets: sends every element in order as one operation; completes when all bytes were
+// handed to the kernel (bytes = their sum) or with the first error. The elements array and what
+// it points at must stay valid until completion.
+class TransmitOp : public Operation {
+ public:
+  NativeHandle socket = kInvalidHandle;
+  std::span<const TransmitElement> elements;
+  std::uint32_t flags = 0;
+  alignas(16) unsigned char vecScratch[192] = {};  // backends' gather arrays (iovec, WSABUF)
+};
+
+// disconnect_ex: a graceful close of the send side. With reuse, the handle may be handed back to
+// accept_ex or connect_ex where the system supports it (Windows); the socket still has to be
+// closed or recycled by its owner.
+class DisconnectOp : public Operation {
+ public:
+  NativeHandle socket = kInvalidHandle;
+  bool reuse = false;
+};
+
+// A timer: completes successfully after `timeout`.
+class TimerOp : public Operation {};
+
+// A listening socket owned by a proactor. Accepts are queued on it with acceptEx.
+class Listener {
+ public:
+  virtual ~Listener() = default;
+  virtual Address address() const = 0;
+};
+
+enum class Backend { kAuto, kUring, kEpoll, kIocp };
+std::string_view backendName(Backend b);
+
+class Proactor {
+ public:
+  virtual ~Proactor() = default;
+  virtual Backend backend() const = 0;
+
+  // Binds and listens on addr (SO_REUSEPORT, so each worker has its own). Startup only.
+  virtual Result<std::unique_ptr<Listener>> listen(const Address& addr,
+                                                   const ListenOptions& opts) = 0;
+
+  // Operations. Each completes through op.onComplete, never inline.
+  virtual void acceptEx(Listener& l, AcceptOp& op) = 0;
+  virtual void connectEx(ConnectOp& op) = 0;
+  virtual void recv(RecvOp& op) = 0;
+  virtual void transmitPackets(TransmitOp& op) = 0;
+  virtual void disconnectEx(DisconnectOp& op) = 0;
+  virtual void startTimer(TimerOp& op) = 0;
+
+  // Asks a pending operation to complete early with operation_canceled (or its own result if it
+  // already finished). Does nothing for an operation that is not pending.
+  virtual void cancel(Operation& op) = 0;
+
+  // Thread-safe: op completes (ec empty, 0 bytes) on this proactor's thread.
+  virtual void post(Operation& op) = 0;
+  // Thread-safe: run() returns after the completions at hand are delivered.
+  virtual void stop() = 0;
+
+  // Delivers completions until stop().
+  virtual void run() = 0;
+  // Waits up to maxWait for completions and delivers those at hand; returns how many.
+  virtual std::size_t runOnce(Duration maxWait) = 0;
+};
+
+// Makes the proactor of the asked backend; kAuto picks io_uring, then epoll if io_uring is not
+// available (e.g. blocked by a seccomp profile). Fails only if nothing can be set up.
+Result<std::unique_ptr<Proactor>> makeProactor(Backend b);
+
+}  // namespace ferry::io

@@ -1,0 +1,631 @@
+// io_uring backend. Every operation's address is its submission's user_data; user_data 0 marks
+// submissions whose completions are ignored (linked timeouts, cancel requests).
+//
+// Timeouts are linked timeouts: the operation's SQE carries IOSQE_IO_LINK and is followed by an
+// IORING_OP_LINK_TIMEOUT whose timespec lives in the operation's scratch area. An operation cut
+// short by its timeout completes with -ECANCELED; without cancelRequested that means timed_out.
+//
+// Concurrency note: the ring is set up SINGLE_ISSUER (+DEFER_TASKRUN where the kernel has it):
+// only the owning thread submits and reaps. post() and stop() from other threads go through a
+// mutex-protected list and an eventfd that the ring always has a read pending on.
+
+#include "proxy/io/uring/uring_proactor.h"
+
+#include <liburing.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include "proxy/common/assert.h"
+#include "proxy/common/log.h"
+
+namespace ferry::io {
+namespace {
+
+constexpr std::size_t kMaxIov = 8;
+static_assert(sizeof(msghdr) + kMaxIov * sizeof(iovec) <= sizeof(TransmitOp::vecScratch));
+static_assert(sizeof(__kernel_timespec) <= sizeof(Operation::State::scratch));
+
+std::error_code sysErr(int e) { return {e, std::system_category()}; }
+
+__kernel_timespec* timespecOf(Operation& op) {
+  return reinterpret_cast<__kernel_timespec*>(op.state_.scratch);
+}
+
+class UringProactor;
+
+// A listener: one multishot accept feeds connections to the AcceptOps queued on it; when none is
+// waiting, accepted sockets wait in a bounded queue, and when that is full the multishot is
+// cancelled until an accept is queued again (the kernel's backlog holds the rest).
+class UringListener final : public Listener {
+ public:
+  UringListener(UringProactor& p, Socket s) : proactor_(p), socket_(std::move(s)) {
+    self_.state_.kind = OpKind::kInternal;
+    self_.state_.owner = this;
+    address_ = socket_.localAddress();
+  }
+  ~UringListener() override;
+  Address address() const override { return address_; }
+
+  struct MultishotOp final : Operation {
+    void onComplete(std::error_code, std::size_t) override {}
+  };
+
+  UringProactor& proactor_;
+  Socket socket_;
+  Address address_;
+  MultishotOp self_;
+  bool armed_ = false;
+  Operation* waitHead_ = nullptr;
+  Operation* waitTail_ = nullptr;
+  std::array<int, 128> ready_{};
+  std::size_t readyHead_ = 0;
+  std::size_t readyCount_ = 0;
+};
+
+class UringProactor final : public Proactor {
+ public:
+  UringProactor() = default;
+  ~UringProactor() override {
+    if (ringUp_) io_uring_queue_exit(&ring_);
+    if (eventFd_ >= 0) ::close(eventFd_);
+  }
+
+  Result<bool> init(unsigned entries) {
+    io_uring_params params{};
+    params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+    int r = io_uring_queue_init_params(entries, &ring_, &params);
+    if (r == -EINVAL) {  // an older kernel without those flags
+      params = io_uring_params{};
+      r = io_uring_queue_init_params(entries, &ring_, &params);
+    }
+    if (r < 0) return systemError(-r, "io_uring_queue_init");
+    ringUp_ = true;
+    eventFd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (eventFd_ < 0) return systemError(errno, "eventfd");
+    wake_.state_.kind = OpKind::kInternal;
+    wake_.state_.owner = this;
+    armWake();
+    deferred_.reserve(256);
+    return true;
+  }
+
+  Backend backend() const override { return Backend::kUring; }
+
+  Result<std::unique_ptr<Listener>> listen(const Address& addr,
+                                           const ListenOptions& opts) override {
+    auto s = listenTcp(addr, opts);
+    if (!s) return s.error();
+    return std::unique_ptr<Listener>(new UringListener(*this, std::move(s.value())));
+  }
+
+  void acceptEx(Listener& base, AcceptOp& op) override {
+    auto& l = static_cast<UringListener&>(base);
+    begin(op, OpKind::kAccept);
+    op.state_.owner = &l;
+    op.socket.close();
+    op.bytesReceived = 0;
+    if (l.readyCount_ > 0) {
+      int fd = l.ready_[l.readyHead_];
+      l.readyHead_ = (l.readyHead_ + 1) % l.ready_.size();
+      --l.readyCount_;
+      startAccepted(op, fd);
+    } else {
+      if (l.waitTail_ != nullptr) {
+        l.waitTail_->state_.next = &op;
+      } else {
+        l.waitHead_ = &op;
+      }
+      l.waitTail_ = &op;
+    }
+    armListener(l);
+  }
+
+  void connectEx(ConnectOp& op) override {
+    begin(op, OpKind::kConnect);
+    auto s = Socket::openTcp(op.remote);
+    if (!s) {
+      defer(op, s.error().code);
+      return;
+    }
+    op.socket = std::move(s.value());
+    if (op.fastOpen && !op.firstData.empty()) {
+      int one = 1;
+      ::setsockopt(op.socket.native(), IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &one, sizeof(one));
+    }
+    io_uring_sqe* sqe = sqeFor(op);
+    io_uring_prep_connect(sqe, op.socket.native(), static_cast<const sockaddr*>(op.remote.raw()),
+                          static_cast<socklen_t>(op.remote.length()));
+    linkTimeout(op, sqe);
+  }
+
+  void recv(RecvOp& op) override {
+    begin(op, OpKind::kRecv);
+    io_uring_sqe* sqe = sqeFor(op);
+    io_uring_prep_recv(sqe, op.socket, op.buffer.data(), op.buffer.size(), 0);
+    linkTimeout(op, sqe);
+  }
+
+  void transmitPackets(TransmitOp& op) override {
+    begin(op, OpKind::kSend);
+    stepTransmit(op);
+  }
+
+  void disconnectEx(DisconnectOp& op) override {
+    begin(op, OpKind::kDisconnect);
+    io_uring_sqe* sqe = sqeFor(op);
+    io_uring_prep_shutdown(sqe, op.socket, SHUT_WR);
+    linkTimeout(op, sqe);
+  }
+
+  void startTimer(TimerOp& op) override {
+    begin(op, OpKind::kTimer);
+    setTimespec(op, op.timeout);
+    io_uring_sqe* sqe = sqeFor(op);
+    io_uring_prep_timeout(sqe, timespecOf(op), 0, 0);
+  }
+
+  void cancel(Operation& op) override {
+    if (!op.state_.pending) return;
+    op.state_.cancelRequested = true;
+    if (op.state_.kind == OpKind::kAccept && op.state_.stage == 0) {
+      auto* l = static_cast<UringListener*>(op.state_.owner);
+      unlinkWaiting(*l, op);
+      defer(op, std::make_error_code(std::errc::operation_canceled));
+      return;
+    }
+    if (op.state_.kind == OpKind::kPost) return;  // posts cannot be taken back
+    io_uring_sqe* sqe = sqeFor(op);
+    io_uring_prep_cancel64(sqe, reinterpret_cast<__u64>(&op), 0);
+    io_uring_sqe_set_data64(sqe, 0);
+  }
+
+  void post(Operation& op) override {
+    {
+      std::lock_guard<std::mutex> lock(postMutex_);
+      op.state_ = {};
+      op.state_.kind = OpKind::kPost;
+      op.state_.pending = true;
+      posted_.push_back(&op);
+    }
+    wakeUp();
+  }
+
+  void stop() override {
+    stopRequested_.store(true, std::memory_order_release);
+    wakeUp();
+  }
+
+  void run() override {
+    while (!stopRequested_.load(std::memory_order_acquire)) {
+      waitAndDispatch(nullptr);
+    }
+  }
+
+  std::size_t runOnce(Duration maxWait) override {
+    __kernel_timespec ts{};
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(maxWait).count();
+    ts.tv_sec = ns / 1'000'000'000;
+    ts.tv_nsec = ns % 1'000'000'000;
+    return waitAndDispatch(&ts);
+  }
+
+  // --- used by UringListener ---
+  void cancelMultishot(UringListener& l) {
+    if (!l.armed_) return;
+    io_uring_sqe* sqe = getSqe(1);
+    io_uring_prep_cancel64(sqe, reinterpret_cast<__u64>(&l.self_), 0);
+    io_uring_sqe_set_data64(sqe, 0);
+    io_uring_submit(&ring_);
+  }
+
+ private:
+  struct WakeOp final : Operation {
+    void onComplete(std::error_code, std::size_t) override {}
+  };
+
+  static void begin(Operation& op, OpKind kind) {
+    FERRY_ASSERT(!op.state_.pending);
+    Operation::State& s = op.state_;
+    s.kind = kind;
+    s.stage = 0;
+    s.pending = true;
+    s.cancelRequested = false;
+    s.index = 0;
+    s.progress = 0;
+    s.total = 0;
+    s.next = nullptr;
+  }
+
+  // Returns an SQE, first making room for `need` consecutive ones so that a linked pair is never
+  // split across two submissions.
+  io_uring_sqe* getSqe(unsigned need) {
+    if (io_uring_sq_space_left(&ring_) < need) io_uring_submit(&ring_);
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    FERRY_RELEASE_ASSERT(sqe != nullptr);
+    return sqe;
+  }
+
+  io_uring_sqe* sqeFor(Operation& op) {
+    io_uring_sqe* sqe = getSqe(op.timeout.count() > 0 ? 2 : 1);
+    io_uring_sqe_set_data(sqe, &op);
+    return sqe;
+  }
+
+  static void setTimespec(Operation& op, Duration d) {
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+    __kernel_timespec* ts = timespecOf(op);
+    ts->tv_sec = ns / 1'000'000'000;
+    ts->tv_nsec = ns % 1'000'000'000;
+  }
+
+  void linkTimeout(Operation& op, io_uring_sqe* sqe) {
+    if (op.timeout.count() <= 0) return;
+    sqe->flags |= IOSQE_IO_LINK;
+    setTimespec(op, op.timeout);
+    io_uring_sqe* t = getSqe(1);  // room was made by sqeFor
+    io_uring_prep_link_timeout(t, timespecOf(op), 0);
+    io_uring_sqe_set_data64(t, 0);
+  }
+
+  void defer(Operation& op, std::error_code ec, std::size_t bytes = 0) {
+    deferred_.push_back({&op, ec, bytes});
+  }
+
+  static void complete(Operation& op, std::error_code ec, std::size_t bytes) {
+    op.state_.pending = false;
+    op.onComplete(ec, bytes);
+  }
+
+  // Maps a negative CQE result to the error the operation completes with.
+  static std::error_code errorOf(const Operation& op, int res) {
+    if (res == -ECANCELED && !op.state_.cancelRequested && op.timeout.count() > 0) {
+      return std::make_error_code(std::errc::timed_out);
+    }
+    if (res == -ECANCELED) return std::make_error_code(std::errc::operation_canceled);
+    return sysErr(-res);
+  }
+
+  void wakeUp() {
+    std::uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(eventFd_, &one, sizeof(one));
+  }
+
+  void armWake() {
+    io_uring_sqe* sqe = getSqe(1);
+    io_uring_prep_read(sqe, eventFd_, &wakeValue_, sizeof(wakeValue_), 0);
+    io_uring_sqe_set_data(sqe, &wake_);
+  }
+
+  std::size_t waitAndDispatch(__kernel_timespec* ts) {
+    std::size_t n = flushDeferred();
+    io_uring_cqe* cqe = nullptr;
+    if (n > 0) {
+      io_uring_submit(&ring_);
+    } else if (ts != nullptr) {
+      int r = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, ts, nullptr);
+      if (r < 0 && r != -ETIME && r != -EINTR) FERRY_BUG(r >= 0);
+    } else {
+      int r = io_uring_submit_and_wait(&ring_, 1);
+      if (r < 0 && r != -EINTR) FERRY_BUG(r >= 0);
+    }
+    while (io_uring_peek_cqe(&ring_, &cqe) == 0) {
+      void* data = io_uring_cqe_get_data(cqe);
+      int res = cqe->res;
+      unsigned flags = cqe->flags;
+      io_uring_cqe_seen(&ring_, cqe);
+      if (data != nullptr) {
+        dispatch(*static_cast<Operation*>(data), res, flags);
+        ++n;
+      }
+    }
+    n += flushDeferred();
+    return n;
+  }
+
+  std::size_t flushDeferred() {
+    std::size_t n = 0;
+    // Completions may defer more; index instead of iterators since the vector can grow.
+    for (std::size_t i = 0; i < deferred_.size(); ++i) {
+      Deferred d = deferred_[i];
+      complete(*d.op, d.ec, d.bytes);
+      ++n;
+    }
+    deferred_.clear();
+    return n;
+  }
+
+  void dispatch(Operation& op, int res, unsigned flags) {
+    switch (op.state_.kind) {
+      case OpKind::kRecv:
+        complete(op, res < 0 ? errorOf(op, res) : std::error_code{},
+                 res < 0 ? 0 : static_cast<std::size_t>(res));
+        return;
+      case OpKind::kAccept:
+        onAcceptFirstData(static_cast<AcceptOp&>(op), res);
+        return;
+      case OpKind::kConnect:
+        onConnect(static_cast<ConnectOp&>(op), res);
+        return;
+      case OpKind::kSend:
+      case OpKind::kSendPoll:
+        onTransmit(static_cast<TransmitOp&>(op), res);
+        return;
+      case OpKind::kDisconnect:
+        // A peer that already went away leaves nothing to shut down gracefully.
+        complete(op, res < 0 && res != -ENOTCONN ? errorOf(op, res) : std::error_code{}, 0);
+        return;
+      case OpKind::kTimer:
+        complete(op,
+                 res == -ETIME || res == 0 ? std::error_code{}
+                 : res == -ECANCELED       ? std::make_error_code(std::errc::operation_canceled)
+                                           : sysErr(-res),
+                 0);
+        return;
+      case OpKind::kInternal:
+        if (&op == &wake_) {
+          onWake();
+        } else {
+          onMultishot(*static_cast<UringListener*>(op.state_.owner), res, flags);
+        }
+        return;
+      case OpKind::kPost:
+      case OpKind::kNone:
+        FERRY_BUG(false);
+        return;
+    }
+  }
+
+  void onWake() {
+    std::vector<Operation*> batch;
+    {
+      std::lock_guard<std::mutex> lock(postMutex_);
+      batch.swap(posted_);
+    }
+    armWake();
+    for (Operation* op : batch) complete(*op, {}, 0);
+  }
+
+  void armListener(UringListener& l) {
+    if (l.armed_ || l.readyCount_ == l.ready_.size()) return;
+    io_uring_sqe* sqe = getSqe(1);
+    io_uring_prep_multishot_accept(sqe, l.socket_.native(), nullptr, nullptr,
+                                   SOCK_NONBLOCK | SOCK_CLOEXEC);
+    io_uring_sqe_set_data(sqe, &l.self_);
+    l.armed_ = true;
+  }
+
+  static void unlinkWaiting(UringListener& l, Operation& op) {
+    Operation* prev = nullptr;
+    for (Operation* cur = l.waitHead_; cur != nullptr; prev = cur, cur = cur->state_.next) {
+      if (cur != &op) continue;
+      if (prev != nullptr) {
+        prev->state_.next = cur->state_.next;
+      } else {
+        l.waitHead_ = cur->state_.next;
+      }
+      if (l.waitTail_ == cur) l.waitTail_ = prev;
+      cur->state_.next = nullptr;
+      return;
+    }
+  }
+
+  void onMultishot(UringListener& l, int res, unsigned flags) {
+    if ((flags & IORING_CQE_F_MORE) == 0) l.armed_ = false;
+    if (res < 0) {
+      if (res != -ECANCELED) log::warn("accept on {}: {}", l.address_.toString(), strerror(-res));
+    } else if (l.waitHead_ != nullptr) {
+      Operation* op = l.waitHead_;
+      l.waitHead_ = op->state_.next;
+      if (l.waitHead_ == nullptr) l.waitTail_ = nullptr;
+      op->state_.next = nullptr;
+      startAccepted(static_cast<AcceptOp&>(*op), res);
+    } else if (l.readyCount_ < l.ready_.size()) {
+      l.ready_[(l.readyHead_ + l.readyCount_) % l.ready_.size()] = res;
+      ++l.readyCount_;
+      if (l.readyCount_ == l.ready_.size()) cancelMultishot(l);
+    } else {
+      ::close(res);  // only between a cancel request and its completion
+    }
+    // Re-arm after errors (e.g. EMFILE) only while someone is waiting, to avoid a busy loop.
+    if (!l.armed_ && l.waitHead_ != nullptr) armListener(l);
+  }
+
+  void startAccepted(AcceptOp& op, int fd) {
+    op.socket = Socket(fd);
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    op.local = op.socket.localAddress();
+    op.peer = op.socket.peerAddress();
+    if (op.firstData.empty()) {
+      defer(op, {}, 0);
+      return;
+    }
+    op.state_.stage = 1;
+    io_uring_sqe* sqe = sqeFor(op);
+    io_uring_prep_recv(sqe, fd, op.firstData.data(), op.firstData.size(), 0);
+    linkTimeout(op, sqe);
+  }
+
+  void onAcceptFirstData(AcceptOp& op, int res) {
+    if (res >= 0) {
+      op.bytesReceived = static_cast<std::size_t>(res);
+      complete(op, {}, op.bytesReceived);
+      return;
+    }
+    std::error_code ec = errorOf(op, res);
+    if (ec == std::errc::timed_out) {  // a silent client: hand it over with no bytes
+      complete(op, {}, 0);
+      return;
+    }
+    op.socket.close();
+    complete(op, ec, 0);
+  }
+
+  void onConnect(ConnectOp& op, int res) {
+    if (res < 0) {
+      op.socket.close();
+      complete(op, errorOf(op, res), 0);
+      return;
+    }
+    if (op.state_.stage == 0) {
+      op.state_.stage = 1;
+    } else {
+      op.state_.progress += static_cast<std::uint64_t>(res);
+    }
+    if (op.state_.progress >= op.firstData.size()) {
+      complete(op, {}, op.firstData.size());
+      return;
+    }
+    io_uring_sqe* sqe = sqeFor(op);
+    io_uring_prep_send(sqe, op.socket.native(), op.firstData.data() + op.state_.progress,
+                       op.firstData.size() - op.state_.progress, MSG_NOSIGNAL);
+    linkTimeout(op, sqe);
+  }
+
+  void onTransmit(TransmitOp& op, int res) {
+    if (res < 0) {
+      complete(op, errorOf(op, res), op.state_.total);
+      return;
+    }
+    if (op.state_.kind == OpKind::kSend) advance(op, static_cast<std::uint64_t>(res));
+    if (op.state_.stage == 1) {  // the closing shutdown finished
+      complete(op, {}, op.state_.total);
+      return;
+    }
+    op.state_.kind = OpKind::kSend;
+    stepTransmit(op);
+  }
+
+  // Moves the transmit cursor n bytes forward across memory elements.
+  static void advance(TransmitOp& op, std::uint64_t n) {
+    op.state_.total += n;
+    while (n > 0 && op.state_.index < op.elements.size()) {
+      const TransmitElement& e = op.elements[op.state_.index];
+      std::uint64_t left = e.length - op.state_.progress;
+      if (n < left) {
+        op.state_.progress += n;
+        return;
+      }
+      n -= left;
+      ++op.state_.index;
+      op.state_.progress = 0;
+    }
+  }
+
+  void stepTransmit(TransmitOp& op) {
+    while (op.state_.index < op.elements.size()) {
+      const TransmitElement& e = op.elements[op.state_.index];
+      if (e.length == op.state_.progress) {
+        ++op.state_.index;
+        op.state_.progress = 0;
+        continue;
+      }
+      if (!e.isFile()) {
+        submitGather(op);
+        return;
+      }
+      // File range: sendfile copies in the kernel; when the socket buffer is full, wait for
+      // POLLOUT and go on. Blocking never happens: the socket is non-blocking.
+      off_t off = static_cast<off_t>(e.offset + op.state_.progress);
+      std::uint64_t want = std::min<std::uint64_t>(e.length - op.state_.progress, 1U << 30);
+      ssize_t n = ::sendfile(op.socket, e.file, &off, want);
+      if (n > 0) {
+        op.state_.progress += static_cast<std::uint64_t>(n);
+        op.state_.total += static_cast<std::uint64_t>(n);
+        continue;
+      }
+      if (n == 0) {  // the file is shorter than the element says
+        defer(op, std::make_error_code(std::errc::io_error), op.state_.total);
+        return;
+      }
+      if (errno == EAGAIN) {
+        op.state_.kind = OpKind::kSendPoll;
+        io_uring_sqe* sqe = sqeFor(op);
+        io_uring_prep_poll_add(sqe, op.socket, POLLOUT);
+        linkTimeout(op, sqe);
+        return;
+      }
+      if (errno == EINTR) continue;
+      defer(op, sysErr(errno), op.state_.total);
+      return;
+    }
+    if ((op.flags & kTransmitDisconnect) != 0 && op.state_.stage == 0) {
+      op.state_.stage = 1;
+      io_uring_sqe* sqe = sqeFor(op);
+      io_uring_prep_shutdown(sqe, op.socket, SHUT_WR);
+      linkTimeout(op, sqe);
+      return;
+    }
+    defer(op, {}, op.state_.total);
+  }
+
+  // One sendmsg over the run of memory elements starting at the cursor (at most kMaxIov).
+  void submitGather(TransmitOp& op) {
+    auto* msg = reinterpret_cast<msghdr*>(op.vecScratch);
+    auto* iov = reinterpret_cast<iovec*>(op.vecScratch + sizeof(msghdr));
+    std::size_t count = 0;
+    std::uint64_t skip = op.state_.progress;
+    for (std::size_t i = op.state_.index; i < op.elements.size() && count < kMaxIov; ++i) {
+      const TransmitElement& e = op.elements[i];
+      if (e.isFile()) break;
+      if (e.length == skip) {
+        skip = 0;
+        continue;
+      }
+      iov[count].iov_base = const_cast<char*>(static_cast<const char*>(e.data) + skip);
+      iov[count].iov_len = e.length - skip;
+      skip = 0;
+      ++count;
+    }
+    std::memset(msg, 0, sizeof(msghdr));
+    msg->msg_iov = iov;
+    msg->msg_iovlen = count;
+    io_uring_sqe* sqe = sqeFor(op);
+    io_uring_prep_sendmsg(sqe, op.socket, msg, MSG_NOSIGNAL);
+    linkTimeout(op, sqe);
+  }
+
+  struct Deferred {
+    Operation* op;
+    std::error_code ec;
+    std::size_t bytes;
+  };
+
+  io_uring ring_{};
+  bool ringUp_ = false;
+  int eventFd_ = -1;
+  std::uint64_t wakeValue_ = 0;
+  WakeOp wake_;
+  std::atomic<bool> stopRequested_{false};
+  std::mutex postMutex_;
+  std::vector<Operation*> posted_;
+  std::vector<Deferred> deferred_;
+};
+
+UringListener::~UringListener() {
+  proactor_.cancelMultishot(*this);
+  for (std::size_t i = 0; i < readyCount_; ++i) ::close(ready_[(readyHead_ + i) % ready_.size()]);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Proactor>> makeUringProactor(unsigned entries) {
+  auto p = std::make_unique<UringProactor>();
+  auto r = p->init(entries);
+  if (!r) return r.error();
+  return std::unique_ptr<Proactor>(std::move(p));
+}
+
+}  // namespace ferry::io

@@ -1,0 +1,160 @@
+#include "proxy/metrics/metrics.h"
+
+#include <prometheus/collectable.h>
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include "proxy/common/assert.h"
+
+namespace ferry::metrics {
+namespace {
+
+std::size_t routeSlotsOf(const config::Config& c) {
+  std::size_t n = 0;
+  for (const config::ListenerConfig& l : c.listeners) n += l.routes.size() + 1;
+  return n;
+}
+
+prometheus::ClientMetric::Label label(std::string name, std::string value) {
+  return prometheus::ClientMetric::Label{std::move(name), std::move(value)};
+}
+
+prometheus::ClientMetric sample(std::vector<prometheus::ClientMetric::Label> labels, double v,
+                                prometheus::MetricType type) {
+  prometheus::ClientMetric m;
+  m.label = std::move(labels);
+  if (type == prometheus::MetricType::Counter) {
+    m.counter.value = v;
+  } else {
+    m.gauge.value = v;
+  }
+  return m;
+}
+
+prometheus::MetricFamily family(std::string name, std::string help, prometheus::MetricType type) {
+  prometheus::MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = type;
+  return f;
+}
+
+}  // namespace
+
+WorkerCounters::WorkerCounters(const config::Config& c)
+    : listeners(c.listeners.size()), routes(routeSlotsOf(c)), clusters(c.clusters.size()) {}
+
+// Sums the per-worker counters into metric families when scraped.
+struct Registry::Impl : prometheus::Collectable {
+  const Registry* owner = nullptr;
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+
+  template <class F>
+  std::uint64_t sum(F&& get) const {
+    std::uint64_t s = 0;
+    for (const auto& w : owner->workers_) s += get(*w);
+    return s;
+  }
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    using prometheus::MetricType;
+    const config::Config& cfg = *owner->config_;
+    auto requests = family("ferry_http_requests_total",
+                           "HTTP requests answered, by listener, route and status class",
+                           MetricType::Counter);
+    auto accepted = family("ferry_downstream_connections_total",
+                           "Client connections accepted", MetricType::Counter);
+    auto active = family("ferry_downstream_connections_active", "Client connections open",
+                         MetricType::Gauge);
+    static constexpr std::array<const char*, 6> kClasses = {"1xx", "2xx", "3xx",
+                                                            "4xx", "5xx", "other"};
+    for (std::size_t l = 0; l < cfg.listeners.size(); ++l) {
+      const config::ListenerConfig& lc = cfg.listeners[l];
+      accepted.metric.push_back(sample({label("listener", lc.name)},
+                                       static_cast<double>(sum([&](const WorkerCounters& w) {
+                                         return w.listeners[l].accepted.get();
+                                       })),
+                                       MetricType::Counter));
+      active.metric.push_back(sample({label("listener", lc.name)},
+                                     static_cast<double>(sum([&](const WorkerCounters& w) {
+                                       return w.listeners[l].active.get();
+                                     })),
+                                     MetricType::Gauge));
+      for (std::size_t r = 0; r <= lc.routes.size(); ++r) {
+        std::string route = r < lc.routes.size()
+                                ? (lc.routes[r].name.empty() ? lc.routes[r].cluster
+                                                             : lc.routes[r].name)
+                                : (lc.kind == config::ListenerKind::kStatic ? "static" : "none");
+        std::size_t slot = owner->routeSlot(l, r);
+        for (std::size_t c = 0; c < kClasses.size(); ++c) {
+          std::uint64_t v = sum([&](const WorkerCounters& w) { return w.routes[slot].byClass[c].get(); });
+          if (v == 0 && c != 1) continue;  // keep the exposition short; 2xx is always there
+          requests.metric.push_back(sample(
+              {label("listener", lc.name), label("route", route), label("code_class", kClasses[c])},
+              static_cast<double>(v), MetricType::Counter));
+        }
+      }
+    }
+    auto opened = family("ferry_upstream_connections_opened_total",
+                         "Upstream connections established", MetricType::Counter);
+    auto reused = family("ferry_upstream_connections_reused_total",
+                         "Requests sent on a pooled keep-alive upstream connection",
+                         MetricType::Counter);
+    auto failed = family("ferry_upstream_connect_failures_total",
+                         "Upstream connect attempts that failed or timed out", MetricType::Counter);
+    auto busy = family("ferry_upstream_pool_active_connections",
+                       "Upstream connections carrying a request", MetricType::Gauge);
+    auto idle = family("ferry_upstream_pool_idle_connections",
+                       "Upstream connections idle in the pool", MetricType::Gauge);
+    for (std::size_t c = 0; c < cfg.clusters.size(); ++c) {
+      auto lab = std::vector{label("cluster", cfg.clusters[c].name)};
+      auto get = [&](auto member) {
+        return static_cast<double>(sum([&](const WorkerCounters& w) { return (w.clusters[c].*member).get(); }));
+      };
+      opened.metric.push_back(sample(lab, get(&ClusterCounters::opened), MetricType::Counter));
+      reused.metric.push_back(sample(lab, get(&ClusterCounters::reused), MetricType::Counter));
+      failed.metric.push_back(sample(lab, get(&ClusterCounters::connectFailures), MetricType::Counter));
+      busy.metric.push_back(sample(lab, get(&ClusterCounters::active), MetricType::Gauge));
+      idle.metric.push_back(sample(lab, get(&ClusterCounters::idle), MetricType::Gauge));
+    }
+    auto bugs = family("ferry_bugs_total", "Internal invariant violations (FERRY_BUG)",
+                       MetricType::Counter);
+    bugs.metric.push_back(sample({}, static_cast<double>(bugCount()), MetricType::Counter));
+    auto workers = family("ferry_workers", "Worker threads", MetricType::Gauge);
+    workers.metric.push_back(sample({}, static_cast<double>(owner->workers_.size()), MetricType::Gauge));
+    return {requests, accepted, active, opened, reused, failed, busy, idle, bugs, workers};
+  }
+};
+
+Registry::Registry(std::shared_ptr<const config::Config> config, unsigned workers)
+    : impl_(std::make_unique<Impl>()), config_(std::move(config)) {
+  impl_->owner = this;
+  for (unsigned i = 0; i < workers; ++i) workers_.push_back(std::make_unique<WorkerCounters>(*config_));
+  std::size_t base = 0;
+  for (const config::ListenerConfig& l : config_->listeners) {
+    routeBase_.push_back(base);
+    base += l.routes.size() + 1;
+  }
+  prometheus::BuildGauge()
+      .Name("ferry_build_info")
+      .Help("ferry's version")
+      .Register(*impl_->registry)
+      .Add({{"version", "0.1.0"}})
+      .Set(1);
+}
+
+Registry::~Registry() = default;
+
+std::size_t Registry::routeSlot(std::size_t listener, std::size_t route) const {
+  return routeBase_[listener] + route;
+}
+
+std::string Registry::serialize() const {
+  std::vector<prometheus::MetricFamily> all = impl_->registry->Collect();
+  for (auto& f : impl_->Collect()) all.push_back(std::move(f));
+  return prometheus::TextSerializer().Serialize(all);
+}
+
+}  // namespace ferry::metrics

@@ -1,0 +1,79 @@
+#pragma once
+// Per-worker counters and their Prometheus exposition.
+//
+// Concurrency note: each worker owns its WorkerCounters and is its only writer. Values are
+// relaxed atomics written with load+store (no locked instruction: a single writer cannot lose an
+// update), so the admin thread reads them at scrape time without tearing and without a lock on
+// the request path. The exposition sums the workers. prometheus-cpp is linked only here.
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "proxy/config/config.h"
+
+namespace ferry::metrics {
+
+class Counter {
+ public:
+  void add(std::uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void sub(std::uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed); }
+  std::uint64_t get() const { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> v_{0};
+};
+
+// Requests answered on one route (or on a listener with no matching route), by status class.
+struct RouteCounters {
+  std::array<Counter, 6> byClass;  // 1xx..5xx, then anything else
+  void count(int status) {
+    std::size_t c = status >= 100 && status < 600 ? static_cast<std::size_t>(status / 100 - 1) : 5;
+    byClass[c].add();
+  }
+};
+
+struct ClusterCounters {
+  Counter opened;          // new upstream connections established
+  Counter reused;          // requests sent on a pooled keep-alive connection
+  Counter connectFailures; // connect attempts that failed or timed out
+  Counter active;          // gauge: connections carrying a request now
+  Counter idle;            // gauge: connections waiting in the pool
+};
+
+struct ListenerCounters {
+  Counter accepted;  // downstream connections accepted
+  Counter active;    // gauge: downstream connections open now
+};
+
+// Indexing: listeners and clusters by their position in the config; routes by routeSlot().
+struct WorkerCounters {
+  std::vector<ListenerCounters> listeners;
+  std::vector<RouteCounters> routes;
+  std::vector<ClusterCounters> clusters;
+  explicit WorkerCounters(const config::Config& c);
+};
+
+class Registry {
+ public:
+  Registry(std::shared_ptr<const config::Config> config, unsigned workers);
+  ~Registry();
+  WorkerCounters& worker(unsigned i) { return *workers_[i]; }
+  // The slot of route r of listener l in WorkerCounters::routes; r == routes.size() is the slot
+  // for requests that matched no route.
+  std::size_t routeSlot(std::size_t listener, std::size_t route) const;
+  // The Prometheus text exposition of everything, summed over workers. Any thread.
+  std::string serialize() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::shared_ptr<const config::Config> config_;
+  std::vector<std::unique_ptr<WorkerCounters>> workers_;
+  std::vector<std::size_t> routeBase_;
+};
+
+}  // namespace ferry::metrics

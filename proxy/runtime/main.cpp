@@ -1,0 +1,152 @@
+// ferry: a connection-pooling HTTP/1.1 reverse proxy.
+//
+//   ferry [-c FILE]        serve FILE (default config/ferry.yaml)
+//   ferry --check FILE     validate FILE, print every error, exit 1 if any
+//   options: --workers N, --io auto|io_uring|epoll, --log-level LEVEL, --version
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "proxy/admin/admin.h"
+#include "proxy/common/log.h"
+#include "proxy/config/config.h"
+#include "proxy/metrics/metrics.h"
+#include "proxy/runtime/worker.h"
+
+namespace {
+
+void usage() {
+  std::fprintf(stderr,
+               "usage: ferry [-c FILE] [--workers N] [--io auto|io_uring|epoll] "
+               "[--log-level LEVEL]\n       ferry --check FILE\n");
+}
+
+ferry::io::Backend backendOf(const std::string& s) {
+  if (s == "io_uring") return ferry::io::Backend::kUring;
+  if (s == "epoll") return ferry::io::Backend::kEpoll;
+  return ferry::io::Backend::kAuto;
+}
+
+int printErrors(const ferry::config::LoadResult& r) {
+  for (const auto& e : r.errors) std::fprintf(stderr, "%s\n", e.format().c_str());
+  std::fprintf(stderr, "%zu error%s\n", r.errors.size(), r.errors.size() == 1 ? "" : "s");
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace ferry;
+  std::string file = "config/ferry.yaml";
+  std::string check;
+  std::string io;
+  std::string level;
+  unsigned workers = 0;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        usage();
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "-c" || a == "--config") {
+      file = value();
+    } else if (a == "--check") {
+      check = value();
+    } else if (a == "--workers") {
+      workers = static_cast<unsigned>(std::stoul(value()));
+    } else if (a == "--io") {
+      io = value();
+    } else if (a == "--log-level") {
+      level = value();
+    } else if (a == "--version") {
+      std::printf("ferry 0.1.0\n");
+      return 0;
+    } else {
+      usage();
+      return 2;
+    }
+  }
+  if (!check.empty()) {
+    config::LoadResult r = config::loadFile(check);
+    if (!r.errors.empty()) return printErrors(r);
+    std::printf("%s: ok (%zu listeners, %zu clusters)\n", check.c_str(),
+                r.config->listeners.size(), r.config->clusters.size());
+    return 0;
+  }
+
+  config::LoadResult loaded = config::loadFile(file);
+  if (!loaded.errors.empty()) return printErrors(loaded);
+  std::shared_ptr<const config::Config> cfg = loaded.config;
+  log::init(level.empty() ? cfg->logLevel : level);
+  if (workers == 0) workers = cfg->workers;
+  if (workers == 0) workers = std::max(1U, std::thread::hardware_concurrency());
+  io::Backend backend = backendOf(io.empty() ? cfg->io : io);
+
+  // Signals are taken by sigwait in this thread only.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  metrics::Registry registry(cfg, workers);
+  std::shared_ptr<const runtime::Snapshot> snapshot = runtime::Snapshot::build(cfg);
+  std::vector<std::unique_ptr<runtime::Worker>> pool;
+  for (unsigned i = 0; i < workers; ++i) {
+    pool.push_back(std::make_unique<runtime::Worker>(i, snapshot, registry, backend));
+    Result<bool> r = pool.back()->start();
+    if (!r) {
+      log::error("worker {}: {}", i, r.error().message());
+      std::fflush(nullptr);
+      std::_Exit(1);
+    }
+  }
+  std::atomic<bool> ready{true};
+  admin::AdminServer adminServer(registry, ready);
+  if (cfg->admin.enabled) {
+    Result<bool> r = adminServer.start(cfg->admin.address);
+    if (!r) {
+      log::error("admin: {}", r.error().message());
+      std::fflush(nullptr);
+      std::_Exit(1);
+    }
+  }
+  for (const config::ListenerConfig& l : cfg->listeners) {
+    log::info("listener {} on {} ({})", l.name, l.address.toString(),
+              l.kind == config::ListenerKind::kStatic ? "static " + l.staticRoot : "proxy");
+  }
+  log::info("ferry serving {} with {} worker{} on {}", file, workers, workers == 1 ? "" : "s",
+            io::backendName(pool.front()->backend()));
+
+  for (;;) {
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    if (sig == SIGHUP) {
+      log::warn("SIGHUP: reload is not implemented yet; keeping the running config");
+      continue;
+    }
+    log::info("signal {}: stopping", sig);
+    break;
+  }
+  ready.store(false);
+  for (auto& w : pool) w->stop();
+  for (auto& w : pool) w->join();
+  adminServer.stop();
+  log::info("stopped");
+  std::fflush(nullptr);
+  // Sessions still open are dropped with the process (graceful drain comes with reload).
+  std::_Exit(0);
+}

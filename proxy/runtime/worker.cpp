@@ -1,0 +1,109 @@
+#include "proxy/runtime/worker.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <future>
+
+#include "proxy/io/awaitables.h"
+
+namespace ferry::runtime {
+
+std::shared_ptr<const Snapshot> Snapshot::build(std::shared_ptr<const config::Config> c) {
+  auto s = std::make_shared<Snapshot>();
+  for (const config::ListenerConfig& l : c->listeners) {
+    s->routes.push_back(route::RouteTable::build(l.routes, *c));
+  }
+  s->config = std::move(c);
+  return s;
+}
+
+Worker::Worker(unsigned index, std::shared_ptr<const Snapshot> snapshot,
+               metrics::Registry& registry, io::Backend backend)
+    : index_(index), snapshot_(std::move(snapshot)), registry_(registry), backendWanted_(backend) {}
+
+Worker::~Worker() {
+  stop();
+  join();
+}
+
+Result<bool> Worker::setUp() {
+  auto p = io::makeProactor(backendWanted_);
+  if (!p) return p.error();
+  proactor_ = std::move(p.value());
+  backendUsed_ = proactor_->backend();
+  const config::Config& cfg = *snapshot_->config;
+  std::size_t block = 16384;
+  for (const config::ListenerConfig& l : cfg.listeners) {
+    block = std::max<std::size_t>(block, l.maxRequestHeaderBytes);
+  }
+  buffers_ = std::make_unique<BufferPool>(block);
+  accessLog_ = std::make_unique<log::AccessLog>(STDOUT_FILENO, cfg.accessLog);
+  metrics::WorkerCounters& counters = registry_.worker(index_);
+  clusters_.reserve(cfg.clusters.size());
+  for (std::size_t i = 0; i < cfg.clusters.size(); ++i) {
+    clusters_.emplace_back(cfg.clusters[i], index_, counters.clusters[i]);
+  }
+  listenerContexts_.resize(cfg.listeners.size());
+  for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
+    const config::ListenerConfig& lc = cfg.listeners[i];
+    io::ListenOptions opts;
+    auto l = proactor_->listen(lc.address, opts);
+    if (!l) return l.error();
+    listeners_.push_back(std::move(l.value()));
+    session::ListenerContext& ctx = listenerContexts_[i];
+    ctx.index = i;
+    ctx.config = &lc;
+    ctx.routes = &snapshot_->routes[i];
+    ctx.counters = &counters.listeners[i];
+    ctx.routeCounters = &counters.routes[registry_.routeSlot(i, 0)];
+  }
+  context_.reset(new session::WorkerContext{*proactor_, *buffers_, *accessLog_, clusters_, {}});
+  return true;
+}
+
+Result<bool> Worker::start() {
+  std::promise<Result<bool>> started;
+  auto result = started.get_future();
+  thread_ = std::thread([this, &started] {
+    // Everything of this worker is made on its own thread: an io_uring ring has one submitter.
+    Result<bool> r = setUp();
+    bool ok = r.ok();
+    started.set_value(std::move(r));
+    if (!ok) return;
+    for (std::size_t i = 0; i < listeners_.size(); ++i) spawn(acceptLoop(i));
+    proactor_->run();
+  });
+  Result<bool> r = result.get();
+  if (!r) thread_.join();
+  return r;
+}
+
+Task<void> Worker::acceptLoop(std::size_t i) {
+  session::ListenerContext& l = listenerContexts_[i];
+  while (!stopping_.load(std::memory_order_relaxed)) {
+    io::AcceptAwaiter a(*proactor_, *listeners_[i]);
+    io::IoResult r = co_await a;
+    if (r.ec == std::errc::operation_canceled) break;
+    if (r.ec) {
+      log::warn("listener {}: accept: {}", l.config->name, r.ec.message());
+      continue;
+    }
+    if (l.config->kind == config::ListenerKind::kStatic) {
+      spawn(session::serveStatic(*context_, l, std::move(a.socket), a.peer));
+    } else {
+      spawn(session::serveHttp(*context_, l, std::move(a.socket), a.peer));
+    }
+  }
+}
+
+void Worker::stop() {
+  stopping_.store(true);
+  if (proactor_) proactor_->stop();
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace ferry::runtime

@@ -1,0 +1,62 @@
+#pragma once
+// A worker: one thread with its own proactor, its own socket on every listener (SO_REUSEPORT),
+// its own upstream pools and its own counters. Nothing on the request path is shared.
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "proxy/common/buffer.h"
+#include "proxy/common/log.h"
+#include "proxy/common/result.h"
+#include "proxy/config/config.h"
+#include "proxy/io/proactor.h"
+#include "proxy/metrics/metrics.h"
+#include "proxy/route/route_table.h"
+#include "proxy/session/context.h"
+#include "proxy/upstream/cluster.h"
+
+namespace ferry::runtime {
+
+// What all workers share, read-only: the config snapshot and its route tables.
+struct Snapshot {
+  std::shared_ptr<const config::Config> config;
+  std::vector<route::RouteTable> routes;  // per listener
+  static std::shared_ptr<const Snapshot> build(std::shared_ptr<const config::Config> c);
+};
+
+class Worker {
+ public:
+  Worker(unsigned index, std::shared_ptr<const Snapshot> snapshot, metrics::Registry& registry,
+         io::Backend backend);
+  ~Worker();
+  // Starts the thread, which sets up its proactor and listeners; returns once they are up or
+  // with the first error (e.g. a port in use).
+  Result<bool> start();
+  // Any thread: asks the worker to stop; join() waits for it.
+  void stop();
+  void join();
+  io::Backend backend() const { return backendUsed_; }
+
+ private:
+  Result<bool> setUp();
+  Task<void> acceptLoop(std::size_t listener);
+
+  unsigned index_;
+  std::shared_ptr<const Snapshot> snapshot_;
+  metrics::Registry& registry_;
+  io::Backend backendWanted_;
+  io::Backend backendUsed_ = io::Backend::kAuto;
+  std::unique_ptr<io::Proactor> proactor_;
+  std::unique_ptr<BufferPool> buffers_;
+  std::unique_ptr<log::AccessLog> accessLog_;
+  std::vector<upstream::Cluster> clusters_;
+  std::vector<std::unique_ptr<io::Listener>> listeners_;
+  std::vector<session::ListenerContext> listenerContexts_;
+  std::unique_ptr<session::WorkerContext> context_;
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace ferry::runtime

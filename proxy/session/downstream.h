@@ -1,0 +1,40 @@
+#pragma once
+// Pieces every kind of session uses on its client connection: reading a request head within
+// the idle and header timeouts, answering with a canned status, and closing gracefully.
+
+#include <string_view>
+
+#include "proxy/common/buffer.h"
+#include "proxy/common/task.h"
+#include "proxy/http/parser.h"
+#include "proxy/io/proactor.h"
+
+namespace ferry::session {
+
+enum class HeadOutcome {
+  kReady,    // parser.head() is complete; its bytes start at in.data()
+  kClosed,   // the client closed or idled out between requests: close quietly
+  kTimeout,  // the head did not arrive within the header timeout: 408
+  kInvalid,  // malformed or too large: answer parser.errorStatus() (400 or 431)
+  kIoError,  // the connection failed: close quietly
+};
+
+struct HeadLimits {
+  Duration idleTimeout;    // waiting for the first byte of a request
+  Duration headerTimeout;  // from the first byte to the end of the head
+  std::size_t maxBytes;    // a longer head is kInvalid with status 431
+};
+
+// Reads until parser has a whole head. in may already hold bytes (pipelining); it is compacted
+// first so the head starts at in.data() and stays there while it is used.
+Task<HeadOutcome> readHead(io::Proactor& p, io::NativeHandle s, Buffer& in, http::Parser& parser,
+                           const HeadLimits& limits, const Clock& clock);
+
+// Sends all of bytes; false on any error or timeout.
+Task<bool> sendAll(io::Proactor& p, io::NativeHandle s, std::string_view bytes, Duration timeout);
+
+// A graceful close: shut down our side, then read and drop what the client still sends for a
+// short while, so that a reset does not destroy the response it has not read yet.
+Task<void> lingeringClose(io::Proactor& p, io::Socket s, Buffer& scratch);
+
+}  // namespace ferry::session
