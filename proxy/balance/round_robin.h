@@ -1,28 +1,31 @@
 #pragma once
-// Round robin over a cluster's endpoints. Pure; one instance per worker and cluster, so no
-// synchronisation. Workers start at different offsets so that together they spread evenly.
+// Round robin over a cluster's endpoints. Pure logic over a cursor.
+//
+// Concurrency note: the cursor is shared by every worker's view of a cluster, so that requests
+// alternate strictly across the whole process (as HAProxy's round robin does), not per worker.
+// It is one relaxed atomic increment per request: no lock, and no ordering is needed because
+// the value only picks an index.
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 
 namespace ferry::balance {
 
 class RoundRobin {
  public:
-  // size: how many endpoints; start: where this instance begins (e.g. the worker's index).
-  explicit RoundRobin(std::size_t size, std::size_t start = 0)
-      : size_(size), next_(size == 0 ? 0 : start % size) {}
+  RoundRobin(std::size_t size, std::atomic<std::uint64_t>& cursor)
+      : size_(size), cursor_(&cursor) {}
 
   // The next endpoint index. size() must be > 0.
   std::size_t next() {
-    std::size_t i = next_;
-    next_ = next_ + 1 == size_ ? 0 : next_ + 1;
-    return i;
+    return static_cast<std::size_t>(cursor_->fetch_add(1, std::memory_order_relaxed) % size_);
   }
   std::size_t size() const { return size_; }
 
  private:
   std::size_t size_;
-  std::size_t next_;
+  std::atomic<std::uint64_t>* cursor_;
 };
 
 }  // namespace ferry::balance

@@ -14,6 +14,7 @@ std::shared_ptr<const Snapshot> Snapshot::build(std::shared_ptr<const config::Co
   for (const config::ListenerConfig& l : c->listeners) {
     s->routes.push_back(route::RouteTable::build(l.routes, *c));
   }
+  s->cursors = std::make_unique<Cursor[]>(c->clusters.size());
   s->config = std::move(c);
   return s;
 }
@@ -42,7 +43,7 @@ Result<bool> Worker::setUp() {
   metrics::WorkerCounters& counters = registry_.worker(index_);
   clusters_.reserve(cfg.clusters.size());
   for (std::size_t i = 0; i < cfg.clusters.size(); ++i) {
-    clusters_.emplace_back(cfg.clusters[i], index_, counters.clusters[i]);
+    clusters_.emplace_back(cfg.clusters[i], snapshot_->cursors[i].value, counters.clusters[i]);
   }
   listenerContexts_.resize(cfg.listeners.size());
   for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {

@@ -23,6 +23,11 @@ namespace ferry::runtime {
 struct Snapshot {
   std::shared_ptr<const config::Config> config;
   std::vector<route::RouteTable> routes;  // per listener
+  // Per cluster: the round-robin cursor all workers share (one cache line each).
+  struct alignas(64) Cursor {
+    std::atomic<std::uint64_t> value{0};
+  };
+  std::unique_ptr<Cursor[]> cursors;
   static std::shared_ptr<const Snapshot> build(std::shared_ptr<const config::Config> c);
 };
 

@@ -25,9 +25,9 @@ void EndpointPool::giveBack(io::Socket s, TimePoint now, metrics::Counter& idleG
   idleGauge.add();
 }
 
-Cluster::Cluster(const config::ClusterConfig& cfg, std::size_t workerIndex,
+Cluster::Cluster(const config::ClusterConfig& cfg, std::atomic<std::uint64_t>& cursor,
                  metrics::ClusterCounters& counters)
-    : cfg_(&cfg), counters_(&counters), rr_(cfg.endpoints.size(), workerIndex) {
+    : cfg_(&cfg), counters_(&counters), rr_(cfg.endpoints.size(), cursor) {
   endpoints_.reserve(cfg.endpoints.size());
   for (const io::Address& a : cfg.endpoints) {
     endpoints_.emplace_back(a, cfg.maxIdlePerWorker, cfg.idleTimeout);

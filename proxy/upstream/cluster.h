@@ -6,6 +6,7 @@
 // active (owned by the session, counted in `active`) -> idle (owned by the pool, counted in
 // `idle`) -> active again on reuse, or closed (idle too long, pool full, peer closed, error).
 
+#include <atomic>
 #include <cstddef>
 #include <vector>
 
@@ -45,7 +46,8 @@ class EndpointPool {
 
 class Cluster {
  public:
-  Cluster(const config::ClusterConfig& cfg, std::size_t workerIndex,
+  // cursor: the round-robin position shared by all workers' views of this cluster.
+  Cluster(const config::ClusterConfig& cfg, std::atomic<std::uint64_t>& cursor,
           metrics::ClusterCounters& counters);
   const config::ClusterConfig& config() const { return *cfg_; }
   metrics::ClusterCounters& counters() { return *counters_; }

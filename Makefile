@@ -1,0 +1,38 @@
+# The two commands a newcomer needs:  make run  and  make test.
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+.PHONY: all deps build run test test-asan bench-quick check-config clean
+
+all: build
+
+deps:
+	@bash deploy/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+# Serves config/ferry.yaml: a proxy on 127.0.0.1:8080 over two built-in static backends.
+run: build
+	./$(BUILD)/ferry -c config/ferry.yaml
+
+# Every test: unit, integration (the real binary, real backends, curl) and end to end.
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) --timeout 300
+
+# The same suite built with AddressSanitizer and UndefinedBehaviorSanitizer.
+test-asan:
+	$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DCMAKE_BUILD_TYPE=Debug -DFERRY_SANITIZE=address,undefined"
+
+# A first speed read, not a test: ferry and HAProxy in front of the same backends, wrk 10 s each.
+bench-quick: build
+	@bash deploy/install-deps.sh --bench
+	bash tests/bench/quick.sh $(BUILD)/ferry
+
+check-config: build
+	./$(BUILD)/ferry --check config/ferry.yaml
+
+clean:
+	rm -rf $(BUILD) build-asan

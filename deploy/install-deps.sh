@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the Debian packages ferry builds, tests and benchmarks with. Idempotent: when every
+# package is present it only checks (about a second) and installs nothing.
+#   deploy/install-deps.sh          build and test packages
+#   deploy/install-deps.sh --bench  also the peers of the benchmarks (haproxy, nginx, wrk)
+set -euo pipefail
+
+build=(g++ cmake make pkg-config libyaml-cpp-dev prometheus-cpp-dev libspdlog-dev libfmt-dev
+       libgtest-dev libgmock-dev liburing-dev node-llhttp)
+test=(curl ca-certificates procps iproute2)
+bench=(wrk haproxy nginx-light)
+
+want=("${build[@]}" "${test[@]}")
+if [[ "${1:-}" == "--bench" ]]; then want+=("${bench[@]}"); fi
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+echo "install-deps: installing ${missing[*]}"
+sudo=""
+[[ $(id -u) -eq 0 ]] || sudo="sudo"
+# Packages with daemons (haproxy, nginx) must not start them here: the tests start their own.
+policy=/usr/sbin/policy-rc.d
+made_policy=0
+if [[ ! -e $policy ]]; then
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee $policy >/dev/null
+  $sudo chmod +x $policy
+  made_policy=1
+fi
+trap '[[ $made_policy -eq 1 ]] && $sudo rm -f $policy' EXIT
+export DEBIAN_FRONTEND=noninteractive
+if ! $sudo apt-get install -y --no-install-recommends "${missing[@]}"; then
+  $sudo apt-get update
+  $sudo apt-get install -y --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,378 @@
+// The proactor conformance suite: every backend must pass every case. Real loopback sockets;
+// no HTTP. Each case drives coroutines on the proactor until they finish, with a deadline.
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include "proxy/common/task.h"
+#include "proxy/io/awaitables.h"
+#include "proxy/io/proactor.h"
+
+namespace ferry::io {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::size_t openFds() {
+  std::size_t n = 0;
+  DIR* d = ::opendir("/proc/self/fd");
+  while (::readdir(d) != nullptr) ++n;
+  ::closedir(d);
+  return n;
+}
+
+class ProactorTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    auto p = makeProactor(GetParam());
+    ASSERT_TRUE(p.ok()) << p.error().message();
+    p_ = std::move(p.value());
+    auto l = p_->listen(*Address::parse("127.0.0.1:0"), ListenOptions{});
+    ASSERT_TRUE(l.ok()) << l.error().message();
+    listener_ = std::move(l.value());
+  }
+
+  // Runs the proactor until done is set or 10 s pass.
+  bool runUntil(const bool& done, std::chrono::milliseconds limit = 10s) {
+    auto end = std::chrono::steady_clock::now() + limit;
+    while (!done && std::chrono::steady_clock::now() < end) p_->runOnce(50ms);
+    return done;
+  }
+
+  Address listenAddr() const { return listener_->address(); }
+
+  std::unique_ptr<Proactor> p_;
+  std::unique_ptr<Listener> listener_;
+};
+
+// Awaits an awaiter that the test also holds (to cancel it), without copying it.
+template <class A>
+struct ByRef {
+  A& a;
+  bool await_ready() { return a.await_ready(); }
+  void await_suspend(std::coroutine_handle<> h) { a.await_suspend(h); }
+  IoResult await_resume() { return a.await_resume(); }
+};
+
+// A connected pair through the listener: client from connect_ex, server from accept_ex.
+struct Pair {
+  Socket client;
+  Socket server;
+};
+
+Task<void> makePair(Proactor& p, Listener& l, Address to, Pair& out, bool& done) {
+  auto c = connect(p, to, {}, 5s);
+  IoResult cr = co_await c;
+  EXPECT_TRUE(cr.ok()) << cr.ec.message();
+  out.client = std::move(c.socket);
+  AcceptAwaiter a(p, l);
+  IoResult ar = co_await a;
+  EXPECT_TRUE(ar.ok()) << ar.ec.message();
+  out.server = std::move(a.socket);
+  done = true;
+}
+
+TEST_P(ProactorTest, AcceptAndConnectCarryFirstDataAndBothAddresses) {
+  bool done = false;
+  std::string got;
+  Address local, peer, clientLocal;
+  auto accepting = [&]() -> Task<void> {
+    char buf[64];
+    AcceptAwaiter a(*p_, *listener_);
+    a.firstData = std::span(buf, sizeof(buf));
+    a.timeout = 5s;
+    IoResult r = co_await a;
+    EXPECT_TRUE(r.ok()) << r.ec.message();
+    got.assign(buf, a.bytesReceived);
+    local = a.local;
+    peer = a.peer;
+    done = true;
+  };
+  auto connecting = [&]() -> Task<void> {
+    static const char kHello[] = "hello, first data";
+    auto c = connect(*p_, listenAddr(), std::span(kHello, sizeof(kHello) - 1), 5s);
+    IoResult r = co_await c;
+    EXPECT_TRUE(r.ok()) << r.ec.message();
+    EXPECT_EQ(r.bytes, sizeof(kHello) - 1);
+    clientLocal = c.socket.localAddress();
+    // keep the socket open until the accept side has read
+    while (!done) co_await sleepFor(*p_, 5ms);
+  };
+  spawn(accepting());
+  spawn(connecting());
+  ASSERT_TRUE(runUntil(done));
+  EXPECT_EQ(got, "hello, first data");
+  EXPECT_EQ(local, listenAddr());
+  EXPECT_EQ(peer, clientLocal);
+  p_->runOnce(10ms);
+}
+
+TEST_P(ProactorTest, SilentClientDoesNotHoldAnAcceptWithFirstData) {
+  bool done = false;
+  std::size_t received = 99;
+  auto accepting = [&]() -> Task<void> {
+    char buf[64];
+    AcceptAwaiter a(*p_, *listener_);
+    a.firstData = std::span(buf, sizeof(buf));
+    a.timeout = 100ms;
+    IoResult r = co_await a;
+    EXPECT_TRUE(r.ok()) << r.ec.message();
+    EXPECT_TRUE(a.socket.valid());
+    received = a.bytesReceived;
+    done = true;
+  };
+  Pair unused;
+  bool connected = false;
+  auto connecting = [&]() -> Task<void> {
+    auto c = connect(*p_, listenAddr(), {}, 5s);
+    co_await c;
+    unused.client = std::move(c.socket);
+    connected = true;
+  };
+  spawn(accepting());
+  spawn(connecting());
+  ASSERT_TRUE(runUntil(done));
+  EXPECT_EQ(received, 0U);
+}
+
+TEST_P(ProactorTest, ConnectRefused) {
+  Address dead = *Address::parse("127.0.0.1:1");
+  bool done = false;
+  std::error_code ec;
+  auto t = [&]() -> Task<void> {
+    auto c = connect(*p_, dead, {}, 5s);
+    ec = (co_await c).ec;
+    EXPECT_FALSE(c.socket.valid());
+    done = true;
+  };
+  spawn(t());
+  ASSERT_TRUE(runUntil(done));
+  EXPECT_EQ(ec, std::errc::connection_refused);
+}
+
+TEST_P(ProactorTest, ConnectTimesOutWhenTheBacklogIsFull) {
+  // A listener that never accepts, with its queue filled: further SYNs are dropped.
+  int ls = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(ls, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  ASSERT_EQ(::listen(ls, 0), 0);
+  socklen_t len = sizeof(a);
+  ::getsockname(ls, reinterpret_cast<sockaddr*>(&a), &len);
+  std::vector<int> fillers;
+  for (int i = 0; i < 4; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    fillers.push_back(fd);
+  }
+  bool done = false;
+  std::error_code ec;
+  auto t = [&]() -> Task<void> {
+    auto c = connect(*p_, Address::fromRaw(&a, sizeof(a)), {}, 200ms);
+    ec = (co_await c).ec;
+    done = true;
+  };
+  spawn(t());
+  ASSERT_TRUE(runUntil(done));
+  EXPECT_EQ(ec, std::errc::timed_out);
+  for (int fd : fillers) ::close(fd);
+  ::close(ls);
+}
+
+TEST_P(ProactorTest, RecvTimesOutThenSeesPeerClose) {
+  Pair pair;
+  bool ready = false;
+  spawn(makePair(*p_, *listener_, listenAddr(), pair, ready));
+  ASSERT_TRUE(runUntil(ready));
+  bool done = false;
+  auto t = [&]() -> Task<void> {
+    char buf[16];
+    IoResult r = co_await recv(*p_, pair.server.native(), buf, 50ms);
+    EXPECT_EQ(r.ec, std::errc::timed_out);
+    pair.client.close();
+    r = co_await recv(*p_, pair.server.native(), buf, 5s);
+    EXPECT_TRUE(r.ok()) << r.ec.message();
+    EXPECT_EQ(r.bytes, 0U);  // the peer closed
+    done = true;
+  };
+  spawn(t());
+  ASSERT_TRUE(runUntil(done));
+}
+
+TEST_P(ProactorTest, CancelCompletesAPendingRecv) {
+  Pair pair;
+  bool ready = false;
+  spawn(makePair(*p_, *listener_, listenAddr(), pair, ready));
+  ASSERT_TRUE(runUntil(ready));
+  char buf[16];
+  Awaiter<RecvOp> op(*p_, &Proactor::recv, [&](RecvOp& o) {
+    o.socket = pair.server.native();
+    o.buffer = buf;
+  });
+  bool done = false;
+  std::error_code ec;
+  auto t = [&]() -> Task<void> {
+    ec = (co_await ByRef<Awaiter<RecvOp>>{op}).ec;
+    done = true;
+  };
+  spawn(t());
+  p_->runOnce(10ms);
+  EXPECT_TRUE(op.pending());
+  p_->cancel(op);
+  ASSERT_TRUE(runUntil(done));
+  EXPECT_EQ(ec, std::errc::operation_canceled);
+}
+
+TEST_P(ProactorTest, TransmitPacketsMixedElementsArriveByteForByte) {
+  Pair pair;
+  bool ready = false;
+  spawn(makePair(*p_, *listener_, listenAddr(), pair, ready));
+  ASSERT_TRUE(runUntil(ready));
+  // A 3 MiB file and memory pieces around and between ranges of it.
+  char path[] = "/tmp/ferry-io-XXXXXX";
+  int fd = ::mkstemp(path);
+  std::string file(3 << 20, '\0');
+  for (std::size_t i = 0; i < file.size(); ++i) file[i] = static_cast<char>((i * 7919) % 251);
+  ASSERT_EQ(::write(fd, file.data(), file.size()), static_cast<ssize_t>(file.size()));
+  ::unlink(path);
+  std::string head = "HEAD-", mid(1 << 20, 'm'), tail = "-TAIL";
+  TransmitElement els[] = {
+      TransmitElement::memory(head), TransmitElement::fileRange(fd, 0, 1 << 20),
+      TransmitElement::memory(mid), TransmitElement::fileRange(fd, 12345, 2 << 20),
+      TransmitElement::memory(tail), TransmitElement::memory(tail)};
+  std::string want = head + file.substr(0, 1 << 20) + mid + file.substr(12345, 2 << 20) + tail + tail;
+  std::string got;
+  bool sent = false, received = false;
+  auto sender = [&]() -> Task<void> {
+    IoResult r = co_await transmit(*p_, pair.client.native(), els, 10s, kTransmitDisconnect);
+    EXPECT_TRUE(r.ok()) << r.ec.message();
+    EXPECT_EQ(r.bytes, want.size());
+    sent = true;
+  };
+  auto receiver = [&]() -> Task<void> {
+    std::vector<char> buf(256 << 10);
+    for (;;) {
+      IoResult r = co_await recv(*p_, pair.server.native(), buf, 10s);
+      if (!r.ok() || r.bytes == 0) break;
+      got.append(buf.data(), r.bytes);
+    }
+    received = true;
+  };
+  spawn(receiver());
+  spawn(sender());
+  bool both = false;
+  auto end = std::chrono::steady_clock::now() + 20s;
+  while (!(sent && received) && std::chrono::steady_clock::now() < end) p_->runOnce(50ms);
+  both = sent && received;
+  ASSERT_TRUE(both);
+  EXPECT_EQ(got.size(), want.size());
+  EXPECT_TRUE(got == want);
+  ::close(fd);
+}
+
+TEST_P(ProactorTest, TransmitToAResetPeerFails) {
+  Pair pair;
+  bool ready = false;
+  spawn(makePair(*p_, *listener_, listenAddr(), pair, ready));
+  ASSERT_TRUE(runUntil(ready));
+  linger lg{1, 0};  // close with RST
+  ::setsockopt(pair.server.native(), SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+  pair.server.close();
+  std::string big(8 << 20, 'x');
+  bool done = false;
+  std::error_code ec;
+  auto t = [&]() -> Task<void> {
+    TransmitElement e = TransmitElement::memory(big);
+    ec = (co_await transmit(*p_, pair.client.native(), std::span(&e, 1), 5s)).ec;
+    done = true;
+  };
+  spawn(t());
+  ASSERT_TRUE(runUntil(done));
+  EXPECT_TRUE(ec == std::errc::connection_reset || ec == std::errc::broken_pipe) << ec.message();
+}
+
+TEST_P(ProactorTest, TimersFireAndCancel) {
+  bool fired = false;
+  auto t = [&]() -> Task<void> {
+    IoResult r = co_await sleepFor(*p_, 20ms);
+    EXPECT_TRUE(r.ok());
+    fired = true;
+  };
+  spawn(t());
+  ASSERT_TRUE(runUntil(fired));
+  Awaiter<TimerOp> timer(*p_, &Proactor::startTimer, [](TimerOp& o) { o.timeout = 1h; });
+  bool cancelled = false;
+  auto c = [&]() -> Task<void> {
+    EXPECT_EQ((co_await ByRef<Awaiter<TimerOp>>{timer}).ec, std::errc::operation_canceled);
+    cancelled = true;
+  };
+  spawn(c());
+  p_->runOnce(1ms);
+  p_->cancel(timer);
+  ASSERT_TRUE(runUntil(cancelled));
+}
+
+TEST_P(ProactorTest, PostFromAnotherThreadCompletesOnTheProactorThread) {
+  struct Posted final : Operation {
+    std::thread::id ranOn;
+    bool done = false;
+    void onComplete(std::error_code, std::size_t) override {
+      ranOn = std::this_thread::get_id();
+      done = true;
+    }
+  } op;
+  std::thread other([&] { p_->post(op); });
+  other.join();
+  ASSERT_TRUE(runUntil(op.done));
+  EXPECT_EQ(op.ranOn, std::this_thread::get_id());
+}
+
+TEST_P(ProactorTest, TenThousandCyclesLeakNoSocket) {
+  std::size_t fdsBefore = openFds();
+  constexpr int kCycles = 10000;
+  int finished = 0;
+  bool done = false;
+  auto cycles = [&]() -> Task<void> {
+    static const char kReq[] = "ping";
+    for (int i = 0; i < kCycles; ++i) {
+      auto c = connect(*p_, listenAddr(), std::span(kReq, 4), 5s);
+      IoResult cr = co_await c;
+      if (!cr.ok()) break;
+      char buf[8];
+      AcceptAwaiter a(*p_, *listener_);
+      a.firstData = buf;
+      a.timeout = 5s;
+      IoResult ar = co_await a;
+      if (!ar.ok() || a.bytesReceived != 4) break;
+      TransmitElement e = TransmitElement::memory("pong", 4);
+      IoResult tr = co_await transmit(*p_, a.socket.native(), std::span(&e, 1), 5s);
+      if (!tr.ok()) break;
+      IoResult rr = co_await recv(*p_, c.socket.native(), buf, 5s);
+      if (!rr.ok() || rr.bytes != 4) break;
+      IoResult dr = co_await disconnect(*p_, a.socket.native(), 5s, true);
+      if (!dr.ok()) break;
+      ++finished;
+    }
+    done = true;
+  };
+  spawn(cycles());
+  ASSERT_TRUE(runUntil(done, 120s));
+  EXPECT_EQ(finished, kCycles);
+  EXPECT_EQ(openFds(), fdsBefore);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, ProactorTest, ::testing::Values(Backend::kUring),
+                         [](const auto& paramInfo) { return std::string(backendName(paramInfo.param)); });
+
+}  // namespace
+}  // namespace ferry::io

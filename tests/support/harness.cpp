@@ -1,0 +1,229 @@
+#include "tests/support/harness.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace ferry::test {
+
+std::string ferryBinary() { return FERRY_BINARY; }
+std::string backendBinary() { return TEST_BACKEND_BINARY; }
+std::string sourceDir() { return FERRY_SOURCE_DIR; }
+
+bool waitUntil(const std::function<bool()>& pred, std::chrono::milliseconds deadline) {
+  auto end = std::chrono::steady_clock::now() + deadline;
+  for (;;) {
+    if (pred()) return true;
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
+int freePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  socklen_t len = sizeof(a);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+namespace {
+std::string tempDir() {
+  char tmpl[] = "/tmp/ferry-test-XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp");
+  return tmpl;
+}
+}  // namespace
+
+Process::Process(std::vector<std::string> argv, bool captureStdout) {
+  logPath_ = tempDir() + "/log";
+  int pipeFds[2] = {-1, -1};
+  if (captureStdout && ::pipe2(pipeFds, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    int log = ::open(logPath_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(log, 2);
+    ::dup2(captureStdout ? pipeFds[1] : log, 1);
+    int devnull = ::open("/dev/null", O_RDONLY);
+    ::dup2(devnull, 0);
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    std::_Exit(127);
+  }
+  if (captureStdout) {
+    ::close(pipeFds[1]);
+    out_ = pipeFds[0];
+  }
+}
+
+Process::~Process() {
+  stop();
+  if (out_ >= 0) ::close(out_);
+}
+
+std::string Process::firstLine() {
+  std::string line;
+  auto end = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < end) {
+    pollfd p{out_, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    char c;
+    if (::read(out_, &c, 1) != 1) break;
+    if (c == '\n') return line;
+    line += c;
+  }
+  return line;
+}
+
+bool Process::running() {
+  if (exited_) return false;
+  int st = 0;
+  if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+    exited_ = true;
+    status_ = st;
+    return false;
+  }
+  return true;
+}
+
+int Process::stop() {
+  if (pid_ <= 0) return -1;
+  if (running()) {
+    ::kill(pid_, SIGTERM);
+    if (!waitUntil([&] { return !running(); }, 10s)) {
+      ::kill(pid_, SIGKILL);
+      waitUntil([&] { return !running(); }, 10s);
+    }
+  }
+  return WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_);
+}
+
+std::string Process::logText() const {
+  std::ifstream in(logPath_);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Backend::Backend(const std::string& name) : proc_({backendBinary(), name, "0"}, true) {
+  port_ = std::atoi(proc_.firstLine().c_str());
+  if (port_ <= 0) throw std::runtime_error("test backend did not start: " + proc_.logText());
+}
+
+namespace {
+long statsField(int port, const std::string& field) {
+  std::string r = rawExchange(port, "GET /stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  std::size_t p = r.find(field + "=");
+  return p == std::string::npos ? -1 : std::atol(r.c_str() + p + field.size() + 1);
+}
+}  // namespace
+
+long Backend::connections() { return statsField(port_, "connections") - 1; }  // minus /stats's own
+long Backend::requests() { return statsField(port_, "requests") - 1; }
+
+std::string rawExchange(int port, const std::string& bytes, std::chrono::milliseconds timeout,
+                        bool halfClose) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+    ::close(fd);
+    return "";
+  }
+  std::size_t off = 0;
+  while (off < bytes.size()) {
+    ssize_t n = ::send(fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) break;
+    off += static_cast<std::size_t>(n);
+  }
+  if (halfClose) ::shutdown(fd, SHUT_WR);
+  std::string out;
+  auto end = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+    char buf[65536];
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+CommandResult run(const std::string& command, int timeoutSeconds) {
+  std::string full = "timeout " + std::to_string(timeoutSeconds) + " bash -c '" + command + "'";
+  FILE* f = ::popen(full.c_str(), "r");
+  CommandResult r;
+  if (f == nullptr) return r;
+  char buf[65536];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) r.out.append(buf, n);
+  int st = ::pclose(f);
+  r.exitCode = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+int statusOf(const std::string& response) {
+  if (response.rfind("HTTP/1.", 0) != 0 || response.size() < 12) return 0;
+  return std::atoi(response.c_str() + 9);
+}
+
+Ferry::Ferry(const std::string& yaml, std::vector<std::string> extraArgs) {
+  dir_ = tempDir();
+  adminPort_ = freePort();
+  std::string text = yaml;
+  std::string admin = "127.0.0.1:" + std::to_string(adminPort_);
+  for (std::size_t p; (p = text.find("{{ADMIN}}")) != std::string::npos;) text.replace(p, 9, admin);
+  std::ofstream(dir_ + "/ferry.yaml") << text;
+  std::vector<std::string> argv = {ferryBinary(), "-c", dir_ + "/ferry.yaml"};
+  argv.insert(argv.end(), extraArgs.begin(), extraArgs.end());
+  proc_ = std::make_unique<Process>(argv);
+  bool up = waitUntil([&] {
+    if (!proc_->running()) return true;
+    return statusOf(rawExchange(adminPort_, "GET /ready HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 1s)) == 200;
+  }, 20s);
+  if (!up || !proc_->running()) {
+    throw std::runtime_error("ferry did not become ready:\n" + proc_->logText());
+  }
+}
+
+Ferry::~Ferry() { proc_->stop(); }
+
+std::string Ferry::metrics() {
+  std::string r = rawExchange(adminPort_, "GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+  std::size_t body = r.find("\r\n\r\n");
+  return body == std::string::npos ? "" : r.substr(body + 4);
+}
+
+double Ferry::metric(const std::string& sample) {
+  std::string m = metrics();
+  std::size_t p = m.find("\n" + sample + " ");
+  if (p == std::string::npos) return -1;
+  return std::atof(m.c_str() + p + sample.size() + 2);
+}
+
+}  // namespace ferry::test

@@ -1,0 +1,99 @@
+#pragma once
+// Test harness for integration tests: real processes (ferry, test backends), real sockets,
+// real clients (curl). Waits are polls with deadlines, never fixed sleeps. Every process
+// started here is ended by its PID when its owner goes out of scope.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ferry::test {
+
+using namespace std::chrono_literals;
+
+// Paths baked in by CMake.
+std::string ferryBinary();
+std::string backendBinary();
+std::string sourceDir();
+
+// Polls pred every few milliseconds until it holds or the deadline passes.
+bool waitUntil(const std::function<bool()>& pred, std::chrono::milliseconds deadline = 10s);
+
+// A free TCP port on 127.0.0.1 (bound and released; ferry needs fixed ports in its config).
+int freePort();
+
+// A child process; stdout is read for a first line if asked, stderr goes to a log file.
+class Process {
+ public:
+  Process(std::vector<std::string> argv, bool captureStdout = false);
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+  pid_t pid() const { return pid_; }
+  // The first line the process printed (captureStdout), waiting up to 10 s.
+  std::string firstLine();
+  bool running();
+  // Sends SIGTERM, waits up to 10 s for the exit, then SIGKILL; returns the exit status.
+  int stop();
+  std::string logText() const;  // what it wrote to stderr (and stdout if not captured)
+
+ private:
+  pid_t pid_ = -1;
+  int out_ = -1;
+  std::string logPath_;
+  bool exited_ = false;
+  int status_ = 0;
+};
+
+// A test backend answering with `name` (tests/support/test_backend.cpp).
+class Backend {
+ public:
+  explicit Backend(const std::string& name);
+  int port() const { return port_; }
+  // connections= and requests= from its /stats (asked directly, not through ferry).
+  long connections();
+  long requests();
+
+ private:
+  Process proc_;
+  int port_ = 0;
+};
+
+// A raw HTTP exchange over one TCP connection: sends bytes, reads until the peer closes or
+// the timeout. For malformed requests curl would not send.
+std::string rawExchange(int port, const std::string& bytes, std::chrono::milliseconds timeout = 5s,
+                        bool halfClose = false);
+
+struct CommandResult {
+  int exitCode = -1;
+  std::string out;
+};
+// Runs a shell command (bounded by `timeout` seconds via coreutils timeout).
+CommandResult run(const std::string& command, int timeoutSeconds = 60);
+
+// The status code of the first response in raw bytes ("HTTP/1.1 404 ..."), or 0.
+int statusOf(const std::string& response);
+
+// A ferry process on a config written to a temporary file. {{ADMIN}} in the YAML is replaced by
+// a free admin address; start() waits until /ready answers 200.
+class Ferry {
+ public:
+  explicit Ferry(const std::string& yaml, std::vector<std::string> extraArgs = {});
+  ~Ferry();
+  int adminPort() const { return adminPort_; }
+  std::string metrics();
+  // The value of one sample line of /metrics, e.g. ferry_upstream_connections_opened_total{cluster="c"}.
+  double metric(const std::string& sample);
+  Process& process() { return *proc_; }
+
+ private:
+  std::string dir_;
+  int adminPort_ = 0;
+  std::unique_ptr<Process> proc_;
+};
+
+}  // namespace ferry::test

@@ -1,0 +1,245 @@
+// A test backend: an HTTP/1.1 server that answers with its own name, written independently of
+// ferry's code (its own small parser) so that tests do not check ferry against itself.
+//
+//   test_backend NAME [PORT]      listens on 127.0.0.1:PORT (0: any), prints "PORT\n", serves
+//
+// GET  /anything        200 "NAME\n"  (headers X-Backend: NAME, X-Connection: its number)
+// GET  /stats           200 "connections=C requests=R\n" (this request included)
+// GET  /headers         200 the request head exactly as received
+// GET  /big?bytes=N[&chunked=1]   N bytes of a fixed pattern (byte i = 'a' + i % 26)
+// POST /echo[?chunked=1]          the request body back
+// GET  /slow?ms=N       waits N ms, then answers like /anything
+// GET  /close           answers with Connection: close and closes
+// A request that is not valid HTTP to this parser is answered 400 and counted as bad=.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+
+namespace {
+
+std::string g_name;
+std::atomic<long> g_connections{0};
+std::atomic<long> g_requests{0};
+
+bool sendAll(int fd, const std::string& s) {
+  std::size_t off = 0;
+  while (off < s.size()) {
+    ssize_t n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    off += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+class Conn {
+ public:
+  explicit Conn(int fd) : fd_(fd) {}
+  // Reads until buf_ holds at least n bytes past pos_.
+  bool need(std::size_t n) {
+    while (buf_.size() - pos_ < n) {
+      char tmp[65536];
+      ssize_t r = ::recv(fd_, tmp, sizeof(tmp), 0);
+      if (r <= 0) return false;
+      buf_.append(tmp, static_cast<std::size_t>(r));
+    }
+    return true;
+  }
+  bool line(std::string& out) {
+    for (;;) {
+      std::size_t e = buf_.find("\r\n", pos_);
+      if (e != std::string::npos) {
+        out = buf_.substr(pos_, e - pos_);
+        pos_ = e + 2;
+        return true;
+      }
+      if (!need(buf_.size() - pos_ + 1)) return false;
+    }
+  }
+  bool take(std::size_t n, std::string& out) {
+    if (!need(n)) return false;
+    out.append(buf_, pos_, n);
+    pos_ += n;
+    if (pos_ > (1 << 20)) {
+      buf_.erase(0, pos_);
+      pos_ = 0;
+    }
+    return true;
+  }
+  int fd() const { return fd_; }
+
+ private:
+  int fd_;
+  std::string buf_;
+  std::size_t pos_ = 0;
+};
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+long queryNumber(const std::string& target, const std::string& key) {
+  std::size_t p = target.find(key + "=");
+  return p == std::string::npos ? -1 : std::atol(target.c_str() + p + key.size() + 1);
+}
+
+std::string pattern(std::size_t n) {
+  std::string s(n, 'a');
+  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + i % 26);
+  return s;
+}
+
+void respond(int fd, int status, const std::string& body, bool chunked, bool close, long conn) {
+  std::string h = "HTTP/1.1 " + std::to_string(status) + (status == 200 ? " OK" : " Bad Request") +
+                  "\r\nX-Backend: " + g_name + "\r\nX-Connection: " + std::to_string(conn) +
+                  "\r\nContent-Type: text/plain\r\n";
+  if (close) h += "Connection: close\r\n";
+  if (!chunked) {
+    sendAll(fd, h + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    return;
+  }
+  h += "Transfer-Encoding: chunked\r\n\r\n";
+  sendAll(fd, h);
+  const std::size_t piece = 100000;
+  for (std::size_t off = 0; off < body.size(); off += piece) {
+    std::size_t n = std::min(piece, body.size() - off);
+    char len[32];
+    std::snprintf(len, sizeof(len), "%zx\r\n", n);
+    if (!sendAll(fd, len + body.substr(off, n) + "\r\n")) return;
+  }
+  sendAll(fd, "0\r\n\r\n");
+}
+
+void serve(int fd, long conn) {
+  Conn c(fd);
+  for (;;) {
+    std::string requestLine;
+    if (!c.line(requestLine)) break;
+    std::string head = requestLine + "\r\n";
+    long contentLength = -1;
+    bool chunked = false;
+    bool bad = false;
+    bool closeReq = false;
+    for (;;) {
+      std::string l;
+      if (!c.line(l)) {
+        ::close(fd);
+        return;
+      }
+      head += l + "\r\n";
+      if (l.empty()) break;
+      std::size_t colon = l.find(':');
+      if (colon == std::string::npos) {
+        bad = true;
+        continue;
+      }
+      std::string name = lower(l.substr(0, colon));
+      std::string value = l.substr(colon + 1);
+      while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+      if (name == "content-length") contentLength = std::atol(value.c_str());
+      if (name == "transfer-encoding" && lower(value).find("chunked") != std::string::npos) {
+        chunked = true;
+      }
+      if (name == "connection" && lower(value).find("close") != std::string::npos) closeReq = true;
+    }
+    long reqNo = ++g_requests;
+    (void)reqNo;
+    std::string body;
+    if (chunked) {
+      for (;;) {
+        std::string sizeLine;
+        if (!c.line(sizeLine)) break;
+        std::size_t n = std::strtoul(sizeLine.c_str(), nullptr, 16);
+        if (n == 0) {
+          std::string trailer;
+          while (c.line(trailer) && !trailer.empty()) {
+          }
+          break;
+        }
+        std::string crlf;
+        if (!c.take(n, body) || !c.line(crlf)) break;
+      }
+    } else if (contentLength > 0) {
+      if (!c.take(static_cast<std::size_t>(contentLength), body)) break;
+    }
+    std::size_t sp1 = requestLine.find(' ');
+    std::size_t sp2 = requestLine.rfind(' ');
+    if (sp1 == std::string::npos || sp2 == sp1) bad = true;
+    std::string method = bad ? "" : requestLine.substr(0, sp1);
+    std::string target = bad ? "" : requestLine.substr(sp1 + 1, sp2 - sp1 - 1);
+    if (bad) {
+      respond(fd, 400, "bad request\n", false, true, conn);
+      break;
+    }
+    bool chunkedOut = target.find("chunked=1") != std::string::npos;
+    if (target.rfind("/stats", 0) == 0) {
+      respond(fd, 200,
+              "connections=" + std::to_string(g_connections.load()) +
+                  " requests=" + std::to_string(g_requests.load()) + "\n",
+              false, closeReq, conn);
+    } else if (target.rfind("/headers", 0) == 0) {
+      respond(fd, 200, head, false, closeReq, conn);
+    } else if (target.rfind("/big", 0) == 0) {
+      long n = queryNumber(target, "bytes");
+      respond(fd, 200, pattern(n < 0 ? 0 : static_cast<std::size_t>(n)), chunkedOut, closeReq,
+              conn);
+    } else if (target.rfind("/echo", 0) == 0) {
+      respond(fd, 200, body, chunkedOut, closeReq, conn);
+    } else if (target.rfind("/close", 0) == 0) {
+      respond(fd, 200, g_name + "\n", false, true, conn);
+      break;
+    } else {
+      long ms = target.rfind("/slow", 0) == 0 ? queryNumber(target, "ms") : 0;
+      if (ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+      respond(fd, 200, g_name + "\n", false, closeReq, conn);
+    }
+    if (closeReq) break;
+  }
+  ::close(fd);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: test_backend NAME [PORT]\n");
+    return 2;
+  }
+  std::signal(SIGPIPE, SIG_IGN);
+  g_name = argv[1];
+  int port = argc > 2 ? std::atoi(argv[2]) : 0;
+  int ls = ::socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  ::setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(ls, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || ::listen(ls, 512) != 0) {
+    std::perror("bind/listen");
+    return 1;
+  }
+  socklen_t len = sizeof(a);
+  ::getsockname(ls, reinterpret_cast<sockaddr*>(&a), &len);
+  std::printf("%d\n", ntohs(a.sin_port));
+  std::fflush(stdout);
+  for (;;) {
+    int fd = ::accept(ls, nullptr, nullptr);
+    if (fd < 0) continue;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    long conn = ++g_connections;
+    std::thread(serve, fd, conn).detach();
+  }
+}
