@@ -385,7 +385,12 @@ LoadResult build(const YAML::Node& root, Reader& r, const std::string& file) {
       }
     }
   }
-  if (!r.errors.empty()) return LoadResult{nullptr, std::move(r.errors)};
+  if (!r.errors.empty()) {
+    std::stable_sort(r.errors.begin(), r.errors.end(), [](const ConfigError& a, const ConfigError& b) {
+      return a.where.line != b.where.line ? a.where.line < b.where.line : a.where.column < b.where.column;
+    });
+    return LoadResult{nullptr, std::move(r.errors)};
+  }
   return LoadResult{std::move(cfg), {}};
 }
 

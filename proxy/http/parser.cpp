@@ -51,6 +51,17 @@ void extend(std::string_view& v, const char* at, std::size_t len) {
   v = v.data() == nullptr ? std::string_view(at, len) : std::string_view(v.data(), v.size() + len);
 }
 
+bool isTokenChar(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
+    case '.': case '^': case '_': case '`': case '|': case '~':
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 struct Parser::Impl {
@@ -96,12 +107,25 @@ struct Parser::Impl {
     return 0;
   }
   static int onHeaderFieldComplete(llhttp_t* p) {
-    impl(p).inField = false;
+    Impl& im = impl(p);
+    im.inField = false;
+    // Defense in depth over llhttp: a header name is a non-empty RFC 9110 token.
+    std::string_view name = im.self->head_.headers[im.self->head_.headerCount - 1].name;
+    if (name.empty()) return fail(p, "empty header name", 400);
+    for (char c : name) {
+      if (!isTokenChar(c)) return fail(p, "invalid character in a header name", 400);
+    }
     return 0;
   }
   static int onHeaderValue(llhttp_t* p, const char* at, std::size_t n) {
     MessageHead& h = of(p).head_;
-    extend(h.headers[h.headerCount - 1].value, at, n);
+    std::string_view& v = h.headers[h.headerCount - 1].value;
+    // llhttp reports a folded continuation line as a second piece that does not follow the
+    // first: reject obs-fold (RFC 9112 5.2) rather than guess how a backend would join it.
+    if (v.data() != nullptr && v.data() + v.size() != at) {
+      return fail(p, "obsolete line folding in a header value", 400);
+    }
+    extend(v, at, n);
     return 0;
   }
   static int onHeadersComplete(llhttp_t* p) {

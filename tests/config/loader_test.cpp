@@ -69,7 +69,7 @@ clusters:
   std::string s = all(r);
   EXPECT_NE(s.find("t.yaml:1:10: error: workers must be between 1 and 256"), std::string::npos) << s;
   EXPECT_NE(s.find("t.yaml:4:14: error: listener address: '127.0.0.1:99999' is not an address"), std::string::npos) << s;
-  EXPECT_NE(s.find("t.yaml:6:22: error: route refers to unknown cluster 'apx' (did you mean 'api'?)"), std::string::npos) << s;
+  EXPECT_NE(s.find("t.yaml:6:20: error: route refers to unknown cluster 'apx' (did you mean 'api'?)"), std::string::npos) << s;
   EXPECT_NE(s.find("t.yaml:7:11: error: listener 'web' is defined twice"), std::string::npos) << s;
   EXPECT_NE(s.find("t.yaml:9:21: error: static.root '/definitely/not/here' is not a directory"), std::string::npos) << s;
   EXPECT_NE(s.find("t.yaml:12:16: error: endpoints is empty"), std::string::npos) << s;

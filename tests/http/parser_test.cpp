@@ -130,6 +130,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"two_hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
         BadCase{"space_in_name", "GET / HTTP/1.1\r\nHost: a\r\nBad Name: x\r\n\r\n", 400},
         BadCase{"space_before_colon", "GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400},
+        BadCase{"obs_fold", "GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n folded\r\n\r\n", 400},
         BadCase{"bad_method", "G(T / HTTP/1.1\r\nHost: a\r\n\r\n", 400},
         BadCase{"bad_version", "GET / HTTP/2.7\r\nHost: a\r\n\r\n", 400},
         BadCase{"bare_lf_in_value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n", 400},

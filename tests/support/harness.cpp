@@ -129,16 +129,15 @@ Backend::Backend(const std::string& name) : proc_({backendBinary(), name, "0"}, 
   if (port_ <= 0) throw std::runtime_error("test backend did not start: " + proc_.logText());
 }
 
-namespace {
-long statsField(int port, const std::string& field) {
-  std::string r = rawExchange(port, "GET /stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+long Backend::stats(const std::string& field) {
+  std::string r = rawExchange(port_, "GET /stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  ++statsCalls_;
   std::size_t p = r.find(field + "=");
-  return p == std::string::npos ? -1 : std::atol(r.c_str() + p + field.size() + 1);
+  return p == std::string::npos ? -1 : std::atol(r.c_str() + p + field.size() + 1) - statsCalls_;
 }
-}  // namespace
 
-long Backend::connections() { return statsField(port_, "connections") - 1; }  // minus /stats's own
-long Backend::requests() { return statsField(port_, "requests") - 1; }
+long Backend::connections() { return stats("connections"); }
+long Backend::requests() { return stats("requests"); }
 
 std::string rawExchange(int port, const std::string& bytes, std::chrono::milliseconds timeout,
                         bool halfClose) {

@@ -59,8 +59,10 @@ class Backend {
   long requests();
 
  private:
+  long stats(const std::string& field);
   Process proc_;
   int port_ = 0;
+  long statsCalls_ = 0;  // our own /stats requests, each on its own connection
 };
 
 // A raw HTTP exchange over one TCP connection: sends bytes, reads until the peer closes or
