@@ -1,6 +1,7 @@
 #include "proxy/io/proactor.h"
 
 #include "proxy/common/log.h"
+#include "proxy/io/epoll/epoll_proactor.h"
 #include "proxy/io/uring/uring_proactor.h"
 
 namespace ferry::io {
@@ -21,10 +22,16 @@ std::string_view backendName(Backend b) {
 
 Result<std::unique_ptr<Proactor>> makeProactor(Backend b) {
   switch (b) {
-    case Backend::kAuto:
+    case Backend::kAuto: {
+      auto u = makeUringProactor();
+      if (u) return u;
+      log::warn("io_uring is not available ({}); using epoll", u.error().message());
+      return makeEpollProactor();
+    }
     case Backend::kUring:
       return makeUringProactor();
     case Backend::kEpoll:
+      return makeEpollProactor();
     case Backend::kIocp:
       break;
   }

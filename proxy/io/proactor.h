@@ -69,6 +69,8 @@ class Operation {
     Operation* next = nullptr;    // intrusive queues (waiting accepts, posts)
     void* owner = nullptr;        // the listener an accept waits on, or other backend object
     TimePoint deadline{};         // backends with their own timer queue
+    std::uint32_t timerSlot = ~0U;  // position in such a backend's timer heap
+    NativeHandle waitHandle = kInvalidHandle;  // the socket a readiness backend waits on
     alignas(16) unsigned char scratch[64] = {};  // timespecs, small syscall arguments
   } state_;
 };

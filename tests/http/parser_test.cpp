@@ -7,6 +7,8 @@
 namespace ferry::http {
 namespace {
 
+using namespace std::string_literals;
+
 using S = Parser::Status;
 
 // Feeds text in pieces of `step` bytes from one stable string, as a session feeds its buffer.
@@ -134,7 +136,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"bad_method", "G(T / HTTP/1.1\r\nHost: a\r\n\r\n", 400},
         BadCase{"bad_version", "GET / HTTP/2.7\r\nHost: a\r\n\r\n", 400},
         BadCase{"bare_lf_in_value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n", 400},
-        BadCase{"nul_in_target", std::string("GET /\0 HTTP/1.1\r\nHost: a\r\n\r\n", 30), 400},
+        BadCase{"nul_in_target", "GET /\0 HTTP/1.1\r\nHost: a\r\n\r\n"s, 400},
         BadCase{"negative_cl", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n", 400},
         BadCase{"te_not_chunked_last", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400},
         BadCase{"too_many_headers", manyHeaders(120), 431}),

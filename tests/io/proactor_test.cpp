@@ -371,7 +371,7 @@ TEST_P(ProactorTest, TenThousandCyclesLeakNoSocket) {
   EXPECT_EQ(openFds(), fdsBefore);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, ProactorTest, ::testing::Values(Backend::kUring),
+INSTANTIATE_TEST_SUITE_P(Backends, ProactorTest, ::testing::Values(Backend::kUring, Backend::kEpoll),
                          [](const auto& paramInfo) { return std::string(backendName(paramInfo.param)); });
 
 }  // namespace

@@ -199,6 +199,10 @@ Ferry::Ferry(const std::string& yaml, std::vector<std::string> extraArgs) {
   for (std::size_t p; (p = text.find("{{ADMIN}}")) != std::string::npos;) text.replace(p, 9, admin);
   std::ofstream(dir_ + "/ferry.yaml") << text;
   std::vector<std::string> argv = {ferryBinary(), "-c", dir_ + "/ferry.yaml"};
+  if (const char* io = std::getenv("FERRY_TEST_IO")) {  // run the suite on another backend
+    argv.push_back("--io");
+    argv.push_back(io);
+  }
   argv.insert(argv.end(), extraArgs.begin(), extraArgs.end());
   proc_ = std::make_unique<Process>(argv);
   bool up = waitUntil([&] {

@@ -16,7 +16,6 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/eventfd.h>
-#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -29,12 +28,11 @@
 
 #include "proxy/common/assert.h"
 #include "proxy/common/log.h"
+#include "proxy/io/transmit_cursor.h"
 
 namespace ferry::io {
 namespace {
 
-constexpr std::size_t kMaxIov = 8;
-static_assert(sizeof(msghdr) + kMaxIov * sizeof(iovec) <= sizeof(TransmitOp::vecScratch));
 static_assert(sizeof(__kernel_timespec) <= sizeof(Operation::State::scratch));
 
 std::error_code sysErr(int e) { return {e, std::system_category()}; }
@@ -499,7 +497,7 @@ class UringProactor final : public Proactor {
       complete(op, errorOf(op, res), op.state_.total);
       return;
     }
-    if (op.state_.kind == OpKind::kSend) advance(op, static_cast<std::uint64_t>(res));
+    if (op.state_.kind == OpKind::kSend) transmit_cursor::advance(op, static_cast<std::uint64_t>(res));
     if (op.state_.stage == 1) {  // the closing shutdown finished
       complete(op, {}, op.state_.total);
       return;
@@ -508,57 +506,29 @@ class UringProactor final : public Proactor {
     stepTransmit(op);
   }
 
-  // Moves the transmit cursor n bytes forward across memory elements.
-  static void advance(TransmitOp& op, std::uint64_t n) {
-    op.state_.total += n;
-    while (n > 0 && op.state_.index < op.elements.size()) {
-      const TransmitElement& e = op.elements[op.state_.index];
-      std::uint64_t left = e.length - op.state_.progress;
-      if (n < left) {
-        op.state_.progress += n;
-        return;
-      }
-      n -= left;
-      ++op.state_.index;
-      op.state_.progress = 0;
-    }
-  }
-
   void stepTransmit(TransmitOp& op) {
-    while (op.state_.index < op.elements.size()) {
-      const TransmitElement& e = op.elements[op.state_.index];
-      if (e.length == op.state_.progress) {
-        ++op.state_.index;
-        op.state_.progress = 0;
-        continue;
-      }
-      if (!e.isFile()) {
-        submitGather(op);
+    namespace tc = transmit_cursor;
+    while (tc::skipDone(op)) {
+      if (!tc::current(op).isFile()) {
+        io_uring_sqe* sqe = sqeFor(op);
+        io_uring_prep_sendmsg(sqe, op.socket, tc::gather(op), MSG_NOSIGNAL);
+        linkTimeout(op, sqe);
         return;
       }
       // File range: sendfile copies in the kernel; when the socket buffer is full, wait for
       // POLLOUT and go on. Blocking never happens: the socket is non-blocking.
-      off_t off = static_cast<off_t>(e.offset + op.state_.progress);
-      std::uint64_t want = std::min<std::uint64_t>(e.length - op.state_.progress, 1U << 30);
-      ssize_t n = ::sendfile(op.socket, e.file, &off, want);
-      if (n > 0) {
-        op.state_.progress += static_cast<std::uint64_t>(n);
-        op.state_.total += static_cast<std::uint64_t>(n);
-        continue;
-      }
-      if (n == 0) {  // the file is shorter than the element says
-        defer(op, std::make_error_code(std::errc::io_error), op.state_.total);
-        return;
-      }
-      if (errno == EAGAIN) {
+      long n = tc::sendFileRange(op);
+      if (n > 0) continue;
+      if (n == -EAGAIN) {
         op.state_.kind = OpKind::kSendPoll;
         io_uring_sqe* sqe = sqeFor(op);
         io_uring_prep_poll_add(sqe, op.socket, POLLOUT);
         linkTimeout(op, sqe);
         return;
       }
-      if (errno == EINTR) continue;
-      defer(op, sysErr(errno), op.state_.total);
+      // n == 0: the file is shorter than the element says
+      defer(op, n == 0 ? std::make_error_code(std::errc::io_error) : sysErr(static_cast<int>(-n)),
+            op.state_.total);
       return;
     }
     if ((op.flags & kTransmitDisconnect) != 0 && op.state_.stage == 0) {
@@ -569,32 +539,6 @@ class UringProactor final : public Proactor {
       return;
     }
     defer(op, {}, op.state_.total);
-  }
-
-  // One sendmsg over the run of memory elements starting at the cursor (at most kMaxIov).
-  void submitGather(TransmitOp& op) {
-    auto* msg = reinterpret_cast<msghdr*>(op.vecScratch);
-    auto* iov = reinterpret_cast<iovec*>(op.vecScratch + sizeof(msghdr));
-    std::size_t count = 0;
-    std::uint64_t skip = op.state_.progress;
-    for (std::size_t i = op.state_.index; i < op.elements.size() && count < kMaxIov; ++i) {
-      const TransmitElement& e = op.elements[i];
-      if (e.isFile()) break;
-      if (e.length == skip) {
-        skip = 0;
-        continue;
-      }
-      iov[count].iov_base = const_cast<char*>(static_cast<const char*>(e.data) + skip);
-      iov[count].iov_len = e.length - skip;
-      skip = 0;
-      ++count;
-    }
-    std::memset(msg, 0, sizeof(msghdr));
-    msg->msg_iov = iov;
-    msg->msg_iovlen = count;
-    io_uring_sqe* sqe = sqeFor(op);
-    io_uring_prep_sendmsg(sqe, op.socket, msg, MSG_NOSIGNAL);
-    linkTimeout(op, sqe);
   }
 
   struct Deferred {

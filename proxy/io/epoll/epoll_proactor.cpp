@@ -1,0 +1,606 @@
+// epoll backend: completions emulated over readiness.
+//
+// - An operation first tries its system call at once. If the call would block, the operation
+//   waits on its socket: each fd has one reader slot and one writer slot, registered with
+//   EPOLLONESHOT for the events its waiters need, re-armed after every wake-up.
+// - Completions are never delivered inside the submitting call: results found at submission go
+//   to the deferred queue that run()/runOnce() drains.
+// - Timeouts and timers live in one binary heap ordered by deadline (the operation keeps its
+//   slot index, so removal is O(log n) and allocation-free once the heap has grown).
+// Concurrency note: single-threaded like every proactor; post()/stop() use a mutex-protected
+// list and an eventfd.
+
+#include "proxy/io/epoll/epoll_proactor.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <mutex>
+#include <vector>
+
+#include "proxy/common/assert.h"
+#include "proxy/common/log.h"
+#include "proxy/io/transmit_cursor.h"
+
+namespace ferry::io {
+namespace {
+
+std::error_code sysErr(int e) { return {e, std::system_category()}; }
+std::error_code canceled() { return std::make_error_code(std::errc::operation_canceled); }
+std::error_code timedOut() { return std::make_error_code(std::errc::timed_out); }
+
+class EpollProactor;
+
+class EpollListener final : public Listener {
+ public:
+  explicit EpollListener(Socket s) : socket_(std::move(s)) {
+    self_.state_.kind = OpKind::kInternal;
+    self_.state_.owner = this;
+    address_ = socket_.localAddress();
+  }
+  Address address() const override { return address_; }
+
+  struct ListenOp final : Operation {
+    void onComplete(std::error_code, std::size_t) override {}
+  };
+  Socket socket_;
+  Address address_;
+  ListenOp self_;
+  Operation* waitHead_ = nullptr;
+  Operation* waitTail_ = nullptr;
+};
+
+class EpollProactor final : public Proactor {
+ public:
+  ~EpollProactor() override {
+    if (epfd_ >= 0) ::close(epfd_);
+    if (eventFd_ >= 0) ::close(eventFd_);
+  }
+
+  Result<bool> init() {
+    epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
+    if (epfd_ < 0) return systemError(errno, "epoll_create1");
+    eventFd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (eventFd_ < 0) return systemError(errno, "eventfd");
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = eventFd_;
+    if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, eventFd_, &ev) != 0) return systemError(errno, "epoll_ctl");
+    deferred_.reserve(256);
+    heap_.reserve(1024);
+    return true;
+  }
+
+  Backend backend() const override { return Backend::kEpoll; }
+
+  Result<std::unique_ptr<Listener>> listen(const Address& addr, const ListenOptions& opts) override {
+    auto s = listenTcp(addr, opts);
+    if (!s) return s.error();
+    return std::unique_ptr<Listener>(new EpollListener(std::move(s.value())));
+  }
+
+  void acceptEx(Listener& base, AcceptOp& op) override {
+    auto& l = static_cast<EpollListener&>(base);
+    begin(op, OpKind::kAccept);
+    op.state_.owner = &l;
+    op.socket.close();
+    op.bytesReceived = 0;
+    if (l.waitTail_ != nullptr) {
+      l.waitTail_->state_.next = &op;
+    } else {
+      l.waitHead_ = &op;
+    }
+    l.waitTail_ = &op;
+    // Accepting happens when the listener is readable (perhaps already): try on the next turn.
+    if (!l.self_.state_.pending) {
+      l.self_.state_.pending = true;
+      wait(l.self_, l.socket_.native(), false);
+      onListenerReady(l);
+    }
+  }
+
+  void connectEx(ConnectOp& op) override {
+    begin(op, OpKind::kConnect);
+    auto s = Socket::openTcp(op.remote);
+    if (!s) {
+      defer(op, s.error().code);
+      return;
+    }
+    op.socket = std::move(s.value());
+    armTimeout(op);
+    int r = ::connect(op.socket.native(), static_cast<const sockaddr*>(op.remote.raw()),
+                      static_cast<socklen_t>(op.remote.length()));
+    if (r == 0) {
+      connectStep(op);
+    } else if (errno == EINPROGRESS) {
+      wait(op, op.socket.native(), true);
+    } else {
+      failConnect(op, sysErr(errno));
+    }
+  }
+
+  void recv(RecvOp& op) override {
+    begin(op, OpKind::kRecv);
+    armTimeout(op);
+    recvStep(op, op.socket, op.buffer.data(), op.buffer.size());
+  }
+
+  void transmitPackets(TransmitOp& op) override {
+    begin(op, OpKind::kSend);
+    armTimeout(op);
+    transmitStep(op);
+  }
+
+  void disconnectEx(DisconnectOp& op) override {
+    begin(op, OpKind::kDisconnect);
+    int r = ::shutdown(op.socket, SHUT_WR);
+    defer(op, r == 0 || errno == ENOTCONN ? std::error_code{} : sysErr(errno));
+  }
+
+  void startTimer(TimerOp& op) override {
+    begin(op, OpKind::kTimer);
+    armTimeout(op);
+  }
+
+  void cancel(Operation& op) override {
+    if (!op.state_.pending || op.state_.cancelRequested) return;
+    op.state_.cancelRequested = true;
+    if (op.state_.kind == OpKind::kPost) return;
+    if (op.state_.kind == OpKind::kAccept && op.state_.stage == 0) {
+      unlinkWaiting(*static_cast<EpollListener*>(op.state_.owner), op);
+    }
+    if (op.state_.kind == OpKind::kConnect) {
+      failConnect(static_cast<ConnectOp&>(op), canceled());
+      return;
+    }
+    finish(op, canceled(), op.state_.total, true);
+  }
+
+  void post(Operation& op) override {
+    {
+      std::lock_guard<std::mutex> lock(postMutex_);
+      op.state_ = {};
+      op.state_.kind = OpKind::kPost;
+      op.state_.pending = true;
+      posted_.push_back(&op);
+    }
+    wakeUp();
+  }
+
+  void stop() override {
+    stopRequested_.store(true, std::memory_order_release);
+    wakeUp();
+  }
+
+  void run() override {
+    while (!stopRequested_.load(std::memory_order_acquire)) turn(-1);
+  }
+
+  std::size_t runOnce(Duration maxWait) override {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(maxWait).count();
+    return turn(static_cast<int>(ms));
+  }
+
+ private:
+  struct FdSlots {
+    Operation* reader = nullptr;
+    Operation* writer = nullptr;
+    bool registered = false;
+  };
+  struct Deferred {
+    Operation* op;
+    std::error_code ec;
+    std::size_t bytes;
+  };
+
+  static void begin(Operation& op, OpKind kind) {
+    FERRY_ASSERT(!op.state_.pending);
+    Operation::State& s = op.state_;
+    s.kind = kind;
+    s.stage = 0;
+    s.pending = true;
+    s.cancelRequested = false;
+    s.index = 0;
+    s.progress = 0;
+    s.total = 0;
+    s.next = nullptr;
+    s.timerSlot = ~0U;
+    s.waitHandle = kInvalidHandle;
+  }
+
+  void defer(Operation& op, std::error_code ec, std::size_t bytes = 0) {
+    deferred_.push_back({&op, ec, bytes});
+  }
+
+  // Ends op: takes it off its socket and the timer heap; its completion is deferred.
+  void finish(Operation& op, std::error_code ec, std::size_t bytes, bool viaDefer = true) {
+    unwait(op);
+    heapRemove(op);
+    if (viaDefer) {
+      defer(op, ec, bytes);
+    } else {
+      op.state_.pending = false;
+      op.onComplete(ec, bytes);
+    }
+  }
+
+  // --- waiting on sockets ---
+  FdSlots& slots(int fd) {
+    if (static_cast<std::size_t>(fd) >= fds_.size()) fds_.resize(static_cast<std::size_t>(fd) + 64);
+    return fds_[static_cast<std::size_t>(fd)];
+  }
+
+  void wait(Operation& op, int fd, bool write) {
+    FdSlots& s = slots(fd);
+    (write ? s.writer : s.reader) = &op;
+    op.state_.waitHandle = fd;
+    rearm(fd);
+  }
+
+  void unwait(Operation& op) {
+    int fd = op.state_.waitHandle;
+    if (fd == kInvalidHandle) return;
+    op.state_.waitHandle = kInvalidHandle;
+    FdSlots& s = slots(fd);
+    if (s.reader == &op) s.reader = nullptr;
+    if (s.writer == &op) s.writer = nullptr;
+  }
+
+  void rearm(int fd) {
+    FdSlots& s = slots(fd);
+    if (s.reader == nullptr && s.writer == nullptr) return;
+    epoll_event ev{};
+    ev.events = EPOLLONESHOT | EPOLLRDHUP | (s.reader != nullptr ? EPOLLIN : 0U) |
+                (s.writer != nullptr ? EPOLLOUT : 0U);
+    ev.data.fd = fd;
+    // The slot table cannot see a close and a reuse of the number, so fall back both ways.
+    int r = ::epoll_ctl(epfd_, s.registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev);
+    if (r != 0 && errno == ENOENT) r = ::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev);
+    if (r != 0 && errno == EEXIST) r = ::epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev);
+    if (r != 0) {
+      std::error_code ec = sysErr(errno);
+      if (s.reader != nullptr) fail(*s.reader, ec);
+      if (s.writer != nullptr) fail(*s.writer, ec);
+      return;
+    }
+    s.registered = true;
+  }
+
+  void fail(Operation& op, std::error_code ec) {
+    if (op.state_.kind == OpKind::kConnect) {
+      failConnect(static_cast<ConnectOp&>(op), ec);
+    } else {
+      finish(op, ec, op.state_.total);
+    }
+  }
+
+  // --- the timer heap ---
+  void armTimeout(Operation& op) {
+    if (op.timeout.count() <= 0) return;
+    op.state_.deadline = std::chrono::steady_clock::now() + op.timeout;
+    op.state_.timerSlot = static_cast<std::uint32_t>(heap_.size());
+    heap_.push_back(&op);
+    siftUp(heap_.size() - 1);
+  }
+  static bool earlier(const Operation* a, const Operation* b) {
+    return a->state_.deadline < b->state_.deadline;
+  }
+  void place(std::size_t i, Operation* op) {
+    heap_[i] = op;
+    op->state_.timerSlot = static_cast<std::uint32_t>(i);
+  }
+  void siftUp(std::size_t i) {
+    Operation* op = heap_[i];
+    while (i > 0 && earlier(op, heap_[(i - 1) / 2])) {
+      place(i, heap_[(i - 1) / 2]);
+      i = (i - 1) / 2;
+    }
+    place(i, op);
+  }
+  void siftDown(std::size_t i) {
+    Operation* op = heap_[i];
+    for (;;) {
+      std::size_t c = 2 * i + 1;
+      if (c >= heap_.size()) break;
+      if (c + 1 < heap_.size() && earlier(heap_[c + 1], heap_[c])) ++c;
+      if (!earlier(heap_[c], op)) break;
+      place(i, heap_[c]);
+      i = c;
+    }
+    place(i, op);
+  }
+  void heapRemove(Operation& op) {
+    std::size_t i = op.state_.timerSlot;
+    if (i == ~0U) return;
+    op.state_.timerSlot = ~0U;
+    Operation* last = heap_.back();
+    heap_.pop_back();
+    if (last == &op) return;
+    place(i, last);
+    siftDown(i);
+    siftUp(last->state_.timerSlot);
+  }
+
+  void expire(Operation& op) {
+    heapRemove(op);
+    switch (op.state_.kind) {
+      case OpKind::kTimer:
+        finish(op, {}, 0, false);
+        return;
+      case OpKind::kAccept:  // a silent client: hand it over with no bytes
+        finish(op, {}, 0, false);
+        return;
+      case OpKind::kConnect:
+        unwait(op);
+        failConnect(static_cast<ConnectOp&>(op), timedOut(), false);
+        return;
+      default:
+        finish(op, timedOut(), op.state_.total, false);
+        return;
+    }
+  }
+
+  // --- the loop ---
+  void wakeUp() {
+    std::uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(eventFd_, &one, sizeof(one));
+  }
+
+  std::size_t flushDeferred() {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < deferred_.size(); ++i) {
+      Deferred d = deferred_[i];
+      d.op->state_.pending = false;
+      d.op->onComplete(d.ec, d.bytes);
+      ++n;
+    }
+    deferred_.clear();
+    return n;
+  }
+
+  std::size_t turn(int waitMs) {
+    std::size_t n = flushDeferred();
+    if (n > 0) waitMs = 0;
+    if (!heap_.empty()) {
+      auto until = heap_.front()->state_.deadline - std::chrono::steady_clock::now();
+      auto ms = std::chrono::ceil<std::chrono::milliseconds>(until).count();
+      ms = ms < 0 ? 0 : ms;
+      if (waitMs < 0 || ms < waitMs) waitMs = static_cast<int>(ms);
+    }
+    epoll_event events[128];
+    int count = ::epoll_wait(epfd_, events, 128, waitMs);
+    for (int i = 0; i < count; ++i) {
+      int fd = events[i].data.fd;
+      if (fd == eventFd_) {
+        onWake();
+        ++n;
+        continue;
+      }
+      onReady(fd, events[i].events);
+      ++n;
+    }
+    auto now = std::chrono::steady_clock::now();
+    while (!heap_.empty() && heap_.front()->state_.deadline <= now) {
+      expire(*heap_.front());
+      ++n;
+    }
+    return n + flushDeferred();
+  }
+
+  void onWake() {
+    std::uint64_t v;
+    [[maybe_unused]] ssize_t r = ::read(eventFd_, &v, sizeof(v));
+    std::vector<Operation*> batch;
+    {
+      std::lock_guard<std::mutex> lock(postMutex_);
+      batch.swap(posted_);
+    }
+    for (Operation* op : batch) defer(*op, {}, 0);
+  }
+
+  void onReady(int fd, std::uint32_t events) {
+    FdSlots& s = slots(fd);
+    bool err = (events & (EPOLLERR | EPOLLHUP)) != 0;
+    // Handlers may complete (and so free) the operation; take both before running either.
+    Operation* reader = (events & (EPOLLIN | EPOLLRDHUP)) != 0 || err ? s.reader : nullptr;
+    Operation* writer = (events & EPOLLOUT) != 0 || err ? s.writer : nullptr;
+    if (reader != nullptr) onReadable(*reader);
+    if (writer != nullptr && writer != reader) onWritable(*writer);
+    rearm(fd);
+  }
+
+  void onReadable(Operation& op) {
+    switch (op.state_.kind) {
+      case OpKind::kRecv: {
+        auto& r = static_cast<RecvOp&>(op);
+        recvStep(op, r.socket, r.buffer.data(), r.buffer.size());
+        return;
+      }
+      case OpKind::kAccept: {
+        auto& a = static_cast<AcceptOp&>(op);
+        recvStep(op, a.socket.native(), a.firstData.data(), a.firstData.size());
+        return;
+      }
+      case OpKind::kInternal:
+        onListenerReady(*static_cast<EpollListener*>(op.state_.owner));
+        return;
+      default:
+        FERRY_BUG(false);
+    }
+  }
+
+  void onWritable(Operation& op) {
+    if (op.state_.kind == OpKind::kConnect) {
+      connectStep(static_cast<ConnectOp&>(op));
+    } else if (op.state_.kind == OpKind::kSend) {
+      transmitStep(static_cast<TransmitOp&>(op));
+    } else {
+      FERRY_BUG(false);
+    }
+  }
+
+  // recv for RecvOp and for an accept's first data.
+  void recvStep(Operation& op, int fd, char* buf, std::size_t len) {
+    for (;;) {
+      ssize_t n = ::recv(fd, buf, len, 0);
+      if (n >= 0) {
+        if (op.state_.kind == OpKind::kAccept) static_cast<AcceptOp&>(op).bytesReceived = static_cast<std::size_t>(n);
+        finish(op, {}, static_cast<std::size_t>(n));
+        return;
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        if (op.state_.waitHandle == kInvalidHandle) wait(op, fd, false);
+        return;
+      }
+      std::error_code ec = sysErr(errno);
+      if (op.state_.kind == OpKind::kAccept) static_cast<AcceptOp&>(op).socket.close();
+      finish(op, ec, 0);
+      return;
+    }
+  }
+
+  void failConnect(ConnectOp& op, std::error_code ec, bool viaDefer = true) {
+    int fd = op.socket.native();
+    unwait(op);
+    if (fd >= 0) slots(fd) = FdSlots{};
+    op.socket.close();
+    finish(op, ec, 0, viaDefer);
+  }
+
+  void connectStep(ConnectOp& op) {
+    int fd = op.socket.native();
+    if (op.state_.stage == 0) {
+      int err = 0;
+      socklen_t len = sizeof(err);
+      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err != 0) {
+        failConnect(op, sysErr(err));
+        return;
+      }
+      op.state_.stage = 1;
+    }
+    while (op.state_.progress < op.firstData.size()) {
+      ssize_t n = ::send(fd, op.firstData.data() + op.state_.progress,
+                         op.firstData.size() - op.state_.progress, MSG_NOSIGNAL);
+      if (n > 0) {
+        op.state_.progress += static_cast<std::uint64_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        if (op.state_.waitHandle == kInvalidHandle) wait(op, fd, true);
+        return;
+      }
+      failConnect(op, sysErr(errno));
+      return;
+    }
+    finish(op, {}, op.firstData.size());
+  }
+
+  void transmitStep(TransmitOp& op) {
+    namespace tc = transmit_cursor;
+    while (tc::skipDone(op)) {
+      long n = 0;
+      if (tc::current(op).isFile()) {
+        n = tc::sendFileRange(op);
+        if (n == 0) {
+          finish(op, std::make_error_code(std::errc::io_error), op.state_.total);
+          return;
+        }
+      } else {
+        ssize_t r = ::sendmsg(op.socket, tc::gather(op), MSG_NOSIGNAL);
+        n = r >= 0 ? r : -errno;
+        if (r > 0) tc::advance(op, static_cast<std::uint64_t>(r));
+      }
+      if (n > 0 || n == -EINTR) continue;
+      if (n == -EAGAIN || n == -EWOULDBLOCK) {
+        if (op.state_.waitHandle == kInvalidHandle) wait(op, op.socket, true);
+        return;
+      }
+      finish(op, sysErr(static_cast<int>(-n)), op.state_.total);
+      return;
+    }
+    std::error_code ec;
+    if ((op.flags & kTransmitDisconnect) != 0 && ::shutdown(op.socket, SHUT_WR) != 0 &&
+        errno != ENOTCONN) {
+      ec = sysErr(errno);
+    }
+    finish(op, ec, op.state_.total);
+  }
+
+  static void unlinkWaiting(EpollListener& l, Operation& op) {
+    Operation* prev = nullptr;
+    for (Operation* cur = l.waitHead_; cur != nullptr; prev = cur, cur = cur->state_.next) {
+      if (cur != &op) continue;
+      (prev != nullptr ? prev->state_.next : l.waitHead_) = cur->state_.next;
+      if (l.waitTail_ == cur) l.waitTail_ = prev;
+      cur->state_.next = nullptr;
+      return;
+    }
+  }
+
+  void onListenerReady(EpollListener& l) {
+    while (l.waitHead_ != nullptr) {
+      int fd = ::accept4(l.socket_.native(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+          log::warn("accept on {}: {}", l.address_.toString(), std::strerror(errno));
+        }
+        break;
+      }
+      Operation* op = l.waitHead_;
+      l.waitHead_ = op->state_.next;
+      if (l.waitHead_ == nullptr) l.waitTail_ = nullptr;
+      op->state_.next = nullptr;
+      startAccepted(static_cast<AcceptOp&>(*op), fd);
+    }
+    if (l.waitHead_ == nullptr) {  // nobody waits: stop watching the listener
+      unwait(l.self_);
+      l.self_.state_.pending = false;
+    }
+  }
+
+  void startAccepted(AcceptOp& op, int fd) {
+    op.socket = Socket(fd);
+    slots(fd) = FdSlots{};
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    op.local = op.socket.localAddress();
+    op.peer = op.socket.peerAddress();
+    if (op.firstData.empty()) {
+      defer(op, {}, 0);
+      return;
+    }
+    op.state_.stage = 1;
+    armTimeout(op);
+    recvStep(op, fd, op.firstData.data(), op.firstData.size());
+  }
+
+  int epfd_ = -1;
+  int eventFd_ = -1;
+  std::vector<FdSlots> fds_;
+  std::vector<Operation*> heap_;
+  std::vector<Deferred> deferred_;
+  std::atomic<bool> stopRequested_{false};
+  std::mutex postMutex_;
+  std::vector<Operation*> posted_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Proactor>> makeEpollProactor() {
+  auto p = std::make_unique<EpollProactor>();
+  auto r = p->init();
+  if (!r) return r.error();
+  return std::unique_ptr<Proactor>(std::move(p));
+}
+
+}  // namespace ferry::io
