@@ -7,7 +7,7 @@ namespace ferry::frame_pool {
 namespace {
 
 constexpr std::size_t kGranule = 128;
-constexpr std::size_t kClasses = 64;  // frames up to 8 KiB are pooled
+constexpr std::size_t kClasses = 160;  // frames up to 20 KiB are pooled (a session is ~8 KiB)
 
 struct FreeNode {
   FreeNode* next;

@@ -3,6 +3,7 @@
 #include <llhttp.h>
 
 #include <charconv>
+#include <new>
 
 namespace ferry::http {
 
@@ -66,7 +67,6 @@ bool isTokenChar(char c) {
 
 struct Parser::Impl {
   llhttp_t llhttp{};
-  llhttp_settings_t settings{};
   Parser* self = nullptr;
   bool inField = false;
   bool inValue = false;
@@ -165,66 +165,80 @@ struct Parser::Impl {
   }
 };
 
-Parser::Parser(MessageType type) : impl_(std::make_unique<Impl>()) {
-  impl_->self = this;
-  llhttp_settings_init(&impl_->settings);
-  impl_->settings.on_method = &Impl::onMethod;
-  impl_->settings.on_url = &Impl::onUrl;
-  impl_->settings.on_status = &Impl::onStatus;
-  impl_->settings.on_header_field = &Impl::onHeaderField;
-  impl_->settings.on_header_field_complete = &Impl::onHeaderFieldComplete;
-  impl_->settings.on_header_value = &Impl::onHeaderValue;
-  impl_->settings.on_headers_complete = &Impl::onHeadersComplete;
-  impl_->settings.on_message_complete = &Impl::onMessageComplete;
-  llhttp_init(&impl_->llhttp, type == MessageType::kRequest ? HTTP_REQUEST : HTTP_RESPONSE,
-              &impl_->settings);
-  impl_->llhttp.data = impl_.get();
+namespace {
+// One callback table for every parser (llhttp keeps a pointer to it).
+const llhttp_settings_t& settings() {
+  static const llhttp_settings_t table = [] {
+    llhttp_settings_t t;
+    llhttp_settings_init(&t);
+    t.on_method = &Parser::Impl::onMethod;
+    t.on_url = &Parser::Impl::onUrl;
+    t.on_status = &Parser::Impl::onStatus;
+    t.on_header_field = &Parser::Impl::onHeaderField;
+    t.on_header_field_complete = &Parser::Impl::onHeaderFieldComplete;
+    t.on_header_value = &Parser::Impl::onHeaderValue;
+    t.on_headers_complete = &Parser::Impl::onHeadersComplete;
+    t.on_message_complete = &Parser::Impl::onMessageComplete;
+    return t;
+  }();
+  return table;
+}
+}  // namespace
+
+Parser::Parser(MessageType type) {
+  static_assert(sizeof(Impl) <= sizeof(storage_) && alignof(Impl) <= 16);
+  Impl* im = new (storage_) Impl();
+  im->self = this;
+  llhttp_init(&im->llhttp, type == MessageType::kRequest ? HTTP_REQUEST : HTTP_RESPONSE,
+              &settings());
+  im->llhttp.data = im;
 }
 
-Parser::~Parser() = default;
+Parser::~Parser() { impl().~Impl(); }
 
 void Parser::reset() {
-  llhttp_type_t type = static_cast<llhttp_type_t>(impl_->llhttp.type);
-  llhttp_init(&impl_->llhttp, type, &impl_->settings);
-  impl_->llhttp.data = impl_.get();
-  impl_->inField = impl_->inValue = impl_->pendingComplete = false;
-  impl_->userError = nullptr;
+  Impl& im = impl();
+  llhttp_type_t type = static_cast<llhttp_type_t>(im.llhttp.type);
+  llhttp_init(&im.llhttp, type, &settings());
+  im.llhttp.data = &im;
+  im.inField = im.inValue = im.pendingComplete = false;
+  im.userError = nullptr;
   head_.clear();
   headComplete_ = messageComplete_ = noBody_ = false;
   error_ = {};
   errorStatus_ = 400;
 }
 
-bool Parser::bodyUntilClose() const { return llhttp_message_needs_eof(&impl_->llhttp) != 0; }
+bool Parser::bodyUntilClose() const { return llhttp_message_needs_eof(&impl().llhttp) != 0; }
 
 Parser::Step Parser::feed(const char* data, std::size_t len) {
   if (!error_.empty()) return {Status::kError, 0};
-  if (impl_->pendingComplete) {
-    impl_->pendingComplete = false;
+  if (impl().pendingComplete) {
+    impl().pendingComplete = false;
     return {Status::kMessageComplete, 0};
   }
   if (messageComplete_) return {Status::kMessageComplete, 0};
   bool hadHead = headComplete_;
-  llhttp_errno_t e = llhttp_execute(&impl_->llhttp, data, len);
+  llhttp_errno_t e = llhttp_execute(&impl().llhttp, data, len);
   std::size_t consumed = len;
   if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
-    consumed = static_cast<std::size_t>(llhttp_get_error_pos(&impl_->llhttp) - data);
-    llhttp_resume(&impl_->llhttp);
+    consumed = static_cast<std::size_t>(llhttp_get_error_pos(&impl().llhttp) - data);
+    llhttp_resume(&impl().llhttp);
   } else if (e != HPE_OK) {
-    error_ = impl_->userError != nullptr ? impl_->userError
-                                         : llhttp_get_error_reason(&impl_->llhttp);
+    error_ = impl().userError != nullptr ? impl().userError
+                                         : llhttp_get_error_reason(&impl().llhttp);
     if (error_.empty()) error_ = llhttp_errno_name(e);
-    errorStatus_ = impl_->userError != nullptr ? impl_->userStatus : 400;
+    errorStatus_ = impl().userError != nullptr ? impl().userStatus : 400;
     return {Status::kError, 0};
   }
   if (!hadHead && headComplete_) {
     head_.headBytes += consumed;
-    if (messageComplete_) impl_->pendingComplete = true;
+    if (messageComplete_) impl().pendingComplete = true;
     if (e == HPE_PAUSED && !messageComplete_ && !head_.expectsBody) {
       // A bodiless message: let llhttp reach message_complete without consuming input.
-      llhttp_errno_t e2 = llhttp_execute(&impl_->llhttp, data + consumed, 0);
-      if (e2 == HPE_PAUSED) llhttp_resume(&impl_->llhttp);
-      if (messageComplete_) impl_->pendingComplete = true;
+      llhttp_errno_t e2 = llhttp_execute(&impl().llhttp, data + consumed, 0);
+      if (e2 == HPE_PAUSED) llhttp_resume(&impl().llhttp);
+      if (messageComplete_) impl().pendingComplete = true;
     }
     return {Status::kHeadComplete, consumed};
   }
@@ -234,7 +248,7 @@ Parser::Step Parser::feed(const char* data, std::size_t len) {
 
 Parser::Step Parser::finish() {
   if (messageComplete_) return {Status::kMessageComplete, 0};
-  llhttp_errno_t e = llhttp_finish(&impl_->llhttp);
+  llhttp_errno_t e = llhttp_finish(&impl().llhttp);
   if ((e == HPE_OK || e == HPE_PAUSED) && messageComplete_) return {Status::kMessageComplete, 0};
   error_ = headComplete_ ? "connection closed before the message ended"
                          : "connection closed before the head ended";

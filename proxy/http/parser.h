@@ -13,7 +13,6 @@
 // headers, duplicate Content-Length or Host, and HTTP/1.1 requests without Host.
 
 #include <cstddef>
-#include <memory>
 #include <string_view>
 
 #include "proxy/http/message.h"
@@ -65,7 +64,10 @@ class Parser {
   struct Impl;  // llhttp callbacks reach the parser through this
 
  private:
-  std::unique_ptr<Impl> impl_;
+  Impl& impl() { return *reinterpret_cast<Impl*>(storage_); }
+  const Impl& impl() const { return *reinterpret_cast<const Impl*>(storage_); }
+  // llhttp's state lives inline (its header stays out of this one): a parser allocates nothing.
+  alignas(16) unsigned char storage_[192];
   MessageHead head_;
   bool headComplete_ = false;
   bool messageComplete_ = false;

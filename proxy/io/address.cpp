@@ -90,6 +90,17 @@ std::size_t Address::formatHost(char* out, std::size_t cap) const {
   return std::strlen(out);
 }
 
+std::size_t Address::format(char* out, std::size_t cap) const {
+  if (!valid() || cap < kMaxText) return 0;
+  std::size_t n = 0;
+  if (isV6()) out[n++] = '[';
+  n += formatHost(out + n, cap - n);
+  if (isV6()) out[n++] = ']';
+  out[n++] = ':';
+  auto r = std::to_chars(out + n, out + cap, port());
+  return static_cast<std::size_t>(r.ptr - out);
+}
+
 std::string Address::host() const {
   char buf[INET6_ADDRSTRLEN];
   return std::string(buf, formatHost(buf, sizeof(buf)));

@@ -25,6 +25,9 @@ class Address {
   std::string toString() const;  // "127.0.0.1:80" or "[::1]:80"
   // Writes "127.0.0.1" into out (at least 46 bytes); returns the length. No allocation.
   std::size_t formatHost(char* out, std::size_t cap) const;
+  // Writes "127.0.0.1:80" or "[::1]:80" into out (at least kMaxText bytes); returns the length.
+  static constexpr std::size_t kMaxText = 64;
+  std::size_t format(char* out, std::size_t cap) const;
 
   const void* raw() const { return storage_; }
   void* raw() { return storage_; }

@@ -364,9 +364,11 @@ class HttpSession {
     l_.routeCounters[routeSlot_].count(ex_.status);
     if (w_.accessLog.enabled()) {
       auto us = std::chrono::duration_cast<std::chrono::microseconds>(w_.clock.now() - start_);
+      char up[io::Address::kMaxText];
+      std::size_t upLen = ex_.upstream.format(up, sizeof(up));
       w_.accessLog.write("{} \"{} {} HTTP/1.{}\" {} {} {}us route={} upstream={}", clientIp(),
                          line_.m(), line_.t(), line_.minor, ex_.status, ex_.bytesOut, us.count(),
-                         ex_.route, ex_.upstream.valid() ? ex_.upstream.toString() : "-");
+                         ex_.route, upLen == 0 ? std::string_view("-") : std::string_view(up, upLen));
     }
     routeSlot_ = l_.config->routes.size();
   }

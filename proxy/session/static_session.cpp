@@ -3,6 +3,7 @@
 // ferry's built-in demo backends and for tests; not a full web server (no ranges, no caching
 // headers beyond Content-Length and Content-Type).
 
+#include <cstring>
 #include <string>
 
 #include "proxy/http/rewrite.h"
@@ -59,6 +60,8 @@ Task<void> serveStatic(WorkerContext& w, ListenerContext& l, io::Socket client, 
   http::Parser req(http::MessageType::kRequest);
   HeadLimits limits{cfg.idleTimeout, cfg.requestHeaderTimeout, cfg.maxRequestHeaderBytes};
   char path[1024];
+  char peerHost[io::Address::kMaxText];
+  std::string_view peerText(peerHost, peer.formatHost(peerHost, sizeof(peerHost)));
   bool close = false;
   while (!close) {
     req.reset();
@@ -110,7 +113,7 @@ Task<void> serveStatic(WorkerContext& w, ListenerContext& l, io::Socket client, 
     }
     counters.count(status);
     if (w.accessLog.enabled()) {
-      w.accessLog.write("{} \"{} {} HTTP/1.{}\" {} {} static={}", peer.host(), h.method, h.target,
+      w.accessLog.write("{} \"{} {} HTTP/1.{}\" {} {} static={}", peerText, h.method, h.target,
                         h.versionMinor, status, bytes, cfg.name);
     }
     in.consume(h.headBytes);

