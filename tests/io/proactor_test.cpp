@@ -15,6 +15,7 @@
 
 #include "proxy/common/task.h"
 #include "proxy/io/awaitables.h"
+#include "proxy/io/connect_by_list.h"
 #include "proxy/io/proactor.h"
 
 namespace ferry::io {
@@ -320,6 +321,14 @@ TEST_P(ProactorTest, TimersFireAndCancel) {
   p_->runOnce(1ms);
   p_->cancel(timer);
   ASSERT_TRUE(runUntil(cancelled));
+  bool zero = false;  // a timer already due still completes through the loop
+  auto z = [&]() -> Task<void> {
+    EXPECT_TRUE((co_await sleepFor(*p_, Duration::zero())).ok());
+    zero = true;
+  };
+  spawn(z());
+  EXPECT_FALSE(zero);
+  ASSERT_TRUE(runUntil(zero));
 }
 
 TEST_P(ProactorTest, PostFromAnotherThreadCompletesOnTheProactorThread) {
@@ -369,6 +378,134 @@ TEST_P(ProactorTest, TenThousandCyclesLeakNoSocket) {
   ASSERT_TRUE(runUntil(done, 120s));
   EXPECT_EQ(finished, kCycles);
   EXPECT_EQ(openFds(), fdsBefore);
+}
+
+// A listener that never accepts, its queue full: connects to it neither succeed nor fail.
+struct BlackHole {
+  int ls = -1;
+  std::vector<int> fillers;
+  Address addr;
+  BlackHole() {
+    ls = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(ls, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    ::listen(ls, 0);
+    socklen_t len = sizeof(a);
+    ::getsockname(ls, reinterpret_cast<sockaddr*>(&a), &len);
+    addr = Address::fromRaw(&a, sizeof(a));
+    for (int i = 0; i < 4; ++i) {
+      int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+      ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+      fillers.push_back(fd);
+    }
+  }
+  ~BlackHole() {
+    for (int fd : fillers) ::close(fd);
+    ::close(ls);
+  }
+};
+
+struct ListConnect final : ConnectByListOp {
+  bool done = false;
+  std::error_code ec;
+  void onComplete(std::error_code e, std::size_t) override {
+    ec = e;
+    done = true;
+  }
+};
+
+Address deadAddress() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));  // bound, never listening: refused
+  socklen_t len = sizeof(a);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return Address::fromRaw(&a, sizeof(a));
+}
+
+TEST_P(ProactorTest, ConnectByListPicksTheLiveAddressAfterDeadOnes) {
+  std::vector<Address> addrs = {deadAddress(), deadAddress(), listenAddr()};
+  ListConnect op;
+  op.addresses = addrs;
+  op.timeout = 10s;
+  connectByList(*p_, op);
+  EXPECT_FALSE(op.done);  // never inline
+  ASSERT_TRUE(runUntil(op.done));
+  EXPECT_FALSE(op.ec) << op.ec.message();
+  EXPECT_EQ(op.remote, listenAddr());
+  EXPECT_TRUE(op.socket.valid());
+  EXPECT_EQ(op.local, op.socket.localAddress());
+  EXPECT_EQ(op.attemptsStarted, 3U);
+}
+
+TEST_P(ProactorTest, ConnectByListReportsTheLastErrorWhenAllFail) {
+  std::vector<Address> addrs = {deadAddress(), deadAddress()};
+  ListConnect op;
+  op.addresses = addrs;
+  op.timeout = 10s;
+  connectByList(*p_, op);
+  ASSERT_TRUE(runUntil(op.done));
+  EXPECT_EQ(op.ec, std::errc::connection_refused);
+  EXPECT_FALSE(op.socket.valid());
+}
+
+TEST_P(ProactorTest, ConnectByListStaggersPastAnAddressThatHangs) {
+  BlackHole hole;
+  std::vector<Address> addrs = {hole.addr, listenAddr()};
+  ListConnect op;
+  op.addresses = addrs;
+  op.attemptTimeout = 30s;  // the first attempt alone would outlast the total bound
+  op.stagger = 50ms;
+  op.timeout = 20s;
+  connectByList(*p_, op);
+  ASSERT_TRUE(runUntil(op.done, 30s));
+  EXPECT_FALSE(op.ec) << op.ec.message();
+  EXPECT_EQ(op.remote, listenAddr());
+}
+
+TEST_P(ProactorTest, ConnectByListRespectsItsTimeouts) {
+  BlackHole hole;
+  std::vector<Address> addrs = {hole.addr, hole.addr};
+  ListConnect total;
+  total.addresses = addrs;
+  total.attemptTimeout = 30s;
+  total.stagger = 10ms;
+  total.timeout = 200ms;
+  connectByList(*p_, total);
+  ASSERT_TRUE(runUntil(total.done, 30s));
+  EXPECT_EQ(total.ec, std::errc::timed_out);  // the total bound
+  ListConnect perAttempt;
+  perAttempt.addresses = addrs;
+  perAttempt.attemptTimeout = 100ms;
+  perAttempt.stagger = 10s;
+  perAttempt.timeout = 30s;
+  connectByList(*p_, perAttempt);
+  ASSERT_TRUE(runUntil(perAttempt.done, 30s));
+  EXPECT_EQ(perAttempt.ec, std::errc::timed_out);  // each attempt timed out, then the next began
+  EXPECT_EQ(perAttempt.attemptsStarted, 2U);
+}
+
+TEST_P(ProactorTest, ConnectByListWithNoAddressFailsAsynchronously) {
+  ListConnect op;
+  connectByList(*p_, op);
+  EXPECT_FALSE(op.done);
+  ASSERT_TRUE(runUntil(op.done));
+  EXPECT_EQ(op.ec, std::errc::invalid_argument);
+}
+
+TEST(ConnectByList, InterleavesFamiliesStartingWithTheFirst) {
+  std::vector<Address> in = {*Address::parse("[::1]:1"), *Address::parse("[::1]:2"),
+                             *Address::parse("127.0.0.1:3"), *Address::parse("[::1]:4"),
+                             *Address::parse("127.0.0.1:5")};
+  std::vector<Address> out = interleaveFamilies(in);
+  std::vector<int> ports;
+  for (const Address& a : out) ports.push_back(a.port());
+  EXPECT_EQ(ports, (std::vector<int>{1, 3, 2, 5, 4}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ProactorTest, ::testing::Values(Backend::kUring, Backend::kEpoll),

@@ -145,6 +145,10 @@ class EpollProactor final : public Proactor {
 
   void startTimer(TimerOp& op) override {
     begin(op, OpKind::kTimer);
+    if (op.timeout.count() <= 0) {
+      defer(op, {}, 0);  // already due: the next turn completes it
+      return;
+    }
     armTimeout(op);
   }
 
