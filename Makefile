@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
-.PHONY: all deps build run test test-asan bench-quick check-config clean
+.PHONY: all deps build run test test-asan bench-quick bench-io check-config clean
 
 all: build
 
@@ -30,6 +30,10 @@ test-asan:
 bench-quick: build
 	@bash deploy/install-deps.sh --bench
 	bash tests/bench/quick.sh $(BUILD)/ferry
+
+# The cost of one proactor operation on each Linux backend.
+bench-io: build
+	./$(BUILD)/tests/io_ops 20000
 
 check-config: build
 	./$(BUILD)/ferry --check config/ferry.yaml

@@ -51,8 +51,10 @@ class Operation {
   // Called once per submission on the proactor's thread; see the file comment.
   virtual void onComplete(std::error_code ec, std::size_t bytes) = 0;
 
-  // Upper bound on how long the operation may stay pending; zero means no bound. On expiry the
-  // operation completes with std::errc::timed_out.
+  // How long the operation may go without progress; zero means no bound. On expiry it completes
+  // with std::errc::timed_out. For transmit_packets each partial send restarts the clock (an
+  // inactivity timeout, like HAProxy's "timeout client/server"); other operations make no
+  // partial progress, so for them it bounds the whole operation.
   Duration timeout{};
 
   bool pending() const { return state_.pending; }
@@ -63,6 +65,7 @@ class Operation {
     std::uint8_t stage = 0;
     bool pending = false;
     bool cancelRequested = false;
+    bool timedOut = false;        // the deadline passed and the backend cancelled the operation
     std::uint32_t index = 0;      // transmit_packets: current element
     std::uint64_t progress = 0;   // bytes done in the current element or stage
     std::uint64_t total = 0;      // bytes done in the whole operation

@@ -26,6 +26,7 @@
 
 #include "proxy/common/assert.h"
 #include "proxy/common/log.h"
+#include "proxy/io/timer_heap.h"
 #include "proxy/io/transmit_cursor.h"
 
 namespace ferry::io {
@@ -73,7 +74,6 @@ class EpollProactor final : public Proactor {
     ev.data.fd = eventFd_;
     if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, eventFd_, &ev) != 0) return systemError(errno, "epoll_ctl");
     deferred_.reserve(256);
-    heap_.reserve(1024);
     return true;
   }
 
@@ -214,7 +214,7 @@ class EpollProactor final : public Proactor {
     s.progress = 0;
     s.total = 0;
     s.next = nullptr;
-    s.timerSlot = ~0U;
+    s.timerSlot = TimerHeap::kNone;
     s.waitHandle = kInvalidHandle;
   }
 
@@ -284,52 +284,8 @@ class EpollProactor final : public Proactor {
     }
   }
 
-  // --- the timer heap ---
-  void armTimeout(Operation& op) {
-    if (op.timeout.count() <= 0) return;
-    op.state_.deadline = std::chrono::steady_clock::now() + op.timeout;
-    op.state_.timerSlot = static_cast<std::uint32_t>(heap_.size());
-    heap_.push_back(&op);
-    siftUp(heap_.size() - 1);
-  }
-  static bool earlier(const Operation* a, const Operation* b) {
-    return a->state_.deadline < b->state_.deadline;
-  }
-  void place(std::size_t i, Operation* op) {
-    heap_[i] = op;
-    op->state_.timerSlot = static_cast<std::uint32_t>(i);
-  }
-  void siftUp(std::size_t i) {
-    Operation* op = heap_[i];
-    while (i > 0 && earlier(op, heap_[(i - 1) / 2])) {
-      place(i, heap_[(i - 1) / 2]);
-      i = (i - 1) / 2;
-    }
-    place(i, op);
-  }
-  void siftDown(std::size_t i) {
-    Operation* op = heap_[i];
-    for (;;) {
-      std::size_t c = 2 * i + 1;
-      if (c >= heap_.size()) break;
-      if (c + 1 < heap_.size() && earlier(heap_[c + 1], heap_[c])) ++c;
-      if (!earlier(heap_[c], op)) break;
-      place(i, heap_[c]);
-      i = c;
-    }
-    place(i, op);
-  }
-  void heapRemove(Operation& op) {
-    std::size_t i = op.state_.timerSlot;
-    if (i == ~0U) return;
-    op.state_.timerSlot = ~0U;
-    Operation* last = heap_.back();
-    heap_.pop_back();
-    if (last == &op) return;
-    place(i, last);
-    siftDown(i);
-    siftUp(last->state_.timerSlot);
-  }
+  void armTimeout(Operation& op) { timers_.arm(op, std::chrono::steady_clock::now()); }
+  void heapRemove(Operation& op) { timers_.remove(op); }
 
   void expire(Operation& op) {
     heapRemove(op);
@@ -371,12 +327,7 @@ class EpollProactor final : public Proactor {
   std::size_t turn(int waitMs) {
     std::size_t n = flushDeferred();
     if (n > 0) waitMs = 0;
-    if (!heap_.empty()) {
-      auto until = heap_.front()->state_.deadline - std::chrono::steady_clock::now();
-      auto ms = std::chrono::ceil<std::chrono::milliseconds>(until).count();
-      ms = ms < 0 ? 0 : ms;
-      if (waitMs < 0 || ms < waitMs) waitMs = static_cast<int>(ms);
-    }
+    waitMs = timers_.waitMillis(std::chrono::steady_clock::now(), waitMs);
     epoll_event events[128];
     int count = ::epoll_wait(epfd_, events, 128, waitMs);
     for (int i = 0; i < count; ++i) {
@@ -390,8 +341,8 @@ class EpollProactor final : public Proactor {
       ++n;
     }
     auto now = std::chrono::steady_clock::now();
-    while (!heap_.empty() && heap_.front()->state_.deadline <= now) {
-      expire(*heap_.front());
+    while (!timers_.empty() && timers_.top().state_.deadline <= now) {
+      expire(timers_.top());
       ++n;
     }
     return n + flushDeferred();
@@ -510,6 +461,7 @@ class EpollProactor final : public Proactor {
 
   void transmitStep(TransmitOp& op) {
     namespace tc = transmit_cursor;
+    std::uint64_t before = op.state_.total;
     while (tc::skipDone(op)) {
       long n = 0;
       if (tc::current(op).isFile()) {
@@ -526,6 +478,10 @@ class EpollProactor final : public Proactor {
       if (n > 0 || n == -EINTR) continue;
       if (n == -EAGAIN || n == -EWOULDBLOCK) {
         if (op.state_.waitHandle == kInvalidHandle) wait(op, op.socket, true);
+        if (op.state_.total != before) {  // progress restarts the inactivity clock
+          heapRemove(op);
+          armTimeout(op);
+        }
         return;
       }
       finish(op, sysErr(static_cast<int>(-n)), op.state_.total);
@@ -591,7 +547,7 @@ class EpollProactor final : public Proactor {
   int epfd_ = -1;
   int eventFd_ = -1;
   std::vector<FdSlots> fds_;
-  std::vector<Operation*> heap_;
+  TimerHeap timers_;
   std::vector<Deferred> deferred_;
   std::atomic<bool> stopRequested_{false};
   std::mutex postMutex_;
