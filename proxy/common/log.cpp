@@ -2,7 +2,11 @@
 
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
+#ifdef _WIN32
+#include <io.h>
+#else
 #include <unistd.h>
+#endif
 
 #include <cerrno>
 #include <mutex>
@@ -22,7 +26,11 @@ class FdSink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex
     const char* p = line.data();
     std::size_t left = line.size();
     while (left > 0) {
+#ifdef _WIN32
+      long n = ::_write(fd_, p, static_cast<unsigned>(left));
+#else
       ssize_t n = ::write(fd_, p, left);
+#endif
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return;  // a closed or full access-log pipe must not stop the proxy
       p += n;

@@ -1,8 +1,15 @@
 #include "proxy/io/proactor.h"
 
+#include <cstdlib>
+#include <cstring>
+
 #include "proxy/common/log.h"
+#ifdef _WIN32
+#include "proxy/io/iocp/iocp_proactor.h"
+#else
 #include "proxy/io/epoll/epoll_proactor.h"
 #include "proxy/io/uring/uring_proactor.h"
+#endif
 
 namespace ferry::io {
 
@@ -21,6 +28,15 @@ std::string_view backendName(Backend b) {
 }
 
 Result<std::unique_ptr<Proactor>> makeProactor(Backend b) {
+#ifdef _WIN32
+  if (b == Backend::kAuto || b == Backend::kIocp) {
+    IocpOptions o;
+    // FERRY_IOCP_TRANSMITPACKETS=0 forces the TransmitFile + WSASend fallback (tests use it).
+    const char* tp = std::getenv("FERRY_IOCP_TRANSMITPACKETS");
+    if (tp != nullptr && std::strcmp(tp, "0") == 0) o.useTransmitPackets = false;
+    return makeIocpProactor(o);
+  }
+#else
   switch (b) {
     case Backend::kAuto: {
       auto u = makeUringProactor();
@@ -35,6 +51,7 @@ Result<std::unique_ptr<Proactor>> makeProactor(Backend b) {
     case Backend::kIocp:
       break;
   }
+#endif
   return systemError(ENOSYS, "backend " + std::string(backendName(b)) + " is not built here");
 }
 

@@ -182,6 +182,10 @@ class Proactor {
   virtual void disconnectEx(DisconnectOp& op) = 0;
   virtual void startTimer(TimerOp& op) = 0;
 
+  // Takes back a socket after disconnect_ex(reuse): a backend that can reuse handles keeps it
+  // for accept_ex (Windows, TF_REUSE_SOCKET, where the system supports it); others close it.
+  virtual void recycle(Socket s) { s.close(); }
+
   // Asks a pending operation to complete early with operation_canceled (or its own result if it
   // already finished). Does nothing for an operation that is not pending.
   virtual void cancel(Operation& op) = 0;

@@ -1,14 +1,16 @@
 #pragma once
-// The transmit_packets cursor shared by the POSIX backends: where in the element array an
+// The transmit_packets cursor shared by the backends: where in the element array an
 // operation stands (state_.index, state_.progress), how to gather the next run of memory
 // elements into an iovec array, and how to move on after a partial send.
-
-#include <sys/socket.h>
-#include <sys/uio.h>
 
 #include <cstring>
 
 #include "proxy/io/proactor.h"
+
+#ifndef _WIN32
+#include <sys/socket.h>
+#include <sys/uio.h>
+#endif
 
 namespace ferry::io::transmit_cursor {
 
@@ -26,6 +28,23 @@ inline bool skipDone(TransmitOp& op) {
 
 inline const TransmitElement& current(const TransmitOp& op) { return op.elements[op.state_.index]; }
 
+// Moves the cursor n bytes forward across memory elements after a send.
+inline void advance(TransmitOp& op, std::uint64_t n) {
+  op.state_.total += n;
+  while (n > 0 && op.state_.index < op.elements.size()) {
+    const TransmitElement& e = op.elements[op.state_.index];
+    std::uint64_t left = e.length - op.state_.progress;
+    if (n < left) {
+      op.state_.progress += n;
+      return;
+    }
+    n -= left;
+    ++op.state_.index;
+    op.state_.progress = 0;
+  }
+}
+
+#ifndef _WIN32
 // Fills op.vecScratch with a msghdr over the run of memory elements at the cursor (at most
 // kMaxIov of them) and returns it.
 inline msghdr* gather(TransmitOp& op) {
@@ -50,24 +69,9 @@ inline msghdr* gather(TransmitOp& op) {
   return msg;
 }
 
-// Moves the cursor n bytes forward across memory elements after a send.
-inline void advance(TransmitOp& op, std::uint64_t n) {
-  op.state_.total += n;
-  while (n > 0 && op.state_.index < op.elements.size()) {
-    const TransmitElement& e = op.elements[op.state_.index];
-    std::uint64_t left = e.length - op.state_.progress;
-    if (n < left) {
-      op.state_.progress += n;
-      return;
-    }
-    n -= left;
-    ++op.state_.index;
-    op.state_.progress = 0;
-  }
-}
-
 // Sends what it can of the file element at the cursor without blocking. Returns bytes sent
 // (> 0), 0 if the file ended early (an error), or -errno (-EAGAIN: wait for POLLOUT).
 long sendFileRange(TransmitOp& op);
+#endif
 
 }  // namespace ferry::io::transmit_cursor

@@ -4,8 +4,12 @@
 //   ferry --check FILE     validate FILE, print every error, exit 1 if any
 //   options: --workers N, --io auto|io_uring|epoll, --log-level LEVEL, --version
 
+#ifdef _WIN32
+#include <windows.h>
+#else
 #include <signal.h>
 #include <unistd.h>
+#endif
 
 #include <atomic>
 #include <cstdio>
@@ -34,6 +38,14 @@ ferry::io::Backend backendOf(const std::string& s) {
   if (s == "epoll") return ferry::io::Backend::kEpoll;
   return ferry::io::Backend::kAuto;
 }
+
+#ifdef _WIN32
+HANDLE g_stopEvent = nullptr;
+BOOL WINAPI onConsoleEvent(DWORD) {
+  ::SetEvent(g_stopEvent);
+  return TRUE;
+}
+#endif
 
 int printErrors(const ferry::config::LoadResult& r) {
   for (const auto& e : r.errors) std::fprintf(stderr, "%s\n", e.format().c_str());
@@ -93,6 +105,13 @@ int main(int argc, char** argv) {
   if (workers == 0) workers = std::max(1U, std::thread::hardware_concurrency());
   io::Backend backend = backendOf(io.empty() ? cfg->io : io);
 
+#ifdef _WIN32
+  // No SO_REUSEPORT: one listening socket per address, so one worker owns them all for now.
+  if (workers > 1) log::info("Windows: running 1 worker (listeners cannot be shared yet)");
+  workers = 1;
+  g_stopEvent = ::CreateEventA(nullptr, TRUE, FALSE, nullptr);
+  ::SetConsoleCtrlHandler(onConsoleEvent, TRUE);
+#else
   // Signals are taken by sigwait in this thread only.
   sigset_t sigs;
   sigemptyset(&sigs);
@@ -101,6 +120,7 @@ int main(int argc, char** argv) {
   sigaddset(&sigs, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
+#endif
 
   metrics::Registry registry(cfg, workers);
   std::shared_ptr<const runtime::Snapshot> snapshot = runtime::Snapshot::build(cfg);
@@ -131,6 +151,10 @@ int main(int argc, char** argv) {
   log::info("ferry serving {} with {} worker{} on {}", file, workers, workers == 1 ? "" : "s",
             io::backendName(pool.front()->backend()));
 
+#ifdef _WIN32
+  ::WaitForSingleObject(g_stopEvent, INFINITE);
+  log::info("console event: stopping");
+#else
   for (;;) {
     int sig = 0;
     sigwait(&sigs, &sig);
@@ -141,6 +165,7 @@ int main(int argc, char** argv) {
     log::info("signal {}: stopping", sig);
     break;
   }
+#endif
   ready.store(false);
   for (auto& w : pool) w->stop();
   for (auto& w : pool) w->join();

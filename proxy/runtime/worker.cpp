@@ -1,7 +1,5 @@
 #include "proxy/runtime/worker.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <future>
 
@@ -39,7 +37,7 @@ Result<bool> Worker::setUp() {
     block = std::max<std::size_t>(block, l.maxRequestHeaderBytes);
   }
   buffers_ = std::make_unique<BufferPool>(block);
-  accessLog_ = std::make_unique<log::AccessLog>(STDOUT_FILENO, cfg.accessLog);
+  accessLog_ = std::make_unique<log::AccessLog>(1 /* stdout */, cfg.accessLog);
   metrics::WorkerCounters& counters = registry_.worker(index_);
   clusters_.reserve(cfg.clusters.size());
   for (std::size_t i = 0; i < cfg.clusters.size(); ++i) {

@@ -1,15 +1,10 @@
 // The proactor conformance suite: every backend must pass every case. Real loopback sockets;
 // no HTTP. Each case drives coroutines on the proactor until they finish, with a deadline.
 
-#include <dirent.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <thread>
 
@@ -17,19 +12,15 @@
 #include "proxy/io/awaitables.h"
 #include "proxy/io/connect_by_list.h"
 #include "proxy/io/proactor.h"
+#include "tests/support/platform.h"
 
 namespace ferry::io {
 namespace {
 
 using namespace std::chrono_literals;
 
-std::size_t openFds() {
-  std::size_t n = 0;
-  DIR* d = ::opendir("/proc/self/fd");
-  while (::readdir(d) != nullptr) ++n;
-  ::closedir(d);
-  return n;
-}
+using test::BlackHole;
+using test::deadAddress;
 
 class ProactorTest : public ::testing::TestWithParam<Backend> {
  protected:
@@ -161,33 +152,17 @@ TEST_P(ProactorTest, ConnectRefused) {
 }
 
 TEST_P(ProactorTest, ConnectTimesOutWhenTheBacklogIsFull) {
-  // A listener that never accepts, with its queue filled: further SYNs are dropped.
-  int ls = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(ls, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-  ASSERT_EQ(::listen(ls, 0), 0);
-  socklen_t len = sizeof(a);
-  ::getsockname(ls, reinterpret_cast<sockaddr*>(&a), &len);
-  std::vector<int> fillers;
-  for (int i = 0; i < 4; ++i) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-    fillers.push_back(fd);
-  }
+  BlackHole hole;
   bool done = false;
   std::error_code ec;
   auto t = [&]() -> Task<void> {
-    auto c = connect(*p_, Address::fromRaw(&a, sizeof(a)), {}, 200ms);
+    auto c = connect(*p_, hole.address(), {}, 200ms);
     ec = (co_await c).ec;
     done = true;
   };
   spawn(t());
   ASSERT_TRUE(runUntil(done));
   EXPECT_EQ(ec, std::errc::timed_out);
-  for (int fd : fillers) ::close(fd);
-  ::close(ls);
 }
 
 TEST_P(ProactorTest, RecvTimesOutThenSeesPeerClose) {
@@ -240,12 +215,13 @@ TEST_P(ProactorTest, TransmitPacketsMixedElementsArriveByteForByte) {
   spawn(makePair(*p_, *listener_, listenAddr(), pair, ready));
   ASSERT_TRUE(runUntil(ready));
   // A 3 MiB file and memory pieces around and between ranges of it.
-  char path[] = "/tmp/ferry-io-XXXXXX";
-  int fd = ::mkstemp(path);
   std::string file(3 << 20, '\0');
   for (std::size_t i = 0; i < file.size(); ++i) file[i] = static_cast<char>((i * 7919) % 251);
-  ASSERT_EQ(::write(fd, file.data(), file.size()), static_cast<ssize_t>(file.size()));
-  ::unlink(path);
+  std::string path = test::writeTempFile(file);
+  auto opened = File::openRead(path.c_str());
+  ASSERT_TRUE(opened.ok());
+  File f = std::move(opened.value());
+  NativeHandle fd = f.native();
   std::string head = "HEAD-", mid(1 << 20, 'm'), tail = "-TAIL";
   TransmitElement els[] = {
       TransmitElement::memory(head), TransmitElement::fileRange(fd, 0, 1 << 20),
@@ -278,7 +254,8 @@ TEST_P(ProactorTest, TransmitPacketsMixedElementsArriveByteForByte) {
   ASSERT_TRUE(both);
   EXPECT_EQ(got.size(), want.size());
   EXPECT_TRUE(got == want);
-  ::close(fd);
+  f.close();
+  std::filesystem::remove(path);
 }
 
 TEST_P(ProactorTest, TransmitToAResetPeerFails) {
@@ -286,8 +263,7 @@ TEST_P(ProactorTest, TransmitToAResetPeerFails) {
   bool ready = false;
   spawn(makePair(*p_, *listener_, listenAddr(), pair, ready));
   ASSERT_TRUE(runUntil(ready));
-  linger lg{1, 0};  // close with RST
-  ::setsockopt(pair.server.native(), SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+  test::resetOnClose(pair.server.native());
   pair.server.close();
   std::string big(8 << 20, 'x');
   bool done = false;
@@ -347,7 +323,7 @@ TEST_P(ProactorTest, PostFromAnotherThreadCompletesOnTheProactorThread) {
 }
 
 TEST_P(ProactorTest, TenThousandCyclesLeakNoSocket) {
-  std::size_t fdsBefore = openFds();
+  std::size_t fdsBefore = test::openHandles();
   constexpr int kCycles = 10000;
   int finished = 0;
   bool done = false;
@@ -377,35 +353,8 @@ TEST_P(ProactorTest, TenThousandCyclesLeakNoSocket) {
   spawn(cycles());
   ASSERT_TRUE(runUntil(done, 120s));
   EXPECT_EQ(finished, kCycles);
-  EXPECT_EQ(openFds(), fdsBefore);
+  EXPECT_EQ(test::openHandles(), fdsBefore);
 }
-
-// A listener that never accepts, its queue full: connects to it neither succeed nor fail.
-struct BlackHole {
-  int ls = -1;
-  std::vector<int> fillers;
-  Address addr;
-  BlackHole() {
-    ls = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(ls, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-    ::listen(ls, 0);
-    socklen_t len = sizeof(a);
-    ::getsockname(ls, reinterpret_cast<sockaddr*>(&a), &len);
-    addr = Address::fromRaw(&a, sizeof(a));
-    for (int i = 0; i < 4; ++i) {
-      int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-      ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-      fillers.push_back(fd);
-    }
-  }
-  ~BlackHole() {
-    for (int fd : fillers) ::close(fd);
-    ::close(ls);
-  }
-};
 
 struct ListConnect final : ConnectByListOp {
   bool done = false;
@@ -415,18 +364,6 @@ struct ListConnect final : ConnectByListOp {
     done = true;
   }
 };
-
-Address deadAddress() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));  // bound, never listening: refused
-  socklen_t len = sizeof(a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return Address::fromRaw(&a, sizeof(a));
-}
 
 TEST_P(ProactorTest, ConnectByListPicksTheLiveAddressAfterDeadOnes) {
   std::vector<Address> addrs = {deadAddress(), deadAddress(), listenAddr()};
@@ -456,7 +393,7 @@ TEST_P(ProactorTest, ConnectByListReportsTheLastErrorWhenAllFail) {
 
 TEST_P(ProactorTest, ConnectByListStaggersPastAnAddressThatHangs) {
   BlackHole hole;
-  std::vector<Address> addrs = {hole.addr, listenAddr()};
+  std::vector<Address> addrs = {hole.address(), listenAddr()};
   ListConnect op;
   op.addresses = addrs;
   op.attemptTimeout = 30s;  // the first attempt alone would outlast the total bound
@@ -470,7 +407,7 @@ TEST_P(ProactorTest, ConnectByListStaggersPastAnAddressThatHangs) {
 
 TEST_P(ProactorTest, ConnectByListRespectsItsTimeouts) {
   BlackHole hole;
-  std::vector<Address> addrs = {hole.addr, hole.addr};
+  std::vector<Address> addrs = {hole.address(), hole.address()};
   ListConnect total;
   total.addresses = addrs;
   total.attemptTimeout = 30s;
@@ -508,8 +445,21 @@ TEST(ConnectByList, InterleavesFamiliesStartingWithTheFirst) {
   EXPECT_EQ(ports, (std::vector<int>{1, 3, 2, 5, 4}));
 }
 
+#ifdef _WIN32
+// TransmitPackets itself: the real path of transmit_packets where the provider has it.
+TEST(Iocp, TransmitPacketsIsAvailable) {
+  if (test::underWine()) {
+    GTEST_SKIP() << "Wine 8 lacks TransmitPackets (WSAIoctl(WSAID_TRANSMITPACKETS) fails with "
+                    "WSAEINVAL); the suite ran on the TransmitFile + WSASend fallback instead";
+  }
+  SUCCEED() << "the suite above ran on TransmitPackets";
+}
+INSTANTIATE_TEST_SUITE_P(Backends, ProactorTest, ::testing::Values(Backend::kIocp),
+                         [](const auto& paramInfo) { return std::string(backendName(paramInfo.param)); });
+#else
 INSTANTIATE_TEST_SUITE_P(Backends, ProactorTest, ::testing::Values(Backend::kUring, Backend::kEpoll),
                          [](const auto& paramInfo) { return std::string(backendName(paramInfo.param)); });
+#endif
 
 }  // namespace
 }  // namespace ferry::io
