@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
-.PHONY: all deps build run test test-asan bench-quick bench-io check-config clean
+.PHONY: all deps build run test test-windows test-asan bench-quick bench-io check-config clean
 
 all: build
 
@@ -18,13 +18,20 @@ build: deps
 run: build
 	./$(BUILD)/ferry -c config/ferry.yaml
 
-# Every test: unit, integration (the real binary, real backends, curl) and end to end.
+# Every test: unit, integration (the real binary, real backends, curl) on io_uring and epoll,
+# then the Windows build under Wine (IOCP conformance, and the integration suite on ferry.exe).
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) --timeout 300
+	bash tests/run-windows.sh $(BUILD) $(BUILD)-win
 
-# The same suite built with AddressSanitizer and UndefinedBehaviorSanitizer.
+# Only the Windows leg (after `make build`).
+test-windows: build
+	bash tests/run-windows.sh $(BUILD) $(BUILD)-win
+
+# The Linux suite built with AddressSanitizer and UndefinedBehaviorSanitizer.
 test-asan:
-	$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DCMAKE_BUILD_TYPE=Debug -DFERRY_SANITIZE=address,undefined"
+	$(MAKE) build BUILD=build-asan CMAKE_FLAGS="-DCMAKE_BUILD_TYPE=Debug -DFERRY_SANITIZE=address,undefined"
+	cd build-asan && ctest --output-on-failure -j$(JOBS) --timeout 600
 
 # A first speed read, not a test: ferry and HAProxy in front of the same backends, wrk 10 s each.
 bench-quick: build
@@ -39,4 +46,4 @@ check-config: build
 	./$(BUILD)/ferry --check config/ferry.yaml
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) $(BUILD)-win build-asan

@@ -3,15 +3,22 @@
 # package is present it only checks (about a second) and installs nothing.
 #   deploy/install-deps.sh          build and test packages
 #   deploy/install-deps.sh --bench  also the peers of the benchmarks (haproxy, nginx, wrk)
+#   deploy/install-deps.sh --windows  also the mingw-w64 cross compiler and Wine
 set -euo pipefail
 
 build=(g++ cmake make pkg-config libyaml-cpp-dev prometheus-cpp-dev libspdlog-dev libfmt-dev
        libgtest-dev libgmock-dev liburing-dev node-llhttp)
 test=(curl ca-certificates procps iproute2)
 bench=(wrk haproxy nginx-light)
+windows=(g++-mingw-w64-x86-64-posix wine wine64 dpkg-dev)
 
 want=("${build[@]}" "${test[@]}")
-if [[ "${1:-}" == "--bench" ]]; then want+=("${bench[@]}"); fi
+for arg in "$@"; do
+  case "$arg" in
+    --bench) want+=("${bench[@]}") ;;
+    --windows) want+=("${windows[@]}") ;;
+  esac
+done
 
 missing=()
 for p in "${want[@]}"; do

@@ -84,16 +84,18 @@ void Address::setPort(std::uint16_t port) {
 }
 
 std::size_t Address::formatHost(char* out, std::size_t cap) const {
-  if (!valid() || cap < INET6_ADDRSTRLEN) return 0;
+  if (!valid()) return 0;
   const void* src = isV6()
                         ? static_cast<const void*>(
                               &reinterpret_cast<const sockaddr_in6*>(storage_)->sin6_addr)
                         : static_cast<const void*>(
                               &reinterpret_cast<const sockaddr_in*>(storage_)->sin_addr);
-  if (::inet_ntop(isV6() ? AF_INET6 : AF_INET, src, out, static_cast<socklen_t>(cap)) == nullptr) {
-    return 0;
-  }
-  return std::strlen(out);
+  char text[72];  // INET6_ADDRSTRLEN is 46 on Linux, 65 on Windows
+  if (::inet_ntop(isV6() ? AF_INET6 : AF_INET, src, text, sizeof(text)) == nullptr) return 0;
+  std::size_t n = std::strlen(text);
+  if (n > cap) return 0;
+  std::memcpy(out, text, n);
+  return n;
 }
 
 std::size_t Address::format(char* out, std::size_t cap) const {
@@ -114,8 +116,8 @@ std::string Address::host() const {
 
 std::string Address::toString() const {
   if (!valid()) return "-";
-  return isV6() ? "[" + host() + "]:" + std::to_string(port())
-                : host() + ":" + std::to_string(port());
+  char buf[kMaxText];
+  return std::string(buf, format(buf, sizeof(buf)));
 }
 
 bool Address::operator==(const Address& o) const {

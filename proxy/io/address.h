@@ -23,7 +23,7 @@ class Address {
   void setPort(std::uint16_t port);
   std::string host() const;      // "127.0.0.1" or "::1"
   std::string toString() const;  // "127.0.0.1:80" or "[::1]:80"
-  // Writes "127.0.0.1" into out (at least 46 bytes); returns the length. No allocation.
+  // Writes "127.0.0.1" into out; returns the length (0 if it does not fit). No allocation.
   std::size_t formatHost(char* out, std::size_t cap) const;
   // Writes "127.0.0.1:80" or "[::1]:80" into out (at least kMaxText bytes); returns the length.
   static constexpr std::size_t kMaxText = 64;

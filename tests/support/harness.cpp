@@ -20,6 +20,18 @@
 namespace ferry::test {
 
 std::string ferryBinary() { return FERRY_BINARY; }
+
+namespace {
+// The command that runs ferry: FERRY_TEST_BINARY ("wine build-win/ferry.exe") or the build's.
+std::vector<std::string> ferryCommand() {
+  const char* over = std::getenv("FERRY_TEST_BINARY");
+  if (over == nullptr || *over == '\0') return {ferryBinary()};
+  std::vector<std::string> argv;
+  std::istringstream words(over);
+  for (std::string w; words >> w;) argv.push_back(w);
+  return argv;
+}
+}  // namespace
 std::string backendBinary() { return TEST_BACKEND_BINARY; }
 std::string sourceDir() { return FERRY_SOURCE_DIR; }
 
@@ -66,7 +78,7 @@ Process::Process(std::vector<std::string> argv, bool captureStdout) {
     std::vector<char*> args;
     for (auto& a : argv) args.push_back(a.data());
     args.push_back(nullptr);
-    ::execv(args[0], args.data());
+    ::execvp(args[0], args.data());
     std::_Exit(127);
   }
   if (captureStdout) {
@@ -198,7 +210,9 @@ Ferry::Ferry(const std::string& yaml, std::vector<std::string> extraArgs) {
   std::string admin = "127.0.0.1:" + std::to_string(adminPort_);
   for (std::size_t p; (p = text.find("{{ADMIN}}")) != std::string::npos;) text.replace(p, 9, admin);
   std::ofstream(dir_ + "/ferry.yaml") << text;
-  std::vector<std::string> argv = {ferryBinary(), "-c", dir_ + "/ferry.yaml"};
+  std::vector<std::string> argv = ferryCommand();
+  argv.push_back("-c");
+  argv.push_back(dir_ + "/ferry.yaml");
   if (const char* io = std::getenv("FERRY_TEST_IO")) {  // run the suite on another backend
     argv.push_back("--io");
     argv.push_back(io);

@@ -25,6 +25,7 @@
 #include <windows.h>
 
 #include <atomic>
+#include <mutex>
 #include <cstring>
 #include <vector>
 
@@ -127,8 +128,11 @@ class IocpProactor final : public Proactor {
     }
     if (!options_.useTransmitPackets || !loadExtension(s, WSAID_TRANSMITPACKETS, transmitPackets_)) {
       transmitPackets_ = nullptr;
-      log::info("iocp: TransmitPackets {}; using TransmitFile + WSASend",
-                options_.useTransmitPackets ? "is not available" : "is switched off");
+      static std::once_flag once;  // say it once per process, not per worker
+      std::call_once(once, [&] {
+        log::info("iocp: TransmitPackets {}; using TransmitFile + WSASend",
+                  options_.useTransmitPackets ? "is not available" : "is switched off");
+      });
     }
     if (runningUnderWine()) options_.reuseSockets = false;  // Wine cannot reuse (WINDOWS.md)
     deferred_.reserve(256);
