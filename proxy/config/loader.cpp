@@ -175,7 +175,7 @@ class Reader {
   std::string path(const std::string& p) const {
     std::filesystem::path fp(p);
     if (fp.is_relative()) fp = std::filesystem::path(base_) / fp;
-    return fp.lexically_normal().string();
+    return fp.lexically_normal().generic_string();  // "/" on every system
   }
 
   static std::string join(const std::vector<std::string>& v) {
