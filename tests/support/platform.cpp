@@ -14,6 +14,7 @@
 #include <windows.h>
 #else
 #include <dirent.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -68,6 +69,14 @@ std::size_t openHandles() {
   while (::readdir(d) != nullptr) ++n;
   ::closedir(d);
   return n;
+#endif
+}
+
+std::size_t heapInUse() {
+#ifdef _WIN32
+  return 0;
+#else
+  return mallinfo2().uordblks;
 #endif
 }
 

@@ -14,6 +14,10 @@ namespace ferry::test {
 // Open file descriptors (Linux) or handles (Windows) of this process, for leak checks.
 std::size_t openHandles();
 
+// Heap bytes in use by this process (glibc's mallinfo2 on Linux), for leak checks; 0 where the
+// system does not say (Windows).
+std::size_t heapInUse();
+
 // An address on 127.0.0.1 where nothing listens: connects are refused.
 io::Address deadAddress();
 
