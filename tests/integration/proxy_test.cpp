@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <set>
 
 #include "tests/support/harness.h"
@@ -218,6 +220,28 @@ TEST(Proxy, ExpectContinueIsAnsweredByFerry) {
                         "--data-binary @- -o /dev/null -w \"%{http_code} %{size_upload}\" " +
                         url(port, "/echo"));
   EXPECT_EQ(r.out, "200 2000000");
+}
+
+TEST(Proxy, FallsBackToEpollWhereSeccompBlocksIoUring) {
+  if (std::getenv("FERRY_TEST_BINARY") != nullptr || std::getenv("FERRY_TEST_IO") != nullptr) {
+    GTEST_SKIP() << "about choosing the backend: run once, on the native binary with io: auto";
+  }
+  Backend s1("s1");
+  int port = freePort();
+  ::setenv("FERRY_TEST_BINARY", (noUringBinary() + " " + ferryBinary()).c_str(), 1);
+  std::unique_ptr<Ferry> f;
+  try {
+    f = std::make_unique<Ferry>(proxyConfig(port, {s1.port()}));
+  } catch (...) {
+    ::unsetenv("FERRY_TEST_BINARY");
+    throw;
+  }
+  ::unsetenv("FERRY_TEST_BINARY");
+  CommandResult r = run("curl -sS --max-time 5 " + url(port, "/"));
+  EXPECT_EQ(r.out, "s1\n");
+  std::string log = f->process().logText();
+  EXPECT_NE(log.find("io_uring is not available"), std::string::npos) << log;
+  EXPECT_NE(log.find("on epoll"), std::string::npos) << log;
 }
 
 TEST(Config, CheckReportsEveryErrorWithPosition) {

@@ -34,6 +34,7 @@ std::vector<std::string> ferryCommand() {
 }  // namespace
 std::string backendBinary() { return TEST_BACKEND_BINARY; }
 std::string sourceDir() { return FERRY_SOURCE_DIR; }
+std::string noUringBinary() { return NO_URING_BINARY; }
 
 bool waitUntil(const std::function<bool()>& pred, std::chrono::milliseconds deadline) {
   auto end = std::chrono::steady_clock::now() + deadline;

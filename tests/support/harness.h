@@ -19,6 +19,8 @@ using namespace std::chrono_literals;
 std::string ferryBinary();
 std::string backendBinary();
 std::string sourceDir();
+// tests/support/no_uring.c: runs a command with io_uring_setup blocked by seccomp (EPERM).
+std::string noUringBinary();
 
 // Polls pred every few milliseconds until it holds or the deadline passes.
 bool waitUntil(const std::function<bool()>& pred, std::chrono::milliseconds deadline = 10s);
