@@ -24,12 +24,12 @@ Buffer BufferPool::acquire() {
   }
   b.pool_ = this;
   b.capacity_ = blockSize_;
-  ++outstanding_;
+  outstanding_.store(outstanding_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   return b;
 }
 
 void BufferPool::giveBack(char* block) {
-  --outstanding_;
+  outstanding_.store(outstanding_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
   free_.push_back(block);
 }
 

@@ -3,6 +3,7 @@
 // needs to read and gives it back when idle, so the steady state allocates nothing.
 // BufferPool is single-threaded (one per worker); Buffer returns itself to its pool.
 
+#include <atomic>
 #include <cstddef>
 #include <cstring>
 #include <memory>
@@ -85,7 +86,9 @@ class BufferPool {
 
   Buffer acquire();
   std::size_t blockSize() const { return blockSize_; }
-  std::size_t outstanding() const { return outstanding_; }  // handed out, not yet returned
+  // Handed out and not yet returned. Written by the owning worker only; other threads (the
+  // metrics scrape) may read it.
+  std::size_t outstanding() const { return outstanding_.load(std::memory_order_relaxed); }
   std::size_t allocated() const { return allocated_; }      // blocks ever allocated
 
  private:
@@ -93,7 +96,7 @@ class BufferPool {
   void giveBack(char* block);
   std::size_t blockSize_;
   std::vector<char*> free_;
-  std::size_t outstanding_ = 0;
+  std::atomic<std::size_t> outstanding_{0};
   std::size_t allocated_ = 0;
 };
 

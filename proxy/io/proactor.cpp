@@ -27,27 +27,27 @@ std::string_view backendName(Backend b) {
   return "?";
 }
 
-Result<std::unique_ptr<Proactor>> makeProactor(Backend b) {
+Result<std::unique_ptr<Proactor>> makeProactor(Backend b, const ProactorOptions& options) {
 #ifdef _WIN32
   if (b == Backend::kAuto || b == Backend::kIocp) {
     IocpOptions o;
     // FERRY_IOCP_TRANSMITPACKETS=0 forces the TransmitFile + WSASend fallback (tests use it).
     const char* tp = std::getenv("FERRY_IOCP_TRANSMITPACKETS");
     if (tp != nullptr && std::strcmp(tp, "0") == 0) o.useTransmitPackets = false;
-    return makeIocpProactor(o);
+    return makeIocpProactor(o, options);
   }
 #else
   switch (b) {
     case Backend::kAuto: {
-      auto u = makeUringProactor();
+      auto u = makeUringProactor(options);
       if (u) return u;
       log::warn("io_uring is not available ({}); using epoll", u.error().message());
-      return makeEpollProactor();
+      return makeEpollProactor(options);
     }
     case Backend::kUring:
-      return makeUringProactor();
+      return makeUringProactor(options);
     case Backend::kEpoll:
-      return makeEpollProactor();
+      return makeEpollProactor(options);
     case Backend::kIocp:
       break;
   }

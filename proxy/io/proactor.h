@@ -37,6 +37,7 @@ enum class OpKind : std::uint8_t {
   kAccept,      // accept_ex: waiting for a connection, then (stage 1) for its first bytes
   kConnect,     // connect_ex: stage 0 the handshake, stage 1 the first data
   kRecv,        // recv into a caller buffer
+  kRecvPooled,  // recv into a buffer of the proactor's pool, picked when data came
   kSend,        // transmit_packets, memory elements being sent
   kSendPoll,    // transmit_packets, waiting for the socket to drain before a file range
   kDisconnect,  // disconnect_ex: the shutdown of the send side
@@ -83,6 +84,19 @@ class RecvOp : public Operation {
  public:
   NativeHandle socket = kInvalidHandle;
   std::span<char> buffer;
+};
+
+// recv into a buffer the proactor picks only when data has arrived (io_uring provided-buffer
+// rings), so a connection waiting for its next request holds no buffer. On success `data` and
+// the completion's byte count describe the bytes; they stay valid until releaseBuffer(op), which
+// must come soon (the pool is small and shared by the worker's connections). 0 bytes means the
+// peer closed. With every pooled buffer in use it completes with no_buffer_space.
+class PooledRecvOp : public Operation {
+ public:
+  NativeHandle socket = kInvalidHandle;
+  // results
+  const char* data = nullptr;
+  std::uint32_t bufferId = ~0U;  // the backend's handle on the buffer; ~0U: none held
 };
 
 // accept_ex: completes with a new connection taken from the listener, its addresses, and (if
@@ -165,6 +179,11 @@ class Listener {
 enum class Backend { kAuto, kUring, kEpoll, kIocp };
 std::string_view backendName(Backend b);
 
+struct ProactorOptions {
+  std::uint32_t pooledBuffers = 1024;     // recvPooled's pool (a power of two for io_uring)
+  std::uint32_t pooledBufferSize = 4096;  // bytes each; a longer message is read on with recv
+};
+
 class Proactor {
  public:
   virtual ~Proactor() = default;
@@ -178,6 +197,11 @@ class Proactor {
   virtual void acceptEx(Listener& l, AcceptOp& op) = 0;
   virtual void connectEx(ConnectOp& op) = 0;
   virtual void recv(RecvOp& op) = 0;
+  virtual void recvPooled(PooledRecvOp& op) = 0;
+  // Gives op's pooled buffer back (no-op if it holds none).
+  virtual void releaseBuffer(PooledRecvOp& op) = 0;
+  // Pooled buffers handed out and not yet released (for tests and metrics).
+  virtual std::size_t pooledBuffersInUse() const = 0;
   virtual void transmitPackets(TransmitOp& op) = 0;
   virtual void disconnectEx(DisconnectOp& op) = 0;
   virtual void startTimer(TimerOp& op) = 0;
@@ -203,6 +227,6 @@ class Proactor {
 
 // Makes the proactor of the asked backend; kAuto picks io_uring, then epoll if io_uring is not
 // available (e.g. blocked by a seccomp profile). Fails only if nothing can be set up.
-Result<std::unique_ptr<Proactor>> makeProactor(Backend b);
+Result<std::unique_ptr<Proactor>> makeProactor(Backend b, const ProactorOptions& options = {});
 
 }  // namespace ferry::io

@@ -122,9 +122,17 @@ struct Registry::Impl : prometheus::Collectable {
     auto bugs = family("ferry_bugs_total", "Internal invariant violations (FERRY_BUG)",
                        MetricType::Counter);
     bugs.metric.push_back(sample({}, static_cast<double>(bugCount()), MetricType::Counter));
+    auto buffers = family("ferry_buffers_in_use",
+                          "I/O buffers held by connections (idle connections hold none)",
+                          MetricType::Gauge);
+    buffers.metric.push_back(sample({}, static_cast<double>(sum([](const WorkerCounters& w) {
+                                      const BufferPool* b = w.buffers.load();
+                                      return b != nullptr ? b->outstanding() : 0;
+                                    })),
+                                    MetricType::Gauge));
     auto workers = family("ferry_workers", "Worker threads", MetricType::Gauge);
     workers.metric.push_back(sample({}, static_cast<double>(owner->workers_.size()), MetricType::Gauge));
-    return {requests, accepted, active, opened, reused, failed, busy, idle, bugs, workers};
+    return {requests, accepted, active, opened, reused, failed, busy, idle, buffers, bugs, workers};
   }
 };
 

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "proxy/common/buffer.h"
 #include "proxy/config/config.h"
 
 namespace ferry::metrics {
@@ -51,6 +52,9 @@ struct ListenerCounters {
 
 // Indexing: listeners and clusters by their position in the config; routes by routeSlot().
 struct WorkerCounters {
+  // The worker's buffer pool, set once before the worker serves; read at scrape time for
+  // ferry_buffers_in_use (BufferPool::outstanding is safe to read from another thread).
+  std::atomic<const BufferPool*> buffers{nullptr};
   std::vector<ListenerCounters> listeners;
   std::vector<RouteCounters> routes;
   std::vector<ClusterCounters> clusters;

@@ -39,6 +39,7 @@ Result<bool> Worker::setUp() {
   buffers_ = std::make_unique<BufferPool>(block);
   accessLog_ = std::make_unique<log::AccessLog>(1 /* stdout */, cfg.accessLog);
   metrics::WorkerCounters& counters = registry_.worker(index_);
+  counters.buffers.store(buffers_.get());
   clusters_.reserve(cfg.clusters.size());
   for (std::size_t i = 0; i < cfg.clusters.size(); ++i) {
     clusters_.emplace_back(cfg.clusters[i], snapshot_->cursors[i].value, counters.clusters[i]);

@@ -39,6 +39,29 @@ Task<HeadOutcome> readHead(io::Proactor& p, io::NativeHandle s, Buffer& in, http
   co_return HeadOutcome::kInvalid;  // too large: the parser has not failed, so mark it 431
 }
 
+Task<bool> awaitClientBytes(io::Proactor& p, io::NativeHandle s, Buffer& in, BufferPool& pool,
+                            Duration idleTimeout) {
+  auto wait = io::Awaiter<io::PooledRecvOp>(p, &io::Proactor::recvPooled, [&](io::PooledRecvOp& o) {
+    o.socket = s;
+    o.timeout = idleTimeout;
+  });
+  io::IoResult r = co_await wait;
+  if (r.ec == std::errc::no_buffer_space) {  // every pooled buffer is busy: use our own
+    in = pool.acquire();
+    r = co_await io::recv(p, s, in.writable(), idleTimeout);
+    if (!r.ok() || r.bytes == 0) co_return false;
+    in.commit(r.bytes);
+    co_return true;
+  }
+  bool got = r.ok() && r.bytes > 0;
+  if (got) {
+    in = pool.acquire();
+    in.append(std::string_view(wait.data, r.bytes));  // a pooled buffer is never larger than ours
+  }
+  p.releaseBuffer(wait);
+  co_return got;
+}
+
 Task<bool> sendAll(io::Proactor& p, io::NativeHandle s, std::string_view bytes, Duration timeout) {
   io::TransmitElement e = io::TransmitElement::memory(bytes);
   io::IoResult r = co_await io::transmit(p, s, std::span(&e, 1), timeout);

@@ -30,6 +30,12 @@ struct HeadLimits {
 Task<HeadOutcome> readHead(io::Proactor& p, io::NativeHandle s, Buffer& in, http::Parser& parser,
                            const HeadLimits& limits, const Clock& clock);
 
+// Waits up to idleTimeout for a client's next bytes without holding a buffer (recvPooled), then
+// moves them into a buffer taken from pool. If the proactor's pool is exhausted it waits with a
+// buffer of its own instead. False when the client closed, idled out or failed.
+Task<bool> awaitClientBytes(io::Proactor& p, io::NativeHandle s, Buffer& in, BufferPool& pool,
+                            Duration idleTimeout);
+
 // Sends all of bytes; false on any error or timeout.
 Task<bool> sendAll(io::Proactor& p, io::NativeHandle s, std::string_view bytes, Duration timeout);
 

@@ -73,13 +73,23 @@ class HttpSession {
   Task<void> run() {
     l_.counters->accepted.add();
     l_.counters->active.add();
-    in_ = w_.buffers.acquire();
-    head_ = w_.buffers.acquire();
     const config::ListenerConfig& cfg = *l_.config;
     HeadLimits limits{cfg.idleTimeout, cfg.requestHeaderTimeout, cfg.maxRequestHeaderBytes};
     Next next = Next::kKeepAlive;
     while (next == Next::kKeepAlive) {
       req_.reset();
+      if (in_.empty()) {
+        // Between requests the connection holds no buffer: they go back to the pool, and the
+        // next bytes arrive in one of the proactor's pooled buffers.
+        in_.release();
+        out_.release();
+        head_.release();
+        if (!co_await awaitClientBytes(w_.proactor, client_.native(), in_, w_.buffers,
+                                       cfg.idleTimeout)) {
+          next = Next::kClose;
+          break;
+        }
+      }
       HeadOutcome o = co_await readHead(w_.proactor, client_.native(), in_, req_, limits, w_.clock);
       start_ = w_.clock.now();
       if (o == HeadOutcome::kReady) {
@@ -131,6 +141,7 @@ class HttpSession {
     if (cfg.maxRequestBodyBytes != 0 && h.contentLength && *h.contentLength > cfg.maxRequestBodyBytes) {
       co_return co_await reject(413, true);
     }
+    if (!head_) head_ = w_.buffers.acquire();
     head_.clear();
     http::HeadWriter hw(head_.writable());
     if (!http::writeUpstreamRequest(h, clientIp(), hw)) co_return co_await reject(431, true);

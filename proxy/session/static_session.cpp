@@ -55,8 +55,8 @@ Task<void> serveStatic(WorkerContext& w, ListenerContext& l, io::Socket client, 
   l.counters->active.add();
   const config::ListenerConfig& cfg = *l.config;
   metrics::RouteCounters& counters = l.routeCounters[0];
-  Buffer in = w.buffers.acquire();
-  Buffer head = w.buffers.acquire();
+  Buffer in;
+  Buffer head;
   http::Parser req(http::MessageType::kRequest);
   HeadLimits limits{cfg.idleTimeout, cfg.requestHeaderTimeout, cfg.maxRequestHeaderBytes};
   char path[1024];
@@ -65,6 +65,13 @@ Task<void> serveStatic(WorkerContext& w, ListenerContext& l, io::Socket client, 
   bool close = false;
   while (!close) {
     req.reset();
+    if (in.empty()) {  // idle: no buffer held until the next bytes come
+      in.release();
+      head.release();
+      if (!co_await awaitClientBytes(w.proactor, client.native(), in, w.buffers, cfg.idleTimeout)) {
+        break;
+      }
+    }
     HeadOutcome o = co_await readHead(w.proactor, client.native(), in, req, limits, w.clock);
     if (o != HeadOutcome::kReady) {
       if (o == HeadOutcome::kTimeout || o == HeadOutcome::kInvalid) {
@@ -97,6 +104,7 @@ Task<void> serveStatic(WorkerContext& w, ListenerContext& l, io::Socket client, 
       if (!co_await sendAll(w.proactor, client.native(), text, cfg.sendTimeout)) close = true;
       bytes = text.size();
     } else {
+      if (!head) head = w.buffers.acquire();
       head.clear();
       http::HeadWriter hw(head.writable());
       hw.put("HTTP/1.1 200 OK\r\nServer: ferry\r\nX-Served-By: ").put(cfg.name);

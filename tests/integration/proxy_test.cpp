@@ -125,6 +125,23 @@ TEST(Proxy, ThousandKeepAliveRequestsReusePooledConnections) {
   EXPECT_EQ(f.metric("ferry_upstream_pool_active_connections{cluster=\"c\"}"), 0);
 }
 
+TEST(Proxy, IdleKeepAliveConnectionsHoldNoBuffers) {
+  Backend s1("s1");
+  int port = freePort();
+  Ferry f(proxyConfig(port, {s1.port()}));
+  // 20 clients each make a request and then stay connected, idle, for a while.
+  CommandResult r = run("for i in $(seq 20); do (printf \"GET / HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n\"; "
+                        "sleep 3) | timeout 5 curl -s telnet://127.0.0.1:" + std::to_string(port) +
+                        " >/dev/null & done; sleep 1; echo started", 30);
+  ASSERT_NE(r.out.find("started"), std::string::npos);
+  EXPECT_TRUE(waitUntil([&] {
+    return f.metric("ferry_downstream_connections_active{listener=\"web\"}") == 20;
+  }, 10s)) << f.metrics();
+  EXPECT_TRUE(waitUntil([&] { return f.metric("ferry_buffers_in_use") == 0; }, 5s))
+      << "idle connections hold buffers: " << f.metric("ferry_buffers_in_use");
+  EXPECT_EQ(f.metric("ferry_http_requests_total{listener=\"web\",route=\"all\",code_class=\"2xx\"}"), 20);
+}
+
 TEST(Proxy, MalformedRequestsGet400AndNeverReachTheBackend) {
   Backend s1("s1");
   int port = freePort();

@@ -394,6 +394,105 @@ TEST_P(ProactorTest, DeferredAcceptAndFastOpenConnectDeliverFirstData) {
   EXPECT_EQ(got, "riding the handshake");
 }
 
+struct PooledRecv final : PooledRecvOp {
+  bool done = false;
+  IoResult result;
+  void onComplete(std::error_code ec, std::size_t n) override {
+    result = {ec, n};
+    done = true;
+  }
+};
+
+TEST_P(ProactorTest, PooledRecvHoldsNoBufferWhileWaiting) {
+  constexpr int kConns = 8;
+  std::vector<Pair> pairs(kConns);
+  for (Pair& pair : pairs) {
+    bool ready = false;
+    spawn(makePair(*p_, *listener_, listenAddr(), pair, ready));
+    ASSERT_TRUE(runUntil(ready));
+  }
+  std::vector<PooledRecv> ops(kConns);
+  for (int i = 0; i < kConns; ++i) {
+    ops[i].socket = pairs[i].server.native();
+    ops[i].timeout = 10s;
+    p_->recvPooled(ops[i]);
+  }
+  p_->runOnce(20ms);
+  EXPECT_EQ(p_->pooledBuffersInUse(), 0U) << "idle connections must not hold buffers";
+  // Data on one connection takes one buffer.
+  bool sent = false;
+  auto send = [&]() -> Task<void> {
+    TransmitElement e = TransmitElement::memory("GET / HTTP/1.1", 14);
+    EXPECT_TRUE((co_await transmit(*p_, pairs[3].client.native(), std::span(&e, 1), 5s)).ok());
+    sent = true;
+  };
+  spawn(send());
+  ASSERT_TRUE(runUntil(ops[3].done));
+  ASSERT_TRUE(ops[3].result.ok()) << ops[3].result.ec.message();
+  EXPECT_EQ(std::string(ops[3].data, ops[3].result.bytes), "GET / HTTP/1.1");
+  EXPECT_EQ(p_->pooledBuffersInUse(), 1U);
+  p_->releaseBuffer(ops[3]);
+  EXPECT_EQ(p_->pooledBuffersInUse(), 0U);
+  // A peer that closes completes with 0 bytes.
+  pairs[5].client.close();
+  ASSERT_TRUE(runUntil(ops[5].done));
+  EXPECT_TRUE(ops[5].result.ok());
+  EXPECT_EQ(ops[5].result.bytes, 0U);
+  p_->releaseBuffer(ops[5]);
+  for (int i = 0; i < kConns; ++i) {
+    if (!ops[i].done) p_->cancel(ops[i]);
+  }
+  for (int i = 0; i < kConns; ++i) ASSERT_TRUE(runUntil(ops[i].done));
+  for (auto& op : ops) p_->releaseBuffer(op);
+  EXPECT_EQ(p_->pooledBuffersInUse(), 0U);
+}
+
+TEST_P(ProactorTest, PooledRecvReportsAnExhaustedPool) {
+  auto made = makeProactor(GetParam(), ProactorOptions{2, 256});
+  ASSERT_TRUE(made.ok()) << made.error().message();
+  Proactor& p = *made.value();
+  auto l = p.listen(*Address::parse("127.0.0.1:0"), ListenOptions{});
+  ASSERT_TRUE(l.ok());
+  std::vector<Pair> pairs(3);
+  auto until = [&](const bool& flag) {
+    auto end = std::chrono::steady_clock::now() + 10s;
+    while (!flag && std::chrono::steady_clock::now() < end) p.runOnce(50ms);
+    return flag;
+  };
+  for (Pair& pair : pairs) {
+    bool ready = false;
+    spawn(makePair(p, *l.value(), l.value()->address(), pair, ready));
+    ASSERT_TRUE(until(ready));
+  }
+  std::vector<PooledRecv> ops(3);
+  for (int i = 0; i < 3; ++i) {
+    bool sent = false;
+    auto send = [&]() -> Task<void> {
+      TransmitElement e = TransmitElement::memory("data", 4);
+      co_await transmit(p, pairs[i].client.native(), std::span(&e, 1), 5s);
+      sent = true;
+    };
+    spawn(send());
+    ASSERT_TRUE(until(sent));
+    ops[i].socket = pairs[i].server.native();
+    p.recvPooled(ops[i]);
+    ASSERT_TRUE(until(ops[i].done));
+  }
+  EXPECT_TRUE(ops[0].result.ok());
+  EXPECT_TRUE(ops[1].result.ok());
+  EXPECT_EQ(ops[2].result.ec, std::errc::no_buffer_space);
+  EXPECT_EQ(p.pooledBuffersInUse(), 2U);
+  p.releaseBuffer(ops[0]);
+  ops[2].done = false;
+  p.recvPooled(ops[2]);  // a buffer is free again
+  ASSERT_TRUE(until(ops[2].done));
+  EXPECT_TRUE(ops[2].result.ok()) << ops[2].result.ec.message();
+  EXPECT_EQ(std::string(ops[2].data, ops[2].result.bytes), "data");
+  p.releaseBuffer(ops[1]);
+  p.releaseBuffer(ops[2]);
+  EXPECT_EQ(p.pooledBuffersInUse(), 0U);
+}
+
 TEST_P(ProactorTest, TimersFireAndCancel) {
   bool fired = false;
   auto t = [&]() -> Task<void> {

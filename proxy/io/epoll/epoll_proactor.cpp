@@ -26,6 +26,7 @@
 
 #include "proxy/common/assert.h"
 #include "proxy/common/log.h"
+#include "proxy/io/pooled_buffers.h"
 #include "proxy/io/timer_heap.h"
 #include "proxy/io/transmit_cursor.h"
 
@@ -59,6 +60,7 @@ class EpollListener final : public Listener {
 
 class EpollProactor final : public Proactor {
  public:
+  explicit EpollProactor(const ProactorOptions& o) : pool_(o.pooledBuffers, o.pooledBufferSize) {}
   ~EpollProactor() override {
     if (epfd_ >= 0) ::close(epfd_);
     if (eventFd_ >= 0) ::close(eventFd_);
@@ -130,6 +132,22 @@ class EpollProactor final : public Proactor {
     armTimeout(op);
     recvStep(op, op.socket, op.buffer.data(), op.buffer.size());
   }
+
+  void recvPooled(PooledRecvOp& op) override {
+    releaseBuffer(op);
+    begin(op, OpKind::kRecvPooled);
+    armTimeout(op);
+    pooledStep(op);
+  }
+
+  void releaseBuffer(PooledRecvOp& op) override {
+    if (op.bufferId == ~0U) return;
+    pool_.give(op.bufferId);
+    op.bufferId = ~0U;
+    op.data = nullptr;
+  }
+
+  std::size_t pooledBuffersInUse() const override { return pool_.inUse(); }
 
   void transmitPackets(TransmitOp& op) override {
     begin(op, OpKind::kSend);
@@ -377,6 +395,9 @@ class EpollProactor final : public Proactor {
         recvStep(op, r.socket, r.buffer.data(), r.buffer.size());
         return;
       }
+      case OpKind::kRecvPooled:
+        pooledStep(static_cast<PooledRecvOp&>(op));
+        return;
       case OpKind::kAccept: {
         auto& a = static_cast<AcceptOp&>(op);
         recvStep(op, a.socket.native(), a.firstData.data(), a.firstData.size());
@@ -397,6 +418,32 @@ class EpollProactor final : public Proactor {
       transmitStep(static_cast<TransmitOp&>(op));
     } else {
       FERRY_BUG(false);
+    }
+  }
+
+  // A buffer is taken only for the recv call itself and given back if nothing was there.
+  void pooledStep(PooledRecvOp& op) {
+    std::uint32_t id = pool_.take();
+    if (id == ~0U) {
+      finish(op, std::make_error_code(std::errc::no_buffer_space), 0);
+      return;
+    }
+    for (;;) {
+      ssize_t n = ::recv(op.socket, pool_.at(id), pool_.size(), 0);
+      if (n >= 0) {
+        op.bufferId = id;
+        op.data = pool_.at(id);
+        finish(op, {}, static_cast<std::size_t>(n));
+        return;
+      }
+      if (errno == EINTR) continue;
+      pool_.give(id);
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        if (op.state_.waitHandle == kInvalidHandle) wait(op, op.socket, false);
+        return;
+      }
+      finish(op, sysErr(errno), 0);
+      return;
     }
   }
 
@@ -548,6 +595,7 @@ class EpollProactor final : public Proactor {
   int eventFd_ = -1;
   std::vector<FdSlots> fds_;
   TimerHeap timers_;
+  PooledBuffers pool_;
   std::vector<Deferred> deferred_;
   std::atomic<bool> stopRequested_{false};
   std::mutex postMutex_;
@@ -556,8 +604,8 @@ class EpollProactor final : public Proactor {
 
 }  // namespace
 
-Result<std::unique_ptr<Proactor>> makeEpollProactor() {
-  auto p = std::make_unique<EpollProactor>();
+Result<std::unique_ptr<Proactor>> makeEpollProactor(const ProactorOptions& options) {
+  auto p = std::make_unique<EpollProactor>(options);
   auto r = p->init();
   if (!r) return r.error();
   return std::unique_ptr<Proactor>(std::move(p));

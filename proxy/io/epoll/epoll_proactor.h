@@ -9,6 +9,6 @@
 
 namespace ferry::io {
 
-Result<std::unique_ptr<Proactor>> makeEpollProactor();
+Result<std::unique_ptr<Proactor>> makeEpollProactor(const ProactorOptions& options = {});
 
 }  // namespace ferry::io

@@ -31,6 +31,7 @@
 
 #include "proxy/common/assert.h"
 #include "proxy/common/log.h"
+#include "proxy/io/pooled_buffers.h"
 #include "proxy/io/timer_heap.h"
 #include "proxy/io/transmit_cursor.h"
 
@@ -107,7 +108,8 @@ class IocpListener final : public Listener {
 
 class IocpProactor final : public Proactor {
  public:
-  explicit IocpProactor(IocpOptions o) : options_(o) {}
+  IocpProactor(IocpOptions o, const ProactorOptions& po)
+      : options_(o), pool_(po.pooledBuffers, po.pooledBufferSize) {}
   ~IocpProactor() override {
     for (SOCKET s : recycled_) ::closesocket(s);
     if (port_ != nullptr) ::CloseHandle(port_);
@@ -202,6 +204,23 @@ class IocpProactor final : public Proactor {
     restartClock(op);
     postRecv(op, op.socket, op.buffer.data(), op.buffer.size());
   }
+
+  // A zero-byte WSARecv waits for data without a buffer; the pooled buffer is taken after.
+  void recvPooled(PooledRecvOp& op) override {
+    releaseBuffer(op);
+    begin(op, OpKind::kRecvPooled);
+    restartClock(op);
+    postRecv(op, op.socket, nullptr, 0);
+  }
+
+  void releaseBuffer(PooledRecvOp& op) override {
+    if (op.bufferId == ~0U) return;
+    pool_.give(op.bufferId);
+    op.bufferId = ~0U;
+    op.data = nullptr;
+  }
+
+  std::size_t pooledBuffersInUse() const override { return pool_.inUse(); }
 
   void transmitPackets(TransmitOp& op) override {
     begin(op, OpKind::kSend);
@@ -326,6 +345,8 @@ class IocpProactor final : public Proactor {
     switch (op.state_.kind) {
       case OpKind::kRecv:
         return static_cast<RecvOp&>(op).socket;
+      case OpKind::kRecvPooled:
+        return static_cast<PooledRecvOp&>(op).socket;
       case OpKind::kAccept:
         return op.state_.stage == 0 ? static_cast<IocpListener*>(op.state_.owner)->socket_.native()
                                     : static_cast<AcceptOp&>(op).socket.native();
@@ -484,6 +505,9 @@ class IocpProactor final : public Proactor {
       case OpKind::kRecv:
         complete(op, ec, ec ? 0 : bytes);
         return;
+      case OpKind::kRecvPooled:
+        onPooledReady(static_cast<PooledRecvOp&>(op), ec);
+        return;
       case OpKind::kAccept:
         onAccept(static_cast<AcceptOp&>(op), ec, bytes);
         return;
@@ -499,6 +523,28 @@ class IocpProactor final : public Proactor {
       default:
         FERRY_BUG(false);
     }
+  }
+
+  void onPooledReady(PooledRecvOp& op, std::error_code ec) {
+    if (ec) {
+      complete(op, ec, 0);
+      return;
+    }
+    std::uint32_t id = pool_.take();
+    if (id == ~0U) {
+      complete(op, std::make_error_code(std::errc::no_buffer_space), 0);
+      return;
+    }
+    // Data (or the peer's close) is there: this recv returns at once.
+    int n = ::recv(sock(op.socket), pool_.at(id), static_cast<int>(pool_.size()), 0);
+    if (n < 0) {
+      pool_.give(id);
+      complete(op, mapError(WSAGetLastError(), op), 0);
+      return;
+    }
+    op.bufferId = id;
+    op.data = pool_.at(id);
+    complete(op, {}, static_cast<std::size_t>(n));
   }
 
   void onAccept(AcceptOp& op, std::error_code ec, DWORD bytes) {
@@ -591,6 +637,7 @@ class IocpProactor final : public Proactor {
   LPFN_TRANSMITFILE transmitFile_ = nullptr;
   LPFN_TRANSMITPACKETS transmitPackets_ = nullptr;
   TimerHeap timers_;
+  PooledBuffers pool_;
   std::vector<Deferred> deferred_;
   std::vector<SOCKET> recycled_;
   std::atomic<bool> stopRequested_{false};
@@ -603,8 +650,9 @@ bool runningUnderWine() {
   return ntdll != nullptr && ::GetProcAddress(ntdll, "wine_get_version") != nullptr;
 }
 
-Result<std::unique_ptr<Proactor>> makeIocpProactor(IocpOptions options) {
-  auto p = std::make_unique<IocpProactor>(options);
+Result<std::unique_ptr<Proactor>> makeIocpProactor(IocpOptions options,
+                                                   const ProactorOptions& po) {
+  auto p = std::make_unique<IocpProactor>(options, po);
   auto r = p->init();
   if (!r) return r.error();
   return std::unique_ptr<Proactor>(std::move(p));

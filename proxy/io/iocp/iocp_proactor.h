@@ -16,7 +16,8 @@ struct IocpOptions {
   bool reuseSockets = true;
 };
 
-Result<std::unique_ptr<Proactor>> makeIocpProactor(IocpOptions options = {});
+Result<std::unique_ptr<Proactor>> makeIocpProactor(IocpOptions options = {},
+                                                   const ProactorOptions& po = {});
 
 // Whether this process runs under Wine (ntdll exports wine_get_version).
 bool runningUnderWine();

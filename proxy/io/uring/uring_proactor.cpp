@@ -19,6 +19,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -31,6 +32,7 @@
 
 #include "proxy/common/assert.h"
 #include "proxy/common/log.h"
+#include "proxy/io/pooled_buffers.h"
 #include "proxy/io/timer_heap.h"
 #include "proxy/io/transmit_cursor.h"
 
@@ -73,8 +75,12 @@ class UringListener final : public Listener {
 
 class UringProactor final : public Proactor {
  public:
-  UringProactor() = default;
+  explicit UringProactor(const ProactorOptions& o) : pool_(o.pooledBuffers, o.pooledBufferSize) {}
   ~UringProactor() override {
+    if (bufRing_ != nullptr) {
+      io_uring_unregister_buf_ring(&ring_, kBufferGroup);
+      ::munmap(bufRing_, bufRingBytes_);
+    }
     if (ringUp_) io_uring_queue_exit(&ring_);
     if (eventFd_ >= 0) ::close(eventFd_);
   }
@@ -95,6 +101,35 @@ class UringProactor final : public Proactor {
     wake_.state_.owner = this;
     armWake();
     deferred_.reserve(256);
+    return setUpBufferRing();
+  }
+
+  // recvPooled's buffers as a provided-buffer ring (liburing 2.3 has no io_uring_setup_buf_ring:
+  // the ring's memory is mapped here and registered). Kernels without buffer rings (< 5.19)
+  // fail here, and ferry then runs on epoll.
+  Result<bool> setUpBufferRing() {
+    std::uint32_t n = pool_.count();
+    if (n == 0 || (n & (n - 1)) != 0 || n > 32768) return systemError(EINVAL, "pooled buffer count must be a power of two <= 32768");
+    bufRingBytes_ = n * sizeof(io_uring_buf);
+    void* mem = ::mmap(nullptr, bufRingBytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (mem == MAP_FAILED) return systemError(errno, "mmap buffer ring");
+    io_uring_buf_reg reg{};
+    reg.ring_addr = reinterpret_cast<std::uint64_t>(mem);
+    reg.ring_entries = n;
+    reg.bgid = kBufferGroup;
+    int r = io_uring_register_buf_ring(&ring_, &reg, 0);
+    if (r != 0) {
+      ::munmap(mem, bufRingBytes_);
+      return systemError(-r, "io_uring_register_buf_ring");
+    }
+    bufRing_ = static_cast<io_uring_buf_ring*>(mem);
+    io_uring_buf_ring_init(bufRing_);
+    for (std::uint32_t i = 0; i < n; ++i) {
+      io_uring_buf_ring_add(bufRing_, pool_.at(i), pool_.size(), static_cast<unsigned short>(i),
+                            io_uring_buf_ring_mask(n), static_cast<int>(i));
+    }
+    io_uring_buf_ring_advance(bufRing_, static_cast<int>(n));
+    pool_.lendAllToKernel();
     return true;
   }
 
@@ -153,6 +188,29 @@ class UringProactor final : public Proactor {
     io_uring_prep_recv(sqe, op.socket, op.buffer.data(), op.buffer.size(), 0);
     restartClock(op, sqe);
   }
+
+  void recvPooled(PooledRecvOp& op) override {
+    releaseBuffer(op);
+    begin(op, OpKind::kRecvPooled);
+    io_uring_sqe* sqe = sqeFor(op);
+    io_uring_prep_recv(sqe, op.socket, nullptr, pool_.size(), 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = kBufferGroup;
+    restartClock(op, sqe);
+  }
+
+  void releaseBuffer(PooledRecvOp& op) override {
+    if (op.bufferId == ~0U) return;
+    io_uring_buf_ring_add(bufRing_, pool_.at(op.bufferId), pool_.size(),
+                          static_cast<unsigned short>(op.bufferId),
+                          io_uring_buf_ring_mask(pool_.count()), 0);
+    io_uring_buf_ring_advance(bufRing_, 1);
+    pool_.backToKernel();
+    op.bufferId = ~0U;
+    op.data = nullptr;
+  }
+
+  std::size_t pooledBuffersInUse() const override { return pool_.inUse(); }
 
   void transmitPackets(TransmitOp& op) override {
     begin(op, OpKind::kSend);
@@ -371,6 +429,17 @@ class UringProactor final : public Proactor {
         complete(op, res < 0 ? errorOf(op, res) : std::error_code{},
                  res < 0 ? 0 : static_cast<std::size_t>(res));
         return;
+      case OpKind::kRecvPooled: {
+        auto& p = static_cast<PooledRecvOp&>(op);
+        if ((flags & IORING_CQE_F_BUFFER) != 0) {
+          p.bufferId = flags >> IORING_CQE_BUFFER_SHIFT;
+          p.data = pool_.at(p.bufferId);
+          pool_.kernelHandedOut();
+        }
+        complete(op, res < 0 ? errorOf(op, res) : std::error_code{},
+                 res < 0 ? 0 : static_cast<std::size_t>(res));
+        return;
+      }
       case OpKind::kAccept:
         onAcceptFirstData(static_cast<AcceptOp&>(op), res);
         return;
@@ -562,7 +631,11 @@ class UringProactor final : public Proactor {
     std::size_t bytes;
   };
 
+  static constexpr unsigned short kBufferGroup = 1;
   TimerHeap timers_;
+  PooledBuffers pool_;
+  io_uring_buf_ring* bufRing_ = nullptr;
+  std::size_t bufRingBytes_ = 0;
   io_uring ring_{};
   bool ringUp_ = false;
   int eventFd_ = -1;
@@ -581,8 +654,8 @@ UringListener::~UringListener() {
 
 }  // namespace
 
-Result<std::unique_ptr<Proactor>> makeUringProactor(unsigned entries) {
-  auto p = std::make_unique<UringProactor>();
+Result<std::unique_ptr<Proactor>> makeUringProactor(const ProactorOptions& options, unsigned entries) {
+  auto p = std::make_unique<UringProactor>(options);
   auto r = p->init(entries);
   if (!r) return r.error();
   return std::unique_ptr<Proactor>(std::move(p));

@@ -9,6 +9,7 @@
 namespace ferry::io {
 
 // Fails with the reason when io_uring cannot be set up here (old kernel, seccomp).
-Result<std::unique_ptr<Proactor>> makeUringProactor(unsigned entries = 4096);
+Result<std::unique_ptr<Proactor>> makeUringProactor(const ProactorOptions& options = {},
+                                                    unsigned entries = 4096);
 
 }  // namespace ferry::io
