@@ -40,6 +40,7 @@ enum class OpKind : std::uint8_t {
   kRecvPooled,  // recv into a buffer of the proactor's pool, picked when data came
   kSend,        // transmit_packets, memory elements being sent
   kSendPoll,    // transmit_packets, waiting for the socket to drain before a file range
+  kSendZc,      // transmit_packets, a zero-copy send whose buffer notification is outstanding
   kDisconnect,  // disconnect_ex: the shutdown of the send side
   kTimer,       // a timer
   kPost,        // posted from another thread
@@ -182,6 +183,12 @@ std::string_view backendName(Backend b);
 struct ProactorOptions {
   std::uint32_t pooledBuffers = 1024;     // recvPooled's pool (a power of two for io_uring)
   std::uint32_t pooledBufferSize = 4096;  // bytes each; a longer message is read on with recv
+  // io_uring: memory runs of at least this many bytes go out with sendmsg_zc (zero copy, where
+  // the kernel has it); 0, the default, switches it off. Why off: a zero-copy send completes
+  // only when the kernel has let go of the memory, that is when the peer has read the data, so
+  // a cancel or timeout of a send to a peer that stops reading waits until the connection is
+  // reset. It pays for large buffers on real NICs (on loopback the kernel copies anyway).
+  std::uint32_t zeroCopyThreshold = 0;
 };
 
 class Proactor {

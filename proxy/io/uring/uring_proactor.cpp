@@ -75,7 +75,8 @@ class UringListener final : public Listener {
 
 class UringProactor final : public Proactor {
  public:
-  explicit UringProactor(const ProactorOptions& o) : pool_(o.pooledBuffers, o.pooledBufferSize) {}
+  explicit UringProactor(const ProactorOptions& o)
+      : pool_(o.pooledBuffers, o.pooledBufferSize), zeroCopyThreshold_(o.zeroCopyThreshold) {}
   ~UringProactor() override {
     if (bufRing_ != nullptr) {
       io_uring_unregister_buf_ring(&ring_, kBufferGroup);
@@ -101,6 +102,12 @@ class UringProactor final : public Proactor {
     wake_.state_.owner = this;
     armWake();
     deferred_.reserve(256);
+    if (io_uring_probe* probe = io_uring_get_probe_ring(&ring_)) {
+      if (!io_uring_opcode_supported(probe, IORING_OP_SENDMSG_ZC)) zeroCopyThreshold_ = 0;
+      io_uring_free_probe(probe);
+    } else {
+      zeroCopyThreshold_ = 0;
+    }
     return setUpBufferRing();
   }
 
@@ -450,6 +457,9 @@ class UringProactor final : public Proactor {
       case OpKind::kSendPoll:
         onTransmit(static_cast<TransmitOp&>(op), res);
         return;
+      case OpKind::kSendZc:
+        onZeroCopy(static_cast<TransmitOp&>(op), res, flags);
+        return;
       case OpKind::kDisconnect:
         // A peer that already went away leaves nothing to shut down gracefully.
         complete(op, res < 0 && res != -ENOTCONN ? errorOf(op, res) : std::error_code{}, 0);
@@ -576,6 +586,39 @@ class UringProactor final : public Proactor {
     restartClock(op, sqe);
   }
 
+  static std::uint64_t runBytes(const msghdr& m) {
+    std::uint64_t n = 0;
+    for (std::size_t i = 0; i < m.msg_iovlen; ++i) n += m.msg_iov[i].iov_len;
+    return n;
+  }
+
+  // A zero-copy send: the result CQE (F_MORE when a notification follows), then F_NOTIF.
+  void onZeroCopy(TransmitOp& op, int res, unsigned flags) {
+    if ((flags & IORING_CQE_F_NOTIF) != 0) {
+      int saved = zcResult(op);
+      if (saved < 0) {
+        complete(op, errorOf(op, saved), op.state_.total);
+        return;
+      }
+      op.state_.kind = OpKind::kSend;
+      stepTransmit(op);
+      return;
+    }
+    if (res >= 0) transmit_cursor::advance(op, static_cast<std::uint64_t>(res));
+    if ((flags & IORING_CQE_F_MORE) != 0) {
+      zcResult(op) = res;
+      return;
+    }
+    if (res < 0) {
+      complete(op, errorOf(op, res), op.state_.total);
+      return;
+    }
+    op.state_.kind = OpKind::kSend;
+    stepTransmit(op);
+  }
+  // The send result kept while the notification is outstanding (in the op's scratch area).
+  static int& zcResult(TransmitOp& op) { return *reinterpret_cast<int*>(op.state_.scratch); }
+
   void onTransmit(TransmitOp& op, int res) {
     if (res < 0) {
       complete(op, errorOf(op, res), op.state_.total);
@@ -594,8 +637,16 @@ class UringProactor final : public Proactor {
     namespace tc = transmit_cursor;
     while (tc::skipDone(op)) {
       if (!tc::current(op).isFile()) {
+        msghdr* msg = tc::gather(op);
         io_uring_sqe* sqe = sqeFor(op);
-        io_uring_prep_sendmsg(sqe, op.socket, tc::gather(op), MSG_NOSIGNAL);
+        if (zeroCopyThreshold_ > 0 && runBytes(*msg) >= zeroCopyThreshold_) {
+          // Two completions: the send's result (with F_MORE), then a notification (F_NOTIF)
+          // once the kernel no longer reads the caller's memory. The op waits for both.
+          io_uring_prep_sendmsg_zc(sqe, op.socket, msg, MSG_NOSIGNAL);
+          op.state_.kind = OpKind::kSendZc;
+        } else {
+          io_uring_prep_sendmsg(sqe, op.socket, msg, MSG_NOSIGNAL);
+        }
         restartClock(op, sqe);
         return;
       }
@@ -634,6 +685,7 @@ class UringProactor final : public Proactor {
   static constexpr unsigned short kBufferGroup = 1;
   TimerHeap timers_;
   PooledBuffers pool_;
+  std::uint32_t zeroCopyThreshold_;
   io_uring_buf_ring* bufRing_ = nullptr;
   std::size_t bufRingBytes_ = 0;
   io_uring ring_{};
