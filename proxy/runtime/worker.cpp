@@ -7,6 +7,10 @@
 
 namespace ferry::runtime {
 
+namespace {
+constexpr int kAcceptsPerListener = 4;
+}  // namespace
+
 std::shared_ptr<const Snapshot> Snapshot::build(std::shared_ptr<const config::Config> c) {
   auto s = std::make_shared<Snapshot>();
   for (const config::ListenerConfig& l : c->listeners) {
@@ -71,7 +75,11 @@ Result<bool> Worker::start() {
     bool ok = r.ok();
     started.set_value(std::move(r));
     if (!ok) return;
-    for (std::size_t i = 0; i < listeners_.size(); ++i) spawn(acceptLoop(i));
+    // Several accepts posted per listener ahead of clients (the AcceptEx way): a burst of
+    // connections finds an operation waiting instead of queueing behind one.
+    for (std::size_t i = 0; i < listeners_.size(); ++i) {
+      for (int k = 0; k < kAcceptsPerListener; ++k) spawn(acceptLoop(i));
+    }
     proactor_->run();
   });
   Result<bool> r = result.get();
