@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
-.PHONY: all deps build run test test-windows test-asan bench-quick bench-io check-config clean
+.PHONY: all deps build run test test-windows test-asan format format-check bench-quick bench-io check-config clean
 
 all: build
 
@@ -41,6 +41,13 @@ bench-quick: build
 # The cost of one proactor operation on each Linux backend.
 bench-io: build
 	./$(BUILD)/tests/io_ops 20000
+
+# The code style (.clang-format) is checked in CI.
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files 'proxy/*.cpp' 'proxy/*.h' 'tests/*.cpp' 'tests/*.h')
+
+format:
+	clang-format -i $$(git ls-files 'proxy/*.cpp' 'proxy/*.h' 'tests/*.cpp' 'tests/*.h')
 
 check-config: build
 	./$(BUILD)/ferry --check config/ferry.yaml

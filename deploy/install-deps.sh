@@ -8,7 +8,7 @@ set -euo pipefail
 
 build=(g++ cmake make pkg-config libyaml-cpp-dev prometheus-cpp-dev libspdlog-dev libfmt-dev
        libgtest-dev libgmock-dev liburing-dev node-llhttp)
-test=(curl ca-certificates procps iproute2)
+test=(curl ca-certificates procps iproute2 clang-format)
 bench=(wrk haproxy nginx-light)
 windows=(g++-mingw-w64-x86-64-posix wine wine64 dpkg-dev)
 

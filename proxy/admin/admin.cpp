@@ -31,7 +31,8 @@ struct AdminServer::Impl {
     session::HeadLimits limits{seconds(30), seconds(10), 8192};
     for (;;) {
       req.reset();
-      session::HeadOutcome o = co_await session::readHead(*proactor, s.native(), in, req, limits, clock);
+      session::HeadOutcome o =
+          co_await session::readHead(*proactor, s.native(), in, req, limits, clock);
       if (o != session::HeadOutcome::kReady) break;
       const http::MessageHead& h = req.head();
       std::string_view path = route::keyOf(h.target, "").path;
@@ -56,7 +57,10 @@ struct AdminServer::Impl {
       }
       bool close = !h.keepAlive || h.expectsBody;
       std::string out = "HTTP/1.1 " + std::to_string(status) +
-                        (status == 200 ? " OK" : status == 404 ? " Not Found" : status == 503 ? " Service Unavailable" : " Method Not Allowed") +
+                        (status == 200   ? " OK"
+                         : status == 404 ? " Not Found"
+                         : status == 503 ? " Service Unavailable"
+                                         : " Method Not Allowed") +
                         "\r\nContent-Type: " + std::string(type) +
                         "\r\nContent-Length: " + std::to_string(body.size()) +
                         (close ? "\r\nConnection: close" : "") + "\r\n\r\n";
@@ -81,7 +85,9 @@ struct AdminServer::Impl {
 AdminServer::AdminServer(metrics::Registry& registry, const std::atomic<bool>& ready)
     : impl_(std::make_unique<Impl>(registry, ready)) {}
 
-AdminServer::~AdminServer() { stop(); }
+AdminServer::~AdminServer() {
+  stop();
+}
 
 Result<bool> AdminServer::start(const io::Address& addr) {
   // The proactor is made on the thread that runs it (an io_uring ring has one submitter).

@@ -9,7 +9,9 @@ namespace {
 std::atomic<std::uint64_t> g_bugs{0};
 }
 
-std::uint64_t bugCount() { return g_bugs.load(std::memory_order_relaxed); }
+std::uint64_t bugCount() {
+  return g_bugs.load(std::memory_order_relaxed);
+}
 
 namespace detail {
 void assertFailed(const char* expr, const char* file, int line) {

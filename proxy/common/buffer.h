@@ -89,7 +89,7 @@ class BufferPool {
   // Handed out and not yet returned. Written by the owning worker only; other threads (the
   // metrics scrape) may read it.
   std::size_t outstanding() const { return outstanding_.load(std::memory_order_relaxed); }
-  std::size_t allocated() const { return allocated_; }      // blocks ever allocated
+  std::size_t allocated() const { return allocated_; }  // blocks ever allocated
 
  private:
   friend class Buffer;

@@ -29,7 +29,9 @@ struct ThreadPool {
 
 thread_local ThreadPool t_pool;
 
-std::size_t classOf(std::size_t bytes) { return (bytes + kGranule - 1) / kGranule; }
+std::size_t classOf(std::size_t bytes) {
+  return (bytes + kGranule - 1) / kGranule;
+}
 
 }  // namespace
 
@@ -41,7 +43,7 @@ void* allocate(std::size_t bytes) {
     t_pool.heads[c] = n->next;
     return n;
   }
-  return ::operator new(c * kGranule);
+  return ::operator new(c* kGranule);
 }
 
 void deallocate(void* p, std::size_t bytes) noexcept {
@@ -56,6 +58,8 @@ void deallocate(void* p, std::size_t bytes) noexcept {
   t_pool.heads[c] = n;
 }
 
-std::size_t liveFrames() { return t_pool.live; }
+std::size_t liveFrames() {
+  return t_pool.live;
+}
 
 }  // namespace ferry::frame_pool

@@ -123,9 +123,7 @@ inline Task<void> Promise<void>::get_return_object() noexcept {
 struct Detached {
   struct promise_type {
     static void* operator new(std::size_t n) { return frame_pool::allocate(n); }
-    static void operator delete(void* p, std::size_t n) noexcept {
-      frame_pool::deallocate(p, n);
-    }
+    static void operator delete(void* p, std::size_t n) noexcept { frame_pool::deallocate(p, n); }
     Detached get_return_object() noexcept { return {}; }
     std::suspend_never initial_suspend() noexcept { return {}; }
     std::suspend_never final_suspend() noexcept { return {}; }
@@ -136,6 +134,8 @@ struct Detached {
 }  // namespace detail
 
 // Starts t now on the calling thread; it runs to its first suspension before spawn returns.
-inline detail::Detached spawn(Task<void> t) { co_await std::move(t); }
+inline detail::Detached spawn(Task<void> t) {
+  co_await std::move(t);
+}
 
 }  // namespace ferry

@@ -47,8 +47,8 @@ struct ListenerConfig {
   std::string name;
   io::Address address;
   ListenerKind kind = ListenerKind::kProxy;
-  std::vector<RouteConfig> routes;  // kProxy, first match wins
-  std::string staticRoot;           // kStatic, absolute
+  std::vector<RouteConfig> routes;              // kProxy, first match wins
+  std::string staticRoot;                       // kStatic, absolute
   Duration requestHeaderTimeout = seconds(10);  // the whole head must arrive in this time: 408
   Duration idleTimeout = seconds(60);           // keep-alive wait for the next request
   Duration sendTimeout = seconds(30);           // a client that does not read is cut off
@@ -71,9 +71,9 @@ struct AdminConfig {
 };
 
 struct Config {
-  std::string file;          // where it was loaded from
-  unsigned workers = 0;      // 0: one per core
-  std::string io = "auto";   // auto, io_uring, epoll
+  std::string file;         // where it was loaded from
+  unsigned workers = 0;     // 0: one per core
+  std::string io = "auto";  // auto, io_uring, epoll
   std::string logLevel = "info";
   bool accessLog = true;
   AdminConfig admin;

@@ -61,7 +61,8 @@ std::string closest(const std::string& word, const std::vector<std::string>& cho
 
 class Reader {
  public:
-  Reader(std::string file, std::string baseDir) : file_(std::move(file)), base_(std::move(baseDir)) {}
+  Reader(std::string file, std::string baseDir)
+      : file_(std::move(file)), base_(std::move(baseDir)) {}
 
   std::vector<ConfigError> errors;
 
@@ -80,7 +81,8 @@ class Reader {
       std::string key = kv.first.Scalar();
       if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
       std::string near = closest(key, allowed);
-      std::string hint = near.empty() ? "allowed here: " + join(allowed) : "did you mean '" + near + "'?";
+      std::string hint =
+          near.empty() ? "allowed here: " + join(allowed) : "did you mean '" + near + "'?";
       error(kv.first, "unknown key '" + key + "' in " + what, hint);
     }
   }
@@ -165,7 +167,8 @@ class Reader {
     if (!str(n, what, s)) return false;
     auto a = io::Address::parse(s);
     if (!a) {
-      error(n, what + ": '" + s + "' is not an address", "write host:port, e.g. 127.0.0.1:8080 or [::1]:8080");
+      error(n, what + ": '" + s + "' is not an address",
+            "write host:port, e.g. 127.0.0.1:8080 or [::1]:8080");
       return false;
     }
     out = *a;
@@ -198,7 +201,8 @@ void readRoute(Reader& r, const YAML::Node& n, RouteConfig& route) {
     if (r.isMap(m, "match")) {
       r.checkKeys(m, {"host", "path_prefix"}, "match");
       if (m["host"]) r.str(m["host"], "match.host", route.match.host);
-      if (m["path_prefix"] && r.str(m["path_prefix"], "match.path_prefix", route.match.pathPrefix) &&
+      if (m["path_prefix"] &&
+          r.str(m["path_prefix"], "match.path_prefix", route.match.pathPrefix) &&
           (route.match.pathPrefix.empty() || route.match.pathPrefix[0] != '/')) {
         r.error(m["path_prefix"], "match.path_prefix must start with '/'");
       }
@@ -213,8 +217,9 @@ void readRoute(Reader& r, const YAML::Node& n, RouteConfig& route) {
 
 void readListener(Reader& r, const YAML::Node& n, ListenerConfig& l) {
   if (!r.isMap(n, "a listener")) return;
-  r.checkKeys(n, {"name", "address", "routes", "static", "request_header_timeout", "idle_timeout",
-                  "send_timeout", "max_request_header_bytes", "max_request_body_bytes"},
+  r.checkKeys(n,
+              {"name", "address", "routes", "static", "request_header_timeout", "idle_timeout",
+               "send_timeout", "max_request_header_bytes", "max_request_body_bytes"},
               "a listener");
   if (n["name"]) {
     r.str(n["name"], "listener name", l.name);
@@ -271,8 +276,9 @@ void readListener(Reader& r, const YAML::Node& n, ListenerConfig& l) {
 
 void readCluster(Reader& r, const YAML::Node& n, ClusterConfig& c) {
   if (!r.isMap(n, "a cluster")) return;
-  r.checkKeys(n, {"name", "endpoints", "connect_timeout", "response_timeout", "max_idle_per_worker",
-                  "idle_timeout"},
+  r.checkKeys(n,
+              {"name", "endpoints", "connect_timeout", "response_timeout", "max_idle_per_worker",
+               "idle_timeout"},
               "a cluster");
   if (n["name"]) {
     r.str(n["name"], "cluster name", c.name);
@@ -326,8 +332,8 @@ LoadResult build(const YAML::Node& root, Reader& r, const std::string& file) {
     }
   }
   if (const YAML::Node lv = root["log_level"]) {
-    static const std::vector<std::string> kLevels = {"trace", "debug", "info", "warn", "error",
-                                                     "off"};
+    static const std::vector<std::string> kLevels = {"trace", "debug", "info",
+                                                     "warn",  "error", "off"};
     if (r.str(lv, "log_level", cfg->logLevel) &&
         std::find(kLevels.begin(), kLevels.end(), cfg->logLevel) == kLevels.end()) {
       r.error(lv, "log_level must be one of " + Reader::join(kLevels));
@@ -368,8 +374,8 @@ LoadResult build(const YAML::Node& root, Reader& r, const std::string& file) {
       }
       for (const auto& [addr, other] : seen) {
         if (l.address.valid() && addr == l.address) {
-          r.error(ln["address"], "address " + addr.toString() + " is already used by listener '" +
-                                     other + "'");
+          r.error(ln["address"],
+                  "address " + addr.toString() + " is already used by listener '" + other + "'");
         }
       }
       if (l.address.valid()) seen.emplace_back(l.address, l.name);
@@ -379,16 +385,19 @@ LoadResult build(const YAML::Node& root, Reader& r, const std::string& file) {
           std::vector<std::string> known;
           for (const ClusterConfig& c : cfg->clusters) known.push_back(c.name);
           std::string near = closest(rc.cluster, known);
-          r.error(ln["routes"][i]["cluster"], "route refers to unknown cluster '" + rc.cluster + "'",
-                  near.empty() ? "clusters: " + Reader::join(known) : "did you mean '" + near + "'?");
+          r.error(
+              ln["routes"][i]["cluster"], "route refers to unknown cluster '" + rc.cluster + "'",
+              near.empty() ? "clusters: " + Reader::join(known) : "did you mean '" + near + "'?");
         }
       }
     }
   }
   if (!r.errors.empty()) {
-    std::stable_sort(r.errors.begin(), r.errors.end(), [](const ConfigError& a, const ConfigError& b) {
-      return a.where.line != b.where.line ? a.where.line < b.where.line : a.where.column < b.where.column;
-    });
+    std::stable_sort(r.errors.begin(), r.errors.end(),
+                     [](const ConfigError& a, const ConfigError& b) {
+                       return a.where.line != b.where.line ? a.where.line < b.where.line
+                                                           : a.where.column < b.where.column;
+                     });
     return LoadResult{nullptr, std::move(r.errors)};
   }
   return LoadResult{std::move(cfg), {}};
@@ -410,8 +419,8 @@ LoadResult loadString(const std::string& text, const std::string& fileName,
   try {
     return build(root, r, fileName);
   } catch (const YAML::Exception& e) {  // e.g. a scalar used as a map deep inside
-    r.errors.push_back(ConfigError{Location{fileName, e.mark.line + 1, e.mark.column + 1},
-                                   e.msg, ""});
+    r.errors.push_back(
+        ConfigError{Location{fileName, e.mark.line + 1, e.mark.column + 1}, e.msg, ""});
     return LoadResult{nullptr, std::move(r.errors)};
   }
 }

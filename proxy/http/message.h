@@ -37,8 +37,8 @@ struct MessageHead {
   // framing, as the parser understood it
   bool chunked = false;
   std::optional<std::uint64_t> contentLength;
-  bool keepAlive = true;  // the connection may carry another message after this one
-  bool upgrade = false;   // Upgrade requested / CONNECT
+  bool keepAlive = true;     // the connection may carry another message after this one
+  bool upgrade = false;      // Upgrade requested / CONNECT
   bool expectsBody = false;  // a body follows the head (length, chunked, or until close)
 
   std::size_t headBytes = 0;  // size of the head on the wire, CRLFCRLF included

@@ -55,8 +55,21 @@ void extend(std::string_view& v, const char* at, std::size_t len) {
 bool isTokenChar(char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
   switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
-    case '.': case '^': case '_': case '`': case '|': case '~':
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
       return true;
     default:
       return false;
@@ -194,7 +207,9 @@ Parser::Parser(MessageType type) {
   im->llhttp.data = im;
 }
 
-Parser::~Parser() { impl().~Impl(); }
+Parser::~Parser() {
+  impl().~Impl();
+}
 
 void Parser::reset() {
   Impl& im = impl();
@@ -209,7 +224,9 @@ void Parser::reset() {
   errorStatus_ = 400;
 }
 
-bool Parser::bodyUntilClose() const { return llhttp_message_needs_eof(&impl().llhttp) != 0; }
+bool Parser::bodyUntilClose() const {
+  return llhttp_message_needs_eof(&impl().llhttp) != 0;
+}
 
 Parser::Step Parser::feed(const char* data, std::size_t len) {
   if (!error_.empty()) return {Status::kError, 0};
@@ -225,8 +242,8 @@ Parser::Step Parser::feed(const char* data, std::size_t len) {
     consumed = static_cast<std::size_t>(llhttp_get_error_pos(&impl().llhttp) - data);
     llhttp_resume(&impl().llhttp);
   } else if (e != HPE_OK) {
-    error_ = impl().userError != nullptr ? impl().userError
-                                         : llhttp_get_error_reason(&impl().llhttp);
+    error_ =
+        impl().userError != nullptr ? impl().userError : llhttp_get_error_reason(&impl().llhttp);
     if (error_.empty()) error_ = llhttp_errno_name(e);
     errorStatus_ = impl().userError != nullptr ? impl().userStatus : 400;
     return {Status::kError, 0};

@@ -85,11 +85,9 @@ void Address::setPort(std::uint16_t port) {
 
 std::size_t Address::formatHost(char* out, std::size_t cap) const {
   if (!valid()) return 0;
-  const void* src = isV6()
-                        ? static_cast<const void*>(
-                              &reinterpret_cast<const sockaddr_in6*>(storage_)->sin6_addr)
-                        : static_cast<const void*>(
-                              &reinterpret_cast<const sockaddr_in*>(storage_)->sin_addr);
+  const void* src =
+      isV6() ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in6*>(storage_)->sin6_addr)
+             : static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(storage_)->sin_addr);
   char text[72];  // INET6_ADDRSTRLEN is 46 on Linux, 65 on Windows
   if (::inet_ntop(isV6() ? AF_INET6 : AF_INET, src, text, sizeof(text)) == nullptr) return 0;
   std::size_t n = std::strlen(text);

@@ -50,19 +50,32 @@ class Awaiter final : public Op {
 };
 
 inline Awaiter<RecvOp> recv(Proactor& p, NativeHandle s, std::span<char> buf, Duration timeout) {
-  return Awaiter<RecvOp>(p, &Proactor::recv, [&](RecvOp& o) { o.socket = s; o.buffer = buf; o.timeout = timeout; });
+  return Awaiter<RecvOp>(p, &Proactor::recv, [&](RecvOp& o) {
+    o.socket = s;
+    o.buffer = buf;
+    o.timeout = timeout;
+  });
 }
 
 // Sends all of elements (see TransmitOp); a plain send is one memory element.
 inline Awaiter<TransmitOp> transmit(Proactor& p, NativeHandle s,
                                     std::span<const TransmitElement> elements, Duration timeout,
                                     std::uint32_t flags = 0) {
-  return Awaiter<TransmitOp>(p, &Proactor::transmitPackets, [&](TransmitOp& o) { o.socket = s; o.elements = elements; o.timeout = timeout; o.flags = flags; });
+  return Awaiter<TransmitOp>(p, &Proactor::transmitPackets, [&](TransmitOp& o) {
+    o.socket = s;
+    o.elements = elements;
+    o.timeout = timeout;
+    o.flags = flags;
+  });
 }
 
 inline Awaiter<DisconnectOp> disconnect(Proactor& p, NativeHandle s, Duration timeout,
                                         bool reuse = false) {
-  return Awaiter<DisconnectOp>(p, &Proactor::disconnectEx, [&](DisconnectOp& o) { o.socket = s; o.reuse = reuse; o.timeout = timeout; });
+  return Awaiter<DisconnectOp>(p, &Proactor::disconnectEx, [&](DisconnectOp& o) {
+    o.socket = s;
+    o.reuse = reuse;
+    o.timeout = timeout;
+  });
 }
 
 inline Awaiter<TimerOp> sleepFor(Proactor& p, Duration d) {
@@ -73,7 +86,11 @@ inline Awaiter<TimerOp> sleepFor(Proactor& p, Duration d) {
 // std::move(awaiter.socket). Use as: auto c = io::connect(...); auto r = co_await c;
 inline Awaiter<ConnectOp> connect(Proactor& p, const Address& remote,
                                   std::span<const char> firstData, Duration timeout) {
-  return Awaiter<ConnectOp>(p, &Proactor::connectEx, [&](ConnectOp& o) { o.remote = remote; o.firstData = firstData; o.timeout = timeout; });
+  return Awaiter<ConnectOp>(p, &Proactor::connectEx, [&](ConnectOp& o) {
+    o.remote = remote;
+    o.firstData = firstData;
+    o.timeout = timeout;
+  });
 }
 
 // accept_ex on a listener; the awaiter keeps socket, addresses and bytesReceived.

@@ -67,15 +67,15 @@ class Operation {
     std::uint8_t stage = 0;
     bool pending = false;
     bool cancelRequested = false;
-    bool timedOut = false;        // the deadline passed and the backend cancelled the operation
-    std::uint32_t index = 0;      // transmit_packets: current element
-    std::uint64_t progress = 0;   // bytes done in the current element or stage
-    std::uint64_t total = 0;      // bytes done in the whole operation
-    Operation* next = nullptr;    // intrusive queues (waiting accepts, posts)
-    void* owner = nullptr;        // the listener an accept waits on, or other backend object
-    TimePoint deadline{};         // backends with their own timer queue
+    bool timedOut = false;          // the deadline passed and the backend cancelled the operation
+    std::uint32_t index = 0;        // transmit_packets: current element
+    std::uint64_t progress = 0;     // bytes done in the current element or stage
+    std::uint64_t total = 0;        // bytes done in the whole operation
+    Operation* next = nullptr;      // intrusive queues (waiting accepts, posts)
+    void* owner = nullptr;          // the listener an accept waits on, or other backend object
+    TimePoint deadline{};           // backends with their own timer queue
     std::uint32_t timerSlot = ~0U;  // position in such a backend's timer heap
-    NativeHandle waitHandle = kInvalidHandle;  // the socket a readiness backend waits on
+    NativeHandle waitHandle = kInvalidHandle;    // the socket a readiness backend waits on
     alignas(16) unsigned char scratch[64] = {};  // timespecs, small syscall arguments
   } state_;
 };

@@ -57,9 +57,9 @@ class Socket {
 
 struct ListenOptions {
   int backlog = 1024;
-  bool reusePort = true;        // each worker binds its own socket (SO_REUSEPORT)
-  int deferAcceptSeconds = 0;   // Linux TCP_DEFER_ACCEPT: complete accept when data arrived
-  bool fastOpen = false;        // accept TCP Fast Open SYN data
+  bool reusePort = true;       // each worker binds its own socket (SO_REUSEPORT)
+  int deferAcceptSeconds = 0;  // Linux TCP_DEFER_ACCEPT: complete accept when data arrived
+  bool fastOpen = false;       // accept TCP Fast Open SYN data
 };
 
 // A bound, listening, non-blocking socket.

@@ -60,8 +60,8 @@ Result<Socket> listenTcp(const Address& addr, const ListenOptions& opts) {
     setInt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, opts.deferAcceptSeconds);
   }
   if (opts.fastOpen) setInt(fd, IPPROTO_TCP, TCP_FASTOPEN, 256);
-  if (::bind(fd, static_cast<const sockaddr*>(addr.raw()),
-             static_cast<socklen_t>(addr.length())) != 0) {
+  if (::bind(fd, static_cast<const sockaddr*>(addr.raw()), static_cast<socklen_t>(addr.length())) !=
+      0) {
     return systemError(errno, "bind " + addr.toString());
   }
   if (::listen(fd, opts.backlog) != 0) return systemError(errno, "listen " + addr.toString());

@@ -3,9 +3,12 @@
 // Winsock's macros (INVALID_SOCKET, FD_SET, ...) are C casts.
 #pragma GCC diagnostic ignored "-Wold-style-cast"
 
+// winsock2.h must come before the other Windows headers.
+// clang-format off
 #include <winsock2.h>
 #include <ws2tcpip.h>
 #include <windows.h>
+// clang-format on
 
 #include "proxy/io/socket.h"
 
@@ -20,8 +23,12 @@ struct WinsockInit {
 };
 const WinsockInit kWinsock;
 
-SOCKET sock(NativeHandle h) { return static_cast<SOCKET>(h); }
-Error wsaError(const std::string& what) { return systemError(WSAGetLastError(), what); }
+SOCKET sock(NativeHandle h) {
+  return static_cast<SOCKET>(h);
+}
+Error wsaError(const std::string& what) {
+  return systemError(WSAGetLastError(), what);
+}
 }  // namespace
 
 void Socket::close() {
@@ -62,8 +69,8 @@ Result<Socket> listenTcp(const Address& addr, const ListenOptions& opts) {
   if (!s) return s.error();
   // Windows has no SO_REUSEPORT: one listening socket per address (workers share it).
   BOOL excl = TRUE;
-  ::setsockopt(sock(s->native()), SOL_SOCKET, SO_EXCLUSIVEADDRUSE, reinterpret_cast<const char*>(&excl),
-               sizeof(excl));
+  ::setsockopt(sock(s->native()), SOL_SOCKET, SO_EXCLUSIVEADDRUSE,
+               reinterpret_cast<const char*>(&excl), sizeof(excl));
   if (::bind(sock(s->native()), static_cast<const sockaddr*>(addr.raw()),
              static_cast<int>(addr.length())) != 0) {
     return wsaError("bind " + addr.toString());
@@ -75,8 +82,9 @@ Result<Socket> listenTcp(const Address& addr, const ListenOptions& opts) {
 }
 
 Result<File> File::openRead(const char* path) {
-  HANDLE h = ::CreateFileA(path, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_DELETE, nullptr,
-                           OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL | FILE_FLAG_SEQUENTIAL_SCAN, nullptr);
+  HANDLE h =
+      ::CreateFileA(path, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_DELETE, nullptr, OPEN_EXISTING,
+                    FILE_ATTRIBUTE_NORMAL | FILE_FLAG_SEQUENTIAL_SCAN, nullptr);
   if (h == INVALID_HANDLE_VALUE) return systemError(static_cast<int>(::GetLastError()), path);
   BY_HANDLE_FILE_INFORMATION info;
   if (!::GetFileInformationByHandle(h, &info) ||

@@ -26,7 +26,9 @@ inline bool skipDone(TransmitOp& op) {
   return op.state_.index < op.elements.size();
 }
 
-inline const TransmitElement& current(const TransmitOp& op) { return op.elements[op.state_.index]; }
+inline const TransmitElement& current(const TransmitOp& op) {
+  return op.elements[op.state_.index];
+}
 
 // Moves the cursor n bytes forward across memory elements after a send.
 inline void advance(TransmitOp& op, std::uint64_t n) {

@@ -61,13 +61,13 @@ struct Registry::Impl : prometheus::Collectable {
   std::vector<prometheus::MetricFamily> Collect() const override {
     using prometheus::MetricType;
     const config::Config& cfg = *owner->config_;
-    auto requests = family("ferry_http_requests_total",
-                           "HTTP requests answered, by listener, route and status class",
+    auto requests =
+        family("ferry_http_requests_total",
+               "HTTP requests answered, by listener, route and status class", MetricType::Counter);
+    auto accepted = family("ferry_downstream_connections_total", "Client connections accepted",
                            MetricType::Counter);
-    auto accepted = family("ferry_downstream_connections_total",
-                           "Client connections accepted", MetricType::Counter);
-    auto active = family("ferry_downstream_connections_active", "Client connections open",
-                         MetricType::Gauge);
+    auto active =
+        family("ferry_downstream_connections_active", "Client connections open", MetricType::Gauge);
     static constexpr std::array<const char*, 6> kClasses = {"1xx", "2xx", "3xx",
                                                             "4xx", "5xx", "other"};
     for (std::size_t l = 0; l < cfg.listeners.size(); ++l) {
@@ -83,13 +83,14 @@ struct Registry::Impl : prometheus::Collectable {
                                      })),
                                      MetricType::Gauge));
       for (std::size_t r = 0; r <= lc.routes.size(); ++r) {
-        std::string route = r < lc.routes.size()
-                                ? (lc.routes[r].name.empty() ? lc.routes[r].cluster
-                                                             : lc.routes[r].name)
-                                : (lc.kind == config::ListenerKind::kStatic ? "static" : "none");
+        std::string route =
+            r < lc.routes.size()
+                ? (lc.routes[r].name.empty() ? lc.routes[r].cluster : lc.routes[r].name)
+                : (lc.kind == config::ListenerKind::kStatic ? "static" : "none");
         std::size_t slot = owner->routeSlot(l, r);
         for (std::size_t c = 0; c < kClasses.size(); ++c) {
-          std::uint64_t v = sum([&](const WorkerCounters& w) { return w.routes[slot].byClass[c].get(); });
+          std::uint64_t v =
+              sum([&](const WorkerCounters& w) { return w.routes[slot].byClass[c].get(); });
           if (v == 0 && c != 1) continue;  // keep the exposition short; 2xx is always there
           requests.metric.push_back(sample(
               {label("listener", lc.name), label("route", route), label("code_class", kClasses[c])},
@@ -99,9 +100,9 @@ struct Registry::Impl : prometheus::Collectable {
     }
     auto opened = family("ferry_upstream_connections_opened_total",
                          "Upstream connections established", MetricType::Counter);
-    auto reused = family("ferry_upstream_connections_reused_total",
-                         "Requests sent on a pooled keep-alive upstream connection",
-                         MetricType::Counter);
+    auto reused =
+        family("ferry_upstream_connections_reused_total",
+               "Requests sent on a pooled keep-alive upstream connection", MetricType::Counter);
     auto failed = family("ferry_upstream_connect_failures_total",
                          "Upstream connect attempts that failed or timed out", MetricType::Counter);
     auto busy = family("ferry_upstream_pool_active_connections",
@@ -111,27 +112,30 @@ struct Registry::Impl : prometheus::Collectable {
     for (std::size_t c = 0; c < cfg.clusters.size(); ++c) {
       auto lab = std::vector{label("cluster", cfg.clusters[c].name)};
       auto get = [&](auto member) {
-        return static_cast<double>(sum([&](const WorkerCounters& w) { return (w.clusters[c].*member).get(); }));
+        return static_cast<double>(
+            sum([&](const WorkerCounters& w) { return (w.clusters[c].*member).get(); }));
       };
       opened.metric.push_back(sample(lab, get(&ClusterCounters::opened), MetricType::Counter));
       reused.metric.push_back(sample(lab, get(&ClusterCounters::reused), MetricType::Counter));
-      failed.metric.push_back(sample(lab, get(&ClusterCounters::connectFailures), MetricType::Counter));
+      failed.metric.push_back(
+          sample(lab, get(&ClusterCounters::connectFailures), MetricType::Counter));
       busy.metric.push_back(sample(lab, get(&ClusterCounters::active), MetricType::Gauge));
       idle.metric.push_back(sample(lab, get(&ClusterCounters::idle), MetricType::Gauge));
     }
     auto bugs = family("ferry_bugs_total", "Internal invariant violations (FERRY_BUG)",
                        MetricType::Counter);
     bugs.metric.push_back(sample({}, static_cast<double>(bugCount()), MetricType::Counter));
-    auto buffers = family("ferry_buffers_in_use",
-                          "I/O buffers held by connections (idle connections hold none)",
-                          MetricType::Gauge);
+    auto buffers =
+        family("ferry_buffers_in_use",
+               "I/O buffers held by connections (idle connections hold none)", MetricType::Gauge);
     buffers.metric.push_back(sample({}, static_cast<double>(sum([](const WorkerCounters& w) {
                                       const BufferPool* b = w.buffers.load();
                                       return b != nullptr ? b->outstanding() : 0;
                                     })),
                                     MetricType::Gauge));
     auto workers = family("ferry_workers", "Worker threads", MetricType::Gauge);
-    workers.metric.push_back(sample({}, static_cast<double>(owner->workers_.size()), MetricType::Gauge));
+    workers.metric.push_back(
+        sample({}, static_cast<double>(owner->workers_.size()), MetricType::Gauge));
     return {requests, accepted, active, opened, reused, failed, busy, idle, buffers, bugs, workers};
   }
 };
@@ -139,7 +143,8 @@ struct Registry::Impl : prometheus::Collectable {
 Registry::Registry(std::shared_ptr<const config::Config> config, unsigned workers)
     : impl_(std::make_unique<Impl>()), config_(std::move(config)) {
   impl_->owner = this;
-  for (unsigned i = 0; i < workers; ++i) workers_.push_back(std::make_unique<WorkerCounters>(*config_));
+  for (unsigned i = 0; i < workers; ++i)
+    workers_.push_back(std::make_unique<WorkerCounters>(*config_));
   std::size_t base = 0;
   for (const config::ListenerConfig& l : config_->listeners) {
     routeBase_.push_back(base);

@@ -20,8 +20,12 @@ namespace ferry::metrics {
 
 class Counter {
  public:
-  void add(std::uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
-  void sub(std::uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed); }
+  void add(std::uint64_t n = 1) {
+    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  void sub(std::uint64_t n = 1) {
+    v_.store(v_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+  }
   std::uint64_t get() const { return v_.load(std::memory_order_relaxed); }
 
  private:
@@ -38,11 +42,11 @@ struct RouteCounters {
 };
 
 struct ClusterCounters {
-  Counter opened;          // new upstream connections established
-  Counter reused;          // requests sent on a pooled keep-alive connection
-  Counter connectFailures; // connect attempts that failed or timed out
-  Counter active;          // gauge: connections carrying a request now
-  Counter idle;            // gauge: connections waiting in the pool
+  Counter opened;           // new upstream connections established
+  Counter reused;           // requests sent on a pooled keep-alive connection
+  Counter connectFailures;  // connect attempts that failed or timed out
+  Counter active;           // gauge: connections carrying a request now
+  Counter idle;             // gauge: connections waiting in the pool
 };
 
 struct ListenerCounters {

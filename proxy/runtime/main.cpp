@@ -92,8 +92,8 @@ int main(int argc, char** argv) {
   if (!check.empty()) {
     config::LoadResult r = config::loadFile(check);
     if (!r.errors.empty()) return printErrors(r);
-    std::printf("%s: ok (%zu listeners, %zu clusters)\n", check.c_str(),
-                r.config->listeners.size(), r.config->clusters.size());
+    std::printf("%s: ok (%zu listeners, %zu clusters)\n", check.c_str(), r.config->listeners.size(),
+                r.config->clusters.size());
     return 0;
   }
 

@@ -29,7 +29,8 @@ Task<HeadOutcome> readHead(io::Proactor& p, io::NativeHandle s, Buffer& in, http
       if (wait <= Duration::zero()) co_return HeadOutcome::kTimeout;
     }
     io::IoResult r = co_await io::recv(p, s, room, wait);
-    if (r.ec == std::errc::timed_out) co_return started ? HeadOutcome::kTimeout : HeadOutcome::kClosed;
+    if (r.ec == std::errc::timed_out)
+      co_return started ? HeadOutcome::kTimeout : HeadOutcome::kClosed;
     if (r.ec) co_return started ? HeadOutcome::kIoError : HeadOutcome::kClosed;
     if (r.bytes == 0) co_return HeadOutcome::kClosed;
     if (!started) deadline = clock.now() + limits.headerTimeout;

@@ -138,7 +138,8 @@ class HttpSession {
     routeSlot_ = static_cast<std::size_t>(route - l_.routes->routes().data());
     ex_.route = route->name;
     const config::ListenerConfig& cfg = *l_.config;
-    if (cfg.maxRequestBodyBytes != 0 && h.contentLength && *h.contentLength > cfg.maxRequestBodyBytes) {
+    if (cfg.maxRequestBodyBytes != 0 && h.contentLength &&
+        *h.contentLength > cfg.maxRequestBodyBytes) {
       co_return co_await reject(413, true);
     }
     if (!head_) head_ = w_.buffers.acquire();
@@ -184,7 +185,8 @@ class HttpSession {
     if (!wholeRequestInMemory) in_.consume(firstBody);
     while (!req_.messageComplete()) {
       in_.compact();
-      io::IoResult r = co_await io::recv(w_.proactor, client_.native(), in_.writable(), cfg.idleTimeout);
+      io::IoResult r =
+          co_await io::recv(w_.proactor, client_.native(), in_.writable(), cfg.idleTimeout);
       if (!r.ok() || r.bytes == 0) {
         log::debug("client {} went away during the request body", peer_.toString());
         co_return abortWith(400);
@@ -196,7 +198,8 @@ class HttpSession {
         co_return co_await reject(400, true);  // the upstream connection is dropped with `up`
       }
       io::TransmitElement e = io::TransmitElement::memory(in_.data(), st.consumed);
-      io::IoResult s = co_await io::transmit(w_.proactor, up.native(), std::span(&e, 1), cc.responseTimeout);
+      io::IoResult s =
+          co_await io::transmit(w_.proactor, up.native(), std::span(&e, 1), cc.responseTimeout);
       if (!s.ok()) co_return co_await reject(502, true);
       in_.consume(st.consumed);
     }
@@ -235,7 +238,8 @@ class HttpSession {
           co_return co_await reject(502, true);
         }
       }
-      io::IoResult r = co_await io::recv(w_.proactor, up.native(), out_.writable(), cc.responseTimeout);
+      io::IoResult r =
+          co_await io::recv(w_.proactor, up.native(), out_.writable(), cc.responseTimeout);
       if (r.ok() && r.bytes > 0) {
         out_.commit(r.bytes);
         continue;
@@ -265,7 +269,8 @@ class HttpSession {
     if (st.status == http::Parser::Status::kError) co_return co_await reject(502, true);
     io::TransmitElement els[2] = {io::TransmitElement::memory(head_.view()),
                                   io::TransmitElement::memory(out_.data(), st.consumed)};
-    io::IoResult s = co_await io::transmit(w_.proactor, client_.native(), std::span(els, 2), cfg.sendTimeout);
+    io::IoResult s =
+        co_await io::transmit(w_.proactor, client_.native(), std::span(els, 2), cfg.sendTimeout);
     if (!s.ok()) co_return abortWith(499);
     ex_.bytesOut += s.bytes;
     out_.consume(st.consumed);
@@ -273,7 +278,8 @@ class HttpSession {
     // The rest of the response body.
     while (!resp_.messageComplete()) {
       out_.compact();
-      io::IoResult r = co_await io::recv(w_.proactor, up.native(), out_.writable(), cc.responseTimeout);
+      io::IoResult r =
+          co_await io::recv(w_.proactor, up.native(), out_.writable(), cc.responseTimeout);
       if (!r.ok()) {
         log::warn("upstream {}: response body: {}", ex_.upstream.toString(), r.ec.message());
         co_return abortWith(ex_.status);
@@ -340,7 +346,8 @@ class HttpSession {
       els[0] = els[1];
     }
     if (n > 0) {
-      err = (co_await io::transmit(w_.proactor, up.native(), std::span(els, n), cc.responseTimeout)).ec;
+      err = (co_await io::transmit(w_.proactor, up.native(), std::span(els, n), cc.responseTimeout))
+                .ec;
       if (err) {
         log::warn("upstream {}: send: {}", pool.address().toString(), err.message());
         up.close();
@@ -379,7 +386,8 @@ class HttpSession {
       std::size_t upLen = ex_.upstream.format(up, sizeof(up));
       w_.accessLog.write("{} \"{} {} HTTP/1.{}\" {} {} {}us route={} upstream={}", clientIp(),
                          line_.m(), line_.t(), line_.minor, ex_.status, ex_.bytesOut, us.count(),
-                         ex_.route, upLen == 0 ? std::string_view("-") : std::string_view(up, upLen));
+                         ex_.route,
+                         upLen == 0 ? std::string_view("-") : std::string_view(up, upLen));
     }
     routeSlot_ = l_.config->routes.size();
   }

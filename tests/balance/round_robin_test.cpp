@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "proxy/balance/round_robin.h"
+
+#include <gtest/gtest.h>
 
 namespace ferry::balance {
 namespace {

@@ -26,7 +26,8 @@ double cpuSeconds() {
 }
 
 template <class F>
-void measure(Proactor& p, const char* backend, const char* what, int n, int opsPerIteration, F body) {
+void measure(Proactor& p, const char* backend, const char* what, int n, int opsPerIteration,
+             F body) {
   bool done = false;
   auto t = [&]() -> Task<void> {
     co_await body(n);
@@ -76,7 +77,9 @@ int main(int argc, char** argv) {
       for (int i = 0; i < iters; ++i) {
         co_await transmit(p, client.native(), std::span(&e, 1), 5s);
         std::size_t got = 0;
-        while (got < sizeof(msg)) got += (co_await recv(p, server.native(), std::span(buf + got, sizeof(buf) - got), 5s)).bytes;
+        while (got < sizeof(msg))
+          got += (co_await recv(p, server.native(), std::span(buf + got, sizeof(buf) - got), 5s))
+                     .bytes;
       }
     });
     measure(p, name, "recv with a timeout (data ready)", n, 2, [&](int iters) -> Task<void> {

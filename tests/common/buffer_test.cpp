@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "proxy/common/buffer.h"
+
+#include <gtest/gtest.h>
 
 namespace ferry {
 namespace {

@@ -1,9 +1,10 @@
+#include "proxy/common/task.h"
+
 #include <gtest/gtest.h>
 
 #include <coroutine>
 
 #include "proxy/common/frame_pool.h"
-#include "proxy/common/task.h"
 
 namespace ferry {
 namespace {

@@ -5,7 +5,9 @@
 namespace ferry::config {
 namespace {
 
-LoadResult load(const std::string& yaml) { return loadString(yaml, "t.yaml", "/tmp"); }
+LoadResult load(const std::string& yaml) {
+  return loadString(yaml, "t.yaml", "/tmp");
+}
 
 std::string all(const LoadResult& r) {
   std::string s;
@@ -67,14 +69,26 @@ clusters:
 )");
   EXPECT_EQ(r.config, nullptr);
   std::string s = all(r);
-  EXPECT_NE(s.find("t.yaml:1:10: error: workers must be between 1 and 256"), std::string::npos) << s;
-  EXPECT_NE(s.find("t.yaml:4:14: error: listener address: '127.0.0.1:99999' is not an address"), std::string::npos) << s;
-  EXPECT_NE(s.find("t.yaml:6:20: error: route refers to unknown cluster 'apx' (did you mean 'api'?)"), std::string::npos) << s;
+  EXPECT_NE(s.find("t.yaml:1:10: error: workers must be between 1 and 256"), std::string::npos)
+      << s;
+  EXPECT_NE(s.find("t.yaml:4:14: error: listener address: '127.0.0.1:99999' is not an address"),
+            std::string::npos)
+      << s;
+  EXPECT_NE(
+      s.find("t.yaml:6:20: error: route refers to unknown cluster 'apx' (did you mean 'api'?)"),
+      std::string::npos)
+      << s;
   EXPECT_NE(s.find("t.yaml:7:11: error: listener 'web' is defined twice"), std::string::npos) << s;
-  EXPECT_NE(s.find("t.yaml:9:21: error: static.root '/definitely/not/here' is not a directory"), std::string::npos) << s;
+  EXPECT_NE(s.find("t.yaml:9:21: error: static.root '/definitely/not/here' is not a directory"),
+            std::string::npos)
+      << s;
   EXPECT_NE(s.find("t.yaml:12:16: error: endpoints is empty"), std::string::npos) << s;
-  EXPECT_NE(s.find("t.yaml:13:5: error: unknown key 'conect_timeout' in a cluster (did you mean 'connect_timeout'?)"), std::string::npos) << s;
-  EXPECT_NE(s.find("t.yaml:14:23: error: response_timeout must be a duration"), std::string::npos) << s;
+  EXPECT_NE(s.find("t.yaml:13:5: error: unknown key 'conect_timeout' in a cluster (did you mean "
+                   "'connect_timeout'?)"),
+            std::string::npos)
+      << s;
+  EXPECT_NE(s.find("t.yaml:14:23: error: response_timeout must be a duration"), std::string::npos)
+      << s;
   EXPECT_EQ(r.errors.size(), 9U) << s;  // the 9th: 'nowhere' is not an address
 }
 
@@ -86,8 +100,11 @@ TEST(Loader, YamlSyntaxErrorHasAPosition) {
 }
 
 TEST(Loader, WrongShapesAreErrorsNotCrashes) {
-  for (const char* y : {"42", "listeners: 5", "listeners: [5]", "listeners: [{name: [a], address: {x: 1}}]",
-                        "clusters: {a: b}\nlisteners: []", "listeners:\n  - name: w\n    address: 127.0.0.1:1\n    routes: [{match: 3, cluster: [x]}]"}) {
+  for (const char* y :
+       {"42", "listeners: 5", "listeners: [5]", "listeners: [{name: [a], address: {x: 1}}]",
+        "clusters: {a: b}\nlisteners: []",
+        "listeners:\n  - name: w\n    address: 127.0.0.1:1\n    routes: [{match: 3, cluster: "
+        "[x]}]"}) {
     LoadResult r = load(y);
     EXPECT_FALSE(r.errors.empty()) << y;
     EXPECT_EQ(r.config, nullptr);
@@ -95,16 +112,20 @@ TEST(Loader, WrongShapesAreErrorsNotCrashes) {
 }
 
 TEST(Loader, ListenerNeedsRoutesOrStaticNotBoth) {
-  LoadResult r = load("listeners:\n  - { name: a, address: 127.0.0.1:1 }\n"
-                      "  - { name: b, address: 127.0.0.1:2, static: { root: / }, routes: [] }\n");
+  LoadResult r = load(
+      "listeners:\n  - { name: a, address: 127.0.0.1:1 }\n"
+      "  - { name: b, address: 127.0.0.1:2, static: { root: / }, routes: [] }\n");
   std::string s = all(r);
-  EXPECT_NE(s.find("a listener needs routes (a proxy) or static (a file server)"), std::string::npos) << s;
+  EXPECT_NE(s.find("a listener needs routes (a proxy) or static (a file server)"),
+            std::string::npos)
+      << s;
   EXPECT_NE(s.find("a listener has either routes or static, not both"), std::string::npos) << s;
 }
 
 TEST(Loader, RelativeStaticRootResolvesAgainstTheConfigDirectory) {
-  LoadResult r = loadString("listeners:\n  - { name: s, address: 127.0.0.1:1, static: { root: ./ } }\n",
-                            "x.yaml", "/usr");
+  LoadResult r =
+      loadString("listeners:\n  - { name: s, address: 127.0.0.1:1, static: { root: ./ } }\n",
+                 "x.yaml", "/usr");
   ASSERT_TRUE(r.errors.empty()) << all(r);
   EXPECT_EQ(r.config->listeners[0].staticRoot, "/usr/");
 }
@@ -112,7 +133,8 @@ TEST(Loader, RelativeStaticRootResolvesAgainstTheConfigDirectory) {
 TEST(Loader, MissingFileIsReported) {
   LoadResult r = loadFile("/nonexistent/ferry.yaml");
   ASSERT_EQ(r.errors.size(), 1U);
-  EXPECT_NE(r.errors[0].format().find("/nonexistent/ferry.yaml:1:1: error: cannot read"), std::string::npos);
+  EXPECT_NE(r.errors[0].format().find("/nonexistent/ferry.yaml:1:1: error: cannot read"),
+            std::string::npos);
 }
 
 }  // namespace

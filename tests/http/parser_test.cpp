@@ -1,8 +1,8 @@
+#include "proxy/http/parser.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
-
-#include "proxy/http/parser.h"
 
 namespace ferry::http {
 namespace {
@@ -60,7 +60,9 @@ TEST(Parser, HeadSplitIntoSingleBytesGivesTheSameViews) {
 
 TEST(Parser, PipelinedRequestsStopAtEachMessageEnd) {
   Parser p(MessageType::kRequest);
-  std::string two = "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabcGET /2 HTTP/1.1\r\nHost: h\r\n\r\n";
+  std::string two =
+      "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabcGET /2 HTTP/1.1\r\nHost: "
+      "h\r\n\r\n";
   Fed f = feedAll(p, two);
   ASSERT_EQ(f.status, S::kHeadComplete);
   Parser::Step body = p.feed(two.data() + f.consumed, two.size() - f.consumed);
@@ -75,8 +77,9 @@ TEST(Parser, PipelinedRequestsStopAtEachMessageEnd) {
 
 TEST(Parser, ChunkedBodyIsValidatedAndConsumedToItsEnd) {
   Parser p(MessageType::kRequest);
-  std::string req = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
-                    "5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nTrailer: x\r\n\r\nNEXT";
+  std::string req =
+      "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nTrailer: x\r\n\r\nNEXT";
   Fed f = feedAll(p, req);
   ASSERT_EQ(f.status, S::kHeadComplete);
   EXPECT_TRUE(p.head().chunked);
@@ -125,9 +128,16 @@ std::string manyHeaders(int n) {
 INSTANTIATE_TEST_SUITE_P(
     Requests, Malformed,
     ::testing::Values(
-        BadCase{"cl_and_te", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
-        BadCase{"two_cl", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\n", 400},
-        BadCase{"same_cl_twice", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\n", 400},
+        BadCase{
+            "cl_and_te",
+            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n",
+            400},
+        BadCase{"two_cl",
+                "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\n",
+                400},
+        BadCase{"same_cl_twice",
+                "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\n",
+                400},
         BadCase{"no_host", "GET / HTTP/1.1\r\n\r\n", 400},
         BadCase{"two_hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
         BadCase{"space_in_name", "GET / HTTP/1.1\r\nHost: a\r\nBad Name: x\r\n\r\n", 400},
@@ -138,7 +148,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"bare_lf_in_value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n", 400},
         BadCase{"nul_in_target", "GET /\0 HTTP/1.1\r\nHost: a\r\n\r\n"s, 400},
         BadCase{"negative_cl", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n", 400},
-        BadCase{"te_not_chunked_last", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400},
+        BadCase{"te_not_chunked_last",
+                "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400},
         BadCase{"too_many_headers", manyHeaders(120), 431}),
     [](const auto& paramInfo) { return std::string(paramInfo.param.name); });
 

@@ -1,9 +1,10 @@
+#include "proxy/http/rewrite.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
 
 #include "proxy/http/parser.h"
-#include "proxy/http/rewrite.h"
 
 namespace ferry::http {
 namespace {
@@ -40,7 +41,9 @@ TEST(Rewrite, RequestKeepsTransferEncodingAndExistingProto) {
 }
 
 TEST(Rewrite, ResponseAddsCloseWhenAsked) {
-  std::string in = "HTTP/1.1 201 Created\r\nConnection: keep-alive\r\nKeep-Alive: 5\r\nContent-Length: 0\r\n\r\n";
+  std::string in =
+      "HTTP/1.1 201 Created\r\nConnection: keep-alive\r\nKeep-Alive: 5\r\nContent-Length: "
+      "0\r\n\r\n";
   Parser p(MessageType::kResponse);
   p.feed(in.data(), in.size());
   char out[512];

@@ -10,9 +10,13 @@ namespace {
 
 TEST(DefaultConfig, ServesThePageFromBothBuiltInBackends) {
   Process ferry({ferryBinary(), "-c", sourceDir() + "/config/ferry.yaml"});
-  ASSERT_TRUE(waitUntil([&] {
-    return !ferry.running() || statusOf(rawExchange(8080, "GET / HTTP/1.1\r\nHost: l\r\nConnection: close\r\n\r\n", 1s)) == 200;
-  }, 20s));
+  ASSERT_TRUE(waitUntil(
+      [&] {
+        return !ferry.running() ||
+               statusOf(rawExchange(8080, "GET / HTTP/1.1\r\nHost: l\r\nConnection: close\r\n\r\n",
+                                    1s)) == 200;
+      },
+      20s));
   ASSERT_TRUE(ferry.running()) << ferry.logText();
   std::string a, b;
   for (int i = 0; i < 4; ++i) {
@@ -24,8 +28,9 @@ TEST(DefaultConfig, ServesThePageFromBothBuiltInBackends) {
   EXPECT_FALSE(a.empty()) << "backend a never answered";
   EXPECT_FALSE(b.empty()) << "backend b never answered";
   CommandResult m = run("curl -sS --max-time 5 http://127.0.0.1:9901/metrics");
-  EXPECT_NE(m.out.find("ferry_http_requests_total{listener=\"web\",route=\"demo\",code_class=\"2xx\"}"),
-            std::string::npos);
+  EXPECT_NE(
+      m.out.find("ferry_http_requests_total{listener=\"web\",route=\"demo\",code_class=\"2xx\"}"),
+      std::string::npos);
   EXPECT_EQ(ferry.stop(), 0) << ferry.logText();
 }
 

@@ -21,10 +21,13 @@ std::string proxyConfig(int port, const std::vector<int>& endpoints, const std::
                         const std::string& clusterExtra = "", int workers = 2) {
   std::string eps;
   for (int e : endpoints) eps += (eps.empty() ? "" : ", ") + ("127.0.0.1:" + std::to_string(e));
-  return "workers: " + std::to_string(workers) + "\naccess_log: false\nadmin: { address: {{ADMIN}} }\n"
-         "listeners:\n  - name: web\n    address: 127.0.0.1:" + std::to_string(port) + "\n" + extra +
+  return "workers: " + std::to_string(workers) +
+         "\naccess_log: false\nadmin: { address: {{ADMIN}} }\n"
+         "listeners:\n  - name: web\n    address: 127.0.0.1:" +
+         std::to_string(port) + "\n" + extra +
          "    routes:\n      - { name: all, match: { path_prefix: / }, cluster: c }\n"
-         "clusters:\n  - name: c\n    endpoints: [" + eps + "]\n" + clusterExtra;
+         "clusters:\n  - name: c\n    endpoints: [" +
+         eps + "]\n" + clusterExtra;
 }
 
 TEST(Proxy, RoundRobinAlternatesAcrossBackends) {
@@ -48,7 +51,8 @@ TEST(Proxy, LargeBodiesBothWaysContentLengthAndChunked) {
   int port = freePort();
   Ferry f(proxyConfig(port, {s1.port()}));
   std::string dir = "/tmp/ferry-bodies-" + std::to_string(port);
-  ASSERT_EQ(run("mkdir -p " + dir + " && head -c 6000000 /dev/urandom > " + dir + "/in").exitCode, 0);
+  ASSERT_EQ(run("mkdir -p " + dir + " && head -c 6000000 /dev/urandom > " + dir + "/in").exitCode,
+            0);
   // Request with Content-Length, response with Content-Length.
   CommandResult r = run("curl -sS --max-time 30 --data-binary @" + dir + "/in -o " + dir +
                         "/out1 -w %{http_code} " + url(port, "/echo") + " && cmp " + dir + "/in " +
@@ -56,8 +60,8 @@ TEST(Proxy, LargeBodiesBothWaysContentLengthAndChunked) {
   EXPECT_EQ(r.out, "200same\n");
   // Chunked request, chunked response.
   r = run("curl -sS --max-time 30 -H \"Transfer-Encoding: chunked\" --data-binary @" + dir +
-          "/in -o " + dir + "/out2 -w %{http_code} \"" + url(port, "/echo?chunked=1") + "\" && cmp " +
-          dir + "/in " + dir + "/out2 && echo same");
+          "/in -o " + dir + "/out2 -w %{http_code} \"" + url(port, "/echo?chunked=1") +
+          "\" && cmp " + dir + "/in " + dir + "/out2 && echo same");
   EXPECT_EQ(r.out, "200same\n");
   // Large responses in both framings: 8 MiB, compared with the backend's own answer.
   for (std::string q : {"", "&chunked=1"}) {
@@ -79,7 +83,8 @@ TEST(Proxy, DeadBackendGives502Fast) {
   EXPECT_EQ(r.out, "502");
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);  // refused, not timed out
   EXPECT_GE(f.metric("ferry_upstream_connect_failures_total{cluster=\"c\"}"), 1);
-  EXPECT_EQ(f.metric("ferry_http_requests_total{listener=\"web\",route=\"all\",code_class=\"5xx\"}"), 1);
+  EXPECT_EQ(
+      f.metric("ferry_http_requests_total{listener=\"web\",route=\"all\",code_class=\"5xx\"}"), 1);
 }
 
 TEST(Proxy, NoRouteGives404AndKeepsTheConnection) {
@@ -87,19 +92,24 @@ TEST(Proxy, NoRouteGives404AndKeepsTheConnection) {
   int port = freePort();
   std::string yaml =
       "access_log: false\nadmin: { address: {{ADMIN}} }\nlisteners:\n  - name: web\n"
-      "    address: 127.0.0.1:" + std::to_string(port) + "\n"
+      "    address: 127.0.0.1:" +
+      std::to_string(port) +
+      "\n"
       "    routes:\n      - { match: { host: example.com, path_prefix: /api }, cluster: c }\n"
-      "clusters:\n  - { name: c, endpoints: [127.0.0.1:" + std::to_string(s1.port()) + "] }\n";
+      "clusters:\n  - { name: c, endpoints: [127.0.0.1:" +
+      std::to_string(s1.port()) + "] }\n";
   Ferry f(yaml);
-  std::string two = "GET /other HTTP/1.1\r\nHost: example.com\r\n\r\n"
-                    "GET /api/x HTTP/1.1\r\nHost: EXAMPLE.com:80\r\nConnection: close\r\n\r\n";
+  std::string two =
+      "GET /other HTTP/1.1\r\nHost: example.com\r\n\r\n"
+      "GET /api/x HTTP/1.1\r\nHost: EXAMPLE.com:80\r\nConnection: close\r\n\r\n";
   std::string resp = rawExchange(port, two);
   EXPECT_EQ(statusOf(resp), 404);
   std::size_t second = resp.find("HTTP/1.1", 10);
   ASSERT_NE(second, std::string::npos) << resp;
   EXPECT_EQ(statusOf(resp.substr(second)), 200);
   EXPECT_NE(resp.find("s1\n"), std::string::npos);
-  EXPECT_EQ(f.metric("ferry_http_requests_total{listener=\"web\",route=\"none\",code_class=\"4xx\"}"), 1);
+  EXPECT_EQ(
+      f.metric("ferry_http_requests_total{listener=\"web\",route=\"none\",code_class=\"4xx\"}"), 1);
 }
 
 TEST(Proxy, ThousandKeepAliveRequestsReusePooledConnections) {
@@ -130,16 +140,19 @@ TEST(Proxy, IdleKeepAliveConnectionsHoldNoBuffers) {
   int port = freePort();
   Ferry f(proxyConfig(port, {s1.port()}));
   // 20 clients each make a request and then stay connected, idle, for a while.
-  CommandResult r = run("for i in $(seq 20); do (printf \"GET / HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n\"; "
-                        "sleep 3) | timeout 5 curl -s telnet://127.0.0.1:" + std::to_string(port) +
-                        " >/dev/null & done; sleep 1; echo started", 30);
+  CommandResult r =
+      run("for i in $(seq 20); do (printf \"GET / HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n\"; "
+          "sleep 3) | timeout 5 curl -s telnet://127.0.0.1:" +
+              std::to_string(port) + " >/dev/null & done; sleep 1; echo started",
+          30);
   ASSERT_NE(r.out.find("started"), std::string::npos);
-  EXPECT_TRUE(waitUntil([&] {
-    return f.metric("ferry_downstream_connections_active{listener=\"web\"}") == 20;
-  }, 10s)) << f.metrics();
+  EXPECT_TRUE(waitUntil(
+      [&] { return f.metric("ferry_downstream_connections_active{listener=\"web\"}") == 20; }, 10s))
+      << f.metrics();
   EXPECT_TRUE(waitUntil([&] { return f.metric("ferry_buffers_in_use") == 0; }, 5s))
       << "idle connections hold buffers: " << f.metric("ferry_buffers_in_use");
-  EXPECT_EQ(f.metric("ferry_http_requests_total{listener=\"web\",route=\"all\",code_class=\"2xx\"}"), 20);
+  EXPECT_EQ(
+      f.metric("ferry_http_requests_total{listener=\"web\",route=\"all\",code_class=\"2xx\"}"), 20);
 }
 
 TEST(Proxy, MalformedRequestsGet400AndNeverReachTheBackend) {
@@ -147,12 +160,14 @@ TEST(Proxy, MalformedRequestsGet400AndNeverReachTheBackend) {
   int port = freePort();
   Ferry f(proxyConfig(port, {s1.port()}));
   const std::vector<std::pair<std::string, int>> cases = {
-      {"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: "
+       "chunked\r\n\r\n0\r\n\r\n",
+       400},
       {"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400},
-      {"GET / HTTP/1.1\r\n\r\n", 400},                                   // no Host
-      {"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},             // two Hosts
-      {"GET / HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n", 400},       // space in name
-      {"GET / HTTP/1.1\r\nHost: a\r\n folded: x\r\n\r\n", 400},          // obs-fold
+      {"GET / HTTP/1.1\r\n\r\n", 400},                              // no Host
+      {"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},        // two Hosts
+      {"GET / HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n", 400},  // space in name
+      {"GET / HTTP/1.1\r\nHost: a\r\n folded: x\r\n\r\n", 400},     // obs-fold
       {"G@T / HTTP/1.1\r\nHost: a\r\n\r\n", 400},
       {"GET / HTTP/9.1\r\nHost: a\r\n\r\n", 400},
       {"GET / HTTP/1.1\r\nHost: a\r\nX: " + std::string(20000, 'x') + "\r\n\r\n", 431},
@@ -173,8 +188,9 @@ TEST(Proxy, HopByHopHeadersRemovedAndForwardedForAdded) {
   int port = freePort();
   Ferry f(proxyConfig(port, {s1.port()}));
   std::string resp = rawExchange(
-      port, "GET /headers HTTP/1.1\r\nHost: h\r\nConnection: close, X-Secret\r\nX-Secret: 1\r\n"
-            "Keep-Alive: 5\r\nTE: trailers\r\nX-Forwarded-For: 10.0.0.1\r\nX-Kept: yes\r\n\r\n");
+      port,
+      "GET /headers HTTP/1.1\r\nHost: h\r\nConnection: close, X-Secret\r\nX-Secret: 1\r\n"
+      "Keep-Alive: 5\r\nTE: trailers\r\nX-Forwarded-For: 10.0.0.1\r\nX-Kept: yes\r\n\r\n");
   ASSERT_EQ(statusOf(resp), 200) << resp;
   std::string body = resp.substr(resp.find("\r\n\r\n") + 4);
   EXPECT_NE(body.find("X-Kept: yes"), std::string::npos) << body;
@@ -219,8 +235,9 @@ TEST(Proxy, HeadRequestAndNoContentResponsesHaveNoBody) {
   Backend s1("s1");
   int port = freePort();
   Ferry f(proxyConfig(port, {s1.port()}));
-  std::string resp = rawExchange(port, "HEAD /big?bytes=1000 HTTP/1.1\r\nHost: a\r\n\r\n"
-                                       "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+  std::string resp = rawExchange(port,
+                                 "HEAD /big?bytes=1000 HTTP/1.1\r\nHost: a\r\n\r\n"
+                                 "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(statusOf(resp), 200);
   EXPECT_NE(resp.find("Content-Length: 1000"), std::string::npos);
   std::size_t second = resp.find("HTTP/1.1 200", 5);
@@ -233,9 +250,10 @@ TEST(Proxy, ExpectContinueIsAnsweredByFerry) {
   Backend s1("s1");
   int port = freePort();
   Ferry f(proxyConfig(port, {s1.port()}));
-  CommandResult r = run("head -c 2000000 /dev/zero | curl -sS --max-time 10 -H \"Expect: 100-continue\" "
-                        "--data-binary @- -o /dev/null -w \"%{http_code} %{size_upload}\" " +
-                        url(port, "/echo"));
+  CommandResult r =
+      run("head -c 2000000 /dev/zero | curl -sS --max-time 10 -H \"Expect: 100-continue\" "
+          "--data-binary @- -o /dev/null -w \"%{http_code} %{size_upload}\" " +
+          url(port, "/echo"));
   EXPECT_EQ(r.out, "200 2000000");
 }
 
@@ -268,10 +286,18 @@ TEST(Config, CheckReportsEveryErrorWithPosition) {
                          "  - name: c\n    endpoints: [not-an-address]\n    connect_timeout: 5 s\n";
   CommandResult r = run(ferryBinary() + " --check " + path + " 2>&1");
   EXPECT_EQ(r.exitCode, 1);
-  EXPECT_NE(r.out.find(path + ":1:10: error: workers must be a whole number"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find(path + ":4:5: error: unknown key 'adress' in a listener (did you mean 'address'?)"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find(path + ":6:20: error: route refers to unknown cluster 'nope'"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find(path + ":9:17: error: endpoint: 'not-an-address' is not an address"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(path + ":1:10: error: workers must be a whole number"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find(path +
+                       ":4:5: error: unknown key 'adress' in a listener (did you mean 'address'?)"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find(path + ":6:20: error: route refers to unknown cluster 'nope'"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find(path + ":9:17: error: endpoint: 'not-an-address' is not an address"),
+            std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find(path + ":10:22: error: connect_timeout"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("a listener needs an address"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("6 errors"), std::string::npos) << r.out;

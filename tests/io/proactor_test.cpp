@@ -1,6 +1,8 @@
 // The proactor conformance suite: every backend must pass every case. Real loopback sockets;
 // no HTTP. Each case drives coroutines on the proactor until they finish, with a deadline.
 
+#include "proxy/io/proactor.h"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -11,7 +13,6 @@
 #include "proxy/common/task.h"
 #include "proxy/io/awaitables.h"
 #include "proxy/io/connect_by_list.h"
-#include "proxy/io/proactor.h"
 #include "tests/support/platform.h"
 
 namespace ferry::io {
@@ -225,9 +226,10 @@ TEST_P(ProactorTest, TransmitPacketsMixedElementsArriveByteForByte) {
   std::string head = "HEAD-", mid(1 << 20, 'm'), tail = "-TAIL";
   TransmitElement els[] = {
       TransmitElement::memory(head), TransmitElement::fileRange(fd, 0, 1 << 20),
-      TransmitElement::memory(mid), TransmitElement::fileRange(fd, 12345, 2 << 20),
+      TransmitElement::memory(mid),  TransmitElement::fileRange(fd, 12345, 2 << 20),
       TransmitElement::memory(tail), TransmitElement::memory(tail)};
-  std::string want = head + file.substr(0, 1 << 20) + mid + file.substr(12345, 2 << 20) + tail + tail;
+  std::string want =
+      head + file.substr(0, 1 << 20) + mid + file.substr(12345, 2 << 20) + tail + tail;
   std::string got;
   bool sent = false, received = false;
   auto sender = [&]() -> Task<void> {
@@ -717,10 +719,15 @@ TEST(Iocp, TransmitPacketsIsAvailable) {
   SUCCEED() << "the suite above ran on TransmitPackets";
 }
 INSTANTIATE_TEST_SUITE_P(Backends, ProactorTest, ::testing::Values(Backend::kIocp),
-                         [](const auto& paramInfo) { return std::string(backendName(paramInfo.param)); });
+                         [](const auto& paramInfo) {
+                           return std::string(backendName(paramInfo.param));
+                         });
 #else
-INSTANTIATE_TEST_SUITE_P(Backends, ProactorTest, ::testing::Values(Backend::kUring, Backend::kEpoll),
-                         [](const auto& paramInfo) { return std::string(backendName(paramInfo.param)); });
+INSTANTIATE_TEST_SUITE_P(Backends, ProactorTest,
+                         ::testing::Values(Backend::kUring, Backend::kEpoll),
+                         [](const auto& paramInfo) {
+                           return std::string(backendName(paramInfo.param));
+                         });
 #endif
 
 }  // namespace

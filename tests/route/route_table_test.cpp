@@ -1,7 +1,8 @@
+#include "proxy/route/route_table.h"
+
 #include <gtest/gtest.h>
 
 #include "proxy/config/config.h"
-#include "proxy/route/route_table.h"
 
 namespace ferry::route {
 namespace {
@@ -24,8 +25,9 @@ config::RouteConfig rc(std::string host, std::string prefix, std::string cluster
 
 TEST(RouteTable, FirstMatchWinsByHostAndPrefix) {
   config::Config c = twoClusters();
-  RouteTable t = RouteTable::build(
-      {rc("api.example.com", "/v1", "api"), rc("*.example.com", "/", "web"), rc("", "/static", "api")}, c);
+  RouteTable t = RouteTable::build({rc("api.example.com", "/v1", "api"),
+                                    rc("*.example.com", "/", "web"), rc("", "/static", "api")},
+                                   c);
   EXPECT_EQ(t.match({"api.example.com", "/v1/users"})->cluster, 0U);
   EXPECT_EQ(t.match({"API.Example.COM", "/v1"})->cluster, 0U);
   EXPECT_EQ(t.match({"api.example.com", "/v2"})->cluster, 1U);  // falls to the wildcard

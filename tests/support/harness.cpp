@@ -19,7 +19,9 @@
 
 namespace ferry::test {
 
-std::string ferryBinary() { return FERRY_BINARY; }
+std::string ferryBinary() {
+  return FERRY_BINARY;
+}
 
 namespace {
 // The command that runs ferry: FERRY_TEST_BINARY ("wine build-win/ferry.exe") or the build's.
@@ -32,9 +34,15 @@ std::vector<std::string> ferryCommand() {
   return argv;
 }
 }  // namespace
-std::string backendBinary() { return TEST_BACKEND_BINARY; }
-std::string sourceDir() { return FERRY_SOURCE_DIR; }
-std::string noUringBinary() { return NO_URING_BINARY; }
+std::string backendBinary() {
+  return TEST_BACKEND_BINARY;
+}
+std::string sourceDir() {
+  return FERRY_SOURCE_DIR;
+}
+std::string noUringBinary() {
+  return NO_URING_BINARY;
+}
 
 bool waitUntil(const std::function<bool()>& pred, std::chrono::milliseconds deadline) {
   auto end = std::chrono::steady_clock::now() + deadline;
@@ -149,8 +157,12 @@ long Backend::stats(const std::string& field) {
   return p == std::string::npos ? -1 : std::atol(r.c_str() + p + field.size() + 1) - statsCalls_;
 }
 
-long Backend::connections() { return stats("connections"); }
-long Backend::requests() { return stats("requests"); }
+long Backend::connections() {
+  return stats("connections");
+}
+long Backend::requests() {
+  return stats("requests");
+}
 
 std::string rawExchange(int port, const std::string& bytes, std::chrono::milliseconds timeout,
                         bool halfClose) {
@@ -173,7 +185,8 @@ std::string rawExchange(int port, const std::string& bytes, std::chrono::millise
   std::string out;
   auto end = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        end - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
@@ -220,19 +233,26 @@ Ferry::Ferry(const std::string& yaml, std::vector<std::string> extraArgs) {
   }
   argv.insert(argv.end(), extraArgs.begin(), extraArgs.end());
   proc_ = std::make_unique<Process>(argv);
-  bool up = waitUntil([&] {
-    if (!proc_->running()) return true;
-    return statusOf(rawExchange(adminPort_, "GET /ready HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 1s)) == 200;
-  }, 20s);
+  bool up = waitUntil(
+      [&] {
+        if (!proc_->running()) return true;
+        return statusOf(rawExchange(adminPort_,
+                                    "GET /ready HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+                                    1s)) == 200;
+      },
+      20s);
   if (!up || !proc_->running()) {
     throw std::runtime_error("ferry did not become ready:\n" + proc_->logText());
   }
 }
 
-Ferry::~Ferry() { proc_->stop(); }
+Ferry::~Ferry() {
+  proc_->stop();
+}
 
 std::string Ferry::metrics() {
-  std::string r = rawExchange(adminPort_, "GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+  std::string r =
+      rawExchange(adminPort_, "GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
   std::size_t body = r.find("\r\n\r\n");
   return body == std::string::npos ? "" : r.substr(body + 4);
 }

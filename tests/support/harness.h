@@ -90,7 +90,8 @@ class Ferry {
   ~Ferry();
   int adminPort() const { return adminPort_; }
   std::string metrics();
-  // The value of one sample line of /metrics, e.g. ferry_upstream_connections_opened_total{cluster="c"}.
+  // The value of one sample line of /metrics, e.g.
+  // ferry_upstream_connections_opened_total{cluster="c"}.
   double metric(const std::string& sample);
   Process& process() { return *proc_; }
 

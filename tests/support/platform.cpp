@@ -1,17 +1,20 @@
 #include "tests/support/platform.h"
 
 #include <chrono>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
 
 #ifdef _WIN32
 #pragma GCC diagnostic ignored "-Wold-style-cast"  // Winsock's macros are C casts
+// winsock2.h must come before the other Windows headers.
+// clang-format off
 #include <winsock2.h>
 #include <ws2tcpip.h>
 #include <windows.h>
+// clang-format on
 #else
 #include <dirent.h>
 #include <malloc.h>
@@ -32,14 +35,18 @@ Raw rawSocket(bool nonBlocking) {
   }
   return s;
 }
-void rawClose(Raw s) { ::closesocket(s); }
+void rawClose(Raw s) {
+  ::closesocket(s);
+}
 using Len = int;
 #else
 using Raw = int;
 Raw rawSocket(bool nonBlocking) {
   return ::socket(AF_INET, SOCK_STREAM | (nonBlocking ? SOCK_NONBLOCK : 0), 0);
 }
-void rawClose(Raw s) { ::close(s); }
+void rawClose(Raw s) {
+  ::close(s);
+}
 using Len = socklen_t;
 #endif
 
@@ -119,11 +126,12 @@ void resetOnClose(io::NativeHandle s) {
 }
 
 std::string writeTempFile(const std::string& bytes) {
-  std::mt19937_64 rng(static_cast<std::uint64_t>(
-      std::chrono::steady_clock::now().time_since_epoch().count()));
+  std::mt19937_64 rng(
+      static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
   std::filesystem::path p =
       std::filesystem::temp_directory_path() / ("ferry-io-" + std::to_string(rng()));
-  std::ofstream(p, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(p, std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   return p.string();
 }
 

@@ -33,9 +33,15 @@
 namespace ferry::io {
 namespace {
 
-std::error_code sysErr(int e) { return {e, std::system_category()}; }
-std::error_code canceled() { return std::make_error_code(std::errc::operation_canceled); }
-std::error_code timedOut() { return std::make_error_code(std::errc::timed_out); }
+std::error_code sysErr(int e) {
+  return {e, std::system_category()};
+}
+std::error_code canceled() {
+  return std::make_error_code(std::errc::operation_canceled);
+}
+std::error_code timedOut() {
+  return std::make_error_code(std::errc::timed_out);
+}
 
 class EpollProactor;
 
@@ -74,14 +80,16 @@ class EpollProactor final : public Proactor {
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.fd = eventFd_;
-    if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, eventFd_, &ev) != 0) return systemError(errno, "epoll_ctl");
+    if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, eventFd_, &ev) != 0)
+      return systemError(errno, "epoll_ctl");
     deferred_.reserve(256);
     return true;
   }
 
   Backend backend() const override { return Backend::kEpoll; }
 
-  Result<std::unique_ptr<Listener>> listen(const Address& addr, const ListenOptions& opts) override {
+  Result<std::unique_ptr<Listener>> listen(const Address& addr,
+                                           const ListenOptions& opts) override {
     auto s = listenTcp(addr, opts);
     if (!s) return s.error();
     return std::unique_ptr<Listener>(new EpollListener(std::move(s.value())));
@@ -452,7 +460,8 @@ class EpollProactor final : public Proactor {
     for (;;) {
       ssize_t n = ::recv(fd, buf, len, 0);
       if (n >= 0) {
-        if (op.state_.kind == OpKind::kAccept) static_cast<AcceptOp&>(op).bytesReceived = static_cast<std::size_t>(n);
+        if (op.state_.kind == OpKind::kAccept)
+          static_cast<AcceptOp&>(op).bytesReceived = static_cast<std::size_t>(n);
         finish(op, {}, static_cast<std::size_t>(n));
         return;
       }

@@ -19,14 +19,17 @@
 // Winsock's macros (INVALID_SOCKET, FD_SET, ...) are C casts.
 #pragma GCC diagnostic ignored "-Wold-style-cast"
 
+// winsock2.h must come before the other Windows headers.
+// clang-format off
 #include <winsock2.h>
 #include <mswsock.h>
 #include <ws2tcpip.h>
 #include <windows.h>
+// clang-format on
 
 #include <atomic>
-#include <mutex>
 #include <cstring>
+#include <mutex>
 #include <vector>
 
 #include "proxy/common/assert.h"
@@ -50,7 +53,9 @@ struct Ov {
 static_assert(sizeof(Ov) <= sizeof(Operation::State::scratch));
 static_assert(2 * kAddrLen <= Address::capacity());
 
-Ov& ovOf(Operation& op) { return *reinterpret_cast<Ov*>(op.state_.scratch); }
+Ov& ovOf(Operation& op) {
+  return *reinterpret_cast<Ov*>(op.state_.scratch);
+}
 OVERLAPPED* freshOv(Operation& op, std::uint64_t offset = 0) {
   Ov& o = ovOf(op);
   std::memset(&o.ov, 0, sizeof(o.ov));
@@ -59,7 +64,9 @@ OVERLAPPED* freshOv(Operation& op, std::uint64_t offset = 0) {
   o.op = &op;
   return &o.ov;
 }
-SOCKET sock(NativeHandle h) { return static_cast<SOCKET>(h); }
+SOCKET sock(NativeHandle h) {
+  return static_cast<SOCKET>(h);
+}
 
 std::error_code mapError(int e, const Operation& op) {
   switch (e) {
@@ -117,7 +124,8 @@ class IocpProactor final : public Proactor {
 
   Result<bool> init() {
     port_ = ::CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1);
-    if (port_ == nullptr) return systemError(static_cast<int>(::GetLastError()), "CreateIoCompletionPort");
+    if (port_ == nullptr)
+      return systemError(static_cast<int>(::GetLastError()), "CreateIoCompletionPort");
     auto probe = Socket::openTcp(*Address::parse("127.0.0.1:0"));
     if (!probe) return probe.error();
     SOCKET s = sock(probe->native());
@@ -128,7 +136,8 @@ class IocpProactor final : public Proactor {
         !loadExtension(s, WSAID_TRANSMITFILE, transmitFile_)) {
       return systemError(WSAGetLastError(), "a Winsock extension function is missing");
     }
-    if (!options_.useTransmitPackets || !loadExtension(s, WSAID_TRANSMITPACKETS, transmitPackets_)) {
+    if (!options_.useTransmitPackets ||
+        !loadExtension(s, WSAID_TRANSMITPACKETS, transmitPackets_)) {
       transmitPackets_ = nullptr;
       static std::once_flag once;  // say it once per process, not per worker
       std::call_once(once, [&] {
@@ -143,10 +152,12 @@ class IocpProactor final : public Proactor {
 
   Backend backend() const override { return Backend::kIocp; }
 
-  Result<std::unique_ptr<Listener>> listen(const Address& addr, const ListenOptions& opts) override {
+  Result<std::unique_ptr<Listener>> listen(const Address& addr,
+                                           const ListenOptions& opts) override {
     auto s = listenTcp(addr, opts);
     if (!s) return s.error();
-    if (!associate(s->native())) return systemError(static_cast<int>(::GetLastError()), "associate");
+    if (!associate(s->native()))
+      return systemError(static_cast<int>(::GetLastError()), "associate");
     return std::unique_ptr<Listener>(new IocpListener(std::move(s.value())));
   }
 
@@ -377,7 +388,8 @@ class IocpProactor final : public Proactor {
     if (!tc::skipDone(op)) {
       if ((op.flags & kTransmitDisconnect) != 0 && op.state_.stage == 0) {
         op.state_.stage = 1;
-        DWORD flags = (op.flags & kTransmitReuseSocket) != 0 && options_.reuseSockets ? TF_REUSE_SOCKET : 0;
+        DWORD flags =
+            (op.flags & kTransmitReuseSocket) != 0 && options_.reuseSockets ? TF_REUSE_SOCKET : 0;
         if (!disconnectEx_(sock(op.socket), freshOv(op), flags, 0) &&
             WSAGetLastError() != ERROR_IO_PENDING) {
           finishDeferred(op, mapError(WSAGetLastError(), op), op.state_.total);
@@ -425,8 +437,9 @@ class IocpProactor final : public Proactor {
     const TransmitElement& e = tc::current(op);
     if (e.isFile()) {
       std::uint64_t len = std::min<std::uint64_t>(e.length - op.state_.progress, 1U << 30);
-      return transmitFile_(sock(op.socket), reinterpret_cast<HANDLE>(e.file), static_cast<DWORD>(len),
-                           0, freshOv(op, e.offset + op.state_.progress), nullptr, 0) != FALSE;
+      return transmitFile_(sock(op.socket), reinterpret_cast<HANDLE>(e.file),
+                           static_cast<DWORD>(len), 0, freshOv(op, e.offset + op.state_.progress),
+                           nullptr, 0) != FALSE;
     }
     constexpr std::size_t kMax = sizeof(op.vecScratch) / sizeof(WSABUF);
     auto* bufs = reinterpret_cast<WSABUF*>(op.vecScratch);
@@ -495,7 +508,8 @@ class IocpProactor final : public Proactor {
   // The result of op's overlapped call: empty on success.
   std::error_code resultOf(Operation& op, DWORD& bytes) {
     DWORD flags = 0;
-    if (::WSAGetOverlappedResult(sock(handleOf(op)), &ovOf(op).ov, &bytes, FALSE, &flags)) return {};
+    if (::WSAGetOverlappedResult(sock(handleOf(op)), &ovOf(op).ov, &bytes, FALSE, &flags))
+      return {};
     return mapError(WSAGetLastError(), op);
   }
 
@@ -548,7 +562,7 @@ class IocpProactor final : public Proactor {
   }
 
   void onAccept(AcceptOp& op, std::error_code ec, DWORD bytes) {
-    if (op.state_.stage == 1) {  // the first-data WSARecv
+    if (op.state_.stage == 1) {          // the first-data WSARecv
       if (ec == std::errc::timed_out) {  // a silent client: hand it over with no bytes
         complete(op, {}, 0);
       } else if (ec) {
@@ -650,8 +664,7 @@ bool runningUnderWine() {
   return ntdll != nullptr && ::GetProcAddress(ntdll, "wine_get_version") != nullptr;
 }
 
-Result<std::unique_ptr<Proactor>> makeIocpProactor(IocpOptions options,
-                                                   const ProactorOptions& po) {
+Result<std::unique_ptr<Proactor>> makeIocpProactor(IocpOptions options, const ProactorOptions& po) {
   auto p = std::make_unique<IocpProactor>(options, po);
   auto r = p->init();
   if (!r) return r.error();

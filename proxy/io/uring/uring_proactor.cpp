@@ -39,8 +39,9 @@
 namespace ferry::io {
 namespace {
 
-
-std::error_code sysErr(int e) { return {e, std::system_category()}; }
+std::error_code sysErr(int e) {
+  return {e, std::system_category()};
+}
 
 class UringProactor;
 
@@ -116,9 +117,11 @@ class UringProactor final : public Proactor {
   // fail here, and ferry then runs on epoll.
   Result<bool> setUpBufferRing() {
     std::uint32_t n = pool_.count();
-    if (n == 0 || (n & (n - 1)) != 0 || n > 32768) return systemError(EINVAL, "pooled buffer count must be a power of two <= 32768");
+    if (n == 0 || (n & (n - 1)) != 0 || n > 32768)
+      return systemError(EINVAL, "pooled buffer count must be a power of two <= 32768");
     bufRingBytes_ = n * sizeof(io_uring_buf);
-    void* mem = ::mmap(nullptr, bufRingBytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    void* mem =
+        ::mmap(nullptr, bufRingBytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
     if (mem == MAP_FAILED) return systemError(errno, "mmap buffer ring");
     io_uring_buf_reg reg{};
     reg.ring_addr = reinterpret_cast<std::uint64_t>(mem);
@@ -624,7 +627,8 @@ class UringProactor final : public Proactor {
       complete(op, errorOf(op, res), op.state_.total);
       return;
     }
-    if (op.state_.kind == OpKind::kSend) transmit_cursor::advance(op, static_cast<std::uint64_t>(res));
+    if (op.state_.kind == OpKind::kSend)
+      transmit_cursor::advance(op, static_cast<std::uint64_t>(res));
     if (op.state_.stage == 1) {  // the closing shutdown finished
       complete(op, {}, op.state_.total);
       return;
@@ -706,7 +710,8 @@ UringListener::~UringListener() {
 
 }  // namespace
 
-Result<std::unique_ptr<Proactor>> makeUringProactor(const ProactorOptions& options, unsigned entries) {
+Result<std::unique_ptr<Proactor>> makeUringProactor(const ProactorOptions& options,
+                                                    unsigned entries) {
   auto p = std::make_unique<UringProactor>(options);
   auto r = p->init(entries);
   if (!r) return r.error();
