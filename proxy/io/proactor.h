@@ -170,7 +170,8 @@ class DisconnectOp : public Operation {
 // A timer: completes successfully after `timeout`.
 class TimerOp : public Operation {};
 
-// A listening socket owned by a proactor. Accepts are queued on it with acceptEx.
+// A listening socket owned by a proactor. Accepts are queued on it with acceptEx. Destroy it
+// before its proactor, on the proactor's thread, with no accept pending on it.
 class Listener {
  public:
   virtual ~Listener() = default;

@@ -267,6 +267,7 @@ TEST_P(ProactorTest, LargeMemoryTransmitsArriveIntactWithZeroCopyOn) {
   zc.zeroCopyThreshold = 64 * 1024;
   auto made = makeProactor(GetParam(), zc);
   ASSERT_TRUE(made.ok());
+  listener_.reset();  // a listener never outlives its proactor
   p_ = std::move(made.value());
   auto l = p_->listen(*Address::parse("127.0.0.1:0"), ListenOptions{});
   ASSERT_TRUE(l.ok());
