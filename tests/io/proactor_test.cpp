@@ -692,6 +692,37 @@ TEST_P(ProactorTest, ConnectByListRespectsItsTimeouts) {
   EXPECT_EQ(perAttempt.attemptsStarted, 2U);
 }
 
+TEST_P(ProactorTest, Ipv6AcceptConnectAndAMixedFamilyList) {
+  auto l6 = p_->listen(*Address::parse("[::1]:0"), ListenOptions{});
+  if (!l6.ok()) GTEST_SKIP() << "no IPv6 loopback here: " << l6.error().message();
+  Address v6 = l6.value()->address();
+  ASSERT_TRUE(v6.isV6());
+  // A dead IPv4 address first, then the live IPv6 one, interleaved as RFC 8305 orders them.
+  std::vector<Address> mixed = {deadAddress(), v6};
+  std::vector<Address> ordered = interleaveFamilies(mixed);
+  ListConnect op;
+  op.addresses = ordered;
+  op.timeout = 10s;
+  connectByList(*p_, op);
+  bool accepted = false;
+  Address peer;
+  auto a = [&]() -> Task<void> {
+    AcceptAwaiter acc(*p_, *l6.value());
+    IoResult r = co_await acc;
+    EXPECT_TRUE(r.ok()) << r.ec.message();
+    peer = acc.peer;
+    accepted = true;
+  };
+  spawn(a());
+  ASSERT_TRUE(runUntil(op.done));
+  ASSERT_TRUE(runUntil(accepted));
+  EXPECT_FALSE(op.ec) << op.ec.message();
+  EXPECT_EQ(op.remote, v6);
+  EXPECT_TRUE(peer.isV6());
+  EXPECT_EQ(peer, op.local);
+  EXPECT_EQ(peer.toString().rfind("[::1]:", 0), 0U) << peer.toString();
+}
+
 TEST_P(ProactorTest, ConnectByListWithNoAddressFailsAsynchronously) {
   ListConnect op;
   connectByList(*p_, op);
