@@ -16,6 +16,7 @@ namespace ferry::admin {
 struct AdminServer::Impl {
   metrics::Registry& registry;
   const std::atomic<bool>& ready;
+  ListenerTable listeners;
   std::unique_ptr<io::Proactor> proactor;
   std::unique_ptr<io::Listener> listener;
   BufferPool buffers{16384};
@@ -23,7 +24,8 @@ struct AdminServer::Impl {
   std::thread thread;
   bool stopping = false;
 
-  Impl(metrics::Registry& r, const std::atomic<bool>& rd) : registry(r), ready(rd) {}
+  Impl(metrics::Registry& r, const std::atomic<bool>& rd, ListenerTable l)
+      : registry(r), ready(rd), listeners(std::move(l)) {}
 
   Task<void> serve(io::Socket s) {
     Buffer in = buffers.acquire();
@@ -45,6 +47,8 @@ struct AdminServer::Impl {
       } else if (path == "/metrics") {
         body = registry.serialize();
         type = "text/plain; version=0.0.4; charset=utf-8";
+      } else if (path == "/listeners") {
+        for (const auto& [name, addr] : listeners) body += name + " " + addr.toString() + "\n";
       } else if (path == "/healthz") {
         body = "ok\n";
       } else if (path == "/ready") {
@@ -53,7 +57,7 @@ struct AdminServer::Impl {
         body = r ? "ready\n" : "not ready\n";
       } else {
         status = 404;
-        body = "404 Not Found: try /metrics, /healthz or /ready\n";
+        body = "404 Not Found: try /metrics, /healthz, /ready or /listeners\n";
       }
       bool close = !h.keepAlive || h.expectsBody;
       std::string out = "HTTP/1.1 " + std::to_string(status) +
@@ -82,8 +86,9 @@ struct AdminServer::Impl {
   }
 };
 
-AdminServer::AdminServer(metrics::Registry& registry, const std::atomic<bool>& ready)
-    : impl_(std::make_unique<Impl>(registry, ready)) {}
+AdminServer::AdminServer(metrics::Registry& registry, const std::atomic<bool>& ready,
+                         ListenerTable listeners)
+    : impl_(std::make_unique<Impl>(registry, ready, std::move(listeners))) {}
 
 AdminServer::~AdminServer() {
   stop();

@@ -373,7 +373,7 @@ LoadResult build(const YAML::Node& root, Reader& r, const std::string& file) {
         r.error(ln["name"], "listener '" + l.name + "' is defined twice");
       }
       for (const auto& [addr, other] : seen) {
-        if (l.address.valid() && addr == l.address) {
+        if (l.address.valid() && l.address.port() != 0 && addr == l.address) {
           r.error(ln["address"],
                   "address " + addr.toString() + " is already used by listener '" + other + "'");
         }

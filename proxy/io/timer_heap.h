@@ -6,6 +6,7 @@
 
 #include <vector>
 
+#include "proxy/common/assert.h"
 #include "proxy/io/proactor.h"
 
 namespace ferry::io {
@@ -28,6 +29,7 @@ class TimerHeap {
   void remove(Operation& op) {
     std::size_t i = op.state_.timerSlot;
     if (i == kNone) return;
+    FERRY_RELEASE_ASSERT(i < heap_.size() && heap_[i] == &op);
     op.state_.timerSlot = kNone;
     Operation* last = heap_.back();
     heap_.pop_back();

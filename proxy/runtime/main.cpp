@@ -125,8 +125,9 @@ int main(int argc, char** argv) {
   metrics::Registry registry(cfg, workers);
   std::shared_ptr<const runtime::Snapshot> snapshot = runtime::Snapshot::build(cfg);
   std::vector<std::unique_ptr<runtime::Worker>> pool;
+  std::vector<io::Address> bound(cfg->listeners.size());  // filled by the workers' start-up
   for (unsigned i = 0; i < workers; ++i) {
-    pool.push_back(std::make_unique<runtime::Worker>(i, snapshot, registry, backend));
+    pool.push_back(std::make_unique<runtime::Worker>(i, snapshot, registry, backend, bound));
     Result<bool> r = pool.back()->start();
     if (!r) {
       log::error("worker {}: {}", i, r.error().message());
@@ -135,7 +136,10 @@ int main(int argc, char** argv) {
     }
   }
   std::atomic<bool> ready{true};
-  admin::AdminServer adminServer(registry, ready);
+  std::vector<std::pair<std::string, io::Address>> listenerTable;
+  for (std::size_t i = 0; i < bound.size(); ++i)
+    listenerTable.emplace_back(cfg->listeners[i].name, bound[i]);
+  admin::AdminServer adminServer(registry, ready, listenerTable);
   if (cfg->admin.enabled) {
     Result<bool> r = adminServer.start(cfg->admin.address);
     if (!r) {
@@ -144,8 +148,9 @@ int main(int argc, char** argv) {
       std::_Exit(1);
     }
   }
-  for (const config::ListenerConfig& l : cfg->listeners) {
-    log::info("listener {} on {} ({})", l.name, l.address.toString(),
+  for (std::size_t i = 0; i < cfg->listeners.size(); ++i) {
+    const config::ListenerConfig& l = cfg->listeners[i];
+    log::info("listener {} on {} ({})", l.name, bound[i].toString(),
               l.kind == config::ListenerKind::kStatic ? "static " + l.staticRoot : "proxy");
   }
   log::info("ferry serving {} with {} worker{} on {}", file, workers, workers == 1 ? "" : "s",

@@ -22,8 +22,12 @@ std::shared_ptr<const Snapshot> Snapshot::build(std::shared_ptr<const config::Co
 }
 
 Worker::Worker(unsigned index, std::shared_ptr<const Snapshot> snapshot,
-               metrics::Registry& registry, io::Backend backend)
-    : index_(index), snapshot_(std::move(snapshot)), registry_(registry), backendWanted_(backend) {}
+               metrics::Registry& registry, io::Backend backend, std::vector<io::Address>& bound)
+    : index_(index),
+      snapshot_(std::move(snapshot)),
+      registry_(registry),
+      backendWanted_(backend),
+      bound_(bound) {}
 
 Worker::~Worker() {
   stop();
@@ -52,8 +56,10 @@ Result<bool> Worker::setUp() {
   for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
     const config::ListenerConfig& lc = cfg.listeners[i];
     io::ListenOptions opts;
-    auto l = proactor_->listen(lc.address, opts);
+    io::Address addr = bound_[i].valid() ? bound_[i] : lc.address;  // port 0: join the first
+    auto l = proactor_->listen(addr, opts);
     if (!l) return l.error();
+    if (!bound_[i].valid()) bound_[i] = l.value()->address();
     listeners_.push_back(std::move(l.value()));
     session::ListenerContext& ctx = listenerContexts_[i];
     ctx.index = i;

@@ -33,8 +33,11 @@ struct Snapshot {
 
 class Worker {
  public:
+  // bound: per listener, the address it is bound to. A listener configured with port 0 is bound
+  // by the first worker to an ephemeral port, recorded there, and joined by the next workers
+  // (they start one after another, so the vector is never written concurrently).
   Worker(unsigned index, std::shared_ptr<const Snapshot> snapshot, metrics::Registry& registry,
-         io::Backend backend);
+         io::Backend backend, std::vector<io::Address>& bound);
   ~Worker();
   // Starts the thread, which sets up its proactor and listeners; returns once they are up or
   // with the first error (e.g. a port in use).
@@ -52,6 +55,7 @@ class Worker {
   std::shared_ptr<const Snapshot> snapshot_;
   metrics::Registry& registry_;
   io::Backend backendWanted_;
+  std::vector<io::Address>& bound_;
   io::Backend backendUsed_ = io::Backend::kAuto;
   std::unique_ptr<io::Proactor> proactor_;
   std::unique_ptr<BufferPool> buffers_;

@@ -1,6 +1,7 @@
 // The real ferry binary in front of real test backends, driven by curl and raw sockets.
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -32,8 +33,8 @@ std::string proxyConfig(int port, const std::vector<int>& endpoints, const std::
 
 TEST(Proxy, RoundRobinAlternatesAcrossBackends) {
   Backend s1("s1"), s2("s2");
-  int port = freePort();
-  Ferry f(proxyConfig(port, {s1.port(), s2.port()}));
+  Ferry f(proxyConfig(0, {s1.port(), s2.port()}));
+  int port = f.port("web");
   std::vector<std::string> seen;
   for (int i = 0; i < 8; ++i) {  // separate connections, so both workers take part
     CommandResult r = run("curl -sS --max-time 5 " + url(port, "/"));
@@ -48,9 +49,9 @@ TEST(Proxy, RoundRobinAlternatesAcrossBackends) {
 
 TEST(Proxy, LargeBodiesBothWaysContentLengthAndChunked) {
   Backend s1("s1");
-  int port = freePort();
-  Ferry f(proxyConfig(port, {s1.port()}));
-  std::string dir = "/tmp/ferry-bodies-" + std::to_string(port);
+  Ferry f(proxyConfig(0, {s1.port()}));
+  int port = f.port("web");
+  std::string dir = "/tmp/ferry-bodies-" + std::to_string(::getpid());
   ASSERT_EQ(run("mkdir -p " + dir + " && head -c 6000000 /dev/urandom > " + dir + "/in").exitCode,
             0);
   // Request with Content-Length, response with Content-Length.
@@ -75,9 +76,9 @@ TEST(Proxy, LargeBodiesBothWaysContentLengthAndChunked) {
 }
 
 TEST(Proxy, DeadBackendGives502Fast) {
-  int dead = freePort();  // nothing listens there
-  int port = freePort();
-  Ferry f(proxyConfig(port, {dead}));
+  ReservedPort dead;  // bound, never listening: refused
+  Ferry f(proxyConfig(0, {dead.port()}));
+  int port = f.port("web");
   auto t0 = std::chrono::steady_clock::now();
   CommandResult r = run("curl -s -o /dev/null -w %{http_code} --max-time 10 " + url(port, "/"));
   EXPECT_EQ(r.out, "502");
@@ -89,16 +90,14 @@ TEST(Proxy, DeadBackendGives502Fast) {
 
 TEST(Proxy, NoRouteGives404AndKeepsTheConnection) {
   Backend s1("s1");
-  int port = freePort();
   std::string yaml =
       "access_log: false\nadmin: { address: {{ADMIN}} }\nlisteners:\n  - name: web\n"
-      "    address: 127.0.0.1:" +
-      std::to_string(port) +
-      "\n"
+      "    address: 127.0.0.1:0\n"
       "    routes:\n      - { match: { host: example.com, path_prefix: /api }, cluster: c }\n"
       "clusters:\n  - { name: c, endpoints: [127.0.0.1:" +
       std::to_string(s1.port()) + "] }\n";
   Ferry f(yaml);
+  int port = f.port("web");
   std::string two =
       "GET /other HTTP/1.1\r\nHost: example.com\r\n\r\n"
       "GET /api/x HTTP/1.1\r\nHost: EXAMPLE.com:80\r\nConnection: close\r\n\r\n";
@@ -114,8 +113,8 @@ TEST(Proxy, NoRouteGives404AndKeepsTheConnection) {
 
 TEST(Proxy, ThousandKeepAliveRequestsReusePooledConnections) {
   Backend s1("s1"), s2("s2");
-  int port = freePort();
-  Ferry f(proxyConfig(port, {s1.port(), s2.port()}, "", "    max_idle_per_worker: 4\n"));
+  Ferry f(proxyConfig(0, {s1.port(), s2.port()}, "", "    max_idle_per_worker: 4\n"));
+  int port = f.port("web");
   // One curl, one client connection, 1000 sequential requests.
   CommandResult r = run("curl -sS --max-time 60 -o /dev/null -w \"%{http_code}\\n\" \"" +
                             url(port, "/r[1-1000]") + "\" | sort | uniq -c",
@@ -137,8 +136,8 @@ TEST(Proxy, ThousandKeepAliveRequestsReusePooledConnections) {
 
 TEST(Proxy, IdleKeepAliveConnectionsHoldNoBuffers) {
   Backend s1("s1");
-  int port = freePort();
-  Ferry f(proxyConfig(port, {s1.port()}));
+  Ferry f(proxyConfig(0, {s1.port()}));
+  int port = f.port("web");
   // 20 clients each make a request and then stay connected, idle, for a while.
   CommandResult r =
       run("for i in $(seq 20); do (printf \"GET / HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n\"; "
@@ -150,15 +149,17 @@ TEST(Proxy, IdleKeepAliveConnectionsHoldNoBuffers) {
       [&] { return f.metric("ferry_downstream_connections_active{listener=\"web\"}") == 20; }, 10s))
       << f.metrics();
   EXPECT_TRUE(waitUntil([&] { return f.metric("ferry_buffers_in_use") == 0; }, 5s))
-      << "idle connections hold buffers: " << f.metric("ferry_buffers_in_use");
+      << "idle connections hold buffers: " << f.metric("ferry_buffers_in_use") << "\n"
+      << f.metrics() << "\nferry's log:\n"
+      << f.process().logText();
   EXPECT_EQ(
       f.metric("ferry_http_requests_total{listener=\"web\",route=\"all\",code_class=\"2xx\"}"), 20);
 }
 
 TEST(Proxy, MalformedRequestsGet400AndNeverReachTheBackend) {
   Backend s1("s1");
-  int port = freePort();
-  Ferry f(proxyConfig(port, {s1.port()}));
+  Ferry f(proxyConfig(0, {s1.port()}));
+  int port = f.port("web");
   const std::vector<std::pair<std::string, int>> cases = {
       {"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: "
        "chunked\r\n\r\n0\r\n\r\n",
@@ -185,8 +186,8 @@ TEST(Proxy, MalformedRequestsGet400AndNeverReachTheBackend) {
 
 TEST(Proxy, HopByHopHeadersRemovedAndForwardedForAdded) {
   Backend s1("s1");
-  int port = freePort();
-  Ferry f(proxyConfig(port, {s1.port()}));
+  Ferry f(proxyConfig(0, {s1.port()}));
+  int port = f.port("web");
   std::string resp = rawExchange(
       port,
       "GET /headers HTTP/1.1\r\nHost: h\r\nConnection: close, X-Secret\r\nX-Secret: 1\r\n"
@@ -204,8 +205,8 @@ TEST(Proxy, HopByHopHeadersRemovedAndForwardedForAdded) {
 
 TEST(Proxy, SlowClientGets408) {
   Backend s1("s1");
-  int port = freePort();
-  Ferry f(proxyConfig(port, {s1.port()}, "    request_header_timeout: 500ms\n"));
+  Ferry f(proxyConfig(0, {s1.port()}, "    request_header_timeout: 500ms\n"));
+  int port = f.port("web");
   std::string resp = rawExchange(port, "GET / HTTP/1.1\r\nHost: a\r\n", 10s);
   EXPECT_EQ(statusOf(resp), 408) << resp;
   EXPECT_EQ(s1.requests(), 0);
@@ -213,8 +214,8 @@ TEST(Proxy, SlowClientGets408) {
 
 TEST(Proxy, SlowBackendGives504) {
   Backend s1("s1");
-  int port = freePort();
-  Ferry f(proxyConfig(port, {s1.port()}, "", "    response_timeout: 300ms\n"));
+  Ferry f(proxyConfig(0, {s1.port()}, "", "    response_timeout: 300ms\n"));
+  int port = f.port("web");
   CommandResult r = run("curl -s -o /dev/null -w %{http_code} --max-time 10 \"" +
                         url(port, "/slow?ms=3000") + "\"");
   EXPECT_EQ(r.out, "504");
@@ -222,8 +223,8 @@ TEST(Proxy, SlowBackendGives504) {
 
 TEST(Proxy, BackendClosingIdleConnectionsIsRetriedTransparently) {
   Backend s1("s1");
-  int port = freePort();
-  Ferry f(proxyConfig(port, {s1.port()}, "", "", 1));
+  Ferry f(proxyConfig(0, {s1.port()}, "", "", 1));
+  int port = f.port("web");
   // /close makes the backend close after answering; the next requests must not fail.
   std::string urls;
   for (std::string p : {"/close", "/a", "/close", "/b"}) urls += " -o /dev/null " + url(port, p);
@@ -233,8 +234,8 @@ TEST(Proxy, BackendClosingIdleConnectionsIsRetriedTransparently) {
 
 TEST(Proxy, HeadRequestAndNoContentResponsesHaveNoBody) {
   Backend s1("s1");
-  int port = freePort();
-  Ferry f(proxyConfig(port, {s1.port()}));
+  Ferry f(proxyConfig(0, {s1.port()}));
+  int port = f.port("web");
   std::string resp = rawExchange(port,
                                  "HEAD /big?bytes=1000 HTTP/1.1\r\nHost: a\r\n\r\n"
                                  "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
@@ -248,8 +249,8 @@ TEST(Proxy, HeadRequestAndNoContentResponsesHaveNoBody) {
 
 TEST(Proxy, ExpectContinueIsAnsweredByFerry) {
   Backend s1("s1");
-  int port = freePort();
-  Ferry f(proxyConfig(port, {s1.port()}));
+  Ferry f(proxyConfig(0, {s1.port()}));
+  int port = f.port("web");
   CommandResult r =
       run("head -c 2000000 /dev/zero | curl -sS --max-time 10 -H \"Expect: 100-continue\" "
           "--data-binary @- -o /dev/null -w \"%{http_code} %{size_upload}\" " +
@@ -262,16 +263,16 @@ TEST(Proxy, FallsBackToEpollWhereSeccompBlocksIoUring) {
     GTEST_SKIP() << "about choosing the backend: run once, on the native binary with io: auto";
   }
   Backend s1("s1");
-  int port = freePort();
   ::setenv("FERRY_TEST_BINARY", (noUringBinary() + " " + ferryBinary()).c_str(), 1);
   std::unique_ptr<Ferry> f;
   try {
-    f = std::make_unique<Ferry>(proxyConfig(port, {s1.port()}));
+    f = std::make_unique<Ferry>(proxyConfig(0, {s1.port()}));
   } catch (...) {
     ::unsetenv("FERRY_TEST_BINARY");
     throw;
   }
   ::unsetenv("FERRY_TEST_BINARY");
+  int port = f->port("web");
   CommandResult r = run("curl -sS --max-time 5 " + url(port, "/"));
   EXPECT_EQ(r.out, "s1\n");
   std::string log = f->process().logText();
@@ -280,7 +281,7 @@ TEST(Proxy, FallsBackToEpollWhereSeccompBlocksIoUring) {
 }
 
 TEST(Config, CheckReportsEveryErrorWithPosition) {
-  std::string path = "/tmp/ferry-bad-" + std::to_string(freePort()) + ".yaml";
+  std::string path = "/tmp/ferry-bad-" + std::to_string(::getpid()) + ".yaml";
   std::ofstream(path) << "workers: many\nlisteners:\n  - name: web\n    adress: 127.0.0.1:1\n"
                          "    routes:\n      - { cluster: nope }\nclusters:\n"
                          "  - name: c\n    endpoints: [not-an-address]\n    connect_timeout: 5 s\n";

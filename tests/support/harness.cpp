@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -53,16 +54,19 @@ bool waitUntil(const std::function<bool()>& pred, std::chrono::milliseconds dead
   }
 }
 
-int freePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+ReservedPort::ReservedPort() {
+  fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a));
   socklen_t len = sizeof(a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
+  ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+  port_ = ntohs(a.sin_port);
+}
+
+ReservedPort::~ReservedPort() {
+  ::close(fd_);
 }
 
 namespace {
@@ -219,10 +223,10 @@ int statusOf(const std::string& response) {
 
 Ferry::Ferry(const std::string& yaml, std::vector<std::string> extraArgs) {
   dir_ = tempDir();
-  adminPort_ = freePort();
   std::string text = yaml;
-  std::string admin = "127.0.0.1:" + std::to_string(adminPort_);
-  for (std::size_t p; (p = text.find("{{ADMIN}}")) != std::string::npos;) text.replace(p, 9, admin);
+  for (std::size_t p; (p = text.find("{{ADMIN}}")) != std::string::npos;) {
+    text.replace(p, 9, "127.0.0.1:0");
+  }
   std::ofstream(dir_ + "/ferry.yaml") << text;
   std::vector<std::string> argv = ferryCommand();
   argv.push_back("-c");
@@ -233,17 +237,35 @@ Ferry::Ferry(const std::string& yaml, std::vector<std::string> extraArgs) {
   }
   argv.insert(argv.end(), extraArgs.begin(), extraArgs.end());
   proc_ = std::make_unique<Process>(argv);
+  const std::string marker = "admin listening on 127.0.0.1:";
   bool up = waitUntil(
       [&] {
         if (!proc_->running()) return true;
+        std::string log = proc_->logText();
+        std::size_t at = log.find(marker);
+        if (at == std::string::npos) return false;
+        adminPort_ = std::atoi(log.c_str() + at + marker.size());
         return statusOf(rawExchange(adminPort_,
                                     "GET /ready HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
                                     1s)) == 200;
       },
-      20s);
+      30s);
   if (!up || !proc_->running()) {
     throw std::runtime_error("ferry did not become ready:\n" + proc_->logText());
   }
+  std::string r =
+      rawExchange(adminPort_, "GET /listeners HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+  std::istringstream body(r.substr(r.find("\r\n\r\n") + 4));
+  for (std::string name, address; body >> name >> address;) {
+    ports_.emplace_back(name, std::atoi(address.c_str() + address.rfind(':') + 1));
+  }
+}
+
+int Ferry::port(const std::string& listener) const {
+  for (const auto& [name, port] : ports_) {
+    if (name == listener) return port;
+  }
+  throw std::runtime_error("no listener " + listener);
 }
 
 Ferry::~Ferry() {

@@ -25,8 +25,20 @@ std::string noUringBinary();
 // Polls pred every few milliseconds until it holds or the deadline passes.
 bool waitUntil(const std::function<bool()>& pred, std::chrono::milliseconds deadline = 10s);
 
-// A free TCP port on 127.0.0.1 (bound and released; ferry needs fixed ports in its config).
-int freePort();
+// A port on 127.0.0.1 held bound but not listening for this object's life: connects to it are
+// refused, and no other process can take it meanwhile (unlike a port that was merely free).
+class ReservedPort {
+ public:
+  ReservedPort();
+  ~ReservedPort();
+  ReservedPort(const ReservedPort&) = delete;
+  ReservedPort& operator=(const ReservedPort&) = delete;
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
 
 // A child process; stdout is read for a first line if asked, stderr goes to a log file.
 class Process {
@@ -82,13 +94,17 @@ CommandResult run(const std::string& command, int timeoutSeconds = 60);
 // The status code of the first response in raw bytes ("HTTP/1.1 404 ..."), or 0.
 int statusOf(const std::string& response);
 
-// A ferry process on a config written to a temporary file. {{ADMIN}} in the YAML is replaced by
-// a free admin address; start() waits until /ready answers 200.
+// A ferry process on a config written to a temporary file. {{ADMIN}} in the YAML becomes
+// 127.0.0.1:0; listeners should use port 0 too. The constructor waits until the admin listener
+// (its port read from ferry's log) answers /ready, then learns every listener's port from
+// /listeners: no port is chosen before ferry binds it, so parallel tests never collide.
 class Ferry {
  public:
   explicit Ferry(const std::string& yaml, std::vector<std::string> extraArgs = {});
   ~Ferry();
   int adminPort() const { return adminPort_; }
+  // The port ferry bound for the named listener.
+  int port(const std::string& listener) const;
   std::string metrics();
   // The value of one sample line of /metrics, e.g.
   // ferry_upstream_connections_opened_total{cluster="c"}.
@@ -98,6 +114,7 @@ class Ferry {
  private:
   std::string dir_;
   int adminPort_ = 0;
+  std::vector<std::pair<std::string, int>> ports_;
   std::unique_ptr<Process> proc_;
 };
 

@@ -26,8 +26,7 @@
 
 #include "proxy/common/assert.h"
 #include "proxy/common/log.h"
-#include "proxy/io/pooled_buffers.h"
-#include "proxy/io/timer_heap.h"
+#include "proxy/io/backend.h"
 #include "proxy/io/transmit_cursor.h"
 
 namespace ferry::io {
@@ -64,7 +63,7 @@ class EpollListener final : public Listener {
   Operation* waitTail_ = nullptr;
 };
 
-class EpollProactor final : public Proactor {
+class EpollProactor final : public backend::LoopProactor {
  public:
   explicit EpollProactor(const ProactorOptions& o) : pool_(o.pooledBuffers, o.pooledBufferSize) {}
   ~EpollProactor() override {
@@ -82,7 +81,6 @@ class EpollProactor final : public Proactor {
     ev.data.fd = eventFd_;
     if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, eventFd_, &ev) != 0)
       return systemError(errno, "epoll_ctl");
-    deferred_.reserve(256);
     return true;
   }
 
@@ -97,7 +95,7 @@ class EpollProactor final : public Proactor {
 
   void acceptEx(Listener& base, AcceptOp& op) override {
     auto& l = static_cast<EpollListener&>(base);
-    begin(op, OpKind::kAccept);
+    backend::begin(op, OpKind::kAccept);
     op.state_.owner = &l;
     op.socket.close();
     op.bytesReceived = 0;
@@ -116,7 +114,7 @@ class EpollProactor final : public Proactor {
   }
 
   void connectEx(ConnectOp& op) override {
-    begin(op, OpKind::kConnect);
+    backend::begin(op, OpKind::kConnect);
     auto s = Socket::openTcp(op.remote);
     if (!s) {
       defer(op, s.error().code);
@@ -136,41 +134,36 @@ class EpollProactor final : public Proactor {
   }
 
   void recv(RecvOp& op) override {
-    begin(op, OpKind::kRecv);
+    backend::begin(op, OpKind::kRecv);
     armTimeout(op);
     recvStep(op, op.socket, op.buffer.data(), op.buffer.size());
   }
 
   void recvPooled(PooledRecvOp& op) override {
     releaseBuffer(op);
-    begin(op, OpKind::kRecvPooled);
+    backend::begin(op, OpKind::kRecvPooled);
     armTimeout(op);
     pooledStep(op);
   }
 
-  void releaseBuffer(PooledRecvOp& op) override {
-    if (op.bufferId == ~0U) return;
-    pool_.give(op.bufferId);
-    op.bufferId = ~0U;
-    op.data = nullptr;
-  }
+  void releaseBuffer(PooledRecvOp& op) override { backend::releaseToFreeList(pool_, op); }
 
   std::size_t pooledBuffersInUse() const override { return pool_.inUse(); }
 
   void transmitPackets(TransmitOp& op) override {
-    begin(op, OpKind::kSend);
+    backend::begin(op, OpKind::kSend);
     armTimeout(op);
     transmitStep(op);
   }
 
   void disconnectEx(DisconnectOp& op) override {
-    begin(op, OpKind::kDisconnect);
+    backend::begin(op, OpKind::kDisconnect);
     int r = ::shutdown(op.socket, SHUT_WR);
     defer(op, r == 0 || errno == ENOTCONN ? std::error_code{} : sysErr(errno));
   }
 
   void startTimer(TimerOp& op) override {
-    begin(op, OpKind::kTimer);
+    backend::begin(op, OpKind::kTimer);
     if (op.timeout.count() <= 0) {
       defer(op, {}, 0);  // already due: the next turn completes it
       return;
@@ -200,21 +193,7 @@ class EpollProactor final : public Proactor {
       op.state_.pending = true;
       posted_.push_back(&op);
     }
-    wakeUp();
-  }
-
-  void stop() override {
-    stopRequested_.store(true, std::memory_order_release);
-    wakeUp();
-  }
-
-  void run() override {
-    while (!stopRequested_.load(std::memory_order_acquire)) turn(-1);
-  }
-
-  std::size_t runOnce(Duration maxWait) override {
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(maxWait).count();
-    return turn(static_cast<int>(ms));
+    wake();
   }
 
  private:
@@ -223,29 +202,10 @@ class EpollProactor final : public Proactor {
     Operation* writer = nullptr;
     bool registered = false;
   };
-  struct Deferred {
-    Operation* op;
-    std::error_code ec;
-    std::size_t bytes;
-  };
-
-  static void begin(Operation& op, OpKind kind) {
-    FERRY_ASSERT(!op.state_.pending);
-    Operation::State& s = op.state_;
-    s.kind = kind;
-    s.stage = 0;
-    s.pending = true;
-    s.cancelRequested = false;
-    s.index = 0;
-    s.progress = 0;
-    s.total = 0;
-    s.next = nullptr;
-    s.timerSlot = TimerHeap::kNone;
-    s.waitHandle = kInvalidHandle;
-  }
 
   void defer(Operation& op, std::error_code ec, std::size_t bytes = 0) {
-    deferred_.push_back({&op, ec, bytes});
+    timers_.remove(op);
+    deferred_.push(op, ec, bytes);
   }
 
   // Ends op: takes it off its socket and the timer heap; its completion is deferred.
@@ -333,25 +293,13 @@ class EpollProactor final : public Proactor {
   }
 
   // --- the loop ---
-  void wakeUp() {
+  void wake() override {
     std::uint64_t one = 1;
     [[maybe_unused]] ssize_t n = ::write(eventFd_, &one, sizeof(one));
   }
 
-  std::size_t flushDeferred() {
-    std::size_t n = 0;
-    for (std::size_t i = 0; i < deferred_.size(); ++i) {
-      Deferred d = deferred_[i];
-      d.op->state_.pending = false;
-      d.op->onComplete(d.ec, d.bytes);
-      ++n;
-    }
-    deferred_.clear();
-    return n;
-  }
-
-  std::size_t turn(int waitMs) {
-    std::size_t n = flushDeferred();
+  std::size_t turn(int waitMs) override {
+    std::size_t n = deferred_.flush();
     if (n > 0) waitMs = 0;
     waitMs = timers_.waitMillis(std::chrono::steady_clock::now(), waitMs);
     epoll_event events[128];
@@ -371,7 +319,7 @@ class EpollProactor final : public Proactor {
       expire(timers_.top());
       ++n;
     }
-    return n + flushDeferred();
+    return n + deferred_.flush();
   }
 
   void onWake() {
@@ -605,8 +553,7 @@ class EpollProactor final : public Proactor {
   std::vector<FdSlots> fds_;
   TimerHeap timers_;
   PooledBuffers pool_;
-  std::vector<Deferred> deferred_;
-  std::atomic<bool> stopRequested_{false};
+  backend::DeferredCompletions deferred_;
   std::mutex postMutex_;
   std::vector<Operation*> posted_;
 };

@@ -34,8 +34,7 @@
 
 #include "proxy/common/assert.h"
 #include "proxy/common/log.h"
-#include "proxy/io/pooled_buffers.h"
-#include "proxy/io/timer_heap.h"
+#include "proxy/io/backend.h"
 #include "proxy/io/transmit_cursor.h"
 
 namespace ferry::io {
@@ -113,7 +112,7 @@ class IocpListener final : public Listener {
   Address address_;
 };
 
-class IocpProactor final : public Proactor {
+class IocpProactor final : public backend::LoopProactor {
  public:
   IocpProactor(IocpOptions o, const ProactorOptions& po)
       : options_(o), pool_(po.pooledBuffers, po.pooledBufferSize) {}
@@ -146,7 +145,6 @@ class IocpProactor final : public Proactor {
       });
     }
     if (runningUnderWine()) options_.reuseSockets = false;  // Wine cannot reuse (WINDOWS.md)
-    deferred_.reserve(256);
     return true;
   }
 
@@ -163,7 +161,7 @@ class IocpProactor final : public Proactor {
 
   void acceptEx(Listener& base, AcceptOp& op) override {
     auto& l = static_cast<IocpListener&>(base);
-    begin(op, OpKind::kAccept);
+    backend::begin(op, OpKind::kAccept);
     op.state_.owner = &l;
     op.bytesReceived = 0;
     op.socket = takeAcceptSocket(l.address_);
@@ -182,7 +180,7 @@ class IocpProactor final : public Proactor {
   }
 
   void connectEx(ConnectOp& op) override {
-    begin(op, OpKind::kConnect);
+    backend::begin(op, OpKind::kConnect);
     auto s = Socket::openTcp(op.remote);
     if (!s) {
       defer(op, s.error().code);
@@ -206,12 +204,12 @@ class IocpProactor final : public Proactor {
         WSAGetLastError() != ERROR_IO_PENDING) {
       std::error_code ec = mapError(WSAGetLastError(), op);
       op.socket.close();
-      finishDeferred(op, ec, 0);
+      defer(op, ec, 0);
     }
   }
 
   void recv(RecvOp& op) override {
-    begin(op, OpKind::kRecv);
+    backend::begin(op, OpKind::kRecv);
     restartClock(op);
     postRecv(op, op.socket, op.buffer.data(), op.buffer.size());
   }
@@ -219,39 +217,34 @@ class IocpProactor final : public Proactor {
   // A zero-byte WSARecv waits for data without a buffer; the pooled buffer is taken after.
   void recvPooled(PooledRecvOp& op) override {
     releaseBuffer(op);
-    begin(op, OpKind::kRecvPooled);
+    backend::begin(op, OpKind::kRecvPooled);
     restartClock(op);
     postRecv(op, op.socket, nullptr, 0);
   }
 
-  void releaseBuffer(PooledRecvOp& op) override {
-    if (op.bufferId == ~0U) return;
-    pool_.give(op.bufferId);
-    op.bufferId = ~0U;
-    op.data = nullptr;
-  }
+  void releaseBuffer(PooledRecvOp& op) override { backend::releaseToFreeList(pool_, op); }
 
   std::size_t pooledBuffersInUse() const override { return pool_.inUse(); }
 
   void transmitPackets(TransmitOp& op) override {
-    begin(op, OpKind::kSend);
+    backend::begin(op, OpKind::kSend);
     restartClock(op);
     stepTransmit(op);
   }
 
   void disconnectEx(DisconnectOp& op) override {
-    begin(op, OpKind::kDisconnect);
+    backend::begin(op, OpKind::kDisconnect);
     restartClock(op);
     DWORD flags = op.reuse && options_.reuseSockets ? TF_REUSE_SOCKET : 0;
     if (!disconnectEx_(sock(op.socket), freshOv(op), flags, 0) &&
         WSAGetLastError() != ERROR_IO_PENDING) {
       int e = WSAGetLastError();
-      finishDeferred(op, e == WSAENOTCONN ? std::error_code{} : mapError(e, op), 0);
+      defer(op, e == WSAENOTCONN ? std::error_code{} : mapError(e, op), 0);
     }
   }
 
   void startTimer(TimerOp& op) override {
-    begin(op, OpKind::kTimer);
+    backend::begin(op, OpKind::kTimer);
     if (op.timeout.count() <= 0) {
       defer(op, {}, 0);
       return;
@@ -282,26 +275,9 @@ class IocpProactor final : public Proactor {
     ::PostQueuedCompletionStatus(port_, 0, kPostKey, reinterpret_cast<OVERLAPPED*>(&op));
   }
 
-  void stop() override {
-    stopRequested_.store(true, std::memory_order_release);
-    ::PostQueuedCompletionStatus(port_, 0, kStopKey, nullptr);
-  }
-
-  void run() override {
-    while (!stopRequested_.load(std::memory_order_acquire)) turn(-1);
-  }
-
-  std::size_t runOnce(Duration maxWait) override {
-    return turn(static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(maxWait).count()));
-  }
+  void wake() override { ::PostQueuedCompletionStatus(port_, 0, kStopKey, nullptr); }
 
  private:
-  struct Deferred {
-    Operation* op;
-    std::error_code ec;
-    std::size_t bytes;
-  };
-
   bool associate(NativeHandle h) {
     return ::CreateIoCompletionPort(reinterpret_cast<HANDLE>(h), port_, kOpKey, 0) != nullptr;
   }
@@ -318,32 +294,14 @@ class IocpProactor final : public Proactor {
     return std::move(s.value());
   }
 
-  static void begin(Operation& op, OpKind kind) {
-    FERRY_ASSERT(!op.state_.pending);
-    Operation::State& s = op.state_;
-    s.kind = kind;
-    s.stage = 0;
-    s.pending = true;
-    s.cancelRequested = false;
-    s.timedOut = false;
-    s.index = 0;
-    s.progress = 0;
-    s.total = 0;
-    s.next = nullptr;
-    s.timerSlot = TimerHeap::kNone;
-  }
-
   void restartClock(Operation& op) {
     timers_.remove(op);
     timers_.arm(op, std::chrono::steady_clock::now());
   }
 
   void defer(Operation& op, std::error_code ec, std::size_t bytes = 0) {
-    deferred_.push_back({&op, ec, bytes});
-  }
-  void finishDeferred(Operation& op, std::error_code ec, std::size_t bytes) {
     timers_.remove(op);
-    defer(op, ec, bytes);
+    deferred_.push(op, ec, bytes);
   }
   void complete(Operation& op, std::error_code ec, std::size_t bytes) {
     timers_.remove(op);
@@ -378,7 +336,7 @@ class IocpProactor final : public Proactor {
     DWORD flags = 0;
     if (::WSARecv(sock(s), &b, 1, nullptr, &flags, freshOv(op), nullptr) != 0 &&
         WSAGetLastError() != WSA_IO_PENDING) {
-      finishDeferred(op, mapError(WSAGetLastError(), op), 0);
+      defer(op, mapError(WSAGetLastError(), op), 0);
     }
   }
 
@@ -392,16 +350,16 @@ class IocpProactor final : public Proactor {
             (op.flags & kTransmitReuseSocket) != 0 && options_.reuseSockets ? TF_REUSE_SOCKET : 0;
         if (!disconnectEx_(sock(op.socket), freshOv(op), flags, 0) &&
             WSAGetLastError() != ERROR_IO_PENDING) {
-          finishDeferred(op, mapError(WSAGetLastError(), op), op.state_.total);
+          defer(op, mapError(WSAGetLastError(), op), op.state_.total);
         }
         return;
       }
-      finishDeferred(op, {}, op.state_.total);
+      defer(op, {}, op.state_.total);
       return;
     }
     bool ok = transmitPackets_ != nullptr ? sendPackets(op) : sendFallback(op);
     if (!ok && WSAGetLastError() != ERROR_IO_PENDING && WSAGetLastError() != WSA_IO_PENDING) {
-      finishDeferred(op, mapError(WSAGetLastError(), op), op.state_.total);
+      defer(op, mapError(WSAGetLastError(), op), op.state_.total);
     }
   }
 
@@ -459,8 +417,8 @@ class IocpProactor final : public Proactor {
   }
 
   // --- completions ---
-  std::size_t turn(int maxWaitMs) {
-    std::size_t n = flushDeferred();
+  std::size_t turn(int maxWaitMs) override {
+    std::size_t n = deferred_.flush();
     int waitMs = n > 0 ? 0 : timers_.waitMillis(std::chrono::steady_clock::now(), maxWaitMs);
     OVERLAPPED_ENTRY entries[64];
     ULONG count = 0;
@@ -490,19 +448,7 @@ class IocpProactor final : public Proactor {
       op.state_.timedOut = true;
       ::CancelIoEx(reinterpret_cast<HANDLE>(handleOf(op)), &ovOf(op).ov);
     }
-    return n + flushDeferred();
-  }
-
-  std::size_t flushDeferred() {
-    std::size_t n = 0;
-    for (std::size_t i = 0; i < deferred_.size(); ++i) {
-      Deferred d = deferred_[i];
-      d.op->state_.pending = false;
-      d.op->onComplete(d.ec, d.bytes);
-      ++n;
-    }
-    deferred_.clear();
-    return n;
+    return n + deferred_.flush();
   }
 
   // The result of op's overlapped call: empty on success.
@@ -624,7 +570,7 @@ class IocpProactor final : public Proactor {
         WSAGetLastError() != WSA_IO_PENDING) {
       std::error_code e = mapError(WSAGetLastError(), op);
       op.socket.close();
-      finishDeferred(op, e, 0);
+      defer(op, e, 0);
     }
   }
 
@@ -652,9 +598,8 @@ class IocpProactor final : public Proactor {
   LPFN_TRANSMITPACKETS transmitPackets_ = nullptr;
   TimerHeap timers_;
   PooledBuffers pool_;
-  std::vector<Deferred> deferred_;
+  backend::DeferredCompletions deferred_;
   std::vector<SOCKET> recycled_;
-  std::atomic<bool> stopRequested_{false};
 };
 
 }  // namespace

@@ -32,8 +32,7 @@
 
 #include "proxy/common/assert.h"
 #include "proxy/common/log.h"
-#include "proxy/io/pooled_buffers.h"
-#include "proxy/io/timer_heap.h"
+#include "proxy/io/backend.h"
 #include "proxy/io/transmit_cursor.h"
 
 namespace ferry::io {
@@ -74,7 +73,7 @@ class UringListener final : public Listener {
   std::size_t readyCount_ = 0;
 };
 
-class UringProactor final : public Proactor {
+class UringProactor final : public backend::LoopProactor {
  public:
   explicit UringProactor(const ProactorOptions& o)
       : pool_(o.pooledBuffers, o.pooledBufferSize), zeroCopyThreshold_(o.zeroCopyThreshold) {}
@@ -102,7 +101,6 @@ class UringProactor final : public Proactor {
     wake_.state_.kind = OpKind::kInternal;
     wake_.state_.owner = this;
     armWake();
-    deferred_.reserve(256);
     if (io_uring_probe* probe = io_uring_get_probe_ring(&ring_)) {
       if (!io_uring_opcode_supported(probe, IORING_OP_SENDMSG_ZC)) zeroCopyThreshold_ = 0;
       io_uring_free_probe(probe);
@@ -154,7 +152,7 @@ class UringProactor final : public Proactor {
 
   void acceptEx(Listener& base, AcceptOp& op) override {
     auto& l = static_cast<UringListener&>(base);
-    begin(op, OpKind::kAccept);
+    backend::begin(op, OpKind::kAccept);
     op.state_.owner = &l;
     op.socket.close();
     op.bytesReceived = 0;
@@ -175,7 +173,7 @@ class UringProactor final : public Proactor {
   }
 
   void connectEx(ConnectOp& op) override {
-    begin(op, OpKind::kConnect);
+    backend::begin(op, OpKind::kConnect);
     auto s = Socket::openTcp(op.remote);
     if (!s) {
       defer(op, s.error().code);
@@ -193,7 +191,7 @@ class UringProactor final : public Proactor {
   }
 
   void recv(RecvOp& op) override {
-    begin(op, OpKind::kRecv);
+    backend::begin(op, OpKind::kRecv);
     io_uring_sqe* sqe = sqeFor(op);
     io_uring_prep_recv(sqe, op.socket, op.buffer.data(), op.buffer.size(), 0);
     restartClock(op, sqe);
@@ -201,7 +199,7 @@ class UringProactor final : public Proactor {
 
   void recvPooled(PooledRecvOp& op) override {
     releaseBuffer(op);
-    begin(op, OpKind::kRecvPooled);
+    backend::begin(op, OpKind::kRecvPooled);
     io_uring_sqe* sqe = sqeFor(op);
     io_uring_prep_recv(sqe, op.socket, nullptr, pool_.size(), 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
@@ -223,19 +221,19 @@ class UringProactor final : public Proactor {
   std::size_t pooledBuffersInUse() const override { return pool_.inUse(); }
 
   void transmitPackets(TransmitOp& op) override {
-    begin(op, OpKind::kSend);
+    backend::begin(op, OpKind::kSend);
     stepTransmit(op);
   }
 
   void disconnectEx(DisconnectOp& op) override {
-    begin(op, OpKind::kDisconnect);
+    backend::begin(op, OpKind::kDisconnect);
     io_uring_sqe* sqe = sqeFor(op);
     io_uring_prep_shutdown(sqe, op.socket, SHUT_WR);
     restartClock(op, sqe);
   }
 
   void startTimer(TimerOp& op) override {
-    begin(op, OpKind::kTimer);
+    backend::begin(op, OpKind::kTimer);
     if (op.timeout.count() <= 0) {
       defer(op, {}, 0);  // already due: the next turn completes it
       return;
@@ -271,20 +269,7 @@ class UringProactor final : public Proactor {
       op.state_.pending = true;
       posted_.push_back(&op);
     }
-    wakeUp();
-  }
-
-  void stop() override {
-    stopRequested_.store(true, std::memory_order_release);
-    wakeUp();
-  }
-
-  void run() override {
-    while (!stopRequested_.load(std::memory_order_acquire)) turn(-1);
-  }
-
-  std::size_t runOnce(Duration maxWait) override {
-    return turn(static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(maxWait).count()));
+    wake();
   }
 
   // --- used by UringListener ---
@@ -300,21 +285,6 @@ class UringProactor final : public Proactor {
   struct WakeOp final : Operation {
     void onComplete(std::error_code, std::size_t) override {}
   };
-
-  static void begin(Operation& op, OpKind kind) {
-    FERRY_ASSERT(!op.state_.pending);
-    Operation::State& s = op.state_;
-    s.kind = kind;
-    s.stage = 0;
-    s.pending = true;
-    s.cancelRequested = false;
-    s.timedOut = false;
-    s.index = 0;
-    s.progress = 0;
-    s.total = 0;
-    s.next = nullptr;
-    s.timerSlot = TimerHeap::kNone;
-  }
 
   // Returns an SQE, first making room for `need` consecutive ones so that a linked pair is never
   // split across two submissions.
@@ -358,7 +328,8 @@ class UringProactor final : public Proactor {
   }
 
   void defer(Operation& op, std::error_code ec, std::size_t bytes = 0) {
-    deferred_.push_back({&op, ec, bytes});
+    timers_.remove(op);
+    deferred_.push(op, ec, bytes);
   }
 
   void complete(Operation& op, std::error_code ec, std::size_t bytes) {
@@ -376,7 +347,7 @@ class UringProactor final : public Proactor {
     return sysErr(-res);
   }
 
-  void wakeUp() {
+  void wake() override {
     std::uint64_t one = 1;
     [[maybe_unused]] ssize_t n = ::write(eventFd_, &one, sizeof(one));
   }
@@ -389,8 +360,8 @@ class UringProactor final : public Proactor {
 
   // One turn: deliver deferred completions, submit, wait up to maxWaitMs (-1: no bound) or the
   // nearest deadline, deliver completions, expire what is due.
-  std::size_t turn(int maxWaitMs) {
-    std::size_t n = flushDeferred();
+  std::size_t turn(int maxWaitMs) override {
+    std::size_t n = deferred_.flush();
     int waitMs = n > 0 ? 0 : timers_.waitMillis(std::chrono::steady_clock::now(), maxWaitMs);
     io_uring_cqe* cqe = nullptr;
     if (waitMs == 0) {
@@ -417,19 +388,7 @@ class UringProactor final : public Proactor {
       }
     }
     n += expireDue();
-    n += flushDeferred();
-    return n;
-  }
-
-  std::size_t flushDeferred() {
-    std::size_t n = 0;
-    // Completions may defer more; index instead of iterators since the vector can grow.
-    for (std::size_t i = 0; i < deferred_.size(); ++i) {
-      Deferred d = deferred_[i];
-      complete(*d.op, d.ec, d.bytes);
-      ++n;
-    }
-    deferred_.clear();
+    n += deferred_.flush();
     return n;
   }
 
@@ -680,12 +639,6 @@ class UringProactor final : public Proactor {
     defer(op, {}, op.state_.total);
   }
 
-  struct Deferred {
-    Operation* op;
-    std::error_code ec;
-    std::size_t bytes;
-  };
-
   static constexpr unsigned short kBufferGroup = 1;
   TimerHeap timers_;
   PooledBuffers pool_;
@@ -697,10 +650,9 @@ class UringProactor final : public Proactor {
   int eventFd_ = -1;
   std::uint64_t wakeValue_ = 0;
   WakeOp wake_;
-  std::atomic<bool> stopRequested_{false};
   std::mutex postMutex_;
   std::vector<Operation*> posted_;
-  std::vector<Deferred> deferred_;
+  backend::DeferredCompletions deferred_;
 };
 
 UringListener::~UringListener() {

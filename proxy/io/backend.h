@@ -1,0 +1,96 @@
+#pragma once
+// What every proactor implementation shares: starting an operation's bookkeeping, the queue of
+// completions found at submission (delivered by the loop, never inside the submitting call),
+// and run()/runOnce() over one `turn` of the backend's loop. Only backends include this.
+
+#include <atomic>
+#include <vector>
+
+#include "proxy/common/assert.h"
+#include "proxy/io/pooled_buffers.h"
+#include "proxy/io/proactor.h"
+#include "proxy/io/timer_heap.h"
+
+namespace ferry::io::backend {
+
+// Resets op's bookkeeping for a new submission of `kind`. A finished operation is off the timer
+// heap (every completion path removes it), so its slot is already kNone.
+inline void begin(Operation& op, OpKind kind) {
+  FERRY_ASSERT(!op.state_.pending);
+  FERRY_BUG(op.state_.timerSlot == TimerHeap::kNone);
+  Operation::State& s = op.state_;
+  s.kind = kind;
+  s.stage = 0;
+  s.pending = true;
+  s.cancelRequested = false;
+  s.timedOut = false;
+  s.index = 0;
+  s.progress = 0;
+  s.total = 0;
+  s.next = nullptr;
+}
+
+// Gives op's pooled buffer back to a free-list pool (epoll, IOCP).
+inline void releaseToFreeList(PooledBuffers& pool, PooledRecvOp& op) {
+  if (op.bufferId == ~0U) return;
+  pool.give(op.bufferId);
+  op.bufferId = ~0U;
+  op.data = nullptr;
+}
+
+// Completions decided at submission time, delivered by the loop. Backends take the operation
+// off their timer heap before pushing it here.
+class DeferredCompletions {
+ public:
+  DeferredCompletions() { items_.reserve(256); }
+  void push(Operation& op, std::error_code ec, std::size_t bytes) {
+    items_.push_back({&op, ec, bytes});
+  }
+  bool empty() const { return items_.empty(); }
+  // Delivers them in order; completions may push more, which are delivered too.
+  std::size_t flush() {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < items_.size(); ++i) {  // indexes: the vector may grow
+      Item d = items_[i];
+      d.op->state_.pending = false;
+      d.op->onComplete(d.ec, d.bytes);
+      ++n;
+    }
+    items_.clear();
+    return n;
+  }
+
+ private:
+  struct Item {
+    Operation* op;
+    std::error_code ec;
+    std::size_t bytes;
+  };
+  std::vector<Item> items_;
+};
+
+// run() and runOnce() for a backend that provides one turn of its loop and a way to wake it.
+class LoopProactor : public Proactor {
+ public:
+  void run() override {
+    while (!stopRequested_.load(std::memory_order_acquire)) turn(-1);
+  }
+  std::size_t runOnce(Duration maxWait) override {
+    return turn(static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(maxWait).count()));
+  }
+  void stop() override {
+    stopRequested_.store(true, std::memory_order_release);
+    wake();
+  }
+
+ protected:
+  // Waits up to maxWaitMs (-1: no bound, 0: not at all) and delivers what is ready.
+  virtual std::size_t turn(int maxWaitMs) = 0;
+  // Any thread: makes a turn that is waiting return.
+  virtual void wake() = 0;
+
+ private:
+  std::atomic<bool> stopRequested_{false};
+};
+
+}  // namespace ferry::io::backend
