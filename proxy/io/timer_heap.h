@@ -47,6 +47,20 @@ class TimerHeap {
     return cap >= 0 && cap < ms ? cap : static_cast<int>(ms);
   }
 
+  // Takes every operation whose deadline is not after now off the heap, earliest first, and
+  // hands it to onDue (which may arm new deadlines). Returns how many were due.
+  template <class F>
+  std::size_t expireDue(TimePoint now, F&& onDue) {
+    std::size_t n = 0;
+    while (!heap_.empty() && heap_.front()->state_.deadline <= now) {
+      Operation& op = *heap_.front();
+      remove(op);
+      onDue(op);
+      ++n;
+    }
+    return n;
+  }
+
   static constexpr std::uint32_t kNone = ~0U;
 
  private:

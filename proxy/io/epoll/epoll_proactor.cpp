@@ -273,8 +273,8 @@ class EpollProactor final : public backend::LoopProactor {
   void armTimeout(Operation& op) { timers_.arm(op, std::chrono::steady_clock::now()); }
   void heapRemove(Operation& op) { timers_.remove(op); }
 
+  // op's deadline passed (it is already off the heap).
   void expire(Operation& op) {
-    heapRemove(op);
     switch (op.state_.kind) {
       case OpKind::kTimer:
         finish(op, {}, 0, false);
@@ -314,11 +314,7 @@ class EpollProactor final : public backend::LoopProactor {
       onReady(fd, events[i].events);
       ++n;
     }
-    auto now = std::chrono::steady_clock::now();
-    while (!timers_.empty() && timers_.top().state_.deadline <= now) {
-      expire(timers_.top());
-      ++n;
-    }
+    n += timers_.expireDue(std::chrono::steady_clock::now(), [&](Operation& op) { expire(op); });
     return n + deferred_.flush();
   }
 

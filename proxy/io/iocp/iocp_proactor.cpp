@@ -436,18 +436,14 @@ class IocpProactor final : public backend::LoopProactor {
         ++n;
       }
     }
-    auto now = std::chrono::steady_clock::now();
-    while (!timers_.empty() && timers_.top().state_.deadline <= now) {
-      Operation& op = timers_.top();
-      timers_.remove(op);
-      ++n;
+    n += timers_.expireDue(std::chrono::steady_clock::now(), [&](Operation& op) {
       if (op.state_.kind == OpKind::kTimer) {
         complete(op, {}, 0);
-        continue;
+        return;
       }
       op.state_.timedOut = true;
       ::CancelIoEx(reinterpret_cast<HANDLE>(handleOf(op)), &ovOf(op).ov);
-    }
+    });
     return n + deferred_.flush();
   }
 

@@ -309,22 +309,16 @@ class UringProactor final : public backend::LoopProactor {
 
   // Cancels the operations whose deadline passed; timers complete here.
   std::size_t expireDue() {
-    std::size_t n = 0;
-    auto now = std::chrono::steady_clock::now();
-    while (!timers_.empty() && timers_.top().state_.deadline <= now) {
-      Operation& op = timers_.top();
-      timers_.remove(op);
-      ++n;
+    return timers_.expireDue(std::chrono::steady_clock::now(), [&](Operation& op) {
       if (op.state_.kind == OpKind::kTimer) {
         complete(op, {}, 0);
-        continue;
+        return;
       }
       op.state_.timedOut = true;
       io_uring_sqe* sqe = getSqe(1);
       io_uring_prep_cancel64(sqe, reinterpret_cast<__u64>(&op), 0);
       io_uring_sqe_set_data64(sqe, 0);
-    }
-    return n;
+    });
   }
 
   void defer(Operation& op, std::error_code ec, std::size_t bytes = 0) {
