@@ -77,12 +77,12 @@ TEST(Proxy, LargeBodiesBothWaysContentLengthAndChunked) {
 
 TEST(Proxy, DeadBackendGives502Fast) {
   ReservedPort dead;  // bound, never listening: refused
-  Ferry f(proxyConfig(0, {dead.port()}));
+  // "Fast" without timing anything: the connect timeout (60 s) is longer than curl waits
+  // (20 s), so a 502 can only come from the refusal itself, never from waiting out a timeout.
+  Ferry f(proxyConfig(0, {dead.port()}, "", "    connect_timeout: 60s\n"));
   int port = f.port("web");
-  auto t0 = std::chrono::steady_clock::now();
-  CommandResult r = run("curl -s -o /dev/null -w %{http_code} --max-time 10 " + url(port, "/"));
+  CommandResult r = run("curl -s -o /dev/null -w %{http_code} --max-time 20 " + url(port, "/"), 30);
   EXPECT_EQ(r.out, "502");
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);  // refused, not timed out
   EXPECT_GE(f.metric("ferry_upstream_connect_failures_total{cluster=\"c\"}"), 1);
   EXPECT_EQ(
       f.metric("ferry_http_requests_total{listener=\"web\",route=\"all\",code_class=\"5xx\"}"), 1);
