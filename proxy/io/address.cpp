@@ -1,8 +1,7 @@
 #include "proxy/io/address.h"
 
 #ifdef _WIN32
-#include <winsock2.h>
-#include <ws2tcpip.h>
+#include "proxy/io/iocp/winsock.h"
 using socklen_t = int;
 #else
 #include <arpa/inet.h>

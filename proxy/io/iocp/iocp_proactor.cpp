@@ -19,14 +19,6 @@
 // Winsock's macros (INVALID_SOCKET, FD_SET, ...) are C casts.
 #pragma GCC diagnostic ignored "-Wold-style-cast"
 
-// winsock2.h must come before the other Windows headers.
-// clang-format off
-#include <winsock2.h>
-#include <mswsock.h>
-#include <ws2tcpip.h>
-#include <windows.h>
-// clang-format on
-
 #include <atomic>
 #include <cstring>
 #include <mutex>
@@ -35,6 +27,7 @@
 #include "proxy/common/assert.h"
 #include "proxy/common/log.h"
 #include "proxy/io/backend.h"
+#include "proxy/io/iocp/winsock.h"
 #include "proxy/io/transmit_cursor.h"
 
 namespace ferry::io {

@@ -3,13 +3,7 @@
 // Winsock's macros (INVALID_SOCKET, FD_SET, ...) are C casts.
 #pragma GCC diagnostic ignored "-Wold-style-cast"
 
-// winsock2.h must come before the other Windows headers.
-// clang-format off
-#include <winsock2.h>
-#include <ws2tcpip.h>
-#include <windows.h>
-// clang-format on
-
+#include "proxy/io/iocp/winsock.h"
 #include "proxy/io/socket.h"
 
 namespace ferry::io {
