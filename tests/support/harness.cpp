@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -78,7 +79,8 @@ std::string tempDir() {
 }  // namespace
 
 Process::Process(std::vector<std::string> argv, bool captureStdout) {
-  logPath_ = tempDir() + "/log";
+  dir_ = tempDir();
+  logPath_ = dir_ + "/log";
   int pipeFds[2] = {-1, -1};
   if (captureStdout && ::pipe2(pipeFds, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
   pid_ = ::fork();
@@ -103,6 +105,8 @@ Process::Process(std::vector<std::string> argv, bool captureStdout) {
 Process::~Process() {
   stop();
   if (out_ >= 0) ::close(out_);
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
 }
 
 std::string Process::firstLine() {
@@ -269,7 +273,14 @@ int Ferry::port(const std::string& listener) const {
 }
 
 Ferry::~Ferry() {
-  proc_->stop();
+  if (!proc_->running()) {  // it should still be serving: say why it is not
+    ADD_FAILURE() << "ferry exited during the test with status " << proc_->stop() << ":\n"
+                  << proc_->logText();
+  } else {
+    proc_->stop();
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
 }
 
 std::string Ferry::metrics() {

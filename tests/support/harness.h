@@ -58,6 +58,7 @@ class Process {
  private:
   pid_t pid_ = -1;
   int out_ = -1;
+  std::string dir_;  // temporary; removed with the process object
   std::string logPath_;
   bool exited_ = false;
   int status_ = 0;
