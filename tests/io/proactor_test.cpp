@@ -74,6 +74,36 @@ Task<void> makePair(Proactor& p, Listener& l, Address to, Pair& out, bool& done)
   done = true;
 }
 
+// Sends elements from client to server with transmit_packets (closing the send side after the
+// last one) while the server reads to the end; returns what arrived and the transmit's result.
+struct Exchanged {
+  IoResult sent;
+  std::string received;
+};
+Exchanged sendAllReceiveAll(Proactor& p, Pair& pair, std::span<const TransmitElement> els) {
+  Exchanged out;
+  bool sent = false, received = false;
+  auto sender = [&]() -> Task<void> {
+    out.sent = co_await transmit(p, pair.client.native(), els, 10s, kTransmitDisconnect);
+    sent = true;
+  };
+  auto receiver = [&]() -> Task<void> {
+    std::vector<char> buf(1 << 20);
+    for (;;) {
+      IoResult r = co_await recv(p, pair.server.native(), buf, 10s);
+      if (!r.ok() || r.bytes == 0) break;
+      out.received.append(buf.data(), r.bytes);
+    }
+    received = true;
+  };
+  spawn(receiver());
+  spawn(sender());
+  auto end = std::chrono::steady_clock::now() + 30s;
+  while (!(sent && received) && std::chrono::steady_clock::now() < end) p.runOnce(50ms);
+  EXPECT_TRUE(sent && received) << "the exchange did not finish in 30 s";
+  return out;
+}
+
 TEST_P(ProactorTest, AcceptAndConnectCarryFirstDataAndBothAddresses) {
   bool done = false;
   std::string got;
@@ -230,32 +260,11 @@ TEST_P(ProactorTest, TransmitPacketsMixedElementsArriveByteForByte) {
       TransmitElement::memory(tail), TransmitElement::memory(tail)};
   std::string want =
       head + file.substr(0, 1 << 20) + mid + file.substr(12345, 2 << 20) + tail + tail;
-  std::string got;
-  bool sent = false, received = false;
-  auto sender = [&]() -> Task<void> {
-    IoResult r = co_await transmit(*p_, pair.client.native(), els, 10s, kTransmitDisconnect);
-    EXPECT_TRUE(r.ok()) << r.ec.message();
-    EXPECT_EQ(r.bytes, want.size());
-    sent = true;
-  };
-  auto receiver = [&]() -> Task<void> {
-    std::vector<char> buf(256 << 10);
-    for (;;) {
-      IoResult r = co_await recv(*p_, pair.server.native(), buf, 10s);
-      if (!r.ok() || r.bytes == 0) break;
-      got.append(buf.data(), r.bytes);
-    }
-    received = true;
-  };
-  spawn(receiver());
-  spawn(sender());
-  bool both = false;
-  auto end = std::chrono::steady_clock::now() + 20s;
-  while (!(sent && received) && std::chrono::steady_clock::now() < end) p_->runOnce(50ms);
-  both = sent && received;
-  ASSERT_TRUE(both);
-  EXPECT_EQ(got.size(), want.size());
-  EXPECT_TRUE(got == want);
+  Exchanged x = sendAllReceiveAll(*p_, pair, els);
+  EXPECT_TRUE(x.sent.ok()) << x.sent.ec.message();
+  EXPECT_EQ(x.sent.bytes, want.size());
+  EXPECT_EQ(x.received.size(), want.size());
+  EXPECT_TRUE(x.received == want);
   f.close();
   std::filesystem::remove(path);
 }
@@ -280,29 +289,10 @@ TEST_P(ProactorTest, LargeMemoryTransmitsArriveIntactWithZeroCopyOn) {
   std::vector<TransmitElement> els;
   for (int i = 0; i < 4; ++i) pieces.emplace_back(4 << 20, static_cast<char>('a' + i));
   for (const std::string& piece : pieces) els.push_back(TransmitElement::memory(piece));
-  std::string got;
-  bool sent = false, received = false;
-  auto sender = [&]() -> Task<void> {
-    IoResult r = co_await transmit(*p_, pair.client.native(), els, 10s, kTransmitDisconnect);
-    EXPECT_TRUE(r.ok()) << r.ec.message();
-    EXPECT_EQ(r.bytes, 16U << 20);
-    sent = true;
-  };
-  auto receiver = [&]() -> Task<void> {
-    std::vector<char> buf(1 << 20);
-    for (;;) {
-      IoResult r = co_await recv(*p_, pair.server.native(), buf, 10s);
-      if (!r.ok() || r.bytes == 0) break;
-      got.append(buf.data(), r.bytes);
-    }
-    received = true;
-  };
-  spawn(receiver());
-  spawn(sender());
-  auto end = std::chrono::steady_clock::now() + 30s;
-  while (!(sent && received) && std::chrono::steady_clock::now() < end) p_->runOnce(50ms);
-  ASSERT_TRUE(sent && received);
-  EXPECT_TRUE(got == pieces[0] + pieces[1] + pieces[2] + pieces[3]);
+  Exchanged x = sendAllReceiveAll(*p_, pair, els);
+  EXPECT_TRUE(x.sent.ok()) << x.sent.ec.message();
+  EXPECT_EQ(x.sent.bytes, 16U << 20);
+  EXPECT_TRUE(x.received == pieces[0] + pieces[1] + pieces[2] + pieces[3]);
 }
 
 TEST_P(ProactorTest, TransmitToAResetPeerFails) {

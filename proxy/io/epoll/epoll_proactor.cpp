@@ -211,7 +211,7 @@ class EpollProactor final : public backend::LoopProactor {
   // Ends op: takes it off its socket and the timer heap; its completion is deferred.
   void finish(Operation& op, std::error_code ec, std::size_t bytes, bool viaDefer = true) {
     unwait(op);
-    heapRemove(op);
+    timers_.remove(op);
     if (viaDefer) {
       defer(op, ec, bytes);
     } else {
@@ -271,7 +271,6 @@ class EpollProactor final : public backend::LoopProactor {
   }
 
   void armTimeout(Operation& op) { timers_.arm(op, std::chrono::steady_clock::now()); }
-  void heapRemove(Operation& op) { timers_.remove(op); }
 
   // op's deadline passed (it is already off the heap).
   void expire(Operation& op) {
@@ -479,7 +478,7 @@ class EpollProactor final : public backend::LoopProactor {
       if (n == -EAGAIN || n == -EWOULDBLOCK) {
         if (op.state_.waitHandle == kInvalidHandle) wait(op, op.socket, true);
         if (op.state_.total != before) {  // progress restarts the inactivity clock
-          heapRemove(op);
+          timers_.remove(op);
           armTimeout(op);
         }
         return;

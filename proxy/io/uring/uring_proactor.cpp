@@ -187,14 +187,14 @@ class UringProactor final : public backend::LoopProactor {
     io_uring_sqe* sqe = sqeFor(op);
     io_uring_prep_connect(sqe, op.socket.native(), static_cast<const sockaddr*>(op.remote.raw()),
                           static_cast<socklen_t>(op.remote.length()));
-    restartClock(op, sqe);
+    restartClock(op);
   }
 
   void recv(RecvOp& op) override {
     backend::begin(op, OpKind::kRecv);
     io_uring_sqe* sqe = sqeFor(op);
     io_uring_prep_recv(sqe, op.socket, op.buffer.data(), op.buffer.size(), 0);
-    restartClock(op, sqe);
+    restartClock(op);
   }
 
   void recvPooled(PooledRecvOp& op) override {
@@ -204,7 +204,7 @@ class UringProactor final : public backend::LoopProactor {
     io_uring_prep_recv(sqe, op.socket, nullptr, pool_.size(), 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = kBufferGroup;
-    restartClock(op, sqe);
+    restartClock(op);
   }
 
   void releaseBuffer(PooledRecvOp& op) override {
@@ -229,7 +229,7 @@ class UringProactor final : public backend::LoopProactor {
     backend::begin(op, OpKind::kDisconnect);
     io_uring_sqe* sqe = sqeFor(op);
     io_uring_prep_shutdown(sqe, op.socket, SHUT_WR);
-    restartClock(op, sqe);
+    restartClock(op);
   }
 
   void startTimer(TimerOp& op) override {
@@ -302,7 +302,7 @@ class UringProactor final : public backend::LoopProactor {
   }
 
   // (Re)starts op's inactivity clock for the stage just submitted.
-  void restartClock(Operation& op, io_uring_sqe*) {
+  void restartClock(Operation& op) {
     timers_.remove(op);
     timers_.arm(op, std::chrono::steady_clock::now());
   }
@@ -503,7 +503,7 @@ class UringProactor final : public backend::LoopProactor {
     op.state_.stage = 1;
     io_uring_sqe* sqe = sqeFor(op);
     io_uring_prep_recv(sqe, fd, op.firstData.data(), op.firstData.size(), 0);
-    restartClock(op, sqe);
+    restartClock(op);
   }
 
   void onAcceptFirstData(AcceptOp& op, int res) {
@@ -539,7 +539,7 @@ class UringProactor final : public backend::LoopProactor {
     io_uring_sqe* sqe = sqeFor(op);
     io_uring_prep_send(sqe, op.socket.native(), op.firstData.data() + op.state_.progress,
                        op.firstData.size() - op.state_.progress, MSG_NOSIGNAL);
-    restartClock(op, sqe);
+    restartClock(op);
   }
 
   static std::uint64_t runBytes(const msghdr& m) {
@@ -604,7 +604,7 @@ class UringProactor final : public backend::LoopProactor {
         } else {
           io_uring_prep_sendmsg(sqe, op.socket, msg, MSG_NOSIGNAL);
         }
-        restartClock(op, sqe);
+        restartClock(op);
         return;
       }
       // File range: sendfile copies in the kernel; when the socket buffer is full, wait for
@@ -615,7 +615,7 @@ class UringProactor final : public backend::LoopProactor {
         op.state_.kind = OpKind::kSendPoll;
         io_uring_sqe* sqe = sqeFor(op);
         io_uring_prep_poll_add(sqe, op.socket, POLLOUT);
-        restartClock(op, sqe);
+        restartClock(op);
         return;
       }
       // n == 0: the file is shorter than the element says
@@ -627,7 +627,7 @@ class UringProactor final : public backend::LoopProactor {
       op.state_.stage = 1;
       io_uring_sqe* sqe = sqeFor(op);
       io_uring_prep_shutdown(sqe, op.socket, SHUT_WR);
-      restartClock(op, sqe);
+      restartClock(op);
       return;
     }
     defer(op, {}, op.state_.total);
