@@ -1,17 +1,22 @@
 // The HTTP reverse-proxy session: one client connection, requests one after another.
 //
-// The life of a request (see README.md in this folder):
-//   read head (idle + header timeouts) -> route (404) -> limits (413) -> upstream head written
-//   -> pooled connection or connect_ex carrying the head -> request body streamed verbatim ->
-//   response head read (response timeout: 504) -> response head rewritten -> body streamed
-//   verbatim -> connection back to the pool if the response ended cleanly -> next request.
+// The life of a request is a sequence of phases (see README.md in this folder), each ending in
+// one Outcome (outcome.h): read head -> route -> admission and limits -> upstream exchange (one
+// or more attempts; retry safety is upstream::retrySafety's decision) -> finish (the status
+// answered for a failed outcome, the access-log line with the cause, the counters).
 //
-// Retry: a request goes to a second attempt only if nothing of it could have been processed:
-// the connect failed, or a reused pooled connection failed before any response byte while the
-// whole request was still in memory (the backend closed an idle connection under us).
+// The upstream exchange is full duplex: the request body (a Pump with the request parser as its
+// filter) and the response (head, 1xx, body) move at once, each through one bounded buffer, so a
+// backend's early response reaches the client while the upload goes on, and a slow reader on
+// either side makes ferry wait, never buffer.
 //
-// Lifetimes: everything lives in this coroutine's frame; at most one operation is pending at a
-// time, and every path ends by awaiting it, so the frame never dies with I/O in flight.
+// Memory: a connection waiting for its next request holds only Connection (the socket, the
+// peer's address, an empty buffer handle) and its pending pooled receive; the parsers, buffers and
+// exchange state live in serveRequests()'s frame, which exists only while requests are served and
+// goes back to the worker's frame pool when the connection turns idle.
+//
+// Lifetimes: every coroutine here awaits its pending operations before returning; the two
+// directions of an exchange are joined (relay.h, both()) before the exchange ends.
 
 #include <cstring>
 
@@ -19,9 +24,15 @@
 #include "proxy/io/awaitables.h"
 #include "proxy/session/context.h"
 #include "proxy/session/downstream.h"
+#include "proxy/session/outcome.h"
+#include "proxy/session/relay.h"
+#include "proxy/upstream/retry.h"
 
 namespace ferry::session {
 namespace {
+
+// Attempts per request: the first and at most one retry (a retry policy comes with clusters).
+constexpr int kMaxAttempts = 2;
 
 // A short copy of what the access log needs after the head's bytes are reused.
 struct RequestLine {
@@ -53,367 +64,587 @@ class ActiveGuard {
   metrics::Counter& c_;
 };
 
-enum class Next { kKeepAlive, kClose, kAbort };
+// What happens to the client connection after an exchange.
+enum class Next {
+  kKeepAlive,  // read the next request
+  kClose,      // close gracefully (the answer was complete)
+  kAbort,      // cut the connection (a response broke off; the client must see it truncated)
+};
 
-struct Exchange {
+// What the access log says of one exchange.
+struct Record {
   int status = 0;
+  Cause cause = Cause::kOk;
+  std::uint64_t bytesIn = 0;
   std::uint64_t bytesOut = 0;
   std::string_view route = "-";
   io::Address upstream;
+  int retries = 0;
+  bool reused = false;
 };
 
-class HttpSession {
+Cause connectCause(std::error_code ec) {
+  if (ec == std::errc::connection_refused) return Cause::kUpstreamConnectRefused;
+  if (ec == std::errc::timed_out) return Cause::kUpstreamConnectTimeout;
+  return Cause::kUpstreamConnectFailed;
+}
+
+// The client side of one connection: what an idle keep-alive connection holds.
+struct Connection {
+  Connection(WorkerContext& wc, ListenerContext& lc, io::Socket s, io::Address a)
+      : w(wc), l(lc), client(std::move(s)), peer(a) {
+    peerLen = peer.formatHost(peerHost, sizeof(peerHost));
+  }
+  WorkerContext& w;
+  ListenerContext& l;
+  io::Socket client;
+  io::Address peer;
+  Buffer in;  // client bytes; released while idle
+  char peerHost[48] = {};
+  std::size_t peerLen = 0;
+  std::string_view clientIp() const { return {peerHost, peerLen}; }
+};
+
+// The request side of the full-duplex exchange: the request parser decides where the body ends;
+// the bytes after it (a pipelined request) stay in the client buffer.
+class RequestBodyFilter final : public Pump::Filter {
  public:
-  HttpSession(WorkerContext& w, ListenerContext& l, io::Socket client, io::Address peer)
-      : w_(w), l_(l), client_(std::move(client)), peer_(peer) {
-    peerLen_ = peer_.formatHost(peerHost_, sizeof(peerHost_));
+  RequestBodyFilter(http::Parser& p, std::uint64_t limit) : parser_(p), limit_(limit) {}
+  Pump::Step onBytes(const char* data, std::size_t n) override {
+    http::Parser::Step st = parser_.feed(data, n);
+    if (st.status == http::Parser::Status::kError) return {0, false, true, false};
+    seen_ += st.consumed;
+    if (limit_ != 0 && seen_ > limit_) return {0, false, false, true};
+    return {st.consumed, parser_.messageComplete(), false, false};
+  }
+  Pump::Step onEof() override { return {0, false, !parser_.messageComplete(), false}; }
+
+ private:
+  http::Parser& parser_;
+  std::uint64_t limit_;
+  std::uint64_t seen_ = 0;
+};
+
+// Requests on one connection while it is busy; see the file comment for why this is apart
+// from Connection.
+class Exchanges {
+ public:
+  explicit Exchanges(Connection& c) : c_(c), w_(c.w), l_(c.l) {
     routeSlot_ = l_.config->routes.size();
   }
 
-  Task<void> run() {
-    l_.counters->accepted.add();
-    l_.counters->active.add();
-    const config::ListenerConfig& cfg = *l_.config;
-    HeadLimits limits{cfg.idleTimeout, cfg.requestHeaderTimeout, cfg.maxRequestHeaderBytes};
-    Next next = Next::kKeepAlive;
-    while (next == Next::kKeepAlive) {
-      req_.reset();
-      if (in_.empty()) {
-        // Between requests the connection holds no buffer: they go back to the pool, and the
-        // next bytes arrive in one of the proactor's pooled buffers.
-        in_.release();
+  // Serves requests until the connection is idle (kKeepAlive with no bytes waiting) or ends.
+  Task<Next> serve() {
+    for (;;) {
+      Next n = co_await one();
+      if (n != Next::kKeepAlive || c_.in.empty()) {
         out_.release();
         head_.release();
-        if (!co_await awaitClientBytes(w_.proactor, client_.native(), in_, w_.buffers,
-                                       cfg.idleTimeout)) {
-          next = Next::kClose;
-          break;
-        }
+        co_return n;
       }
-      HeadOutcome o = co_await readHead(w_.proactor, client_.native(), in_, req_, limits, w_.clock);
-      start_ = w_.clock.now();
-      if (o == HeadOutcome::kReady) {
-        next = co_await exchange();
-        continue;
-      }
-      if (o == HeadOutcome::kTimeout || o == HeadOutcome::kInvalid) {
-        int status = o == HeadOutcome::kTimeout ? 408
-                     : req_.error().empty()     ? 431
-                                                : req_.errorStatus();
-        log::debug("client {}: {} ({})", peer_.toString(), status,
-                   o == HeadOutcome::kTimeout ? "request head timed out" : req_.error());
-        ex_ = Exchange{};
-        line_ = RequestLine{};
-        co_await answer(status, true);
-        finish();
-      }
-      next = Next::kClose;
     }
-    out_.release();
-    head_.release();
-    if (next == Next::kClose) co_await lingeringClose(w_.proactor, std::move(client_), in_);
-    in_.release();
-    client_.close();
-    l_.counters->active.sub();
   }
 
  private:
-  std::string_view clientIp() const { return {peerHost_, peerLen_}; }
+  // Phase 1: the request head.
+  Task<Next> one() {
+    const config::ListenerConfig& cfg = *l_.config;
+    req_.reset();
+    rec_ = Record{};
+    line_ = RequestLine{};
+    HeadLimits limits{cfg.idleTimeout, cfg.requestHeaderTimeout, cfg.maxRequestHeaderBytes};
+    HeadOutcome o =
+        co_await readHead(w_.proactor, c_.client.native(), c_.in, req_, limits, w_.clock);
+    start_ = w_.clock.now();
+    switch (o) {
+      case HeadOutcome::kReady:
+        co_return co_await proxy();
+      case HeadOutcome::kTimeout:
+        co_return co_await finish(Outcome{Cause::kRequestHeaderTimeout}, Next::kClose);
+      case HeadOutcome::kInvalid: {
+        int s = req_.error().empty() ? 431 : req_.errorStatus();
+        log::debug("client {}: {} ({})", c_.peer.toString(), s, req_.error());
+        Cause cause = s == 431   ? Cause::kHeadersTooLarge
+                      : s == 414 ? Cause::kTargetTooLong
+                                 : Cause::kBadRequest;
+        co_return co_await finish(Outcome{cause}, Next::kClose);
+      }
+      case HeadOutcome::kClosed:
+      case HeadOutcome::kIoError:
+        break;
+    }
+    co_return Next::kClose;
+  }
 
-  // One request and its response. The head is complete in in_.
-  Task<Next> exchange() {
+  // Phases 2 and 3: route, admission and limits; then the upstream exchange.
+  Task<Next> proxy() {
     const http::MessageHead& h = req_.head();
-    ex_ = Exchange{};
+    const config::ListenerConfig& cfg = *l_.config;
     line_.set(h);
+    rec_.bytesIn = h.headBytes;
+    if (h.upgrade && http::iequals(h.method, "CONNECT")) {
+      co_return co_await finish(Outcome{Cause::kNotImplemented}, Next::kClose);
+    }
     const route::Route* route =
         l_.routes->match(route::keyOf(h.target, h.find("host").value_or("")));
-    bool hasBody = h.expectsBody;
-    if (h.upgrade && http::iequals(h.method, "CONNECT")) co_return co_await reject(501, true);
     if (route == nullptr) {
       routeSlot_ = l_.config->routes.size();
-      bool close = hasBody || !h.keepAlive;
-      if (!close) in_.consume(h.headBytes);  // a bodiless request: the next one follows
-      co_return co_await reject(404, close);
+      bool close = h.expectsBody || !h.keepAlive;
+      if (!close) c_.in.consume(h.headBytes);  // a bodiless request: the next one follows
+      co_return co_await finish(Outcome{Cause::kNoRoute}, close ? Next::kClose : Next::kKeepAlive);
     }
     routeSlot_ = static_cast<std::size_t>(route - l_.routes->routes().data());
-    ex_.route = route->name;
-    const config::ListenerConfig& cfg = *l_.config;
+    rec_.route = route->name;
     if (cfg.maxRequestBodyBytes != 0 && h.contentLength &&
         *h.contentLength > cfg.maxRequestBodyBytes) {
-      co_return co_await reject(413, true);
+      co_return co_await finish(Outcome{Cause::kBodyTooLarge}, Next::kClose);
     }
     if (!head_) head_ = w_.buffers.acquire();
     head_.clear();
     http::HeadWriter hw(head_.writable());
-    if (!http::writeUpstreamRequest(h, clientIp(), hw)) co_return co_await reject(431, true);
+    if (!http::writeUpstreamRequest(h, c_.clientIp(), hw)) {
+      co_return co_await finish(Outcome{Cause::kHeadersTooLarge}, Next::kClose);
+    }
     head_.commit(hw.size());
-    bool clientKeepAlive = h.keepAlive;
-    bool expectContinue = h.find("expect").has_value() && hasBody;
-    bool headRequest = http::iequals(h.method, "HEAD");
+    clientKeepAlive_ = h.keepAlive;
+    expectContinue_ = h.find("expect").has_value() && h.expectsBody;
+    headRequest_ = http::iequals(h.method, "HEAD");
+    idempotent_ = upstream::isIdempotent(h.method);
 
     // The body bytes that arrived with the head.
-    in_.consume(h.headBytes);
-    http::Parser::Step st = req_.feed(in_.data(), in_.size());
-    if (st.status == http::Parser::Status::kError) co_return co_await reject(400, true);
-    std::size_t firstBody = st.consumed;
-    if (expectContinue && !req_.messageComplete()) {
+    c_.in.consume(h.headBytes);
+    http::Parser::Step st = req_.feed(c_.in.data(), c_.in.size());
+    if (st.status == http::Parser::Status::kError) {
+      co_return co_await finish(Outcome{Cause::kBadRequest}, Next::kClose);
+    }
+    firstBody_ = st.consumed;
+    if (cfg.maxRequestBodyBytes != 0 && firstBody_ > cfg.maxRequestBodyBytes) {
+      co_return co_await finish(Outcome{Cause::kBodyTooLarge}, Next::kClose);
+    }
+    if (expectContinue_ && !req_.messageComplete()) {
       // ferry answers 100 Continue itself (the Expect header is not forwarded).
-      if (!co_await sendAll(w_.proactor, client_.native(), "HTTP/1.1 100 Continue\r\n\r\n",
+      if (!co_await sendAll(w_.proactor, c_.client.native(), "HTTP/1.1 100 Continue\r\n\r\n",
                             cfg.sendTimeout)) {
-        co_return Next::kAbort;
+        co_return co_await finish(Outcome{Cause::kClientClosed}, Next::kAbort);
       }
     }
+    // While the whole request is in memory it can be sent again: its body stays in the client
+    // buffer until an attempt succeeds.
+    replayable_ = req_.messageComplete();
 
     upstream::Cluster& cluster = w_.clusters[route->cluster];
-    const config::ClusterConfig& cc = cluster.config();
-    // While the whole request is in memory it can be sent again; its bytes stay in in_ until
-    // the response head arrived.
-    bool wholeRequestInMemory = req_.messageComplete();
-    std::span<const char> body(in_.data(), firstBody);
-    io::Socket up;
-    bool reused = false;
-    std::size_t ep = 0;
+    Outcome out;
     for (int attempt = 0;; ++attempt) {
-      ep = cluster.pick();
-      std::error_code err = co_await openAndSend(cluster, ep, true, up, reused, body);
-      if (!err) break;
-      if (attempt == 1) co_return co_await reject(err == std::errc::timed_out ? 504 : 502, true);
+      upstream::AttemptFacts facts;
+      facts.idempotent = idempotent_;
+      out = co_await exchange(cluster, attempt > 0, facts);
+      if (!upstreamFailed_ || attempt + 1 >= kMaxAttempts) break;
+      upstream::RetrySafety safety = upstream::retrySafety(facts);
+      if (safety == upstream::RetrySafety::kUnsafe) break;
+      ++rec_.retries;
+      log::debug("upstream {}: {}; retrying ({})", rec_.upstream.toString(), causeName(out.cause),
+                 safety == upstream::RetrySafety::kNotProcessed ? "not processed" : "idempotent");
     }
-    ActiveGuard active(cluster.counters().active);
+    Next next = Next::kKeepAlive;
+    if (!out.ok()) {
+      next = out.responseBegun ? Next::kAbort : Next::kClose;
+    } else if (closeSaid_ || !requestEnded_) {
+      next = Next::kClose;
+    }
+    co_return co_await finish(out, next);
+  }
 
-    // The rest of the request body, streamed as it comes.
-    if (!wholeRequestInMemory) in_.consume(firstBody);
-    while (!req_.messageComplete()) {
-      in_.compact();
+  // Phase 4: one attempt at the upstream exchange. upstreamFailed_ says whether a failure was
+  // the backend's (so a retry may help) rather than the client's.
+  Task<Outcome> exchange(upstream::Cluster& cluster, bool fresh, upstream::AttemptFacts& facts) {
+    const config::ClusterConfig& cc = cluster.config();
+    const config::ListenerConfig& cfg = *l_.config;
+    upstreamFailed_ = true;
+    requestEnded_ = false;
+    std::size_t ep = cluster.pick();
+    upstream::EndpointPool& pool = cluster.endpoint(ep);
+    rec_.upstream = pool.address();
+    std::span<const char> body(c_.in.data(), firstBody_);
+    io::Socket up = fresh ? io::Socket() : pool.takeIdle(w_.clock.now(), cluster.counters().idle);
+    rec_.reused = up.valid();
+    facts.stage = upstream::AttemptFacts::Stage::kConnect;
+    facts.replayable = true;  // nothing of the body has been let go of yet
+    if (up) {
+      cluster.counters().reused.add();
+      io::TransmitElement els[2] = {io::TransmitElement::memory(head_.view()),
+                                    io::TransmitElement::memory(body.data(), body.size())};
       io::IoResult r =
-          co_await io::recv(w_.proactor, client_.native(), in_.writable(), cfg.idleTimeout);
-      if (!r.ok() || r.bytes == 0) {
-        log::debug("client {} went away during the request body", peer_.toString());
-        co_return abortWith(400);
+          co_await io::transmit(w_.proactor, up.native(), std::span(els, 2), cc.responseTimeout);
+      if (!r.ok()) {
+        facts.stage = r.bytes == 0 ? upstream::AttemptFacts::Stage::kUnwritten
+                                   : upstream::AttemptFacts::Stage::kWritten;
+        log::warn("upstream {}: send: {}", rec_.upstream.toString(), r.ec.message());
+        co_return Outcome{Cause::kUpstreamSendFailed};
       }
-      in_.commit(r.bytes);
-      st = req_.feed(in_.data(), in_.size());
-      if (st.status == http::Parser::Status::kError) {
-        log::debug("client {}: bad request body: {}", peer_.toString(), req_.error());
-        co_return co_await reject(400, true);  // the upstream connection is dropped with `up`
+    } else {
+      auto c = io::connect(w_.proactor, pool.address(), std::span(head_.data(), head_.size()),
+                           cc.connectTimeout);
+      std::error_code err = (co_await c).ec;
+      if (err) {
+        cluster.counters().connectFailures.add();
+        log::warn("upstream {} of cluster {}: connect: {}", rec_.upstream.toString(), cc.name,
+                  err.message());
+        co_return Outcome{connectCause(err)};
       }
-      io::TransmitElement e = io::TransmitElement::memory(in_.data(), st.consumed);
-      io::IoResult s =
-          co_await io::transmit(w_.proactor, up.native(), std::span(&e, 1), cc.responseTimeout);
-      if (!s.ok()) co_return co_await reject(502, true);
-      in_.consume(st.consumed);
+      up = std::move(c.socket);
+      cluster.counters().opened.add();
+      facts.stage = upstream::AttemptFacts::Stage::kWritten;
+      if (!body.empty()) {
+        io::TransmitElement e = io::TransmitElement::memory(body.data(), body.size());
+        io::IoResult r =
+            co_await io::transmit(w_.proactor, up.native(), std::span(&e, 1), cc.responseTimeout);
+        if (!r.ok()) {
+          log::warn("upstream {}: send: {}", rec_.upstream.toString(), r.ec.message());
+          co_return Outcome{Cause::kUpstreamSendFailed};
+        }
+      }
     }
+    facts.stage = upstream::AttemptFacts::Stage::kWritten;
+    ActiveGuard active(cluster.counters().active);
+    if (!replayable_) c_.in.consume(firstBody_);
+    facts.replayable = replayable_;
+    rec_.bytesIn += firstBody_;
 
-    // The response head; interim 1xx responses are passed on (but for a 100 Continue that
-    // ferry already sent) and the next head is read.
+    // Both directions at once: the rest of the request body, and the response.
+    respBegun_ = false;
+    respComplete_ = false;
+    closeSaid_ = false;
+    forwarded_ = false;
+    respCause_ = Cause::kOk;
+    respSlot_ = CancelSlot{};
+    RequestBodyFilter filter(
+        req_, cfg.maxRequestBodyBytes == 0
+                  ? 0
+                  : cfg.maxRequestBodyBytes -
+                        std::min<std::uint64_t>(firstBody_, cfg.maxRequestBodyBytes));
+    Duration bodyTimeout = cfg.idleTimeout;
+    Pump request(
+        w_.proactor, c_.in,
+        Pump::Ends{c_.client.native(), up.native(), bodyTimeout, cc.responseTimeout, false},
+        &filter);
+    Pump::End reqEnd = Pump::End::kEnded;
+    if (req_.messageComplete()) {
+      co_await response(up.native(), cc, nullptr);
+    } else {
+      co_await both(requestSide(request, reqEnd), response(up.native(), cc, &request));
+    }
+    rec_.bytesIn += request.bytesRead();
+    requestEnded_ = reqEnd == Pump::End::kEnded;
+    facts.responseForwarded = forwarded_ || respBegun_;
+    if (replayable_ && (respComplete_ || respBegun_)) c_.in.consume(firstBody_);
+
+    Outcome out{respCause_, respBegun_};
+    if (!requestEnded_ && !respComplete_) {
+      // The request side failed first, or the response side gave up because of it: the client's
+      // cause wins when it was the client that failed.
+      Cause clientCause = Cause::kOk;
+      switch (reqEnd) {
+        case Pump::End::kBad:
+          clientCause = Cause::kBadRequest;
+          break;
+        case Pump::End::kTooLarge:
+          clientCause = Cause::kBodyTooLarge;
+          break;
+        case Pump::End::kReadTimeout:
+          clientCause = Cause::kRequestBodyTimeout;
+          break;
+        case Pump::End::kEof:
+        case Pump::End::kReadError:
+          clientCause = Cause::kClientClosed;
+          break;
+        default:
+          break;
+      }
+      if (clientCause != Cause::kOk) {
+        upstreamFailed_ = false;
+        out.cause = clientCause;
+      }
+    } else if (respComplete_) {
+      upstreamFailed_ = false;
+    }
+    if (respCause_ == Cause::kClientClosed || respCause_ == Cause::kClientSendTimeout) {
+      upstreamFailed_ = false;
+    }
+    // Keep the upstream connection if the exchange ended by its framing on both sides.
+    if (out.ok() && requestEnded_ && resp_.head().keepAlive && !resp_.bodyUntilClose() &&
+        out_.empty()) {
+      cluster.endpoint(ep).giveBack(std::move(up), w_.clock.now(), cluster.counters().idle);
+    }
+    co_return out;
+  }
+
+  // The request body's direction; a failure there ends the response too, unless the failure is
+  // only that the backend stopped reading (it may be answering early).
+  Task<void> requestSide(Pump& pump, Pump::End& end) {
+    end = co_await pump.run();
+    switch (end) {
+      case Pump::End::kEnded:
+      case Pump::End::kCancelled:
+      case Pump::End::kWriteError:
+      case Pump::End::kWriteTimeout:
+        break;
+      default:
+        respSlot_.cancel(w_.proactor);
+        break;
+    }
+  }
+
+  // The response's direction: head (1xx passed on), then body. Sets respCause_, respBegun_,
+  // respComplete_. When it ends first, it ends the request side (an early response).
+  Task<void> response(io::NativeHandle up, const config::ClusterConfig& cc, Pump* request) {
+    co_await responseFlow(up, cc);
+    if (request != nullptr) request->cancel();
+  }
+
+  Task<void> responseFlow(io::NativeHandle up, const config::ClusterConfig& cc) {
+    const config::ListenerConfig& cfg = *l_.config;
     if (!out_) out_ = w_.buffers.acquire();
     out_.clear();
     resp_.reset();
-    resp_.setNoBody(headRequest);
+    resp_.setNoBody(headRequest_);
+    http::Parser::Step st{};
     for (;;) {
       if (!out_.empty()) {
         st = resp_.feed(out_.data(), out_.size());
         if (st.status == http::Parser::Status::kError) {
-          log::warn("upstream {}: bad response: {}", ex_.upstream.toString(), resp_.error());
-          co_return co_await reject(502, true);
+          log::warn("upstream {}: bad response: {}", rec_.upstream.toString(), resp_.error());
+          respCause_ = Cause::kUpstreamBadResponse;
+          co_return;
         }
         if (resp_.headComplete()) {
           int code = resp_.head().status;
           if (code < 100 || code >= 200 || code == 101) break;
-          if (!(code == 100 && expectContinue)) {
+          if (!(code == 100 && expectContinue_)) {
             head_.clear();
             http::HeadWriter iw(head_.writable());
-            if (http::writeDownstreamResponse(resp_.head(), false, iw) &&
-                !co_await sendAll(w_.proactor, client_.native(), iw.view(), cfg.sendTimeout)) {
-              co_return abortWith(499);
+            if (http::writeDownstreamResponse(resp_.head(), false, iw)) {
+              forwarded_ = true;
+              if (!co_await sendClient(iw.view(), cfg)) co_return;
             }
           }
           out_.consume(resp_.head().headBytes);
           resp_.reset();
-          resp_.setNoBody(headRequest);
+          resp_.setNoBody(headRequest_);
           continue;
         }
         if (out_.writable().empty()) {
-          log::warn("upstream {}: response head too large", ex_.upstream.toString());
-          co_return co_await reject(502, true);
+          log::warn("upstream {}: response head too large", rec_.upstream.toString());
+          respCause_ = Cause::kUpstreamBadResponse;
+          co_return;
         }
       }
-      io::IoResult r =
-          co_await io::recv(w_.proactor, up.native(), out_.writable(), cc.responseTimeout);
+      if (respSlot_.requested) {
+        respCause_ = Cause::kClientClosed;
+        co_return;
+      }
+      auto rd = io::recv(w_.proactor, up, out_.writable(), cc.responseTimeout);
+      respSlot_.op = &rd;
+      io::IoResult r = co_await rd;
+      respSlot_.op = nullptr;
       if (r.ok() && r.bytes > 0) {
         out_.commit(r.bytes);
         continue;
       }
-      if (reused && out_.empty() && wholeRequestInMemory && r.ec != std::errc::timed_out) {
-        // A pooled connection the backend had closed: send again on a fresh one, once.
-        std::error_code err = co_await openAndSend(cluster, ep, false, up, reused, body);
-        if (!err) continue;
-        co_return co_await reject(err == std::errc::timed_out ? 504 : 502, true);
+      if (r.ec == std::errc::operation_canceled) {
+        respCause_ = Cause::kClientClosed;  // the request side failed; its cause is used
+        co_return;
       }
-      log::warn("upstream {}: {}", ex_.upstream.toString(),
+      log::warn("upstream {}: {}", rec_.upstream.toString(),
                 r.ok() ? "closed before responding" : r.ec.message());
-      co_return co_await reject(r.ec == std::errc::timed_out ? 504 : 502, true);
+      respCause_ = r.ec == std::errc::timed_out ? Cause::kUpstreamResponseTimeout
+                                                : Cause::kUpstreamResetBeforeResponse;
+      co_return;
     }
-    if (wholeRequestInMemory) in_.consume(firstBody);
 
     // The response head, rewritten, with whatever body bytes came with it.
     const http::MessageHead& rh = resp_.head();
-    ex_.status = rh.status;
-    bool closeClient = !clientKeepAlive || resp_.bodyUntilClose();
+    rec_.status = rh.status;
+    // A response that starts before the request body ended (an early answer) closes the client
+    // connection: the rest of that body will not be read.
+    closeSaid_ = !clientKeepAlive_ || resp_.bodyUntilClose() || !req_.messageComplete();
     head_.clear();
-    http::HeadWriter hw2(head_.writable());
-    if (!http::writeDownstreamResponse(rh, closeClient, hw2)) co_return co_await reject(502, true);
-    head_.commit(hw2.size());
+    http::HeadWriter hw(head_.writable());
+    if (!http::writeDownstreamResponse(rh, closeSaid_, hw)) {
+      respCause_ = Cause::kUpstreamBadResponse;
+      co_return;
+    }
+    head_.commit(hw.size());
     out_.consume(rh.headBytes);
     st = resp_.feed(out_.data(), out_.size());
-    if (st.status == http::Parser::Status::kError) co_return co_await reject(502, true);
+    if (st.status == http::Parser::Status::kError) {
+      respCause_ = Cause::kUpstreamBadResponse;
+      co_return;
+    }
+    respBegun_ = true;
     io::TransmitElement els[2] = {io::TransmitElement::memory(head_.view()),
                                   io::TransmitElement::memory(out_.data(), st.consumed)};
-    io::IoResult s =
-        co_await io::transmit(w_.proactor, client_.native(), std::span(els, 2), cfg.sendTimeout);
-    if (!s.ok()) co_return abortWith(499);
-    ex_.bytesOut += s.bytes;
+    if (!co_await sendClient(std::span(els, 2), cfg)) co_return;
     out_.consume(st.consumed);
 
     // The rest of the response body.
     while (!resp_.messageComplete()) {
       out_.compact();
-      io::IoResult r =
-          co_await io::recv(w_.proactor, up.native(), out_.writable(), cc.responseTimeout);
+      if (respSlot_.requested) {
+        respCause_ = Cause::kClientClosed;
+        co_return;
+      }
+      auto rd = io::recv(w_.proactor, up, out_.writable(), cc.responseTimeout);
+      respSlot_.op = &rd;
+      io::IoResult r = co_await rd;
+      respSlot_.op = nullptr;
+      if (r.ec == std::errc::operation_canceled) {
+        respCause_ = Cause::kClientClosed;
+        co_return;
+      }
       if (!r.ok()) {
-        log::warn("upstream {}: response body: {}", ex_.upstream.toString(), r.ec.message());
-        co_return abortWith(ex_.status);
+        log::warn("upstream {}: response body: {}", rec_.upstream.toString(), r.ec.message());
+        respCause_ = r.ec == std::errc::timed_out ? Cause::kUpstreamTimeoutDuringResponse
+                                                  : Cause::kUpstreamResetDuringResponse;
+        co_return;
       }
       if (r.bytes == 0) {
         st = resp_.finish();
         if (st.status != http::Parser::Status::kMessageComplete) {
-          log::warn("upstream {}: {}", ex_.upstream.toString(), resp_.error());
-          co_return abortWith(ex_.status);
+          log::warn("upstream {}: {}", rec_.upstream.toString(), resp_.error());
+          respCause_ = Cause::kUpstreamResetDuringResponse;
+          co_return;
         }
         break;
       }
       out_.commit(r.bytes);
       st = resp_.feed(out_.data(), out_.size());
       if (st.status == http::Parser::Status::kError) {
-        log::warn("upstream {}: bad response body: {}", ex_.upstream.toString(), resp_.error());
-        co_return abortWith(ex_.status);
+        log::warn("upstream {}: bad response body: {}", rec_.upstream.toString(), resp_.error());
+        respCause_ = Cause::kUpstreamBadResponse;
+        co_return;
       }
       io::TransmitElement e = io::TransmitElement::memory(out_.data(), st.consumed);
-      s = co_await io::transmit(w_.proactor, client_.native(), std::span(&e, 1), cfg.sendTimeout);
-      if (!s.ok()) co_return abortWith(ex_.status);
-      ex_.bytesOut += s.bytes;
+      if (!co_await sendClient(std::span(&e, 1), cfg)) co_return;
       out_.consume(st.consumed);
     }
-
-    // Keep the upstream connection if the response ended by its own framing and nothing more came.
-    if (rh.keepAlive && !resp_.bodyUntilClose() && out_.empty()) {
-      cluster.endpoint(ep).giveBack(std::move(up), w_.clock.now(), cluster.counters().idle);
-    }
-    finish();
-    co_return closeClient ? Next::kClose : Next::kKeepAlive;
+    respComplete_ = true;
   }
 
-  // Sends the upstream head (head_) and the first body bytes to endpoint ep of cluster, on a
-  // pooled connection if allowed and available, else on a new one where the head rides the
-  // connect. On success `up` is the connection and `reused` says which it was.
-  Task<std::error_code> openAndSend(upstream::Cluster& cluster, std::size_t ep, bool allowReuse,
-                                    io::Socket& up, bool& reused, std::span<const char> body) {
-    const config::ClusterConfig& cc = cluster.config();
-    upstream::EndpointPool& pool = cluster.endpoint(ep);
-    ex_.upstream = pool.address();
-    up = allowReuse ? pool.takeIdle(w_.clock.now(), cluster.counters().idle) : io::Socket();
-    reused = up.valid();
-    std::error_code err;
-    std::size_t n = 0;
-    io::TransmitElement els[2] = {io::TransmitElement::memory(head_.view()),
-                                  io::TransmitElement::memory(body.data(), body.size())};
-    if (reused) {
-      cluster.counters().reused.add();
-      n = 2;
-    } else {
-      auto c = io::connect(w_.proactor, pool.address(), std::span(head_.data(), head_.size()),
-                           cc.connectTimeout);
-      err = (co_await c).ec;
-      if (err) {
-        cluster.counters().connectFailures.add();
-        log::warn("upstream {} of cluster {}: connect: {}", pool.address().toString(), cc.name,
-                  err.message());
-        co_return err;
-      }
-      up = std::move(c.socket);
-      cluster.counters().opened.add();
-      n = body.empty() ? 0 : 1;
-      els[0] = els[1];
+  // Sends to the client on the response's direction (cancellable); false (with respCause_ set)
+  // when the client is gone or too slow.
+  Task<bool> sendClient(std::span<const io::TransmitElement> els,
+                        const config::ListenerConfig& cfg) {
+    if (respSlot_.requested) {
+      respCause_ = Cause::kClientClosed;
+      co_return false;
     }
-    if (n > 0) {
-      err = (co_await io::transmit(w_.proactor, up.native(), std::span(els, n), cc.responseTimeout))
-                .ec;
-      if (err) {
-        log::warn("upstream {}: send: {}", pool.address().toString(), err.message());
-        up.close();
+    auto wr = io::transmit(w_.proactor, c_.client.native(), els, cfg.sendTimeout);
+    respSlot_.op = &wr;
+    io::IoResult r = co_await wr;
+    respSlot_.op = nullptr;
+    if (!r.ok()) {
+      respCause_ = r.ec == std::errc::timed_out ? Cause::kClientSendTimeout : Cause::kClientClosed;
+      co_return false;
+    }
+    rec_.bytesOut += r.bytes;
+    co_return true;
+  }
+  Task<bool> sendClient(std::string_view bytes, const config::ListenerConfig& cfg) {
+    io::TransmitElement e = io::TransmitElement::memory(bytes);
+    co_return co_await sendClient(std::span(&e, 1), cfg);
+  }
+
+  // Phase 5: the answer for a failed outcome (when nothing of a response was sent), one
+  // access-log line with the cause, one count by route and status class.
+  Task<Next> finish(Outcome o, Next next) {
+    rec_.cause = o.cause;
+    if (!o.responseBegun) {
+      int status = statusFor(o.cause);
+      if (status != 0) {
+        rec_.status = status;
+        std::string_view text = http::cannedResponse(status, next != Next::kKeepAlive);
+        if (co_await sendAll(w_.proactor, c_.client.native(), text, l_.config->sendTimeout)) {
+          rec_.bytesOut += text.size();
+        }
       }
     }
-    co_return err;
-  }
-
-  // Answers with a canned status (the request was not or not fully forwarded).
-  Task<Next> reject(int status, bool close) {
-    co_await answer(status, close);
-    finish();
-    co_return close ? Next::kClose : Next::kKeepAlive;
-  }
-
-  Task<void> answer(int status, bool close) {
-    ex_.status = status;
-    std::string_view text = http::cannedResponse(status, close);
-    if (co_await sendAll(w_.proactor, client_.native(), text, l_.config->sendTimeout)) {
-      ex_.bytesOut += text.size();
-    }
-  }
-
-  // The exchange broke after the response began: nothing more can be said to the client.
-  Next abortWith(int status) {
-    ex_.status = status;
-    finish();
-    return Next::kAbort;
-  }
-
-  void finish() {
-    l_.routeCounters[routeSlot_].count(ex_.status);
+    l_.routeCounters[routeSlot_].count(rec_.status);
     if (w_.accessLog.enabled()) {
       auto us = std::chrono::duration_cast<std::chrono::microseconds>(w_.clock.now() - start_);
       char up[io::Address::kMaxText];
-      std::size_t upLen = ex_.upstream.format(up, sizeof(up));
-      w_.accessLog.write("{} \"{} {} HTTP/1.{}\" {} {} {}us route={} upstream={}", clientIp(),
-                         line_.m(), line_.t(), line_.minor, ex_.status, ex_.bytesOut, us.count(),
-                         ex_.route,
-                         upLen == 0 ? std::string_view("-") : std::string_view(up, upLen));
+      std::size_t upLen = rec_.upstream.format(up, sizeof(up));
+      w_.accessLog.write(
+          "{} \"{} {} HTTP/1.{}\" {} {} {} {}us route={} upstream={} cause={} retries={} "
+          "reused={}",
+          c_.clientIp(), line_.m(), line_.t(), line_.minor, rec_.status, rec_.bytesIn,
+          rec_.bytesOut, us.count(), rec_.route,
+          upLen == 0 ? std::string_view("-") : std::string_view(up, upLen), causeName(rec_.cause),
+          rec_.retries, rec_.reused ? 1 : 0);
     }
     routeSlot_ = l_.config->routes.size();
+    co_return next;
   }
 
+  Connection& c_;
   WorkerContext& w_;
   ListenerContext& l_;
-  io::Socket client_;
-  io::Address peer_;
-  char peerHost_[64] = {};
-  std::size_t peerLen_ = 0;
-  Buffer in_;    // client bytes
   Buffer out_;   // upstream bytes
   Buffer head_;  // the head being sent on (either direction)
   http::Parser req_{http::MessageType::kRequest};
   http::Parser resp_{http::MessageType::kResponse};
   TimePoint start_{};
-  Exchange ex_;
+  Record rec_;
   RequestLine line_;
   std::size_t routeSlot_ = 0;
+  std::size_t firstBody_ = 0;
+  CancelSlot respSlot_;
+  Cause respCause_ = Cause::kOk;
+  bool clientKeepAlive_ = true;
+  bool expectContinue_ = false;
+  bool headRequest_ = false;
+  bool idempotent_ = false;
+  bool replayable_ = false;
+  bool upstreamFailed_ = false;
+  bool requestEnded_ = false;
+  bool respBegun_ = false;
+  bool respComplete_ = false;
+  bool forwarded_ = false;
+  bool closeSaid_ = false;  // the response head told the client the connection closes
 };
+
+Task<Next> serveRequests(Connection& c) {
+  Exchanges ex(c);
+  co_return co_await ex.serve();
+}
 
 }  // namespace
 
 Task<void> serveHttp(WorkerContext& w, ListenerContext& l, io::Socket client, io::Address peer) {
-  HttpSession s(w, l, std::move(client), peer);
-  co_await s.run();
+  Connection c(w, l, std::move(client), peer);
+  l.counters->accepted.add();
+  l.counters->active.add();
+  const config::ListenerConfig& cfg = *l.config;
+  // A fresh connection gets request_header_timeout for its first bytes, not the keep-alive
+  // idle_timeout: a client that connects and sends nothing is not a keep-alive client.
+  Duration wait = cfg.requestHeaderTimeout;
+  Next next = Next::kKeepAlive;
+  while (next == Next::kKeepAlive) {
+    if (c.in.empty()) {
+      // Between requests the connection holds no buffer: the next bytes arrive in one of the
+      // proactor's pooled buffers.
+      c.in.release();
+      if (!co_await awaitClientBytes(w.proactor, c.client.native(), c.in, w.buffers, wait)) {
+        next = Next::kClose;
+        break;
+      }
+    }
+    wait = cfg.idleTimeout;
+    next = co_await serveRequests(c);
+  }
+  if (next == Next::kClose) co_await lingeringClose(w.proactor, std::move(c.client), c.in);
+  c.in.release();
+  c.client.close();
+  l.counters->active.sub();
 }
 
 }  // namespace ferry::session

@@ -138,13 +138,13 @@ TEST(Proxy, IdleKeepAliveConnectionsHoldNoBuffers) {
   Backend s1("s1");
   Ferry f(proxyConfig(0, {s1.port()}));
   int port = f.port("web");
-  // 20 clients each make a request and then stay connected, idle, for a while.
-  CommandResult r =
-      run("for i in $(seq 20); do (printf \"GET / HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n\"; "
-          "sleep 3) | timeout 5 curl -s telnet://127.0.0.1:" +
-              std::to_string(port) + " >/dev/null & done; sleep 1; echo started",
-          30);
-  ASSERT_NE(r.out.find("started"), std::string::npos);
+  // 20 clients each make a request and then stay connected, idle, until the test ends.
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < 20; ++i) {
+    clients.push_back(std::make_unique<RawClient>(port));
+    ASSERT_TRUE(clients.back()->send("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+    ASSERT_EQ(statusOf(clients.back()->readResponse()), 200);
+  }
   EXPECT_TRUE(waitUntil(
       [&] { return f.metric("ferry_downstream_connections_active{listener=\"web\"}") == 20; }, 10s))
       << f.metrics();

@@ -207,6 +207,107 @@ std::string rawExchange(int port, const std::string& bytes, std::chrono::millise
   return out;
 }
 
+RawClient::RawClient(int port) {
+  fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+}
+
+RawClient::~RawClient() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool RawClient::send(const std::string& bytes) {
+  std::size_t off = 0;
+  while (off < bytes.size()) {
+    ssize_t n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    off += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+void RawClient::shutdownWrite() {
+  ::shutdown(fd_, SHUT_WR);
+}
+
+bool RawClient::fill(std::chrono::steady_clock::time_point deadline) {
+  if (eof_ || fd_ < 0) return false;
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  if (left.count() <= 0) return false;
+  pollfd p{fd_, POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+  char buf[65536];
+  ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
+  if (n <= 0) {
+    eof_ = true;
+    return false;
+  }
+  buf_.append(buf, static_cast<std::size_t>(n));
+  return true;
+}
+
+std::string RawClient::readResponse(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::size_t headEnd;
+  while ((headEnd = buf_.find("\r\n\r\n")) == std::string::npos) {
+    if (!fill(deadline)) {
+      std::string all = std::move(buf_);
+      buf_.clear();
+      return all;
+    }
+  }
+  std::size_t bodyStart = headEnd + 4;
+  std::string head = buf_.substr(0, bodyStart);
+  std::string lower = head;
+  for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  std::size_t total = std::string::npos;
+  std::size_t cl = lower.find("\r\ncontent-length:");
+  int status = statusOf(head);
+  if ((status >= 100 && status < 200) || status == 204 || status == 304) {
+    total = bodyStart;
+  } else if (cl != std::string::npos) {
+    total = bodyStart + std::strtoull(head.c_str() + cl + 17, nullptr, 10);
+  } else if (lower.find("transfer-encoding: chunked") != std::string::npos) {
+    std::size_t end;
+    while ((end = buf_.find("\r\n0\r\n\r\n", bodyStart - 2)) == std::string::npos) {
+      if (!fill(deadline)) break;
+    }
+    total = end == std::string::npos ? buf_.size() : end + 7;
+  }
+  if (total == std::string::npos) {
+    while (fill(deadline)) {
+    }
+    total = buf_.size();
+  }
+  while (buf_.size() < total && fill(deadline)) {
+  }
+  std::string out = buf_.substr(0, std::min(total, buf_.size()));
+  buf_.erase(0, out.size());
+  return out;
+}
+
+std::string RawClient::readUntilClose(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (fill(deadline)) {
+  }
+  return std::exchange(buf_, std::string());
+}
+
+bool RawClient::peerClosed(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (fill(deadline)) {
+  }
+  return eof_;
+}
+
 CommandResult run(const std::string& command, int timeoutSeconds) {
   std::string full = "timeout " + std::to_string(timeoutSeconds) + " bash -c '" + command + "'";
   FILE* f = ::popen(full.c_str(), "r");

@@ -85,6 +85,34 @@ class Backend {
 std::string rawExchange(int port, const std::string& bytes, std::chrono::milliseconds timeout = 5s,
                         bool halfClose = false);
 
+// A blocking client connection to 127.0.0.1:port, for tests that hold connections open, pipeline
+// or speak part by part. Every read is bounded by its timeout.
+class RawClient {
+ public:
+  explicit RawClient(int port);
+  ~RawClient();
+  RawClient(const RawClient&) = delete;
+  RawClient& operator=(const RawClient&) = delete;
+  bool connected() const { return fd_ >= 0; }
+  int fd() const { return fd_; }
+  bool send(const std::string& bytes);
+  void shutdownWrite();
+  // One response: the head, then a Content-Length or chunked body (to its last chunk), or until
+  // the peer closes when neither is given. Empty if nothing arrived in time.
+  std::string readResponse(std::chrono::milliseconds timeout = 5s);
+  // Everything until the peer closes (or resets) or the timeout.
+  std::string readUntilClose(std::chrono::milliseconds timeout = 5s);
+  // True once the peer closed or reset the connection (a read gives EOF or an error).
+  bool peerClosed(std::chrono::milliseconds timeout = 5s);
+
+ private:
+  // Appends to buf_ what arrives within the deadline; false on timeout, EOF or error.
+  bool fill(std::chrono::steady_clock::time_point deadline);
+  int fd_ = -1;
+  bool eof_ = false;
+  std::string buf_;
+};
+
 struct CommandResult {
   int exitCode = -1;
   std::string out;

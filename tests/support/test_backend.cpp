@@ -10,6 +10,11 @@
 // POST /echo[?chunked=1]          the request body back
 // GET  /slow?ms=N       waits N ms, then answers like /anything
 // GET  /close           answers with Connection: close and closes
+// POST /early           answers 413 right after the head, before reading the body, then
+//                       drains the body until the client stops sending
+// ANY  /reset-if?name=X if this backend is X: reads the whole request, then resets the
+//                       connection without answering; other backends answer like /anything
+// GET  /truncate?bytes=N  announces N bytes, sends N/2, then closes
 // A request that is not valid HTTP to this parser is answered 400 and counted as bad=.
 
 #include <arpa/inet.h>
@@ -102,9 +107,11 @@ std::string pattern(std::size_t n) {
 }
 
 void respond(int fd, int status, const std::string& body, bool chunked, bool close, long conn) {
-  std::string h = "HTTP/1.1 " + std::to_string(status) + (status == 200 ? " OK" : " Bad Request") +
-                  "\r\nX-Backend: " + g_name + "\r\nX-Connection: " + std::to_string(conn) +
-                  "\r\nContent-Type: text/plain\r\n";
+  const char* reason = status == 200   ? " OK"
+                       : status == 413 ? " Content Too Large"
+                                       : " Bad Request";
+  std::string h = "HTTP/1.1 " + std::to_string(status) + reason + "\r\nX-Backend: " + g_name +
+                  "\r\nX-Connection: " + std::to_string(conn) + "\r\nContent-Type: text/plain\r\n";
   if (close) h += "Connection: close\r\n";
   if (!chunked) {
     sendAll(fd, h + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
@@ -157,6 +164,16 @@ void serve(int fd, long conn) {
     long reqNo = ++g_requests;
     (void)reqNo;
     std::string body;
+    if (requestLine.find(" /early") != std::string::npos) {
+      respond(fd, 413, "too large\n", false, true, conn);
+      ::shutdown(fd, SHUT_WR);
+      timeval tv{5, 0};
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+      char sink[65536];
+      while (::recv(fd, sink, sizeof(sink), 0) > 0) {
+      }
+      break;
+    }
     if (chunked) {
       for (;;) {
         std::string sizeLine;
@@ -197,6 +214,16 @@ void serve(int fd, long conn) {
               conn);
     } else if (target.rfind("/echo", 0) == 0) {
       respond(fd, 200, body, chunkedOut, closeReq, conn);
+    } else if (target.rfind("/reset-if", 0) == 0 &&
+               target.find("name=" + g_name) != std::string::npos) {
+      linger lg{1, 0};
+      ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+      break;
+    } else if (target.rfind("/truncate", 0) == 0) {
+      long n = queryNumber(target, "bytes");
+      std::string h = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(n) + "\r\n\r\n";
+      sendAll(fd, h + pattern(static_cast<std::size_t>(n / 2)));
+      break;
     } else if (target.rfind("/close", 0) == 0) {
       respond(fd, 200, g_name + "\n", false, true, conn);
       break;

@@ -1,0 +1,118 @@
+#pragma once
+// Moving bytes between two connections: the one mechanism behind request bodies, WebSocket
+// tunnels and TCP connections.
+//
+// A Pump moves one direction: it reads from one socket into one bounded buffer, lets an optional
+// Filter decide how much of what arrived belongs to the message (HTTP framing), writes that to
+// the other socket, and reads again only once the write completed. So a slow reader on one side
+// never makes ferry buffer more than one buffer per direction: flow control is TCP's own.
+// A Relay runs two pumps at once (full duplex) and ends when both have.
+//
+// Threads and lifetimes: everything runs on the worker that owns both sockets. A pump has at
+// most one operation pending, recorded so that cancel() can end it early (the pump then returns
+// kCancelled); the pump's frame, buffer and sockets must outlive run(), which always awaits its
+// pending operation before returning.
+
+#include <cstdint>
+#include <system_error>
+
+#include "proxy/common/buffer.h"
+#include "proxy/common/task.h"
+#include "proxy/common/time.h"
+#include "proxy/io/proactor.h"
+
+namespace ferry::session {
+
+// Ends a pending operation early: a task records its pending operation in `op` while it waits.
+struct CancelSlot {
+  io::Operation* op = nullptr;
+  bool requested = false;
+  void cancel(io::Proactor& p) {
+    requested = true;
+    if (op != nullptr && op->pending()) p.cancel(*op);
+  }
+};
+
+class Pump {
+ public:
+  // What a filter says about the bytes at hand.
+  struct Step {
+    std::size_t forward = 0;  // this prefix of the bytes is sent on now
+    bool ended = false;       // the message ends after `forward` bytes (the rest is not ours)
+    bool bad = false;         // the bytes are malformed: stop without forwarding
+    bool tooLarge = false;    // the message grew past a limit: stop without forwarding
+  };
+  class Filter {
+   public:
+    virtual ~Filter() = default;
+    // Bytes arrived (all unforwarded bytes, from the start of the buffer).
+    virtual Step onBytes(const char* data, std::size_t n) = 0;
+    // The reading side closed: may end a message delimited by the close (or make it bad).
+    virtual Step onEof() = 0;
+  };
+
+  enum class End : std::uint8_t {
+    kEnded,         // the filter's message ended; bytes after it stay in the buffer
+    kEof,           // the reading side closed (passed on as a half-close when asked)
+    kReadTimeout,   // nothing to read within the read timeout
+    kReadError,     // the reading side failed (reset)
+    kWriteTimeout,  // the writing side did not take the bytes within the write timeout
+    kWriteError,    // the writing side failed
+    kBad,           // the filter found malformed bytes
+    kTooLarge,      // the filter found the message over its limit
+    kCancelled,     // cancel() ended it
+  };
+
+  struct Ends {
+    io::NativeHandle from = io::kInvalidHandle;
+    io::NativeHandle to = io::kInvalidHandle;
+    Duration readTimeout{};
+    Duration writeTimeout{};
+    // On EOF without a filter: shut down the writing side's send direction (half-close).
+    bool halfClose = false;
+  };
+
+  // buffer: the pump reads into it (acquired by the caller); bytes already in it go first.
+  Pump(io::Proactor& p, Buffer& buffer, Ends ends, Filter* filter = nullptr)
+      : p_(p), buf_(buffer), ends_(ends), filter_(filter) {}
+
+  Task<End> run();
+  // Any time on the worker: ends run() early with kCancelled.
+  void cancel() { slot_.cancel(p_); }
+  std::uint64_t bytesRead() const { return read_; }
+  std::uint64_t bytesWritten() const { return written_; }
+  // Time of the last byte read (for idle timeouts that span both directions).
+  TimePoint lastActivity() const { return last_; }
+  void setClock(const Clock* c) { clock_ = c; }
+  std::error_code error() const { return ec_; }
+
+ private:
+  io::Proactor& p_;
+  Buffer& buf_;
+  Ends ends_;
+  Filter* filter_;
+  CancelSlot slot_;
+  std::uint64_t read_ = 0;
+  std::uint64_t written_ = 0;
+  TimePoint last_{};
+  const Clock* clock_ = nullptr;
+  std::error_code ec_;
+};
+
+// Runs a and b at once on this worker; completes when both have completed.
+Task<void> both(Task<void> a, Task<void> b);
+
+// A two-way tunnel between x and y (after a 101, or a TCP listener): each direction is a pump
+// with half-close passed on; it ends when both directions ended, or when one failed (the other is
+// cancelled), or after idleTimeout with no byte either way.
+struct TunnelResult {
+  std::uint64_t xToY = 0;
+  std::uint64_t yToX = 0;
+  bool clean = false;  // both sides closed in order (no error, no timeout)
+  bool timedOut = false;
+};
+Task<TunnelResult> tunnel(io::Proactor& p, const Clock& clock, io::NativeHandle x, Buffer& xBuf,
+                          io::NativeHandle y, Buffer& yBuf, Duration idleTimeout,
+                          Duration sendTimeout);
+
+}  // namespace ferry::session
