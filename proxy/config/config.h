@@ -76,6 +76,8 @@ struct Config {
   std::string io = "auto";  // auto, io_uring, epoll
   std::string logLevel = "info";
   bool accessLog = true;
+  Duration drainDelay = seconds(0);     // on stop: /ready is 503 this long before accepts end
+  Duration drainTimeout = seconds(30);  // on stop: in-flight requests get this long to finish
   AdminConfig admin;
   std::vector<ListenerConfig> listeners;
   std::vector<ClusterConfig> clusters;

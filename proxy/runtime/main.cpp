@@ -171,7 +171,11 @@ int main(int argc, char** argv) {
     break;
   }
 #endif
+  // Graceful stop: /ready turns 503 at once; after the drain delay (a load balancer polling
+  // /ready stops sending first) the workers stop accepting, idle keep-alive connections close,
+  // busy ones finish their response (told Connection: close) up to the drain timeout.
   ready.store(false);
+  runtime::drainWorkers(pool, cfg->drainDelay, cfg->drainTimeout);
   for (auto& w : pool) w->stop();
   for (auto& w : pool) w->join();
   adminServer.stop();

@@ -1,7 +1,9 @@
 #include "proxy/runtime/worker.h"
 
 #include <algorithm>
+#include <chrono>
 #include <future>
+#include <thread>
 
 #include "proxy/io/awaitables.h"
 
@@ -68,7 +70,7 @@ Result<bool> Worker::setUp() {
     ctx.counters = &counters.listeners[i];
     ctx.routeCounters = &counters.routes[registry_.routeSlot(i, 0)];
   }
-  context_.reset(new session::WorkerContext{*proactor_, *buffers_, *accessLog_, clusters_, {}});
+  context_.reset(new session::WorkerContext{*proactor_, *buffers_, *accessLog_, clusters_, {}, {}});
   return true;
 }
 
@@ -83,8 +85,11 @@ Result<bool> Worker::start() {
     if (!ok) return;
     // Several accepts posted per listener ahead of clients (the AcceptEx way): a burst of
     // connections finds an operation waiting instead of queueing behind one.
+    accepts_.assign(listeners_.size() * kAcceptsPerListener, nullptr);
     for (std::size_t i = 0; i < listeners_.size(); ++i) {
-      for (int k = 0; k < kAcceptsPerListener; ++k) spawn(acceptLoop(i));
+      for (int k = 0; k < kAcceptsPerListener; ++k) {
+        spawn(acceptLoop(i, i * kAcceptsPerListener + static_cast<std::size_t>(k)));
+      }
     }
     proactor_->run();
   });
@@ -93,11 +98,13 @@ Result<bool> Worker::start() {
   return r;
 }
 
-Task<void> Worker::acceptLoop(std::size_t i) {
+Task<void> Worker::acceptLoop(std::size_t i, std::size_t slot) {
   session::ListenerContext& l = listenerContexts_[i];
-  while (!stopping_.load(std::memory_order_relaxed)) {
+  while (!stopping_.load(std::memory_order_relaxed) && !draining_) {
     io::AcceptAwaiter a(*proactor_, *listeners_[i]);
+    accepts_[slot] = &a;
     io::IoResult r = co_await a;
+    accepts_[slot] = nullptr;
     if (r.ec == std::errc::operation_canceled) break;
     if (r.ec) {
       log::warn("listener {}: accept: {}", l.config->name, r.ec.message());
@@ -111,6 +118,27 @@ Task<void> Worker::acceptLoop(std::size_t i) {
   }
 }
 
+void Worker::drain() {
+  if (!proactor_) return;
+  drainOp_.worker = this;
+  proactor_->post(drainOp_);
+}
+
+void Worker::drainNow() {
+  if (draining_) return;
+  draining_ = true;
+  // The accept loops end; a connection accepted meanwhile is still served (and closed after
+  // its first response, since the registry drains).
+  for (io::Operation* op : accepts_) {
+    if (op != nullptr) proactor_->cancel(*op);
+  }
+  context_->sessions.drain(*proactor_);
+}
+
+std::size_t Worker::sessions() const {
+  return context_ ? context_->sessions.size() : 0;
+}
+
 void Worker::stop() {
   stopping_.store(true);
   if (proactor_) proactor_->stop();
@@ -118,6 +146,28 @@ void Worker::stop() {
 
 void Worker::join() {
   if (thread_.joinable()) thread_.join();
+}
+
+void drainWorkers(std::vector<std::unique_ptr<Worker>>& workers, Duration delay, Duration timeout) {
+  if (delay > Duration::zero()) std::this_thread::sleep_for(delay);
+  for (auto& w : workers) w->drain();
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto open = [&] {
+    std::size_t n = 0;
+    for (auto& w : workers) n += w->sessions();
+    return n;
+  };
+  std::size_t left = open();
+  while (left > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(20));
+    left = open();
+  }
+  if (left > 0) {
+    log::warn("drain: {} connection{} still open after the drain timeout; closing", left,
+              left == 1 ? "" : "s");
+  } else {
+    log::info("drain: every connection closed");
+  }
 }
 
 }  // namespace ferry::runtime

@@ -42,6 +42,11 @@ class Worker {
   // Starts the thread, which sets up its proactor and listeners; returns once they are up or
   // with the first error (e.g. a port in use).
   Result<bool> start();
+  // Any thread: the worker stops accepting and every session ends as soon as it can (idle
+  // keep-alive connections at once, busy ones after their response, with Connection: close).
+  void drain();
+  // Any thread: client connections still open on this worker.
+  std::size_t sessions() const;
   // Any thread: asks the worker to stop; join() waits for it.
   void stop();
   void join();
@@ -49,7 +54,14 @@ class Worker {
 
  private:
   Result<bool> setUp();
-  Task<void> acceptLoop(std::size_t listener);
+  Task<void> acceptLoop(std::size_t listener, std::size_t slot);
+  void drainNow();
+
+  // Runs drainNow() on the worker's thread when posted there.
+  struct DrainOp final : io::Operation {
+    Worker* worker = nullptr;
+    void onComplete(std::error_code, std::size_t) override { worker->drainNow(); }
+  };
 
   unsigned index_;
   std::shared_ptr<const Snapshot> snapshot_;
@@ -66,6 +78,13 @@ class Worker {
   std::unique_ptr<session::WorkerContext> context_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};
+  bool draining_ = false;                // worker thread only
+  std::vector<io::Operation*> accepts_;  // each accept loop's pending accept, or null
+  DrainOp drainOp_;
 };
+
+// Drains every worker (Worker::drain) after waiting `delay`, then waits until no client
+// connection is open or `timeout` passed. Called by the main thread on SIGTERM or POST /drain.
+void drainWorkers(std::vector<std::unique_ptr<Worker>>& workers, Duration delay, Duration timeout);
 
 }  // namespace ferry::runtime

@@ -11,6 +11,7 @@
 #include "proxy/io/proactor.h"
 #include "proxy/metrics/metrics.h"
 #include "proxy/route/route_table.h"
+#include "proxy/session/registry.h"
 #include "proxy/upstream/cluster.h"
 
 namespace ferry::session {
@@ -29,6 +30,7 @@ struct WorkerContext {
   log::AccessLog& accessLog;
   std::vector<upstream::Cluster>& clusters;
   SteadyClock clock;
+  SessionRegistry sessions;
 };
 
 // Serves one client connection of an HTTP proxy listener until it closes. Owns client.

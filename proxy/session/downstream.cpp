@@ -41,15 +41,22 @@ Task<HeadOutcome> readHead(io::Proactor& p, io::NativeHandle s, Buffer& in, http
 }
 
 Task<bool> awaitClientBytes(io::Proactor& p, io::NativeHandle s, Buffer& in, BufferPool& pool,
-                            Duration idleTimeout) {
+                            Duration idleTimeout, CancelSlot* slot) {
+  if (slot != nullptr && slot->requested) co_return false;
   auto wait = io::Awaiter<io::PooledRecvOp>(p, &io::Proactor::recvPooled, [&](io::PooledRecvOp& o) {
     o.socket = s;
     o.timeout = idleTimeout;
   });
+  if (slot != nullptr) slot->op = &wait;
   io::IoResult r = co_await wait;
+  if (slot != nullptr) slot->op = nullptr;
   if (r.ec == std::errc::no_buffer_space) {  // every pooled buffer is busy: use our own
+    if (slot != nullptr && slot->requested) co_return false;
     in = pool.acquire();
-    r = co_await io::recv(p, s, in.writable(), idleTimeout);
+    auto rd = io::recv(p, s, in.writable(), idleTimeout);
+    if (slot != nullptr) slot->op = &rd;
+    r = co_await rd;
+    if (slot != nullptr) slot->op = nullptr;
     if (!r.ok() || r.bytes == 0) co_return false;
     in.commit(r.bytes);
     co_return true;

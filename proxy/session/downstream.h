@@ -8,6 +8,7 @@
 #include "proxy/common/task.h"
 #include "proxy/http/parser.h"
 #include "proxy/io/proactor.h"
+#include "proxy/session/cancel.h"
 
 namespace ferry::session {
 
@@ -32,9 +33,10 @@ Task<HeadOutcome> readHead(io::Proactor& p, io::NativeHandle s, Buffer& in, http
 
 // Waits up to idleTimeout for a client's next bytes without holding a buffer (recvPooled), then
 // moves them into a buffer taken from pool. If the proactor's pool is exhausted it waits with a
-// buffer of its own instead. False when the client closed, idled out or failed.
+// buffer of its own instead. False when the client closed, idled out or failed, or when the wait
+// was cancelled through slot (drain).
 Task<bool> awaitClientBytes(io::Proactor& p, io::NativeHandle s, Buffer& in, BufferPool& pool,
-                            Duration idleTimeout);
+                            Duration idleTimeout, CancelSlot* slot = nullptr);
 
 // Sends all of bytes; false on any error or timeout.
 Task<bool> sendAll(io::Proactor& p, io::NativeHandle s, std::string_view bytes, Duration timeout);

@@ -89,12 +89,17 @@ Cause connectCause(std::error_code ec) {
   return Cause::kUpstreamConnectFailed;
 }
 
-// The client side of one connection: what an idle keep-alive connection holds.
-struct Connection {
+// The client side of one connection: what an idle keep-alive connection holds. Registered with
+// the worker for as long as it lives, so drain can reach it.
+struct Connection : SessionRegistry::Entry {
   Connection(WorkerContext& wc, ListenerContext& lc, io::Socket s, io::Address a)
       : w(wc), l(lc), client(std::move(s)), peer(a) {
     peerLen = peer.formatHost(peerHost, sizeof(peerHost));
+    w.sessions.add(*this);
   }
+  ~Connection() { w.sessions.remove(*this); }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
   WorkerContext& w;
   ListenerContext& l;
   io::Socket client;
@@ -137,7 +142,7 @@ class Exchanges {
   Task<Next> serve() {
     for (;;) {
       Next n = co_await one();
-      if (n != Next::kKeepAlive || c_.in.empty()) {
+      if (n != Next::kKeepAlive || c_.in.empty() || w_.sessions.draining()) {
         out_.release();
         head_.release();
         co_return n;
@@ -466,7 +471,8 @@ class Exchanges {
     rec_.status = rh.status;
     // A response that starts before the request body ended (an early answer) closes the client
     // connection: the rest of that body will not be read.
-    closeSaid_ = !clientKeepAlive_ || resp_.bodyUntilClose() || !req_.messageComplete();
+    closeSaid_ = !clientKeepAlive_ || resp_.bodyUntilClose() || !req_.messageComplete() ||
+                 w_.sessions.draining();
     head_.clear();
     http::HeadWriter hw(head_.writable());
     if (!http::writeDownstreamResponse(rh, closeSaid_, hw)) {
@@ -558,6 +564,7 @@ class Exchanges {
   // access-log line with the cause, one count by route and status class.
   Task<Next> finish(Outcome o, Next next) {
     rec_.cause = o.cause;
+    if (next == Next::kKeepAlive && w_.sessions.draining()) next = Next::kClose;
     if (!o.responseBegun) {
       int status = statusFor(o.cause);
       if (status != 0) {
@@ -628,12 +635,13 @@ Task<void> serveHttp(WorkerContext& w, ListenerContext& l, io::Socket client, io
   // idle_timeout: a client that connects and sends nothing is not a keep-alive client.
   Duration wait = cfg.requestHeaderTimeout;
   Next next = Next::kKeepAlive;
-  while (next == Next::kKeepAlive) {
+  while (next == Next::kKeepAlive && !w.sessions.draining()) {
     if (c.in.empty()) {
       // Between requests the connection holds no buffer: the next bytes arrive in one of the
       // proactor's pooled buffers.
       c.in.release();
-      if (!co_await awaitClientBytes(w.proactor, c.client.native(), c.in, w.buffers, wait)) {
+      if (!co_await awaitClientBytes(w.proactor, c.client.native(), c.in, w.buffers, wait,
+                                     &c.idleWait)) {
         next = Next::kClose;
         break;
       }
@@ -641,6 +649,7 @@ Task<void> serveHttp(WorkerContext& w, ListenerContext& l, io::Socket client, io
     wait = cfg.idleTimeout;
     next = co_await serveRequests(c);
   }
+  if (next == Next::kKeepAlive) next = Next::kClose;  // drained
   if (next == Next::kClose) co_await lingeringClose(w.proactor, std::move(c.client), c.in);
   c.in.release();
   c.client.close();

@@ -20,18 +20,9 @@
 #include "proxy/common/task.h"
 #include "proxy/common/time.h"
 #include "proxy/io/proactor.h"
+#include "proxy/session/cancel.h"
 
 namespace ferry::session {
-
-// Ends a pending operation early: a task records its pending operation in `op` while it waits.
-struct CancelSlot {
-  io::Operation* op = nullptr;
-  bool requested = false;
-  void cancel(io::Proactor& p) {
-    requested = true;
-    if (op != nullptr && op->pending()) p.cancel(*op);
-  }
-};
 
 class Pump {
  public:

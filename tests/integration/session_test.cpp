@@ -3,8 +3,13 @@
 // access log. Test backends answer with their names (tests/support/test_backend.cpp).
 
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
 
+#include <fstream>
 #include <string>
+#include <vector>
 
 #include "tests/support/harness.h"
 
@@ -138,6 +143,82 @@ TEST(Session, AccessLogNamesTheCause) {
   EXPECT_TRUE(waitUntil([&] {
     return f.process().logText().find("cause=upstream_connect_refused") != std::string::npos;
   })) << f.process().logText();
+}
+
+// SIGTERM drains: idle keep-alive connections are closed at once, a request in flight finishes
+// (told Connection: close), and ferry exits 0.
+TEST(Session, StopDrainsIdleConnectionsAndFinishesRequestsInFlight) {
+  Backend s1("s1");
+  Ferry f(config({s1.port()}));
+  int port = f.port("web");
+  RawClient idle(port);
+  ASSERT_TRUE(idle.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+  ASSERT_EQ(statusOf(idle.readResponse()), 200);
+  RawClient busy(port);
+  ASSERT_TRUE(busy.send("GET /slow?ms=1500 HTTP/1.1\r\nHost: a\r\n\r\n"));
+  // The slow request is in flight once the backend counted it.
+  ASSERT_TRUE(waitUntil([&] { return s1.requests() >= 2; }));
+  ::kill(f.process().pid(), SIGTERM);
+  EXPECT_TRUE(idle.peerClosed(10s));
+  std::string resp = busy.readResponse(10s);
+  EXPECT_EQ(statusOf(resp), 200) << resp;
+  EXPECT_NE(resp.find("Connection: close"), std::string::npos) << resp;
+  EXPECT_EQ(f.process().stop(), 0) << f.process().logText();
+}
+
+// ferry's resident memory (VmRSS) in KiB, from /proc.
+long rssKiB(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
+  }
+  return -1;
+}
+
+// 1 GiB up and 1 GiB down through ferry: flow control keeps one bounded buffer per direction,
+// so ferry's RSS stays under 64 MiB however fast or slow either side is.
+TEST(Session, OneGiBEachWayKeepsRssBounded) {
+  Backend s1("s1");
+  Ferry f(config({s1.port()}));
+  const std::size_t kTotal = std::size_t{1} << 30;
+  const long kLimitKiB = 64 * 1024;
+  long maxRss = rssKiB(f.process().pid());
+  {
+    RawClient c(f.port("web"));
+    ASSERT_TRUE(c.send("POST /sink HTTP/1.1\r\nHost: a\r\nContent-Length: " +
+                       std::to_string(kTotal) + "\r\n\r\n"));
+    std::string piece(1 << 20, 'u');
+    for (std::size_t off = 0; off < kTotal; off += piece.size()) {
+      ASSERT_TRUE(c.send(piece)) << "at " << off;
+      if ((off >> 20) % 32 == 0) maxRss = std::max(maxRss, rssKiB(f.process().pid()));
+    }
+    std::string resp = c.readResponse(60s);
+    EXPECT_EQ(statusOf(resp), 200) << resp;
+    EXPECT_NE(resp.find("bytes=" + std::to_string(kTotal)), std::string::npos) << resp;
+  }
+  {
+    RawClient c(f.port("web"));
+    ASSERT_TRUE(c.send("GET /stream?bytes=" + std::to_string(kTotal) +
+                       " HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"));
+    std::size_t got = 0;
+    std::vector<char> buf(1 << 20);
+    auto deadline = std::chrono::steady_clock::now() + 120s;
+    std::size_t chunks = 0;
+    while (std::chrono::steady_clock::now() < deadline) {
+      pollfd p{c.fd(), POLLIN, 0};
+      if (::poll(&p, 1, 10000) <= 0) break;
+      ssize_t n = ::recv(c.fd(), buf.data(), buf.size(), 0);
+      if (n <= 0) break;
+      got += static_cast<std::size_t>(n);
+      if (++chunks % 256 == 0) maxRss = std::max(maxRss, rssKiB(f.process().pid()));
+    }
+    EXPECT_GT(got, kTotal);  // the head, then every body byte
+  }
+  maxRss = std::max(maxRss, rssKiB(f.process().pid()));
+  std::printf("ferry max RSS during 1 GiB up + 1 GiB down: %ld KiB\n", maxRss);
+  EXPECT_GT(maxRss, 0);
+  EXPECT_LT(maxRss, kLimitKiB);
 }
 
 }  // namespace

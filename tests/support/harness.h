@@ -53,6 +53,8 @@ class Process {
   bool running();
   // Sends SIGTERM, waits up to 10 s for the exit, then SIGKILL; returns the exit status.
   int stop();
+  // Whether stop() was called (an exit after it is expected).
+  bool stopRequested() const { return stopRequested_; }
   std::string logText() const;  // what it wrote to stderr (and stdout if not captured)
 
  private:
@@ -61,6 +63,7 @@ class Process {
   std::string dir_;  // temporary; removed with the process object
   std::string logPath_;
   bool exited_ = false;
+  bool stopRequested_ = false;
   int status_ = 0;
 };
 

@@ -15,6 +15,8 @@
 // ANY  /reset-if?name=X if this backend is X: reads the whole request, then resets the
 //                       connection without answering; other backends answer like /anything
 // GET  /truncate?bytes=N  announces N bytes, sends N/2, then closes
+// POST /sink            reads a Content-Length body without keeping it, answers "bytes=N\n"
+// GET  /stream?bytes=N  N pattern bytes, generated piece by piece (for transfers of GiBs)
 // A request that is not valid HTTP to this parser is answered 400 and counted as bad=.
 
 #include <arpa/inet.h>
@@ -71,6 +73,20 @@ class Conn {
       }
       if (!need(buf_.size() - pos_ + 1)) return false;
     }
+  }
+  // Reads and drops n bytes.
+  bool discard(std::size_t n) {
+    while (n > 0) {
+      if (pos_ == buf_.size()) {
+        buf_.clear();
+        pos_ = 0;
+        if (!need(1)) return false;
+      }
+      std::size_t k = std::min(n, buf_.size() - pos_);
+      pos_ += k;
+      n -= k;
+    }
+    return true;
   }
   bool take(std::size_t n, std::string& out) {
     if (!need(n)) return false;
@@ -164,6 +180,26 @@ void serve(int fd, long conn) {
     long reqNo = ++g_requests;
     (void)reqNo;
     std::string body;
+    if (requestLine.rfind("POST /sink", 0) == 0) {
+      if (!c.discard(static_cast<std::size_t>(contentLength < 0 ? 0 : contentLength))) break;
+      respond(fd, 200, "bytes=" + std::to_string(contentLength) + "\n", false, closeReq, conn);
+      if (closeReq) break;
+      continue;
+    }
+    if (requestLine.rfind("GET /stream", 0) == 0) {
+      long n = queryNumber(requestLine, "bytes");
+      std::string piece = pattern(1 << 20);
+      if (!sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(n) + "\r\n\r\n")) {
+        break;
+      }
+      bool ok = true;
+      for (long off = 0; ok && off < n; off += static_cast<long>(piece.size())) {
+        std::size_t k = std::min<std::size_t>(piece.size(), static_cast<std::size_t>(n - off));
+        ok = sendAll(fd, k == piece.size() ? piece : piece.substr(0, k));
+      }
+      if (!ok || closeReq) break;
+      continue;
+    }
     if (requestLine.find(" /early") != std::string::npos) {
       respond(fd, 413, "too large\n", false, true, conn);
       ::shutdown(fd, SHUT_WR);
