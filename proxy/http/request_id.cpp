@@ -15,12 +15,26 @@ std::uint64_t splitmix64(std::uint64_t& x) {
 std::uint64_t rotl(std::uint64_t x, int k) {
   return (x << k) | (x >> (64 - k));
 }
-constexpr char kHex[] = "0123456789abcdef";
+// Two hex digits per byte value, so formatting takes one lookup per byte.
+struct HexPairs {
+  char text[512];
+  constexpr HexPairs() : text() {
+    constexpr char kHex[] = "0123456789abcdef";
+    for (int i = 0; i < 256; ++i) {
+      text[2 * i] = kHex[i >> 4];
+      text[2 * i + 1] = kHex[i & 0xf];
+    }
+  }
+};
+constexpr HexPairs kPairs;
 
+// Writes the low `digits` (even) hex digits of v.
 void putHex(char* out, std::uint64_t v, int digits) {
-  for (int i = digits - 1; i >= 0; --i) {
-    out[i] = kHex[v & 0xf];
-    v >>= 4;
+  for (int i = digits - 2; i >= 0; i -= 2) {
+    const char* pair = kPairs.text + 2 * (v & 0xff);
+    out[i] = pair[0];
+    out[i + 1] = pair[1];
+    v >>= 8;
   }
 }
 }  // namespace
