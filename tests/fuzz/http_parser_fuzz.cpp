@@ -7,12 +7,15 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <span>
 #include <string>
 #include <string_view>
 
 #include "proxy/http/chunked.h"
 #include "proxy/http/parser.h"
 #include "proxy/http/proxy_protocol.h"
+#include "proxy/http/responses.h"
+#include "proxy/http/rewrite.h"
 #include "proxy/http/target.h"
 
 namespace {
@@ -28,6 +31,7 @@ void check(bool ok) {
 // Feeds data in two pieces split at `split` (the caller's buffer grows: the first piece's bytes
 // stay where they are), following the session's loop. Returns the final status.
 Parser::Status run(MessageType type, std::string_view data, std::size_t split, bool noBody) {
+  // split also picks the writers' options and output size below.
   Parser p(type, Parser::Limits{32, 256, 2048});
   p.setNoBody(noBody);
   std::size_t off = 0;
@@ -45,9 +49,32 @@ Parser::Status run(MessageType type, std::string_view data, std::size_t split, b
     if (st.status == Parser::Status::kHeadComplete) {
       const ferry::http::MessageHead& h = p.head();
       check(h.headerCount <= 32);
+      // The writers over whatever head the parser accepted: they must stay inside their span.
+      char out[8192];
       if (type == MessageType::kRequest) {
         check(h.target.size() <= 256);
-        (void)ferry::http::parseRequestTarget(h.method, h.target);
+        ferry::http::TargetParse t = ferry::http::parseRequestTarget(h.method, h.target);
+        ferry::http::UpstreamRequestOptions o;
+        o.clientAddress = "2001:db8::1";
+        o.clientTrusted = (split & 1) != 0;
+        o.forwarded = ferry::http::ForwardMode::kAppend;
+        o.xForwardedHost = ferry::http::ForwardMode::kAppend;
+        o.requestId = "0123456789abcdef0123456789abcdef";
+        o.tunnel = h.upgrade;
+        if (t.ok) o.target = &t.target;
+        ferry::http::HeadWriter w(std::span<char>(out, split % sizeof(out)));
+        bool ok = ferry::http::writeUpstreamRequest(h, o, w);
+        check(w.size() <= split % sizeof(out) && ok == w.ok());
+        ferry::http::HeadWriter tw(out);
+        (void)ferry::http::writeTraceAnswer(h, ferry::http::ConnectionHeader::kClose, tw);
+      } else {
+        ferry::http::DownstreamResponseOptions o;
+        o.clientHttp10 = (split & 1) != 0;
+        o.clientKeepAlive = (split & 2) != 0;
+        ferry::http::HeadWriter w(std::span<char>(out, split % sizeof(out)));
+        ferry::http::ResponsePlan plan = ferry::http::writeDownstreamResponse(h, o, w);
+        check(w.size() <= split % sizeof(out));
+        check(!plan.dechunk || (plan.closeAfter && h.chunked));
       }
       continue;
     }
