@@ -109,6 +109,7 @@ TargetParse parseRequestTarget(std::string_view method, std::string_view target)
   if (target[0] == '/') {
     t.form = TargetForm::kOrigin;
     splitPathQuery(target);
+    t.origin = target;
     r.ok = true;
     return r;
   }
@@ -134,6 +135,9 @@ TargetParse parseRequestTarget(std::string_view method, std::string_view target)
   if (t.path.empty()) {
     t.path = "/";
     t.pathWasEmpty = true;
+    if (!t.hasQuery) t.origin = "/";
+  } else {
+    t.origin = rest.substr(end);
   }
   r.ok = true;
   return r;

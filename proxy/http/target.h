@@ -36,9 +36,11 @@ struct RequestTarget {
   std::string_view query;      // after '?', without it; empty when hasQuery is false
   bool hasQuery = false;
   bool pathWasEmpty = false;  // absolute-form without a path ("http://h" or "http://h?q")
-  // What the backend gets in its request line: the target itself for origin-, authority- and
-  // asterisk-form; for absolute-form the path and query (a view when the path is not empty).
-  // writeOriginForm() writes it in every case.
+  // The origin-form target ("/path?query") as a view, for routing and logs: the target itself
+  // for origin-form; for absolute-form its bytes from the path on, or "/" when it has neither
+  // path nor query; empty only for "http://host?query" and for the authority and asterisk forms.
+  // What the backend gets in its request line is what writeOriginForm() writes, in every case.
+  std::string_view origin;
 };
 
 struct TargetParse {

@@ -48,6 +48,14 @@ TEST_P(Targets, ParseAndOriginForm) {
   HeadWriter w(buf);
   writeOriginForm(c.method, c.target, t, w);
   EXPECT_EQ(w.view(), c.sent);
+  // The origin view is what the backend gets, except where that is not a substring.
+  if (t.form == TargetForm::kOrigin) {
+    EXPECT_EQ(t.origin, c.target);
+  } else if (t.form == TargetForm::kAbsolute && !(t.pathWasEmpty && t.hasQuery)) {
+    EXPECT_EQ(t.origin, std::string_view(c.method) == "OPTIONS" && t.pathWasEmpty ? "/" : c.sent);
+  } else {
+    EXPECT_EQ(t.origin, "");
+  }
 }
 
 using F = TargetForm;
