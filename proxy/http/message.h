@@ -1,6 +1,7 @@
 #pragma once
 // A parsed HTTP/1.1 message head: views into the bytes it was parsed from, which must stay where
-// they are while the head is used. No allocation: headers live in a fixed array.
+// they are while the head is used. No allocation: headers live in a fixed array of kMaxHeaders
+// (the hard ceiling for the configurable Parser::Limits::maxHeaders, 100 by default).
 
 #include <array>
 #include <cstdint>
@@ -9,7 +10,7 @@
 
 namespace ferry::http {
 
-inline constexpr std::size_t kMaxHeaders = 100;
+inline constexpr std::size_t kMaxHeaders = 256;
 
 struct Header {
   std::string_view name;
@@ -37,16 +38,22 @@ struct MessageHead {
   // framing, as the parser understood it
   bool chunked = false;
   std::optional<std::uint64_t> contentLength;
-  bool keepAlive = true;     // the connection may carry another message after this one
+  // The connection may carry another message after this one, as the sender asked: HTTP/1.1 unless
+  // "Connection: close"; HTTP/1.0 only with "Connection: keep-alive" (see isHttp10()).
+  bool keepAlive = true;
   bool upgrade = false;      // Upgrade requested / CONNECT
   bool expectsBody = false;  // a body follows the head (length, chunked, or until close)
 
   std::size_t headBytes = 0;  // size of the head on the wire, CRLFCRLF included
 
+  // HTTP/1.0 (or 0.9-like 1.x below 1): persistent only on request, never chunked.
+  bool isHttp10() const { return versionMajor == 1 && versionMinor == 0; }
+
   // First header with this name, if any.
   std::optional<std::string_view> find(std::string_view name) const;
   std::size_t count(std::string_view name) const;
-  void clear() { *this = MessageHead{}; }
+  // Forgets the head; the header array is not zeroed (only [0, headerCount) is ever read).
+  void clear();
 };
 
 }  // namespace ferry::http

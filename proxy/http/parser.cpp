@@ -5,6 +5,8 @@
 #include <charconv>
 #include <new>
 
+#include "proxy/http/target.h"
+
 namespace ferry::http {
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -43,6 +45,19 @@ std::size_t MessageHead::count(std::string_view name) const {
   std::size_t n = 0;
   for (std::size_t i = 0; i < headerCount; ++i) n += iequals(headers[i].name, name) ? 1 : 0;
   return n;
+}
+
+void MessageHead::clear() {
+  method = target = reason = {};
+  status = 0;
+  versionMajor = versionMinor = 1;
+  headerCount = 0;
+  chunked = false;
+  contentLength.reset();
+  keepAlive = true;
+  upgrade = false;
+  expectsBody = false;
+  headBytes = 0;
 }
 
 namespace {
@@ -101,7 +116,11 @@ struct Parser::Impl {
     return 0;
   }
   static int onUrl(llhttp_t* p, const char* at, std::size_t n) {
-    extend(of(p).head_.target, at, n);
+    Parser& self = of(p);
+    extend(self.head_.target, at, n);
+    if (self.head_.target.size() > self.limits_.maxTargetBytes) {
+      return fail(p, "request target too long", 414);
+    }
     return 0;
   }
   static int onStatus(llhttp_t* p, const char* at, std::size_t n) {
@@ -112,7 +131,9 @@ struct Parser::Impl {
     Impl& im = impl(p);
     MessageHead& h = im.self->head_;
     if (!im.inField) {
-      if (h.headerCount == kMaxHeaders) return fail(p, "too many header fields", 431);
+      if (h.headerCount >= im.self->limits_.maxHeaders || h.headerCount == kMaxHeaders) {
+        return fail(p, "too many header fields", 431);
+      }
       h.headers[h.headerCount++] = Header{};
       im.inField = true;
     }
@@ -157,8 +178,24 @@ struct Parser::Impl {
       if (hosts == 0 && h.versionMajor == 1 && h.versionMinor >= 1) {
         return fail(p, "HTTP/1.1 request without Host", 400);
       }
+      // RFC 9112 3.2: a Host that is not a valid authority gets 400 (it would route anywhere).
+      std::string_view host = h.find("host").value_or("");
+      std::string_view hostName;
+      std::string_view port;
+      if (!host.empty() && !splitAuthority(host, hostName, port)) {
+        return fail(p, "invalid Host header", 400);
+      }
+    }
+    // llhttp reads "HTTP/1.1 20 OK" as status 20 and "HTTP/1.1 \r\n" as 0: a status is 3 digits.
+    if (p->type == HTTP_RESPONSE && (h.status < 100 || h.status > 999)) {
+      return fail(p, "invalid status code", 400);
     }
     if (h.count("content-length") > 1) return fail(p, "more than one Content-Length", 400);
+    // RFC 9112 6.1: a 1.0 message with Transfer-Encoding has faulty framing (a 1.0 peer may not
+    // know chunked): refuse it rather than guess where the body ends.
+    if (h.versionMajor == 1 && h.versionMinor == 0 && h.count("transfer-encoding") > 0) {
+      return fail(p, "Transfer-Encoding in an HTTP/1.0 message", 400);
+    }
     self.headComplete_ = true;
     bool noBody = self.noBody_ || (p->type == HTTP_RESPONSE &&
                                    (h.status / 100 == 1 || h.status == 204 || h.status == 304));
@@ -205,6 +242,11 @@ Parser::Parser(MessageType type) {
   llhttp_init(&im->llhttp, type == MessageType::kRequest ? HTTP_REQUEST : HTTP_RESPONSE,
               &settings());
   im->llhttp.data = im;
+  errorStatus_ = type == MessageType::kRequest ? 400 : 502;
+}
+
+Parser::Parser(MessageType type, const Limits& limits) : Parser(type) {
+  setLimits(limits);
 }
 
 Parser::~Parser() {
@@ -221,7 +263,17 @@ void Parser::reset() {
   head_.clear();
   headComplete_ = messageComplete_ = noBody_ = false;
   error_ = {};
-  errorStatus_ = 400;
+  errorStatus_ = isRequest() ? 400 : 502;
+}
+
+void Parser::setLimits(const Limits& limits) {
+  limits_ = limits;
+  if (limits_.maxHeaders > kMaxHeaders) limits_.maxHeaders = kMaxHeaders;
+  if (limits_.maxHeadBytes == 0) limits_.maxHeadBytes = 1;
+}
+
+bool Parser::isRequest() const {
+  return impl().llhttp.type == HTTP_REQUEST;
 }
 
 bool Parser::bodyUntilClose() const {
@@ -236,6 +288,11 @@ Parser::Step Parser::feed(const char* data, std::size_t len) {
   }
   if (messageComplete_) return {Status::kMessageComplete, 0};
   bool hadHead = headComplete_;
+  if (!hadHead && len > limits_.maxHeadBytes - head_.headBytes) {
+    // Parse at most one byte beyond the limit: enough to tell "head ends exactly at the limit"
+    // from "too long" without reading the rest.
+    len = limits_.maxHeadBytes - head_.headBytes + 1;
+  }
   llhttp_errno_t e = llhttp_execute(&impl().llhttp, data, len);
   std::size_t consumed = len;
   if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
@@ -245,8 +302,16 @@ Parser::Step Parser::feed(const char* data, std::size_t len) {
     error_ =
         impl().userError != nullptr ? impl().userError : llhttp_get_error_reason(&impl().llhttp);
     if (error_.empty()) error_ = llhttp_errno_name(e);
-    errorStatus_ = impl().userError != nullptr ? impl().userStatus : 400;
+    errorStatus_ = !isRequest() ? 502 : impl().userError != nullptr ? impl().userStatus : 400;
     return {Status::kError, 0};
+  }
+  if (!hadHead) {
+    std::size_t headPart = headComplete_ ? consumed : len;
+    if (head_.headBytes + headPart > limits_.maxHeadBytes) {
+      error_ = "message head too large";
+      errorStatus_ = isRequest() ? 431 : 502;
+      return {Status::kError, 0};
+    }
   }
   if (!hadHead && headComplete_) {
     head_.headBytes += consumed;
@@ -269,6 +334,7 @@ Parser::Step Parser::finish() {
   if ((e == HPE_OK || e == HPE_PAUSED) && messageComplete_) return {Status::kMessageComplete, 0};
   error_ = headComplete_ ? "connection closed before the message ended"
                          : "connection closed before the head ended";
+  errorStatus_ = isRequest() ? 400 : 502;
   return {Status::kError, 0};
 }
 

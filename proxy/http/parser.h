@@ -9,8 +9,16 @@
 //
 // The head is made of views into the fed bytes: while the head is being parsed and used, the
 // caller must not move them (feed from one buffer that only grows at its end).
-// Rejects (with a reason) what llhttp rejects in its default mode, plus: more than kMaxHeaders
-// headers, duplicate Content-Length or Host, and HTTP/1.1 requests without Host.
+// Requests and responses are held to the same rules. Rejected, with a reason in error():
+// - by llhttp (built with LLHTTP_STRICT_MODE): Content-Length together with Transfer-Encoding,
+//   two different Content-Lengths, a Transfer-Encoding whose last coding is not chunked (in a
+//   request), bad chunk-size lines, bare CR or LF, NUL and other control bytes, a space before
+//   the colon, invalid methods, versions and status lines (a status is exactly 3 digits);
+// - here: obs-fold, any duplicate Content-Length (even equal), more than one Host, an HTTP/1.1
+//   request without Host, Transfer-Encoding in an HTTP/1.0 message (RFC 9112 6.1), a header name
+//   that is not a token, and the Limits below (header count, request-target length, head size).
+// errorStatus() tells a request's status (400, 414, 431); for responses it is always 502.
+// HTTP/1.0: head().keepAlive is true only with "Connection: keep-alive"; isHttp10() says which.
 
 #include <cstddef>
 #include <string_view>
@@ -23,7 +31,15 @@ enum class MessageType { kRequest, kResponse };
 
 class Parser {
  public:
+  // Configurable limits (per listener). maxHeaders is capped at kMaxHeaders (message.h).
+  struct Limits {
+    std::size_t maxHeaders = 100;           // more header lines: 431
+    std::size_t maxTargetBytes = 8 * 1024;  // a longer request target: 414
+    std::size_t maxHeadBytes = 64 * 1024;   // a longer head (CRLFCRLF included): 431
+  };
+
   explicit Parser(MessageType type);
+  Parser(MessageType type, const Limits& limits);
   ~Parser();
   Parser(const Parser&) = delete;
   Parser& operator=(const Parser&) = delete;
@@ -48,8 +64,11 @@ class Parser {
   // For responses: the request was HEAD (or the status forbids a body): expect no body.
   void setNoBody(bool noBody) { noBody_ = noBody; }
 
-  // Starts over for the next message on the same connection.
+  // Starts over for the next message on the same connection (the limits stay).
   void reset();
+  // Takes effect for the next head (call before feeding it, e.g. right after reset()).
+  void setLimits(const Limits& limits);
+  const Limits& limits() const { return limits_; }
 
   const MessageHead& head() const { return head_; }
   MessageHead& head() { return head_; }
@@ -58,17 +77,20 @@ class Parser {
   // Whether the body is delimited by the peer closing (responses without length or chunking).
   bool bodyUntilClose() const;
   std::string_view error() const { return error_; }
-  // The status to answer a malformed request with: 400, or 431 for too many/too large headers.
+  // The status to answer a malformed message with: for a request 400, 414 for a too long target,
+  // 431 for too many headers or a too large head; for a response 502.
   int errorStatus() const { return errorStatus_; }
 
   struct Impl;  // llhttp callbacks reach the parser through this
 
  private:
+  bool isRequest() const;
   Impl& impl() { return *reinterpret_cast<Impl*>(storage_); }
   const Impl& impl() const { return *reinterpret_cast<const Impl*>(storage_); }
   // llhttp's state lives inline (its header stays out of this one): a parser allocates nothing.
   alignas(16) unsigned char storage_[192];
   MessageHead head_;
+  Limits limits_;
   bool headComplete_ = false;
   bool messageComplete_ = false;
   bool noBody_ = false;

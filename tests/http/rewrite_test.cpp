@@ -32,11 +32,12 @@ TEST(Rewrite, RequestDropsHopByHopAndAddsForwardedHeaders) {
 
 TEST(Rewrite, RequestKeepsTransferEncodingAndExistingProto) {
   std::string out = rewriteRequest(
-      "POST /u HTTP/1.0\r\nTransfer-Encoding: chunked\r\nX-Forwarded-Proto: https\r\n"
+      "POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nX-Forwarded-Proto: https\r\n"
       "Expect: 100-continue\r\n\r\n",
       "::1");
   EXPECT_EQ(out,
-            "POST /u HTTP/1.1\r\nTransfer-Encoding: chunked\r\nX-Forwarded-Proto: https\r\n"
+            "POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+            "X-Forwarded-Proto: https\r\n"
             "X-Forwarded-For: ::1\r\n\r\n");
 }
 
