@@ -11,6 +11,12 @@ build=(g++ cmake make pkg-config libyaml-cpp-dev prometheus-cpp-dev libspdlog-de
 test=(curl ca-certificates procps iproute2 clang-format)
 bench=(wrk haproxy nginx-light)
 windows=(g++-mingw-w64-x86-64-posix wine wine64 dpkg-dev)
+# deploy/ (tests/deploy/): sd_notify, and the tools that check the unit, compose file, Prometheus
+# config and container root. kubectl (its kustomize renders deploy/kubernetes/) may come from
+# elsewhere; Debian's kubernetes-client is the fallback.
+build+=(libsystemd-dev)
+test+=(systemd docker-compose prometheus debootstrap)
+command -v kubectl >/dev/null || test+=(kubernetes-client)
 
 want=("${build[@]}" "${test[@]}")
 for arg in "$@"; do
