@@ -4,6 +4,7 @@
 #   deploy/install-deps.sh          build and test packages
 #   deploy/install-deps.sh --bench  also the peers of the benchmarks (haproxy, nginx, wrk)
 #   deploy/install-deps.sh --windows  also the mingw-w64 cross compiler and Wine
+#   deploy/install-deps.sh --build-only  only what building ferry needs (the container image)
 set -euo pipefail
 
 build=(g++ cmake make pkg-config libyaml-cpp-dev prometheus-cpp-dev libspdlog-dev libfmt-dev
@@ -23,6 +24,7 @@ for arg in "$@"; do
   case "$arg" in
     --bench) want+=("${bench[@]}") ;;
     --windows) want+=("${windows[@]}") ;;
+    --build-only) want=("${build[@]}") ;;  # deploy/container/Dockerfile's build stage
   esac
 done
 
