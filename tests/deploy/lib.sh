@@ -12,11 +12,16 @@ tools_cache=${FERRY_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ferry-deploy-to
 npm_tools() {
   command -v npm >/dev/null || return 1
   mkdir -p "$tools_cache"
+  # One install at a time (ctest runs these checks in parallel); released when the shell exits.
+  exec 9>"$tools_cache/.lock"
+  flock 9
   if ! cmp -s "$top/tests/deploy/package.json" "$tools_cache/package.json" ||
      [[ ! -d "$tools_cache/node_modules" ]]; then
     cp "$top/tests/deploy/package.json" "$tools_cache/package.json"
     (cd "$tools_cache" && timeout 240 npm install --no-audit --no-fund --loglevel=error \
        >"$tools_cache/npm.log" 2>&1) || { rm -f "$tools_cache/package.json"; return 1; }
   fi
-  export NODE_PATH="$tools_cache/node_modules"
+  flock -u 9
+  # ES modules resolve packages from the script's folder up: scripts run from $tmp find them.
+  ln -sfn "$tools_cache/node_modules" "$tmp/node_modules"
 }
