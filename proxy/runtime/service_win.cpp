@@ -93,11 +93,11 @@ std::string lastError() {
                    sizeof buf, nullptr);
   std::string s = buf;
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  return "error " + std::to_string(e) + (s.empty() ? "" : ": " + s);
-}
-
-std::string quote(const std::string& s) {
-  return "\"" + s + "\"";
+  // Appends, not operator+ chains: GCC 12 warns (-Wrestrict) falsely on those.
+  std::string out = "error ";
+  out.append(std::to_string(e));
+  if (!s.empty()) out.append(": ").append(s);
+  return out;
 }
 
 int install(int argc, char** argv) {
@@ -119,8 +119,9 @@ int install(int argc, char** argv) {
   }
   char exe[MAX_PATH] = {};
   ::GetModuleFileNameA(nullptr, exe, MAX_PATH);
-  std::string cmd = quote(exe) + " service run -c " + quote(full);
-  for (const std::string& a : rest) cmd += " " + quote(a);
+  std::string cmd;
+  cmd.append("\"").append(exe).append("\" service run -c \"").append(full).append("\"");
+  for (const std::string& a : rest) cmd.append(" \"").append(a).append("\"");
 
   SC_HANDLE scm = ::OpenSCManagerA(nullptr, nullptr, SC_MANAGER_CREATE_SERVICE);
   if (scm == nullptr) {
