@@ -74,11 +74,13 @@ if [[ $(state) == STOPPED ]]; then
   echo "ok: sc stop: STOPPED, exit code 0, port closed"
 else
   # ferry.exe's own stop path (the one Ctrl-C takes too) does not finish under Wine today: the
-  # worker thread's exit loops in frame_pool's thread-local teardown. Not the service layer's
-  # doing; reported to the lead. Counted as a skip, and asserted again once it is fixed.
+  # worker thread's exit loops in frame_pool's thread_local ThreadPool destructor (mingw's
+  # emulated TLS; with that destructor skipped on Windows this whole test passes, STOPPED with
+  # exit code 0). Not the service layer's doing; reported to the lead. Counted as a skip, and
+  # asserted again by this same test once it is fixed.
   pid=$(pgrep -f "ferry.exe service run -c ${cfg//\\/.}" | head -1 || true)
   echo "SKIP windows-service-stopped: ferry.exe did not exit within 30 s of its stop event" \
-       "(state $(state); its worker thread's teardown loops in frame_pool under Wine)"
+       "(state $(state); the worker thread's exit loops in frame_pool's thread_local destructor)"
   skipped=1
   [[ -n $pid ]] && kill "$pid"  # the service process this test started, by its PID
 fi
