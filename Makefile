@@ -4,6 +4,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
 .PHONY: all deps build run test test-windows test-asan format format-check bench-quick bench-io check-config clean
+.PHONY: install test-container
 
 all: build
 
@@ -54,3 +55,16 @@ check-config: build
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-win build-asan
+
+# deploy/: the binary, systemd unit, /etc/ferry/ferry.yaml (kept if present) and demo sites.
+#   sudo make install [PREFIX=/usr/local] [DESTDIR=staging-root] [SYSCONFDIR=/etc]
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+install: build
+	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" SYSCONFDIR="$(SYSCONFDIR)" bash deploy/install.sh $(BUILD)/ferry
+
+# The container image's runtime stage, rebuilt without a container engine: a Debian 12 root
+# (debootstrap, cached outside the tree), the Dockerfile's runtime packages, ferry --version and
+# --check in a chroot (tests/deploy/container_root.sh). Slow the first time: not in make test.
+test-container: build
+	bash tests/deploy/container_root.sh $(BUILD)/ferry

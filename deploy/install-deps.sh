@@ -4,6 +4,7 @@
 #   deploy/install-deps.sh          build and test packages
 #   deploy/install-deps.sh --bench  also the peers of the benchmarks (haproxy, nginx, wrk)
 #   deploy/install-deps.sh --windows  also the mingw-w64 cross compiler and Wine
+#   deploy/install-deps.sh --build-only  only what building ferry needs (the container image)
 set -euo pipefail
 
 build=(g++ cmake make pkg-config libyaml-cpp-dev prometheus-cpp-dev libspdlog-dev libfmt-dev
@@ -11,12 +12,19 @@ build=(g++ cmake make pkg-config libyaml-cpp-dev prometheus-cpp-dev libspdlog-de
 test=(curl ca-certificates procps iproute2 clang-format)
 bench=(wrk haproxy nginx-light)
 windows=(g++-mingw-w64-x86-64-posix wine wine64 dpkg-dev)
+# deploy/ (tests/deploy/): sd_notify, and the tools that check the unit, compose file, Prometheus
+# config and container root. kubectl (its kustomize renders deploy/kubernetes/) may come from
+# elsewhere; Debian's kubernetes-client is the fallback.
+build+=(libsystemd-dev)
+test+=(systemd docker-compose prometheus debootstrap)
+command -v kubectl >/dev/null || test+=(kubernetes-client)
 
 want=("${build[@]}" "${test[@]}")
 for arg in "$@"; do
   case "$arg" in
     --bench) want+=("${bench[@]}") ;;
     --windows) want+=("${windows[@]}") ;;
+    --build-only) want=("${build[@]}") ;;  # deploy/container/Dockerfile's build stage
   esac
 done
 

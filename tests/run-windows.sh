@@ -29,3 +29,6 @@ echo "== Windows (Wine): unit tests and the IOCP conformance suite"
 echo "== Windows (Wine): integration tests against ferry.exe"
 (cd "$linux_build" && FERRY_TEST_BINARY="wine $win_build/ferry.exe" \
    ctest --output-on-failure -j"$jobs" --timeout 300 -L integration -E '^(epoll\.|DefaultConfig)')
+
+echo "== Windows (Wine): ferry.exe as a service (install, sc start, serve, sc stop, uninstall)"
+bash "$top/tests/deploy/windows_service.sh" "$win_build/ferry.exe"

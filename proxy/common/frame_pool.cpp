@@ -7,7 +7,7 @@ namespace ferry::frame_pool {
 namespace {
 
 constexpr std::size_t kGranule = 128;
-constexpr std::size_t kClasses = 160;  // frames up to 20 KiB are pooled (a session is ~8 KiB)
+constexpr std::size_t kClasses = 384;  // frames up to 48 KiB are pooled (a busy session ~20 KiB)
 
 struct FreeNode {
   FreeNode* next;
@@ -16,7 +16,12 @@ struct FreeNode {
 struct ThreadPool {
   std::array<FreeNode*, kClasses> heads{};
   std::size_t live = 0;
+  // Frees the cached frames when a thread ends (workers end only with the process). Not on
+  // Windows: mingw-w64's emulated thread-locals ran this destructor at thread exit and it never
+  // returned there (seen as a service stop that hung, winedbg in _pthread_cleanup_dest); the
+  // process is about to end anyway, so the cache is left to it.
   ~ThreadPool() {
+#ifndef _WIN32
     for (FreeNode*& head : heads) {
       while (head != nullptr) {
         FreeNode* next = head->next;
@@ -24,6 +29,7 @@ struct ThreadPool {
         head = next;
       }
     }
+#endif
   }
 };
 

@@ -23,6 +23,8 @@
 #include "proxy/common/log.h"
 #include "proxy/config/config.h"
 #include "proxy/metrics/metrics.h"
+#include "proxy/runtime/notify.h"       // deploy: sd_notify / Windows SCM state
+#include "proxy/runtime/service_win.h"  // deploy: ferry service install|uninstall|run
 #include "proxy/runtime/worker.h"
 
 namespace {
@@ -41,7 +43,8 @@ ferry::io::Backend backendOf(const std::string& s) {
 
 #ifdef _WIN32
 HANDLE g_stopEvent = nullptr;
-BOOL WINAPI onConsoleEvent(DWORD) {
+BOOL WINAPI onConsoleEvent(DWORD type) {
+  if (type == CTRL_LOGOFF_EVENT && ferry::runtime::runningAsService()) return FALSE;  // deploy
   ::SetEvent(g_stopEvent);
   return TRUE;
 }
@@ -57,6 +60,9 @@ int printErrors(const ferry::config::LoadResult& r) {
 
 int main(int argc, char** argv) {
   using namespace ferry;
+#ifdef _WIN32
+  if (std::optional<int> rc = runtime::serviceCommand(argc, argv)) return *rc;  // deploy/windows
+#endif
   std::string file = "config/ferry.yaml";
   std::string check;
   std::string io;
@@ -110,6 +116,7 @@ int main(int argc, char** argv) {
   if (workers > 1) log::info("Windows: running 1 worker (listeners cannot be shared yet)");
   workers = 1;
   g_stopEvent = ::CreateEventA(nullptr, TRUE, FALSE, nullptr);
+  runtime::serviceAttachStopEvent(g_stopEvent);  // deploy/windows: SCM stop sets it
   ::SetConsoleCtrlHandler(onConsoleEvent, TRUE);
 #else
   // Signals are taken by sigwait in this thread only.
@@ -155,6 +162,7 @@ int main(int argc, char** argv) {
   }
   log::info("ferry serving {} with {} worker{} on {}", file, workers, workers == 1 ? "" : "s",
             io::backendName(pool.front()->backend()));
+  runtime::notifyReady();  // deploy: systemd READY=1 / SCM RUNNING, every listener bound
 
 #ifdef _WIN32
   ::WaitForSingleObject(g_stopEvent, INFINITE);
@@ -164,13 +172,16 @@ int main(int argc, char** argv) {
     int sig = 0;
     sigwait(&sigs, &sig);
     if (sig == SIGHUP) {
+      runtime::notifyReloading();  // deploy: systemd RELOADING=1 ... READY=1 around a reload
       log::warn("SIGHUP: reload is not implemented yet; keeping the running config");
+      runtime::notifyReady();
       continue;
     }
     log::info("signal {}: stopping", sig);
     break;
   }
 #endif
+  runtime::notifyStopping();  // deploy: systemd STOPPING=1 / SCM STOP_PENDING
   // Graceful stop: /ready turns 503 at once; after the drain delay (a load balancer polling
   // /ready stops sending first) the workers stop accepting, idle keep-alive connections close,
   // busy ones finish their response (told Connection: close) up to the drain timeout.
@@ -181,6 +192,7 @@ int main(int argc, char** argv) {
   adminServer.stop();
   log::info("stopped");
   std::fflush(nullptr);
-  // Sessions still open are dropped with the process (graceful drain comes with reload).
+  runtime::notifyStopped(0);  // deploy: SCM STOPPED (the last word before exit)
+  // Connections still open after the drain timeout are dropped with the process.
   std::_Exit(0);
 }

@@ -69,8 +69,9 @@ Result<bool> Worker::setUp() {
     ctx.routes = &snapshot_->routes[i];
     ctx.counters = &counters.listeners[i];
     ctx.routeCounters = &counters.routes[registry_.routeSlot(i, 0)];
+    session::buildPolicies(cfg, lc, ctx);
   }
-  context_.reset(new session::WorkerContext{*proactor_, *buffers_, *accessLog_, clusters_, {}, {}});
+  context_.reset(new session::WorkerContext{*proactor_, *buffers_, *accessLog_, clusters_, {}, {}, {}});
   return true;
 }
 

@@ -8,6 +8,9 @@
 #include "proxy/common/task.h"
 #include "proxy/common/time.h"
 #include "proxy/config/config.h"
+#include "proxy/common/cidr.h"
+#include "proxy/http/request_id.h"
+#include "proxy/http/rewrite.h"
 #include "proxy/io/proactor.h"
 #include "proxy/metrics/metrics.h"
 #include "proxy/route/route_table.h"
@@ -16,13 +19,41 @@
 
 namespace ferry::session {
 
+// A listener's HTTP rules, converted once per config snapshot from its config (the views point
+// into that snapshot, which outlives every session using it).
+struct HttpPolicy {
+  std::string_view via = "ferry";  // empty: no Via
+  http::ForwardMode xForwardedFor = http::ForwardMode::kAppend;
+  http::ForwardMode xForwardedProto = http::ForwardMode::kAppend;
+  http::ForwardMode xForwardedHost = http::ForwardMode::kOff;
+  http::ForwardMode forwarded = http::ForwardMode::kOff;
+  CidrList trustedProxies;  // clients whose forwarding headers and X-Request-Id are kept
+  bool requestId = true;    // generate X-Request-Id
+  Duration requestBodyTimeout = seconds(60);  // a client stalling mid-upload: 408
+  Duration tunnelIdleTimeout = std::chrono::hours(1);
+  bool trusts(const io::Address& client) const;
+};
+
+// A route's HTTP rules (views into the config snapshot, as above).
+struct RoutePolicy {
+  bool allowTrace = false;  // TRACE is refused with 405 unless the route allows it
+  std::vector<http::HeaderRule> requestHeaders;
+  std::vector<http::HeaderRule> responseHeaders;
+  std::string_view hostRewrite;  // the cluster's host_rewrite; empty: the client's Host
+};
+
 struct ListenerContext {
   std::size_t index = 0;  // position in the config's listeners
   const config::ListenerConfig* config = nullptr;
   const route::RouteTable* routes = nullptr;  // proxy listeners
   metrics::ListenerCounters* counters = nullptr;
   metrics::RouteCounters* routeCounters = nullptr;  // routes..., then the no-route slot
+  HttpPolicy policy;
+  std::vector<RoutePolicy> routePolicies;  // per route, then one for "no route"
 };
+
+// The HTTP rules of listener l in c, and of its routes (see HttpPolicy, RoutePolicy).
+void buildPolicies(const config::Config& c, const config::ListenerConfig& l, ListenerContext& out);
 
 struct WorkerContext {
   io::Proactor& proactor;
@@ -31,6 +62,7 @@ struct WorkerContext {
   std::vector<upstream::Cluster>& clusters;
   SteadyClock clock;
   SessionRegistry sessions;
+  http::RequestIdGenerator requestIds;  // X-Request-Id for requests that come without a trusted one
 };
 
 // Serves one client connection of an HTTP proxy listener until it closes. Owns client.

@@ -20,7 +20,10 @@
 
 #include <cstring>
 
+#include "proxy/http/chunked.h"
+#include "proxy/http/responses.h"
 #include "proxy/http/rewrite.h"
+#include "proxy/http/target.h"
 #include "proxy/io/awaitables.h"
 #include "proxy/session/context.h"
 #include "proxy/session/downstream.h"
@@ -81,7 +84,23 @@ struct Record {
   io::Address upstream;
   int retries = 0;
   bool reused = false;
+  char requestId[http::RequestIdGenerator::kMaxBytes] = {};
+  std::size_t requestIdLen = 0;
+  std::string_view id() const { return requestIdLen == 0 ? "-" : std::string_view(requestId, requestIdLen); }
+  void setId(std::string_view v) {
+    requestIdLen = std::min(v.size(), sizeof(requestId));
+    std::memcpy(requestId, v.data(), requestIdLen);
+  }
 };
+
+// The methods ferry answers an OPTIONS with Max-Forwards: 0 for.
+constexpr std::string_view kAllowedMethods = "GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH";
+
+http::Parser::Limits requestLimits(const config::ListenerConfig& cfg) {
+  http::Parser::Limits l;
+  l.maxHeadBytes = cfg.maxRequestHeaderBytes;
+  return l;
+}
 
 Cause connectCause(std::error_code ec) {
   if (ec == std::errc::connection_refused) return Cause::kUpstreamConnectRefused;
@@ -134,7 +153,8 @@ class RequestBodyFilter final : public Pump::Filter {
 // from Connection.
 class Exchanges {
  public:
-  explicit Exchanges(Connection& c) : c_(c), w_(c.w), l_(c.l) {
+  explicit Exchanges(Connection& c)
+      : c_(c), w_(c.w), l_(c.l), req_(http::MessageType::kRequest, requestLimits(*c.l.config)) {
     routeSlot_ = l_.config->routes.size();
   }
 
@@ -155,6 +175,7 @@ class Exchanges {
   Task<Next> one() {
     const config::ListenerConfig& cfg = *l_.config;
     req_.reset();
+    clientHttp10_ = false;
     rec_ = Record{};
     line_ = RequestLine{};
     HeadLimits limits{cfg.idleTimeout, cfg.requestHeaderTimeout, cfg.maxRequestHeaderBytes};
@@ -187,31 +208,67 @@ class Exchanges {
     const config::ListenerConfig& cfg = *l_.config;
     line_.set(h);
     rec_.bytesIn = h.headBytes;
-    if (h.upgrade && http::iequals(h.method, "CONNECT")) {
+    if (h.method == "CONNECT") {
       co_return co_await finish(Outcome{Cause::kNotImplemented}, Next::kClose);
     }
-    const route::Route* route =
-        l_.routes->match(route::keyOf(h.target, h.find("host").value_or("")));
+    http::TargetParse tp = http::parseRequestTarget(h.method, h.target);
+    if (!tp.ok) {
+      log::debug("client {}: bad request target: {}", c_.peer.toString(), tp.error);
+      co_return co_await finish(Outcome{Cause::kBadRequest}, Next::kClose);
+    }
+    // An absolute-form target's authority replaces Host, for routing and for the backend.
+    std::string_view host = tp.target.form == http::TargetForm::kAbsolute
+                                ? tp.target.authority
+                                : h.find("host").value_or("");
+    const route::Route* route = l_.routes->match(route::keyOf(tp.target.origin, host));
+    bool bodiless = !h.expectsBody && h.keepAlive;
     if (route == nullptr) {
       routeSlot_ = l_.config->routes.size();
-      bool close = h.expectsBody || !h.keepAlive;
-      if (!close) c_.in.consume(h.headBytes);  // a bodiless request: the next one follows
-      co_return co_await finish(Outcome{Cause::kNoRoute}, close ? Next::kClose : Next::kKeepAlive);
+      if (bodiless) c_.in.consume(h.headBytes);  // the next request follows
+      co_return co_await finish(Outcome{Cause::kNoRoute}, bodiless ? Next::kKeepAlive : Next::kClose);
     }
     routeSlot_ = static_cast<std::size_t>(route - l_.routes->routes().data());
     rec_.route = route->name;
+    const RoutePolicy& rp = l_.routePolicies[routeSlot_];
+    if (h.method == "TRACE" && !rp.allowTrace) {
+      co_return co_await finish(Outcome{Cause::kMethodNotAllowed}, Next::kClose);
+    }
+    if (!head_) head_ = w_.buffers.acquire();
+    head_.clear();
+    if (http::answersMaxForwards(h)) {
+      // Max-Forwards: 0 on OPTIONS or TRACE: this hop is the last, ferry answers.
+      co_return co_await answerLocally(h, bodiless);
+    }
     if (cfg.maxRequestBodyBytes != 0 && h.contentLength &&
         *h.contentLength > cfg.maxRequestBodyBytes) {
       co_return co_await finish(Outcome{Cause::kBodyTooLarge}, Next::kClose);
     }
-    if (!head_) head_ = w_.buffers.acquire();
-    head_.clear();
+    tunnel_ = h.upgrade && h.find("upgrade").has_value();
+    http::UpstreamRequestOptions uo;
+    uo.clientAddress = c_.clientIp();
+    uo.via = l_.policy.via;
+    uo.clientTrusted = l_.policy.trusts(c_.peer);
+    uo.xForwardedFor = l_.policy.xForwardedFor;
+    uo.xForwardedProto = l_.policy.xForwardedProto;
+    uo.xForwardedHost = l_.policy.xForwardedHost;
+    uo.forwarded = l_.policy.forwarded;
+    uo.rules = rp.requestHeaders;
+    uo.host = rp.hostRewrite;
+    uo.target = &tp.target;
+    uo.tunnel = tunnel_;
+    if (l_.policy.requestId) {
+      std::string_view generated = w_.requestIds.next();
+      uo.requestId = generated;
+      rec_.setId(http::effectiveRequestId(h, uo.clientTrusted, generated));
+    }
+    responseRules_ = rp.responseHeaders;
     http::HeadWriter hw(head_.writable());
-    if (!http::writeUpstreamRequest(h, c_.clientIp(), hw)) {
+    if (!http::writeUpstreamRequest(h, uo, hw)) {
       co_return co_await finish(Outcome{Cause::kHeadersTooLarge}, Next::kClose);
     }
     head_.commit(hw.size());
     clientKeepAlive_ = h.keepAlive;
+    clientHttp10_ = h.isHttp10();
     expectContinue_ = h.find("expect").has_value() && h.expectsBody;
     headRequest_ = http::iequals(h.method, "HEAD");
     idempotent_ = upstream::isIdempotent(h.method);
@@ -257,6 +314,51 @@ class Exchanges {
       next = Next::kClose;
     }
     co_return co_await finish(out, next);
+  }
+
+  // OPTIONS or TRACE with Max-Forwards: 0: ferry is the last hop and answers itself.
+  Task<Next> answerLocally(const http::MessageHead& h, bool keep) {
+    Next next = keep && !w_.sessions.draining() ? Next::kKeepAlive : Next::kClose;
+    http::ConnectionHeader conn = next == Next::kKeepAlive
+                                      ? (h.isHttp10() ? http::ConnectionHeader::kKeepAlive
+                                                      : http::ConnectionHeader::kNone)
+                                      : http::ConnectionHeader::kClose;
+    http::HeadWriter hw(head_.writable());
+    bool ok = h.method == "TRACE" ? http::writeTraceAnswer(h, conn, hw)
+                                  : http::writeOptionsAnswer(kAllowedMethods, conn, hw);
+    if (!ok) co_return co_await finish(Outcome{Cause::kHeadersTooLarge}, Next::kClose);
+    head_.commit(hw.size());
+    if (next == Next::kKeepAlive) c_.in.consume(h.headBytes);
+    rec_.status = 200;
+    if (!co_await sendAll(w_.proactor, c_.client.native(), head_.view(), l_.config->sendTimeout)) {
+      co_return co_await finish(Outcome{Cause::kClientClosed, true}, Next::kAbort);
+    }
+    rec_.bytesOut += head_.size();
+    co_return co_await finish(Outcome{Cause::kLocalResponse, true}, next);
+  }
+
+  // The response head for the client (Via, header rules, HTTP/1.0 clients); empty plan.ok when
+  // it does not fit.
+  http::ResponsePlan writeClientHead(const http::MessageHead& rh, bool closeAfter) {
+    head_.clear();
+    http::DownstreamResponseOptions o;
+    o.via = l_.policy.via;
+    o.rules = responseRules_;
+    o.closeAfter = closeAfter;
+    o.clientHttp10 = clientHttp10_;
+    o.clientKeepAlive = clientKeepAlive_;
+    http::HeadWriter hw(head_.writable());
+    http::ResponsePlan plan = http::writeDownstreamResponse(rh, o, hw);
+    if (plan.ok) head_.commit(hw.size());
+    return plan;
+  }
+
+  // Bytes of the response body as the client gets them: verbatim, or (an HTTP/1.0 client and a
+  // chunked body) only the payload, decoded in place.
+  std::size_t clientBodyBytes(char* data, std::size_t n) {
+    if (!dechunk_) return n;
+    http::ChunkedDecoder::InPlace r = dechunker_.decodeInPlace(data, n);
+    return r.payloadBytes;
   }
 
   // Phase 4: one attempt at the upstream exchange. upstreamFailed_ says whether a failure was
@@ -319,6 +421,7 @@ class Exchanges {
     respBegun_ = false;
     respComplete_ = false;
     closeSaid_ = false;
+    upgraded_ = false;
     forwarded_ = false;
     respCause_ = Cause::kOk;
     respSlot_ = CancelSlot{};
@@ -327,7 +430,7 @@ class Exchanges {
                   ? 0
                   : cfg.maxRequestBodyBytes -
                         std::min<std::uint64_t>(firstBody_, cfg.maxRequestBodyBytes));
-    Duration bodyTimeout = cfg.idleTimeout;
+    Duration bodyTimeout = l_.policy.requestBodyTimeout;
     Pump request(
         w_.proactor, c_.in,
         Pump::Ends{c_.client.native(), up.native(), bodyTimeout, cc.responseTimeout, false},
@@ -340,6 +443,17 @@ class Exchanges {
     }
     rec_.bytesIn += request.bytesRead();
     requestEnded_ = reqEnd == Pump::End::kEnded;
+    if (upgraded_ && requestEnded_) {
+      // Bytes either side sent after its head (already in the buffers) go through first.
+      TunnelResult t = co_await tunnel(w_.proactor, w_.clock, c_.client.native(), c_.in,
+                                       up.native(), out_, l_.policy.tunnelIdleTimeout,
+                                       cfg.sendTimeout);
+      rec_.bytesIn += t.xToY;
+      rec_.bytesOut += t.yToX;
+      upstreamFailed_ = false;
+      closeSaid_ = true;
+      co_return Outcome{Cause::kOk, true};
+    }
     facts.responseForwarded = forwarded_ || respBegun_;
     if (replayable_ && (respComplete_ || respBegun_)) c_.in.consume(firstBody_);
 
@@ -425,11 +539,10 @@ class Exchanges {
           int code = resp_.head().status;
           if (code < 100 || code >= 200 || code == 101) break;
           if (!(code == 100 && expectContinue_)) {
-            head_.clear();
-            http::HeadWriter iw(head_.writable());
-            if (http::writeDownstreamResponse(resp_.head(), false, iw)) {
+            http::ResponsePlan plan = writeClientHead(resp_.head(), false);
+            if (plan.ok && !plan.skip) {
               forwarded_ = true;
-              if (!co_await sendClient(iw.view(), cfg)) co_return;
+              if (!co_await sendClient(head_.view(), cfg)) co_return;
             }
           }
           out_.consume(resp_.head().headBytes);
@@ -471,24 +584,33 @@ class Exchanges {
     rec_.status = rh.status;
     // A response that starts before the request body ended (an early answer) closes the client
     // connection: the rest of that body will not be read.
-    closeSaid_ = !clientKeepAlive_ || resp_.bodyUntilClose() || !req_.messageComplete() ||
-                 w_.sessions.draining();
-    head_.clear();
-    http::HeadWriter hw(head_.writable());
-    if (!http::writeDownstreamResponse(rh, closeSaid_, hw)) {
+    bool closeAfter = !req_.messageComplete() || w_.sessions.draining();
+    http::ResponsePlan plan = writeClientHead(rh, closeAfter);
+    if (!plan.ok) {
       respCause_ = Cause::kUpstreamBadResponse;
       co_return;
     }
-    head_.commit(hw.size());
+    closeSaid_ = plan.closeAfter || plan.tunnel || resp_.bodyUntilClose() || !clientKeepAlive_;
+    dechunk_ = plan.dechunk;
+    dechunker_.reset();
     out_.consume(rh.headBytes);
+    if (plan.tunnel) {
+      // 101 Switching Protocols: the head goes out, then both connections are one tunnel.
+      respBegun_ = true;
+      if (!co_await sendClient(head_.view(), cfg)) co_return;
+      upgraded_ = true;
+      respComplete_ = true;
+      co_return;
+    }
     st = resp_.feed(out_.data(), out_.size());
     if (st.status == http::Parser::Status::kError) {
       respCause_ = Cause::kUpstreamBadResponse;
       co_return;
     }
     respBegun_ = true;
-    io::TransmitElement els[2] = {io::TransmitElement::memory(head_.view()),
-                                  io::TransmitElement::memory(out_.data(), st.consumed)};
+    io::TransmitElement els[2] = {
+        io::TransmitElement::memory(head_.view()),
+        io::TransmitElement::memory(out_.data(), clientBodyBytes(out_.data(), st.consumed))};
     if (!co_await sendClient(std::span(els, 2), cfg)) co_return;
     out_.consume(st.consumed);
 
@@ -529,7 +651,8 @@ class Exchanges {
         respCause_ = Cause::kUpstreamBadResponse;
         co_return;
       }
-      io::TransmitElement e = io::TransmitElement::memory(out_.data(), st.consumed);
+      io::TransmitElement e =
+          io::TransmitElement::memory(out_.data(), clientBodyBytes(out_.data(), st.consumed));
       if (!co_await sendClient(std::span(&e, 1), cfg)) co_return;
       out_.consume(st.consumed);
     }
@@ -569,7 +692,10 @@ class Exchanges {
       int status = statusFor(o.cause);
       if (status != 0) {
         rec_.status = status;
-        std::string_view text = http::cannedResponse(status, next != Next::kKeepAlive);
+        std::string_view text = http::cannedResponse(
+            status, next != Next::kKeepAlive ? http::ConnectionHeader::kClose
+                    : clientHttp10_         ? http::ConnectionHeader::kKeepAlive
+                                            : http::ConnectionHeader::kNone);
         if (co_await sendAll(w_.proactor, c_.client.native(), text, l_.config->sendTimeout)) {
           rec_.bytesOut += text.size();
         }
@@ -582,11 +708,11 @@ class Exchanges {
       std::size_t upLen = rec_.upstream.format(up, sizeof(up));
       w_.accessLog.write(
           "{} \"{} {} HTTP/1.{}\" {} {} {} {}us route={} upstream={} cause={} retries={} "
-          "reused={}",
+          "reused={} id={}",
           c_.clientIp(), line_.m(), line_.t(), line_.minor, rec_.status, rec_.bytesIn,
           rec_.bytesOut, us.count(), rec_.route,
           upLen == 0 ? std::string_view("-") : std::string_view(up, upLen), causeName(rec_.cause),
-          rec_.retries, rec_.reused ? 1 : 0);
+          rec_.retries, rec_.reused ? 1 : 0, rec_.id());
     }
     routeSlot_ = l_.config->routes.size();
     co_return next;
@@ -597,7 +723,7 @@ class Exchanges {
   ListenerContext& l_;
   Buffer out_;   // upstream bytes
   Buffer head_;  // the head being sent on (either direction)
-  http::Parser req_{http::MessageType::kRequest};
+  http::Parser req_;
   http::Parser resp_{http::MessageType::kResponse};
   TimePoint start_{};
   Record rec_;
@@ -617,6 +743,12 @@ class Exchanges {
   bool respComplete_ = false;
   bool forwarded_ = false;
   bool closeSaid_ = false;  // the response head told the client the connection closes
+  bool clientHttp10_ = false;
+  bool tunnel_ = false;    // the request asks for an upgrade (WebSocket): Upgrade is forwarded
+  bool upgraded_ = false;  // the backend answered 101: the exchange became a tunnel
+  bool dechunk_ = false;   // an HTTP/1.0 client gets the chunked body's payload only
+  http::ChunkedDecoder dechunker_;
+  std::span<const http::HeaderRule> responseRules_;
 };
 
 Task<Next> serveRequests(Connection& c) {

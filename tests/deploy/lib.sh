@@ -1,0 +1,27 @@
+# Shared by tests/deploy/*.sh: skips that are counted, temporary directories that go away.
+# skip NAME REASON: prints "SKIP NAME: REASON" and exits 77 (ctest's SKIP_RETURN_CODE).
+skip() { echo "SKIP $1: $2"; exit 77; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+# Tools fetched from npm for the checks live here, outside the tree.
+tools_cache=${FERRY_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ferry-deploy-tools}
+# npm_tools: installs tests/deploy/package.json's pinned packages into the cache once (quiet,
+# no audit); returns non-zero when npm is missing or the registry cannot be reached.
+npm_tools() {
+  command -v npm >/dev/null || return 1
+  mkdir -p "$tools_cache"
+  # One install at a time (ctest runs these checks in parallel); released when the shell exits.
+  exec 9>"$tools_cache/.lock"
+  flock 9
+  if ! cmp -s "$top/tests/deploy/package.json" "$tools_cache/package.json" ||
+     [[ ! -d "$tools_cache/node_modules" ]]; then
+    cp "$top/tests/deploy/package.json" "$tools_cache/package.json"
+    (cd "$tools_cache" && timeout 240 npm install --no-audit --no-fund --loglevel=error \
+       >"$tools_cache/npm.log" 2>&1) || { rm -f "$tools_cache/package.json"; return 1; }
+  fi
+  flock -u 9
+  # ES modules resolve packages from the script's folder up: scripts run from $tmp find them.
+  ln -sfn "$tools_cache/node_modules" "$tmp/node_modules"
+}
