@@ -8,8 +8,10 @@
 namespace ferry::route {
 namespace {
 
+// ASCII only, without the locale lookup std::tolower makes: host names are ASCII (IDNs arrive as
+// punycode), and this runs for every character of every host compared.
 char lowerChar(char c) {
-  return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c;
 }
 
 std::string lower(std::string_view s) {
