@@ -123,7 +123,8 @@ class Loader {
 
   Location at(const YAML::Node& n) const {
     YAML::Mark m = n.Mark();
-    return Location{file_, m.line + 1, m.column + 1};
+    // An empty document has no position: its first character then.
+    return Location{file_, std::max(m.line + 1, 1), std::max(m.column + 1, 1)};
   }
   void error(const YAML::Node& n, const std::string& path, std::string msg, std::string hint = "") {
     errors.push_back(ConfigError{at(n), path, std::move(msg), std::move(hint)});
@@ -295,7 +296,10 @@ class Loader {
             ok = false;
           }
         } else {
-          error(n, path, "must be true or false");
+          const std::string s = n.IsScalar() ? n.Scalar() : std::string();
+          bool yaml11 = s == "yes" || s == "no" || s == "on" || s == "off" || s == "y" || s == "n";
+          error(n, path, "must be true or false",
+                yaml11 ? "YAML 1.2 reads '" + s + "' as a string" : std::string());
         }
         break;
       case Type::kUint:
@@ -506,6 +510,10 @@ void Loader::readSection(const YAML::Node& n, const Section& s, void* obj,
     }
     if (!seen.insert(key).second) {
       error(kv.first, child(path, key), "is set twice");
+      continue;
+    }
+    if (kv.second.IsNull()) {  // "key:" with nothing after it; the value has no position of its own
+      error(kv.first, child(path, key), "has no value");
       continue;
     }
     readField(kv.second, *it, obj, child(path, key));

@@ -676,6 +676,14 @@ TEST(Loader, BalanceShapes) {
                "maglev only\n");
 }
 
+TEST(Loader, EmptyValuesAndYaml11Booleans) {
+  expectErrors(kL + "    routes:\n      - cluster:\n    request_id: yes\n" + kC,
+               "t.yaml:5:9: listeners[0].routes[0].cluster: has no value\n"
+               "t.yaml:6:17: listeners[0].request_id: must be true or false (YAML 1.2 reads 'yes' "
+               "as a string)\n");
+  expectErrors("", "t.yaml:1:1: the config must be a mapping with listeners and clusters\n");
+}
+
 TEST(Loader, YamlSyntaxErrorHasAPosition) {
   LoadResult r = load("listeners:\n  - name: [unclosed\n");
   ASSERT_EQ(r.errors.size(), 1U);
