@@ -33,8 +33,14 @@ cm "$(ls -d "$work"/yaml-cpp-*/)" "$work/yaml-build" -DYAML_CPP_BUILD_TESTS=OFF 
 cm "$(ls -d "$work"/prometheus-cpp-*/)" "$work/prom-build" -DENABLE_PULL=OFF -DENABLE_PUSH=OFF \
    -DENABLE_COMPRESSION=OFF -DENABLE_TESTING=OFF -DUSE_THIRDPARTY_LIBRARIES=OFF
 cm /usr/src/googletest "$work/gtest-build" -Dgtest_disable_pthreads=OFF
-# RE2 (route regexes): this Debian release's RE2 needs no Abseil.
-cm "$(ls -d "$work"/re2-*/)" "$work/re2-build" -DRE2_BUILD_TESTING=OFF
+# RE2 (route regexes): this Debian release's RE2 needs no Abseil. Debian's source leaves out the
+# generated tables; they are made the way Debian's build makes them (REBUILD_TABLES), from
+# unicode-data's files.
+re2=$(ls -d "$work"/re2-*/)
+(cd "$re2" && perl re2/make_perl_groups.pl > re2/perl_groups.cc &&
+   python3 re2/make_unicode_groups.py > re2/unicode_groups.cc &&
+   python3 re2/make_unicode_casefold.py > re2/unicode_casefold.cc)
+cm "$re2" "$work/re2-build" -DRE2_BUILD_TESTING=OFF
 # CLI11 (the command line) is header-only, from Debian's headers.
 cp -r /usr/include/CLI "$prefix/include/"
 # spdlog and fmt header-only, from Debian's headers.

@@ -10,7 +10,7 @@ build=(g++ cmake make pkg-config libyaml-cpp-dev prometheus-cpp-dev libspdlog-de
        libgtest-dev libgmock-dev liburing-dev node-llhttp libre2-dev libcli11-dev)
 test=(curl ca-certificates procps iproute2 clang-format python3-jsonschema python3-yaml)
 bench=(wrk haproxy nginx-light)
-windows=(g++-mingw-w64-x86-64-posix wine wine64 dpkg-dev)
+windows=(g++-mingw-w64-x86-64-posix wine wine64 dpkg-dev unicode-data perl)
 
 want=("${build[@]}" "${test[@]}")
 for arg in "$@"; do
