@@ -3,7 +3,8 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
-.PHONY: all deps build run test test-windows test-asan format format-check bench-quick bench-io check-config clean
+.PHONY: all deps build run test test-windows test-asan format format-check bench-quick bench-io check-config clean \
+        bench-route config-docs
 .PHONY: install test-container
 
 all: build
@@ -42,6 +43,15 @@ bench-quick: build
 # The cost of one proactor operation on each Linux backend.
 bench-io: build
 	./$(BUILD)/tests/io_ops 20000
+
+# The cost of one route lookup among 1,000 host/path routes (ns per lookup).
+bench-route: build
+	./$(BUILD)/tests/route_lookup 2000000
+
+# Regenerates config/ferry.schema.json and config/README.md's key reference from the key table
+# (proxy/config/keys.cpp); tests fail while either is stale.
+config-docs: build
+	./$(BUILD)/tests/config_docs .
 
 # The code style (.clang-format) is checked in CI.
 format-check:

@@ -5,7 +5,9 @@
 # so no mirror is named here and the system's apt configuration is not touched.
 set -euo pipefail
 prefix=$(realpath -m "${1:-build-win/deps}")
-[[ -f "$prefix/.done" ]] && exit 0
+# The marker names what the prefix holds: a prefix built before a library was added is rebuilt.
+stamp="yaml-cpp prometheus-cpp gtest spdlog fmt re2 cli11"
+[[ -f "$prefix/.done" && "$(cat "$prefix/.done")" == "$stamp" ]] && exit 0
 work="$prefix/src"
 rm -rf "$prefix"
 mkdir -p "$work" "$prefix/include" "$prefix/apt/lists/partial" "$prefix/apt/sources"
@@ -18,7 +20,7 @@ fi
 apt_opts=(-o APT::Sandbox::User=root -o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$prefix/apt/sources"
           -o "Dir::State::Lists=$prefix/apt/lists" -o Debug::NoLocking=1)
 apt-get "${apt_opts[@]}" update -qq
-(cd "$work" && apt-get "${apt_opts[@]}" source -qq --download-only yaml-cpp prometheus-cpp >/dev/null &&
+(cd "$work" && apt-get "${apt_opts[@]}" source -qq --download-only yaml-cpp prometheus-cpp re2 >/dev/null &&
    for d in *.dsc; do dpkg-source -x --no-check "$d" >/dev/null; done)
 
 toolchain=$(realpath "$(dirname "$0")/../cmake/mingw-w64.cmake")
@@ -31,7 +33,17 @@ cm "$(ls -d "$work"/yaml-cpp-*/)" "$work/yaml-build" -DYAML_CPP_BUILD_TESTS=OFF 
 cm "$(ls -d "$work"/prometheus-cpp-*/)" "$work/prom-build" -DENABLE_PULL=OFF -DENABLE_PUSH=OFF \
    -DENABLE_COMPRESSION=OFF -DENABLE_TESTING=OFF -DUSE_THIRDPARTY_LIBRARIES=OFF
 cm /usr/src/googletest "$work/gtest-build" -Dgtest_disable_pthreads=OFF
+# RE2 (route regexes): this Debian release's RE2 needs no Abseil. Debian's source leaves out the
+# generated tables; they are made the way Debian's build makes them (REBUILD_TABLES), from
+# unicode-data's files.
+re2=$(ls -d "$work"/re2-*/)
+(cd "$re2" && perl re2/make_perl_groups.pl > re2/perl_groups.cc &&
+   python3 re2/make_unicode_groups.py > re2/unicode_groups.cc &&
+   python3 re2/make_unicode_casefold.py > re2/unicode_casefold.cc)
+cm "$re2" "$work/re2-build" -DRE2_BUILD_TESTING=OFF
+# CLI11 (the command line) is header-only, from Debian's headers.
+cp -r /usr/include/CLI "$prefix/include/"
 # spdlog and fmt header-only, from Debian's headers.
 cp -r /usr/include/spdlog /usr/include/fmt "$prefix/include/"
 rm -rf "$work" "$prefix/apt"
-touch "$prefix/.done"
+echo "$stamp" > "$prefix/.done"

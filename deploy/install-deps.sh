@@ -8,10 +8,10 @@
 set -euo pipefail
 
 build=(g++ cmake make pkg-config libyaml-cpp-dev prometheus-cpp-dev libspdlog-dev libfmt-dev
-       libgtest-dev libgmock-dev liburing-dev node-llhttp)
-test=(curl ca-certificates procps iproute2 clang-format)
+       libgtest-dev libgmock-dev liburing-dev node-llhttp libre2-dev libcli11-dev)
+test=(curl ca-certificates procps iproute2 clang-format python3-jsonschema python3-yaml)
 bench=(wrk haproxy nginx-light)
-windows=(g++-mingw-w64-x86-64-posix wine wine64 dpkg-dev)
+windows=(g++-mingw-w64-x86-64-posix wine wine64 dpkg-dev unicode-data perl)
 # deploy/ (tests/deploy/): sd_notify, and the tools that check the unit, compose file, Prometheus
 # config and container root. kubectl (its kustomize renders deploy/kubernetes/) may come from
 # elsewhere; Debian's kubernetes-client is the fallback.

@@ -1,10 +1,18 @@
 #pragma once
 // The configuration model: an immutable snapshot built and validated by the loader. Workers keep
-// a shared_ptr<const Config>; a reload builds a new one and switches at a safe point.
+// a shared_ptr<const Config>; a reload builds a new one and switches at a safe point. Listeners,
+// routes (within a listener) and clusters are identified by name, which the loader makes unique.
+//
+// Every key a user can write is declared once, in keys.cpp: its type, default, range and doc line
+// drive the loader, the unknown-key check, the JSON Schema (jsonSchema()) and the reference table
+// (referenceTable()). A Duration of zero in this model means "off" (the user wrote `off`).
 
+#include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "proxy/common/time.h"
@@ -20,21 +28,75 @@ struct Location {
 
 struct ConfigError {
   Location where;
+  std::string path;  // the key, e.g. "listeners[0].routes[1].timeout"; empty for file-level errors
   std::string message;
   std::string hint;  // may be empty
-  // "file:line:col: error: message (hint)"
+  // "file:line:col: path.to.key: message (hint)"
   std::string format() const;
 };
 
+// A header or query-parameter condition of a route.
+struct ValueMatch {
+  enum class Kind {
+    kPresent,  // the header / parameter is there, any value
+    kExact,    // its value equals value (case-sensitive)
+    kRegex,    // its whole value matches the RE2 expression value
+  };
+  std::string name;
+  Kind kind = Kind::kPresent;
+  std::string value;
+};
+
 struct RouteMatch {
-  std::string host;              // empty: any host; "*.example.com": any subdomain; else exact
-  std::string pathPrefix = "/";  // the request path starts with this
+  std::string host;                  // empty: any host; "*.example.com": any subdomain; else exact
+  std::string pathPrefix = "/";      // the request path starts with this
+  std::string path;                  // non-empty: the path equals this
+  std::string pathRegex;             // non-empty: the whole path matches this RE2 expression
+  std::vector<std::string> methods;  // empty: any method
+  std::vector<ValueMatch> headers;   // all must hold
+  std::vector<ValueMatch> query;     // all must hold (raw, undecoded parameter values)
+};
+
+struct WeightedCluster {
+  std::string name;
+  std::uint32_t weight = 1;
+};
+
+struct RetryConfig {
+  std::vector<std::string> retryOn;  // connect-failure, refused, reset, 5xx, 503, timeout
+  std::uint32_t maxRetries = 1;
+  Duration perTryTimeout{0};  // 0: off (the route's timeout bounds all tries)
+};
+
+struct HeaderRules {
+  std::vector<std::pair<std::string, std::string>> add;  // appended, even if present
+  std::vector<std::pair<std::string, std::string>> set;  // replaces every existing value
+  std::vector<std::string> remove;                       // every field with this name
+  bool empty() const { return add.empty() && set.empty() && remove.empty(); }
+};
+
+struct DirectResponse {
+  int status = 200;
+  std::string body;
+};
+
+struct Redirect {
+  std::string to;  // the Location value
+  int status = 302;
 };
 
 struct RouteConfig {
-  std::string name;
+  std::string name;  // unique in its listener: the user's, or generated from the cluster
   RouteMatch match;
-  std::string cluster;
+  std::string cluster;                    // the one cluster; empty when one of the below is set
+  std::vector<WeightedCluster> clusters;  // a weighted split over several clusters
+  std::optional<DirectResponse> directResponse;  // answered by ferry itself
+  std::optional<Redirect> redirect;              // answered by ferry itself
+  Duration timeout{0};                           // whole exchange, 504; 0: off
+  std::optional<RetryConfig> retry;              // overrides the cluster's policy when set
+  HeaderRules requestHeaders;
+  HeaderRules responseHeaders;
+  bool allowTrace = false;  // TRACE is answered 405 unless this is true
   Location where;
 };
 
@@ -43,26 +105,114 @@ enum class ListenerKind {
   kStatic,  // serves files from a directory (built-in backends, demos)
 };
 
+enum class ListenerProtocol {
+  kHttp,  // HTTP/1.1: routes (or static)
+  kTcp,   // raw bytes to `cluster`
+};
+
+enum class ForwardMode {
+  kAppend,   // add to what a trusted client sent (replace for an untrusted one)
+  kReplace,  // always replace with ferry's own value
+  kOff,      // pass through untouched
+};
+
+struct ForwardingConfig {
+  ForwardMode xForwardedFor = ForwardMode::kAppend;
+  ForwardMode xForwardedProto = ForwardMode::kAppend;
+  ForwardMode xForwardedHost = ForwardMode::kOff;
+  ForwardMode forwarded = ForwardMode::kOff;  // RFC 7239
+};
+
+// An address range, e.g. 10.0.0.0/8 or fd00::/8 (host bits are zero: the loader checks).
+struct Cidr {
+  bool v6 = false;
+  std::array<std::uint8_t, 16> bytes{};  // network order; IPv4 uses the first 4
+  unsigned prefix = 0;
+  std::string text;  // as written
+  // True if the address (4 or 16 bytes, network order) is inside this range. IPv4-mapped IPv6
+  // addresses (::ffff:a.b.c.d) match IPv4 ranges.
+  bool contains(const std::uint8_t* addr, bool addrIsV6) const;
+  // Parses "a.b.c.d/n" or "v6/n"; on failure returns nullopt and sets error.
+  static std::optional<Cidr> parse(std::string_view s, std::string& error);
+};
+
+struct ErrorPage {
+  int status = 0;
+  std::string file;  // absolute (resolved against the config file's directory); exists at load
+};
+
 struct ListenerConfig {
   std::string name;
   io::Address address;
   ListenerKind kind = ListenerKind::kProxy;
-  std::vector<RouteConfig> routes;              // kProxy, first match wins
+  ListenerProtocol protocol = ListenerProtocol::kHttp;
+  std::vector<RouteConfig> routes;              // kProxy over HTTP, first match wins
   std::string staticRoot;                       // kStatic, absolute
+  std::string cluster;                          // kTcp: where bytes go
   Duration requestHeaderTimeout = seconds(10);  // the whole head must arrive in this time: 408
-  Duration idleTimeout = seconds(60);           // keep-alive wait for the next request
-  Duration sendTimeout = seconds(30);           // a client that does not read is cut off
-  std::uint32_t maxRequestHeaderBytes = 16384;  // larger heads: 431
-  std::uint64_t maxRequestBodyBytes = 0;        // 0: unlimited; a larger Content-Length: 413
+  Duration idleTimeout = seconds(60);           // keep-alive wait for the next request; 0: off
+  Duration sendTimeout = seconds(30);           // a client that does not read is cut off; 0: off
+  Duration requestBodyTimeout = seconds(30);    // between body bytes from the client: 408; 0: off
+  Duration tunnelIdleTimeout = std::chrono::hours(1);  // WebSocket / TCP without bytes; 0: off
+  std::uint32_t maxRequestHeaderBytes = 16384;         // larger heads: 431
+  std::uint64_t maxRequestBodyBytes = 0;               // 0: unlimited; a larger Content-Length: 413
+  std::uint32_t maxRequestTargetBytes = 8192;          // a longer request target: 414
+  std::uint32_t maxRequestHeaders = 100;               // more header fields: 431
+  std::string via = "ferry";                           // pseudonym in Via; empty: no Via added
+  ForwardingConfig forwarding;
+  std::vector<Cidr> trustedProxies;  // clients whose forwarding headers / request id are kept
+  bool requestId = true;             // keep a trusted X-Request-Id or generate one
+  std::vector<ErrorPage> errorPages;
+  bool acceptProxyProtocol = false;            // read a PROXY v1/v2 header first
+  Duration proxyProtocolTimeout = seconds(5);  // for that header
+  std::uint32_t backlog = 4096;                // listen() backlog
+};
+
+enum class BalancePolicy {
+  kRoundRobin,
+  kWeightedRoundRobin,
+  kLeastRequest,
+  kRandom,
+  kRingHash,
+  kMaglev,
+};
+
+struct HashOn {
+  enum class Kind {
+    kNone,      // not set (policy is not a hash)
+    kSourceIp,  // the client's address
+    kPath,      // the request path
+    kHeader,    // the value of header `name`
+    kCookie,    // the value of cookie `name`
+  };
+  Kind kind = Kind::kNone;
+  std::string name;
+};
+
+struct BalanceConfig {
+  BalancePolicy policy = BalancePolicy::kRoundRobin;
+  HashOn hashOn;          // ring_hash, maglev: what is hashed (the loader requires it)
+  Duration slowStart{0};  // a new or recovered endpoint's weight ramps up over this; 0: off
+};
+
+enum class ProxyProtocolVersion { kOff, kV1, kV2 };
+
+struct EndpointConfig {
+  io::Address address;
+  std::uint32_t weight = 1;  // relative share for the weighted policies
 };
 
 struct ClusterConfig {
   std::string name;
-  std::vector<io::Address> endpoints;
+  std::vector<io::Address> endpoints;             // the addresses of weightedEndpoints, in order
+  std::vector<EndpointConfig> weightedEndpoints;  // as written: address and weight
   Duration connectTimeout = seconds(2);
-  Duration responseTimeout = seconds(30);  // between bytes from the backend: 504 if none came
+  Duration responseTimeout = seconds(30);  // between bytes from the backend: 504; 0: off
   std::uint32_t maxIdlePerWorker = 64;     // idle keep-alive connections kept per endpoint
   Duration idleTimeout = seconds(60);      // idle pooled connections older than this are closed
+  BalanceConfig balance;
+  std::string hostRewrite;  // non-empty: the Host sent to backends; empty: the client's
+  ProxyProtocolVersion proxyProtocol = ProxyProtocolVersion::kOff;
 };
 
 struct AdminConfig {
@@ -83,6 +233,7 @@ struct Config {
   std::vector<ClusterConfig> clusters;
 
   const ClusterConfig* findCluster(const std::string& name) const;
+  const ListenerConfig* findListener(const std::string& name) const;
 };
 
 struct LoadResult {
@@ -91,10 +242,17 @@ struct LoadResult {
 };
 
 // Reads and validates a YAML config. Every error is collected (not just the first), each with
-// file:line:column. Relative paths in the config resolve against the file's directory.
+// file:line:column and the key's path. Relative paths resolve against the file's directory.
 LoadResult loadFile(const std::string& path);
 // The same for YAML text; fileName is used in error locations and baseDir for relative paths.
 LoadResult loadString(const std::string& text, const std::string& fileName,
                       const std::string& baseDir);
+
+// The JSON Schema (draft-07) of the config file, generated from the key table. Deterministic:
+// config/ferry.schema.json is this text.
+std::string jsonSchema();
+// The reference table of every key (Markdown), generated from the key table: config/README.md
+// carries it between <!-- keys:begin --> and <!-- keys:end -->.
+std::string referenceTable();
 
 }  // namespace ferry::config

@@ -1,23 +1,28 @@
-// YAML -> Config. yaml-cpp is used only in this folder. The loader walks the document once,
-// collecting every problem with its position, then cross-checks references.
+// YAML -> Config. yaml-cpp is used only in this folder. The loader walks the document once along
+// the key table (keys.cpp), collecting every problem with its position and the key's path, then
+// cross-checks names and references.
 
+#include <re2/re2.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
-#include <thread>
 
 #include "proxy/config/config.h"
+#include "proxy/config/keys.h"
 
 namespace ferry::config {
 
 std::string ConfigError::format() const {
-  std::string s = where.file + ":" + std::to_string(where.line) + ":" +
-                  std::to_string(where.column) + ": error: " + message;
+  std::string s =
+      where.file + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) + ": ";
+  if (!path.empty()) s += path + ": ";
+  s += message;
   if (!hint.empty()) s += " (" + hint + ")";
   return s;
 }
@@ -29,7 +34,19 @@ const ClusterConfig* Config::findCluster(const std::string& name) const {
   return nullptr;
 }
 
+const ListenerConfig* Config::findListener(const std::string& name) const {
+  for (const ListenerConfig& l : listeners) {
+    if (l.name == name) return &l;
+  }
+  return nullptr;
+}
+
 namespace {
+
+using keys::Field;
+using keys::Section;
+using keys::Type;
+using keys::Value;
 
 std::size_t editDistance(const std::string& a, const std::string& b) {
   std::vector<std::size_t> row(b.size() + 1);
@@ -48,7 +65,7 @@ std::size_t editDistance(const std::string& a, const std::string& b) {
 
 std::string closest(const std::string& word, const std::vector<std::string>& choices) {
   std::string best;
-  std::size_t bestD = 3;  // suggest only near misses
+  std::size_t bestD = std::max<std::size_t>(3, word.size() / 3);  // near misses only
   for (const std::string& c : choices) {
     std::size_t d = editDistance(word, c);
     if (d < bestD) {
@@ -56,342 +73,605 @@ std::string closest(const std::string& word, const std::vector<std::string>& cho
       best = c;
     }
   }
+  if (!best.empty() || word.size() < 3) return best;
+  // A shortened key ("idle" for idle_timeout): the one choice it begins.
+  for (const std::string& c : choices) {
+    if (c.starts_with(word)) {
+      if (!best.empty()) return {};
+      best = c;
+    }
+  }
   return best;
 }
 
-class Reader {
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const std::string& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+
+std::string didYouMean(const std::string& word, const std::vector<std::string>& choices,
+                       const char* otherwise) {
+  std::string near = closest(word, choices);
+  if (!near.empty()) return "did you mean '" + near + "'?";
+  return std::string(otherwise) + join(choices);
+}
+
+std::string child(const std::string& path, std::string_view key) {
+  return path.empty() ? std::string(key) : path + "." + std::string(key);
+}
+std::string item(const std::string& path, std::size_t i) {
+  return path + "[" + std::to_string(i) + "]";
+}
+
+// What YAML 1.2 (the core schema, as editors read the file) resolves a plain scalar to.
+bool plainNonString(const YAML::Node& n) {
+  if (n.Tag() != "?") return false;  // quoted: a string
+  static const RE2 kNumber(
+      "[-+]?([0-9]+|0x[0-9a-fA-F]+|0o[0-7]+|(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)"
+      "([eE][-+]?[0-9]+)?|\\.inf|\\.Inf|\\.INF|\\.nan|\\.NaN|\\.NAN)");
+  static const RE2 kOther("true|True|TRUE|false|False|FALSE|null|Null|NULL|~");
+  return RE2::FullMatch(n.Scalar(), kNumber) || RE2::FullMatch(n.Scalar(), kOther);
+}
+
+class Loader {
  public:
-  Reader(std::string file, std::string baseDir)
+  Loader(std::string file, std::string baseDir)
       : file_(std::move(file)), base_(std::move(baseDir)) {}
 
   std::vector<ConfigError> errors;
 
   Location at(const YAML::Node& n) const {
     YAML::Mark m = n.Mark();
-    return Location{file_, m.line + 1, m.column + 1};
+    // An empty document has no position: its first character then.
+    return Location{file_, std::max(m.line + 1, 1), std::max(m.column + 1, 1)};
   }
-  void error(const YAML::Node& n, std::string msg, std::string hint = "") {
-    errors.push_back(ConfigError{at(n), std::move(msg), std::move(hint)});
+  void error(const YAML::Node& n, const std::string& path, std::string msg, std::string hint = "") {
+    errors.push_back(ConfigError{at(n), path, std::move(msg), std::move(hint)});
   }
-
-  // Reports keys of map that are not in allowed, with a did-you-mean hint.
-  void checkKeys(const YAML::Node& map, const std::vector<std::string>& allowed,
-                 const std::string& what) {
-    for (const auto& kv : map) {
-      std::string key = kv.first.Scalar();
-      if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
-      std::string near = closest(key, allowed);
-      std::string hint =
-          near.empty() ? "allowed here: " + join(allowed) : "did you mean '" + near + "'?";
-      error(kv.first, "unknown key '" + key + "' in " + what, hint);
-    }
+  std::string resolve(std::string_view p) const {
+    std::filesystem::path fp{std::string(p)};
+    if (fp.is_relative()) fp = std::filesystem::path(base_) / fp;
+    return fp.lexically_normal().generic_string();  // "/" on every system
   }
 
-  bool isMap(const YAML::Node& n, const std::string& what) {
-    if (n.IsMap()) return true;
-    error(n, what + " must be a mapping");
+  // Reads the mapping n into obj along section s.
+  void readSection(const YAML::Node& n, const Section& s, void* obj, const std::string& path);
+
+ private:
+  class SectionReporter;
+
+  bool scalar(const YAML::Node& n, const std::string& path, const char* what) {
+    if (n.IsScalar()) return true;
+    error(n, path, std::string("must be ") + what);
     return false;
   }
-  bool isSeq(const YAML::Node& n, const std::string& what) {
-    if (n.IsSequence()) return true;
-    error(n, what + " must be a list");
-    return false;
-  }
-
-  bool str(const YAML::Node& n, const std::string& what, std::string& out) {
-    if (!n.IsScalar()) {
-      error(n, what + " must be a string");
+  // A string value: plain scalars that YAML reads as numbers, booleans or null are not strings.
+  bool string(const YAML::Node& n, const std::string& path, std::string& out) {
+    if (!n.IsScalar() || plainNonString(n)) {
+      error(n, path, "must be a string",
+            n.IsScalar() ? "quote it: \"" + n.Scalar() + "\"" : std::string());
       return false;
     }
     out = n.Scalar();
     return true;
   }
-
-  bool boolean(const YAML::Node& n, const std::string& what, bool& out) {
-    const std::string& s = n.IsScalar() ? n.Scalar() : std::string();
-    if (s == "true" || s == "yes" || s == "on") {
-      out = true;
-    } else if (s == "false" || s == "no" || s == "off") {
-      out = false;
-    } else {
-      error(n, what + " must be true or false");
+  bool checkString(const YAML::Node& n, const std::string& path, const Field& f,
+                   const std::string& s) {
+    if ((f.flags & keys::kNonEmpty) && s.empty()) {
+      error(n, path, "must not be empty");
       return false;
+    }
+    if (!f.choices.empty()) {
+      std::vector<std::string> cs(f.choices.begin(), f.choices.end());
+      if (std::find(cs.begin(), cs.end(), s) == cs.end()) {
+        error(n, path, "must be one of " + join(cs), closestHint(s, cs));
+        return false;
+      }
+    }
+    if (f.pattern != nullptr) {
+      // The schema's patterns are anchored; RE2's FullMatch is too.
+      std::string p(f.pattern);
+      RE2 re(p.substr(1, p.size() - 2));
+      if (!RE2::FullMatch(s, re)) {
+        error(n, path, "'" + s + "' " + keys::describePattern(f.pattern));
+        return false;
+      }
+    }
+    if (f.check != nullptr) {
+      std::string e = f.check(s);
+      if (!e.empty()) {
+        error(n, path, e);
+        return false;
+      }
     }
     return true;
   }
+  static std::string closestHint(const std::string& s, const std::vector<std::string>& cs) {
+    std::string near = closest(s, cs);
+    return near.empty() ? std::string() : "did you mean '" + near + "'?";
+  }
 
-  bool number(const YAML::Node& n, const std::string& what, std::uint64_t min, std::uint64_t max,
-              std::uint64_t& out) {
-    const std::string s = n.IsScalar() ? n.Scalar() : std::string();
-    std::uint64_t v = 0;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (s.empty() || ec != std::errc() || p != s.data() + s.size()) {
-      error(n, what + " must be a whole number");
+  bool number(const YAML::Node& n, const std::string& path, const Field& f, Value& v) {
+    const std::string& s = n.Scalar();
+    if (n.Tag() == "?" && (f.flags & keys::kAuto) && s == "auto") {
+      v.number = 0;
+      return true;
+    }
+    std::uint64_t x = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), x);
+    if (n.Tag() != "?" || s.empty() || p != s.data() + s.size() ||
+        (ec != std::errc() && ec != std::errc::result_out_of_range)) {
+      error(n, path,
+            (f.flags & keys::kAuto) ? "must be a whole number or auto" : "must be a whole number");
       return false;
     }
-    if (v < min || v > max) {
-      error(n, what + " must be between " + std::to_string(min) + " and " + std::to_string(max));
+    if (!f.choices.empty()) {
+      std::vector<std::string> cs(f.choices.begin(), f.choices.end());
+      if (ec != std::errc() || std::find(cs.begin(), cs.end(), std::to_string(x)) == cs.end()) {
+        error(n, path, "must be one of " + join(cs));
+        return false;
+      }
+    } else if (ec != std::errc() || x < f.min || x > f.max) {
+      error(n, path, "must be between " + std::to_string(f.min) + " and " + std::to_string(f.max));
       return false;
     }
-    out = v;
+    v.number = x;
     return true;
   }
 
-  // "250ms", "10s", "2m", "1h".
-  bool duration(const YAML::Node& n, const std::string& what, Duration& out) {
-    const std::string s = n.IsScalar() ? n.Scalar() : std::string();
-    std::uint64_t v = 0;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    std::string unit(p, s.data() + s.size());
-    if (s.empty() || ec != std::errc() || unit.empty()) {
-      error(n, what + " must be a duration such as 500ms, 10s or 2m", "units: ms, s, m, h");
+  // Durations and sizes: units, `off` where allowed, zero refused, range.
+  bool measure(const YAML::Node& n, const std::string& path, const Field& f, Value& v) {
+    bool duration = f.type == Type::kDuration;
+    const std::string& s = n.Scalar();
+    bool off = f.flags & keys::kOff;
+    if (s == "off" && n.Tag() == "?") {
+      if (off) {
+        v.number = 0;
+        v.duration = Duration{0};
+        return true;
+      }
+      error(n, path, "cannot be off here");
       return false;
     }
-    if (unit == "ms") {
-      out = milliseconds(v);
-    } else if (unit == "s") {
-      out = seconds(v);
-    } else if (unit == "m") {
-      out = std::chrono::minutes(v);
-    } else if (unit == "h") {
-      out = std::chrono::hours(v);
-    } else {
-      error(n, what + ": unknown unit '" + unit + "'", "units: ms, s, m, h");
+    if (!duration && n.Tag() != "?" && !s.empty() &&
+        s.find_first_not_of("0123456789") == std::string::npos) {
+      // "65536" quoted is a string to an editor, and only sizes with a unit are strings.
+      error(n, path, "must be a number or a size with a unit", "unquote it: " + s);
       return false;
     }
+    std::uint64_t x = 0;
+    std::string e = duration ? keys::parseDurationMs(s, x) : keys::parseSize(s, x);
+    if (!e.empty()) {
+      error(n, path, "'" + s + "' " + e);
+      return false;
+    }
+    auto fmt = [&](std::uint64_t q) {
+      return duration ? keys::formatDurationMs(q) : keys::formatSize(q);
+    };
+    if (x == 0) {
+      if (off) {
+        error(n, path,
+              "0 is not a valid " + std::string(duration ? "duration" : "size") +
+                  " here: use `off` to disable it");
+      } else {
+        error(n, path, "must be greater than 0");
+      }
+      return false;
+    }
+    if (x < f.min || x > f.max) {
+      if (f.max == UINT64_MAX) {
+        error(n, path, "must be at least " + fmt(f.min));
+      } else if (f.min <= 1) {
+        error(n, path, "must be at most " + fmt(f.max));
+      } else {
+        error(n, path, "must be between " + fmt(f.min) + " and " + fmt(f.max));
+      }
+      return false;
+    }
+    v.number = x;
+    v.duration = duration ? Duration(std::chrono::milliseconds(x)) : Duration{0};
     return true;
   }
 
-  bool address(const YAML::Node& n, const std::string& what, io::Address& out) {
-    std::string s;
-    if (!str(n, what, s)) return false;
-    auto a = io::Address::parse(s);
-    if (!a) {
-      error(n, what + ": '" + s + "' is not an address",
-            "write host:port, e.g. 127.0.0.1:8080 or [::1]:8080");
-      return false;
+  // Reads one key's value; returns whether it was valid (then set has been called).
+  void readField(const YAML::Node& n, const Field& f, void* obj, const std::string& path) {
+    Value v;
+    bool ok = false;
+    switch (f.type) {
+      case Type::kString:
+        if (n.IsScalar() && n.Tag() == "?" && n.Scalar() == "off" && (f.flags & keys::kOff)) {
+          v.text.clear();
+          ok = true;
+        } else {
+          ok = string(n, path, v.text) && checkString(n, path, f, v.text);
+        }
+        break;
+      case Type::kBool:
+        if (n.IsScalar() && n.Tag() == "?" && (n.Scalar() == "true" || n.Scalar() == "false")) {
+          v.flag = n.Scalar() == "true";
+          ok = true;
+          if (!f.choices.empty() && !v.flag) {
+            error(n, path, "can only be true (leave it out instead)");
+            ok = false;
+          }
+        } else {
+          const std::string s = n.IsScalar() ? n.Scalar() : std::string();
+          bool yaml11 = s == "yes" || s == "no" || s == "on" || s == "off" || s == "y" || s == "n";
+          error(n, path, "must be true or false",
+                yaml11 ? "YAML 1.2 reads '" + s + "' as a string" : std::string());
+        }
+        break;
+      case Type::kUint:
+        ok = scalar(n, path, "a whole number") && number(n, path, f, v);
+        break;
+      case Type::kDuration:
+      case Type::kSize:
+        ok = scalar(n, path, f.type == Type::kDuration ? "a duration" : "a size") &&
+             measure(n, path, f, v);
+        break;
+      case Type::kEnum: {
+        std::vector<std::string> cs(f.choices.begin(), f.choices.end());
+        if (!n.IsScalar()) {
+          error(n, path, "must be one of " + join(cs));
+          break;
+        }
+        auto it = std::find(cs.begin(), cs.end(), n.Scalar());
+        if (it == cs.end() || n.Tag() != "?") {
+          error(n, path, "must be one of " + join(cs), closestHint(n.Scalar(), cs));
+          break;
+        }
+        v.text = *it;
+        v.number = static_cast<std::uint64_t>(it - cs.begin());
+        ok = true;
+        break;
+      }
+      case Type::kAddress:
+        if (string(n, path, v.text)) {
+          ok = io::Address::parse(v.text).has_value();
+          if (!ok) {
+            error(n, path, "'" + v.text + "' is not an address",
+                  "write ip:port, e.g. 127.0.0.1:8080 or [::1]:8080");
+          }
+        }
+        break;
+      case Type::kStringList:
+        if (!n.IsSequence()) {
+          error(n, path, "must be a list");
+          break;
+        }
+        ok = true;
+        for (std::size_t i = 0; i < n.size(); ++i) {
+          std::string s;
+          // Items from a fixed set (retry_on: [5xx, 503]) may be plain numbers.
+          bool isString = !f.choices.empty() && n[i].IsScalar() ? (s = n[i].Scalar(), true)
+                                                                : string(n[i], item(path, i), s);
+          if (isString && checkString(n[i], item(path, i), f, s)) {
+            v.list.push_back(s);
+          } else {
+            ok = false;
+          }
+        }
+        if (ok && (f.flags & keys::kNonEmpty) && v.list.empty()) {
+          error(n, path, "must not be empty");
+          ok = false;
+        }
+        break;
+      case Type::kStringMap:
+        if (!n.IsMap()) {
+          error(n, path, "must be a mapping of name: value");
+          break;
+        }
+        ok = true;
+        for (const auto& kv : n) {
+          std::string k, val;
+          std::string kp = child(path, kv.first.Scalar());
+          if (!string(kv.first, kp, k) || !checkString(kv.first, kp, f, k) ||
+              !string(kv.second, kp, val)) {
+            ok = false;
+            continue;
+          }
+          v.map.emplace_back(k, val);
+        }
+        break;
+      case Type::kCidrList:
+        if (!n.IsSequence()) {
+          error(n, path, "must be a list of address ranges such as 10.0.0.0/8");
+          break;
+        }
+        ok = true;
+        for (std::size_t i = 0; i < n.size(); ++i) {
+          std::string s, e;
+          if (!string(n[i], item(path, i), s)) {
+            ok = false;
+            continue;
+          }
+          std::optional<Cidr> c = Cidr::parse(s, e);
+          if (!c) {
+            error(n[i], item(path, i), "'" + s + "' " + e);
+            ok = false;
+            continue;
+          }
+          v.cidrs.push_back(*c);
+        }
+        break;
+      case Type::kStatusFile:
+        if (!n.IsMap()) {
+          error(n, path, "must be a mapping of status: file");
+          break;
+        }
+        ok = true;
+        for (const auto& kv : n) {
+          const std::string& k = kv.first.Scalar();
+          std::string kp = child(path, k);
+          int status = 0;
+          auto [p, ec] = std::from_chars(k.data(), k.data() + k.size(), status);
+          if (!kv.first.IsScalar() || ec != std::errc() || p != k.data() + k.size() ||
+              status < 400 || status > 599) {
+            error(kv.first, kp, "must be an HTTP status from 400 to 599");
+            ok = false;
+            continue;
+          }
+          std::string file;
+          if (!string(kv.second, kp, file)) {
+            ok = false;
+            continue;
+          }
+          std::string full = resolve(file);
+          std::error_code fe;
+          if (!std::filesystem::is_regular_file(full, fe)) {
+            error(kv.second, kp, "file '" + full + "' does not exist");
+            ok = false;
+            continue;
+          }
+          v.pages.push_back(ErrorPage{status, full});
+        }
+        break;
+      case Type::kObject:
+        if (!n.IsMap()) {
+          error(n, path, "must be a mapping");
+          return;
+        }
+        readSection(n, *f.section, f.child(obj), path);
+        return;
+      case Type::kObjectList:
+        if (!n.IsSequence()) {
+          error(n, path, "must be a list");
+          return;
+        }
+        if ((f.flags & keys::kNonEmpty) && n.size() == 0) {
+          error(n, path, "must not be empty");
+        }
+        for (std::size_t i = 0; i < n.size(); ++i) {
+          void* elem = f.child(obj);
+          const YAML::Node e = n[i];
+          if (e.IsScalar() && (f.flags & keys::kScalarItem)) {
+            readScalarItem(e, *f.section, elem, item(path, i));
+          } else if (e.IsMap()) {
+            readSection(e, *f.section, elem, item(path, i));
+          } else {
+            error(e, item(path, i), "must be a mapping");
+          }
+        }
+        return;
     }
-    out = *a;
-    return true;
+    if (ok) f.set(obj, v);
   }
 
-  std::string path(const std::string& p) const {
-    std::filesystem::path fp(p);
-    if (fp.is_relative()) fp = std::filesystem::path(base_) / fp;
-    return fp.lexically_normal().generic_string();  // "/" on every system
-  }
+  void readScalarItem(const YAML::Node& n, const Section& s, void* obj, const std::string& path);
 
-  static std::string join(const std::vector<std::string>& v) {
-    std::string s;
-    for (const std::string& x : v) s += (s.empty() ? "" : ", ") + x;
-    return s;
-  }
-
- private:
   std::string file_;
   std::string base_;
 };
 
-void readRoute(Reader& r, const YAML::Node& n, RouteConfig& route) {
-  route.where = r.at(n);
-  if (!r.isMap(n, "a route")) return;
-  r.checkKeys(n, {"name", "match", "cluster"}, "a route");
-  if (n["name"]) r.str(n["name"], "route name", route.name);
-  if (const YAML::Node m = n["match"]) {
-    if (r.isMap(m, "match")) {
-      r.checkKeys(m, {"host", "path_prefix"}, "match");
-      if (m["host"]) r.str(m["host"], "match.host", route.match.host);
-      if (m["path_prefix"] &&
-          r.str(m["path_prefix"], "match.path_prefix", route.match.pathPrefix) &&
-          (route.match.pathPrefix.empty() || route.match.pathPrefix[0] != '/')) {
-        r.error(m["path_prefix"], "match.path_prefix must start with '/'");
-      }
+class Loader::SectionReporter final : public keys::Reporter {
+ public:
+  SectionReporter(Loader& l, const YAML::Node& map, const std::string& path, bool scalarItem,
+                  const Section& s)
+      : l_(l), map_(map), path_(path), scalarItem_(scalarItem), s_(s) {}
+  void error(std::string_view key, std::string message, std::string hint) override {
+    if (!key.empty() && has(key) && !scalarItem_) {
+      const YAML::Node v = map_[std::string(key)];
+      l_.error(v, child(path_, key), std::move(message), std::move(hint));
+    } else {
+      l_.error(map_, path_, std::move(message), std::move(hint));
     }
   }
-  if (const YAML::Node c = n["cluster"]) {
-    r.str(c, "route cluster", route.cluster);
-  } else {
-    r.error(n, "a route needs a cluster");
+  bool has(std::string_view key) const override {
+    if (scalarItem_) return key == s_.fields[0].name;
+    return static_cast<bool>(map_[std::string(key)]);
+  }
+  std::string resolvePath(std::string_view p) const override { return l_.resolve(p); }
+
+ private:
+  Loader& l_;
+  const YAML::Node& map_;
+  const std::string& path_;
+  bool scalarItem_;
+  const Section& s_;
+};
+
+void Loader::readSection(const YAML::Node& n, const Section& s, void* obj,
+                         const std::string& path) {
+  std::vector<std::string> names;
+  for (const Field& f : s.fields) names.emplace_back(f.name);
+  std::set<std::string> seen;
+  for (const auto& kv : n) {
+    if (!kv.first.IsScalar()) {
+      error(kv.first, path, "a key must be a plain name");
+      continue;
+    }
+    const std::string& key = kv.first.Scalar();
+    auto it = std::find_if(s.fields.begin(), s.fields.end(),
+                           [&](const Field& f) { return key == f.name; });
+    if (it == s.fields.end()) {
+      error(kv.first, child(path, key), "unknown key", didYouMean(key, names, "allowed here: "));
+      continue;
+    }
+    if (!seen.insert(key).second) {
+      error(kv.first, child(path, key), "is set twice");
+      continue;
+    }
+    if (kv.second.IsNull()) {  // "key:" with nothing after it; the value has no position of its own
+      error(kv.first, child(path, key), "has no value");
+      continue;
+    }
+    readField(kv.second, *it, obj, child(path, key));
+  }
+  for (const Field& f : s.fields) {
+    if ((f.flags & keys::kRequired) && !n[f.name]) {
+      error(n, path, std::string("missing required key '") + f.name + "'");
+    }
+  }
+  if (s.validate != nullptr) {
+    SectionReporter r(*this, n, path, false, s);
+    s.validate(r, obj);
   }
 }
 
-void readListener(Reader& r, const YAML::Node& n, ListenerConfig& l) {
-  if (!r.isMap(n, "a listener")) return;
-  r.checkKeys(n,
-              {"name", "address", "routes", "static", "request_header_timeout", "idle_timeout",
-               "send_timeout", "max_request_header_bytes", "max_request_body_bytes"},
-              "a listener");
-  if (n["name"]) {
-    r.str(n["name"], "listener name", l.name);
-  } else {
-    r.error(n, "a listener needs a name");
+void Loader::readScalarItem(const YAML::Node& n, const Section& s, void* obj,
+                            const std::string& path) {
+  readField(n, s.fields[0], obj, path);
+  if (s.validate != nullptr) {
+    SectionReporter r(*this, n, path, true, s);
+    s.validate(r, obj);
   }
-  if (n["address"]) {
-    r.address(n["address"], "listener address", l.address);
-  } else {
-    r.error(n, "a listener needs an address");
+}
+
+// ---- cross-checks ----
+
+// True if every request that route b matches is matched by the earlier route a.
+bool covers(const RouteConfig& a, const RouteConfig& b) {
+  const RouteMatch& x = a.match;
+  const RouteMatch& y = b.match;
+  if (!x.path.empty() || !x.pathRegex.empty() || !x.methods.empty() || !x.headers.empty() ||
+      !x.query.empty()) {
+    return false;
   }
-  if (n["request_header_timeout"]) {
-    r.duration(n["request_header_timeout"], "request_header_timeout", l.requestHeaderTimeout);
+  auto lower = [](std::string s) {
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+  };
+  std::string ah = lower(x.host), bh = lower(y.host);
+  bool hostCovered = ah.empty() || ah == "*" || ah == bh ||
+                     (ah[0] == '*' && !bh.empty() && bh != "*" && bh.size() > ah.size() - 1 &&
+                      bh.compare(bh.size() - (ah.size() - 1), ah.size() - 1, ah, 1) == 0 &&
+                      (bh[0] != '*' || bh.size() >= ah.size()));
+  if (!hostCovered) return false;
+  if (!y.path.empty()) return y.path.starts_with(x.pathPrefix);
+  if (!y.pathRegex.empty()) return x.pathPrefix == "/";
+  return y.pathPrefix.starts_with(x.pathPrefix);
+}
+
+void crossCheck(Loader& r, const YAML::Node& root, Config& cfg) {
+  // Shadowing is judged on well-formed routes only: a key that failed to load would make a
+  // route look wider than written.
+  const bool wellFormed = r.errors.empty();
+  std::vector<std::string> clusterNames;
+  std::map<std::string, int> clusterLine;
+  const YAML::Node cn = root["clusters"];
+  for (std::size_t i = 0; i < cfg.clusters.size(); ++i) {
+    const std::string& name = cfg.clusters[i].name;
+    if (name.empty()) continue;
+    auto [it, fresh] = clusterLine.emplace(name, r.at(cn[i]["name"]).line);
+    if (!fresh) {
+      r.error(cn[i]["name"], item("clusters", i) + ".name",
+              "cluster '" + name + "' is defined twice",
+              "first at line " + std::to_string(it->second));
+    }
+    clusterNames.push_back(name);
   }
-  if (n["idle_timeout"]) r.duration(n["idle_timeout"], "idle_timeout", l.idleTimeout);
-  if (n["send_timeout"]) r.duration(n["send_timeout"], "send_timeout", l.sendTimeout);
-  std::uint64_t v = 0;
-  if (n["max_request_header_bytes"] &&
-      r.number(n["max_request_header_bytes"], "max_request_header_bytes", 1024, 65536, v)) {
-    l.maxRequestHeaderBytes = static_cast<std::uint32_t>(v);
-  }
-  if (n["max_request_body_bytes"] &&
-      r.number(n["max_request_body_bytes"], "max_request_body_bytes", 0, UINT64_MAX, v)) {
-    l.maxRequestBodyBytes = v;
-  }
-  const YAML::Node routes = n["routes"];
-  const YAML::Node st = n["static"];
-  if (routes && st) r.error(st, "a listener has either routes or static, not both");
-  if (!routes && !st) r.error(n, "a listener needs routes (a proxy) or static (a file server)");
-  if (st) {
-    l.kind = ListenerKind::kStatic;
-    if (r.isMap(st, "static")) {
-      r.checkKeys(st, {"root"}, "static");
-      std::string root;
-      if (!st["root"]) {
-        r.error(st, "static needs a root directory");
-      } else if (r.str(st["root"], "static.root", root)) {
-        l.staticRoot = r.path(root);
-        std::error_code ec;
-        if (!std::filesystem::is_directory(l.staticRoot, ec)) {
-          r.error(st["root"], "static.root '" + l.staticRoot + "' is not a directory");
+  auto checkRef = [&](const YAML::Node& n, const std::string& path, const std::string& name) {
+    if (name.empty() || clusterLine.count(name)) return;
+    r.error(n, path, "unknown cluster '" + name + "'",
+            clusterNames.empty() ? "no clusters are defined"
+                                 : didYouMean(name, clusterNames, "clusters: "));
+  };
+  const YAML::Node ln = root["listeners"];
+  std::map<std::string, int> listenerLine;
+  std::vector<std::pair<io::Address, std::string>> addresses;
+  for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
+    ListenerConfig& l = cfg.listeners[i];
+    const YAML::Node lnode = ln[i];
+    std::string lpath = item("listeners", i);
+    if (!l.name.empty()) {
+      auto [it, fresh] = listenerLine.emplace(l.name, r.at(lnode["name"]).line);
+      if (!fresh) {
+        r.error(lnode["name"], lpath + ".name", "listener '" + l.name + "' is defined twice",
+                "first at line " + std::to_string(it->second));
+      }
+    }
+    if (l.address.valid() && l.address.port() != 0) {
+      for (const auto& [addr, other] : addresses) {
+        if (addr == l.address) {
+          r.error(lnode["address"], lpath + ".address",
+                  "address " + addr.toString() + " is already used by listener '" + other + "'");
+        }
+      }
+      addresses.emplace_back(l.address, l.name);
+    }
+    if (l.protocol == ListenerProtocol::kTcp && lnode.IsMap()) {
+      checkRef(lnode["cluster"], lpath + ".cluster", l.cluster);
+    }
+    const YAML::Node rn = lnode.IsMap() ? lnode["routes"] : YAML::Node();
+    std::map<std::string, std::size_t> routeNames;
+    // Explicit names first, so a generated name never takes one the user wrote later.
+    for (std::size_t j = 0; j < l.routes.size(); ++j) {
+      RouteConfig& rc = l.routes[j];
+      rc.where = r.at(rn[j]);
+      if (rc.name.empty()) continue;
+      auto [it, fresh] = routeNames.emplace(rc.name, j);
+      if (!fresh) {
+        r.error(rn[j]["name"], item(lpath + ".routes", j) + ".name",
+                "route '" + rc.name + "' is defined twice in listener '" + l.name + "'",
+                "first at line " + std::to_string(l.routes[it->second].where.line));
+      }
+    }
+    for (std::size_t j = 0; j < l.routes.size(); ++j) {
+      RouteConfig& rc = l.routes[j];
+      const YAML::Node node = rn[j];
+      std::string rpath = item(lpath + ".routes", j);
+      if (rc.name.empty()) {
+        std::string base = !rc.cluster.empty()    ? rc.cluster
+                           : !rc.clusters.empty() ? rc.clusters.front().name
+                           : rc.directResponse    ? "direct"
+                           : rc.redirect          ? "redirect"
+                                                  : "route";
+        std::string name = base;
+        for (int k = 2; routeNames.count(name); ++k) name = base + "-" + std::to_string(k);
+        rc.name = name;
+        routeNames.emplace(name, j);
+      }
+      if (!node.IsMap()) continue;
+      checkRef(node["cluster"], rpath + ".cluster", rc.cluster);
+      for (std::size_t k = 0; k < rc.clusters.size(); ++k) {
+        checkRef(node["clusters"][k]["name"], item(rpath + ".clusters", k) + ".name",
+                 rc.clusters[k].name);
+      }
+      for (std::size_t k = 0; wellFormed && k < j; ++k) {
+        if (covers(l.routes[k], rc)) {
+          r.error(node, rpath,
+                  "route '" + rc.name + "' can never match: route '" + l.routes[k].name +
+                      "' (line " + std::to_string(l.routes[k].where.line) +
+                      ") before it takes every request it would",
+                  "move it above, or narrow the earlier route's match");
+          break;
         }
       }
     }
   }
-  if (routes && r.isSeq(routes, "routes")) {
-    if (routes.size() == 0) r.error(routes, "routes is empty: nothing would be served");
-    for (const YAML::Node& rn : routes) {
-      l.routes.emplace_back();
-      readRoute(r, rn, l.routes.back());
-    }
-  }
 }
 
-void readCluster(Reader& r, const YAML::Node& n, ClusterConfig& c) {
-  if (!r.isMap(n, "a cluster")) return;
-  r.checkKeys(n,
-              {"name", "endpoints", "connect_timeout", "response_timeout", "max_idle_per_worker",
-               "idle_timeout"},
-              "a cluster");
-  if (n["name"]) {
-    r.str(n["name"], "cluster name", c.name);
-  } else {
-    r.error(n, "a cluster needs a name");
-  }
-  if (n["connect_timeout"]) r.duration(n["connect_timeout"], "connect_timeout", c.connectTimeout);
-  if (n["response_timeout"]) {
-    r.duration(n["response_timeout"], "response_timeout", c.responseTimeout);
-  }
-  if (n["idle_timeout"]) r.duration(n["idle_timeout"], "idle_timeout", c.idleTimeout);
-  std::uint64_t v = 0;
-  if (n["max_idle_per_worker"] &&
-      r.number(n["max_idle_per_worker"], "max_idle_per_worker", 0, 100000, v)) {
-    c.maxIdlePerWorker = static_cast<std::uint32_t>(v);
-  }
-  const YAML::Node eps = n["endpoints"];
-  if (!eps) {
-    r.error(n, "a cluster needs endpoints");
-  } else if (r.isSeq(eps, "endpoints")) {
-    if (eps.size() == 0) r.error(eps, "endpoints is empty");
-    for (const YAML::Node& e : eps) {
-      io::Address a;
-      if (r.address(e, "endpoint", a)) c.endpoints.push_back(a);
-    }
-  }
-}
-
-LoadResult build(const YAML::Node& root, Reader& r, const std::string& file) {
+LoadResult build(const YAML::Node& root, Loader& r, const std::string& file) {
   auto cfg = std::make_shared<Config>();
   cfg->file = file;
   cfg->admin.address = *io::Address::parse("127.0.0.1:9901");
   if (!root.IsMap()) {
-    r.error(root, "the config must be a mapping with listeners and clusters");
+    r.error(root, "", "the config must be a mapping with listeners and clusters");
     return LoadResult{nullptr, std::move(r.errors)};
   }
-  r.checkKeys(root, {"workers", "io", "log_level", "access_log", "admin", "listeners", "clusters"},
-              "the config");
-  if (const YAML::Node w = root["workers"]) {
-    std::uint64_t v = 0;
-    if (w.IsScalar() && w.Scalar() == "auto") {
-      cfg->workers = 0;
-    } else if (r.number(w, "workers", 1, 256, v)) {
-      cfg->workers = static_cast<unsigned>(v);
-    }
-  }
-  if (const YAML::Node io = root["io"]) {
-    if (r.str(io, "io", cfg->io) && cfg->io != "auto" && cfg->io != "io_uring" &&
-        cfg->io != "epoll") {
-      r.error(io, "io must be auto, io_uring or epoll");
-    }
-  }
-  if (const YAML::Node lv = root["log_level"]) {
-    static const std::vector<std::string> kLevels = {"trace", "debug", "info",
-                                                     "warn",  "error", "off"};
-    if (r.str(lv, "log_level", cfg->logLevel) &&
-        std::find(kLevels.begin(), kLevels.end(), cfg->logLevel) == kLevels.end()) {
-      r.error(lv, "log_level must be one of " + Reader::join(kLevels));
-    }
-  }
-  if (const YAML::Node al = root["access_log"]) r.boolean(al, "access_log", cfg->accessLog);
-  if (const YAML::Node ad = root["admin"]) {
-    if (r.isMap(ad, "admin")) {
-      r.checkKeys(ad, {"address", "enabled"}, "admin");
-      if (ad["address"]) r.address(ad["address"], "admin address", cfg->admin.address);
-      if (ad["enabled"]) r.boolean(ad["enabled"], "admin.enabled", cfg->admin.enabled);
-    }
-  }
-  const YAML::Node clusters = root["clusters"];
-  if (clusters && r.isSeq(clusters, "clusters")) {
-    std::set<std::string> names;
-    for (const YAML::Node& cn : clusters) {
-      cfg->clusters.emplace_back();
-      readCluster(r, cn, cfg->clusters.back());
-      const std::string& name = cfg->clusters.back().name;
-      if (!name.empty() && !names.insert(name).second) {
-        r.error(cn["name"], "cluster '" + name + "' is defined twice");
-      }
-    }
-  }
-  const YAML::Node listeners = root["listeners"];
-  if (!listeners) {
-    r.error(root, "the config needs listeners");
-  } else if (r.isSeq(listeners, "listeners")) {
-    std::set<std::string> names;
-    std::vector<std::pair<io::Address, std::string>> seen;
-    for (const YAML::Node& ln : listeners) {
-      cfg->listeners.emplace_back();
-      ListenerConfig& l = cfg->listeners.back();
-      readListener(r, ln, l);
-      if (!l.name.empty() && !names.insert(l.name).second) {
-        r.error(ln["name"], "listener '" + l.name + "' is defined twice");
-      }
-      for (const auto& [addr, other] : seen) {
-        if (l.address.valid() && l.address.port() != 0 && addr == l.address) {
-          r.error(ln["address"],
-                  "address " + addr.toString() + " is already used by listener '" + other + "'");
-        }
-      }
-      if (l.address.valid()) seen.emplace_back(l.address, l.name);
-      for (std::size_t i = 0; i < l.routes.size(); ++i) {
-        const RouteConfig& rc = l.routes[i];
-        if (!rc.cluster.empty() && cfg->findCluster(rc.cluster) == nullptr) {
-          std::vector<std::string> known;
-          for (const ClusterConfig& c : cfg->clusters) known.push_back(c.name);
-          std::string near = closest(rc.cluster, known);
-          r.error(
-              ln["routes"][i]["cluster"], "route refers to unknown cluster '" + rc.cluster + "'",
-              near.empty() ? "clusters: " + Reader::join(known) : "did you mean '" + near + "'?");
-        }
-      }
-    }
-  }
+  r.readSection(root, keys::root(), cfg.get(), "");
+  crossCheck(r, root, *cfg);
   if (!r.errors.empty()) {
     std::stable_sort(r.errors.begin(), r.errors.end(),
                      [](const ConfigError& a, const ConfigError& b) {
@@ -407,20 +687,20 @@ LoadResult build(const YAML::Node& root, Reader& r, const std::string& file) {
 
 LoadResult loadString(const std::string& text, const std::string& fileName,
                       const std::string& baseDir) {
-  Reader r(fileName, baseDir);
+  Loader r(fileName, baseDir);
   YAML::Node root;
   try {
     root = YAML::Load(text);
   } catch (const YAML::ParserException& e) {
     return LoadResult{nullptr,
-                      {ConfigError{Location{fileName, e.mark.line + 1, e.mark.column + 1},
+                      {ConfigError{Location{fileName, e.mark.line + 1, e.mark.column + 1}, "",
                                    "YAML syntax: " + e.msg, ""}}};
   }
   try {
     return build(root, r, fileName);
-  } catch (const YAML::Exception& e) {  // e.g. a scalar used as a map deep inside
+  } catch (const YAML::Exception& e) {  // not expected: the walk checks every shape first
     r.errors.push_back(
-        ConfigError{Location{fileName, e.mark.line + 1, e.mark.column + 1}, e.msg, ""});
+        ConfigError{Location{fileName, e.mark.line + 1, e.mark.column + 1}, "", e.msg, ""});
     return LoadResult{nullptr, std::move(r.errors)};
   }
 }
@@ -428,7 +708,7 @@ LoadResult loadString(const std::string& text, const std::string& fileName,
 LoadResult loadFile(const std::string& path) {
   std::ifstream in(path);
   if (!in) {
-    return LoadResult{nullptr, {ConfigError{Location{path, 1, 1}, "cannot read the file", ""}}};
+    return LoadResult{nullptr, {ConfigError{Location{path, 1, 1}, "", "cannot read the file", ""}}};
   }
   std::stringstream ss;
   ss << in.rdbuf();

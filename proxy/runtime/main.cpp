@@ -2,7 +2,8 @@
 //
 //   ferry [-c FILE]        serve FILE (default config/ferry.yaml)
 //   ferry --check FILE     validate FILE, print every error, exit 1 if any
-//   options: --workers N, --io auto|io_uring|epoll, --log-level LEVEL, --version
+//   ferry --print-schema   the config's JSON Schema
+//   ferry --help           every option (proxy/runtime/cli.cpp)
 
 #ifdef _WIN32
 #include <windows.h>
@@ -15,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,17 +25,12 @@
 #include "proxy/common/log.h"
 #include "proxy/config/config.h"
 #include "proxy/metrics/metrics.h"
+#include "proxy/runtime/cli.h"
 #include "proxy/runtime/notify.h"       // deploy: sd_notify / Windows SCM state
 #include "proxy/runtime/service_win.h"  // deploy: ferry service install|uninstall|run
 #include "proxy/runtime/worker.h"
 
 namespace {
-
-void usage() {
-  std::fprintf(stderr,
-               "usage: ferry [-c FILE] [--workers N] [--io auto|io_uring|epoll] "
-               "[--log-level LEVEL]\n       ferry --check FILE\n");
-}
 
 ferry::io::Backend backendOf(const std::string& s) {
   if (s == "io_uring") return ferry::io::Backend::kUring;
@@ -63,45 +60,24 @@ int main(int argc, char** argv) {
 #ifdef _WIN32
   if (std::optional<int> rc = runtime::serviceCommand(argc, argv)) return *rc;  // deploy/windows
 #endif
-  std::string file = "config/ferry.yaml";
-  std::string check;
-  std::string io;
-  std::string level;
-  unsigned workers = 0;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        usage();
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "-c" || a == "--config") {
-      file = value();
-    } else if (a == "--check") {
-      check = value();
-    } else if (a == "--workers") {
-      workers = static_cast<unsigned>(std::stoul(value()));
-    } else if (a == "--io") {
-      io = value();
-    } else if (a == "--log-level") {
-      level = value();
-    } else if (a == "--version") {
-      std::printf("ferry 0.1.0\n");
-      return 0;
-    } else {
-      usage();
-      return 2;
-    }
-  }
-  if (!check.empty()) {
-    config::LoadResult r = config::loadFile(check);
-    if (!r.errors.empty()) return printErrors(r);
-    std::printf("%s: ok (%zu listeners, %zu clusters)\n", check.c_str(), r.config->listeners.size(),
-                r.config->clusters.size());
+  int exitCode = 0;
+  std::optional<runtime::CommandLine> cl = runtime::parseCommandLine(argc, argv, exitCode);
+  if (!cl) return exitCode;
+  if (cl->printSchema) {
+    std::fputs(config::jsonSchema().c_str(), stdout);
     return 0;
   }
+  if (!cl->check.empty()) {
+    config::LoadResult r = config::loadFile(cl->check);
+    if (!r.errors.empty()) return printErrors(r);
+    std::printf("%s: ok (%zu listeners, %zu clusters)\n", cl->check.c_str(),
+                r.config->listeners.size(), r.config->clusters.size());
+    return 0;
+  }
+  const std::string& file = cl->configFile;
+  const std::string& io = cl->io;
+  const std::string& level = cl->logLevel;
+  unsigned workers = cl->workers;
 
   config::LoadResult loaded = config::loadFile(file);
   if (!loaded.errors.empty()) return printErrors(loaded);

@@ -71,7 +71,8 @@ Result<bool> Worker::setUp() {
     ctx.routeCounters = &counters.routes[registry_.routeSlot(i, 0)];
     session::buildPolicies(cfg, lc, ctx);
   }
-  context_.reset(new session::WorkerContext{*proactor_, *buffers_, *accessLog_, clusters_, {}, {}, {}});
+  context_.reset(
+      new session::WorkerContext{*proactor_, *buffers_, *accessLog_, clusters_, {}, {}, {}});
   return true;
 }
 

@@ -4,11 +4,11 @@
 #include <vector>
 
 #include "proxy/common/buffer.h"
+#include "proxy/common/cidr.h"
 #include "proxy/common/log.h"
 #include "proxy/common/task.h"
 #include "proxy/common/time.h"
 #include "proxy/config/config.h"
-#include "proxy/common/cidr.h"
 #include "proxy/http/request_id.h"
 #include "proxy/http/rewrite.h"
 #include "proxy/io/proactor.h"

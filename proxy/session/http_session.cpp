@@ -86,7 +86,9 @@ struct Record {
   bool reused = false;
   char requestId[http::RequestIdGenerator::kMaxBytes] = {};
   std::size_t requestIdLen = 0;
-  std::string_view id() const { return requestIdLen == 0 ? "-" : std::string_view(requestId, requestIdLen); }
+  std::string_view id() const {
+    return requestIdLen == 0 ? "-" : std::string_view(requestId, requestIdLen);
+  }
   void setId(std::string_view v) {
     requestIdLen = std::min(v.size(), sizeof(requestId));
     std::memcpy(requestId, v.data(), requestIdLen);
@@ -225,7 +227,8 @@ class Exchanges {
     if (route == nullptr) {
       routeSlot_ = l_.config->routes.size();
       if (bodiless) c_.in.consume(h.headBytes);  // the next request follows
-      co_return co_await finish(Outcome{Cause::kNoRoute}, bodiless ? Next::kKeepAlive : Next::kClose);
+      co_return co_await finish(Outcome{Cause::kNoRoute},
+                                bodiless ? Next::kKeepAlive : Next::kClose);
     }
     routeSlot_ = static_cast<std::size_t>(route - l_.routes->routes().data());
     rec_.route = route->name;
@@ -319,10 +322,10 @@ class Exchanges {
   // OPTIONS or TRACE with Max-Forwards: 0: ferry is the last hop and answers itself.
   Task<Next> answerLocally(const http::MessageHead& h, bool keep) {
     Next next = keep && !w_.sessions.draining() ? Next::kKeepAlive : Next::kClose;
-    http::ConnectionHeader conn = next == Next::kKeepAlive
-                                      ? (h.isHttp10() ? http::ConnectionHeader::kKeepAlive
-                                                      : http::ConnectionHeader::kNone)
-                                      : http::ConnectionHeader::kClose;
+    http::ConnectionHeader conn =
+        next == Next::kKeepAlive
+            ? (h.isHttp10() ? http::ConnectionHeader::kKeepAlive : http::ConnectionHeader::kNone)
+            : http::ConnectionHeader::kClose;
     http::HeadWriter hw(head_.writable());
     bool ok = h.method == "TRACE" ? http::writeTraceAnswer(h, conn, hw)
                                   : http::writeOptionsAnswer(kAllowedMethods, conn, hw);
@@ -445,9 +448,9 @@ class Exchanges {
     requestEnded_ = reqEnd == Pump::End::kEnded;
     if (upgraded_ && requestEnded_) {
       // Bytes either side sent after its head (already in the buffers) go through first.
-      TunnelResult t = co_await tunnel(w_.proactor, w_.clock, c_.client.native(), c_.in,
-                                       up.native(), out_, l_.policy.tunnelIdleTimeout,
-                                       cfg.sendTimeout);
+      TunnelResult t =
+          co_await tunnel(w_.proactor, w_.clock, c_.client.native(), c_.in, up.native(), out_,
+                          l_.policy.tunnelIdleTimeout, cfg.sendTimeout);
       rec_.bytesIn += t.xToY;
       rec_.bytesOut += t.yToX;
       upstreamFailed_ = false;
@@ -692,10 +695,10 @@ class Exchanges {
       int status = statusFor(o.cause);
       if (status != 0) {
         rec_.status = status;
-        std::string_view text = http::cannedResponse(
-            status, next != Next::kKeepAlive ? http::ConnectionHeader::kClose
-                    : clientHttp10_         ? http::ConnectionHeader::kKeepAlive
-                                            : http::ConnectionHeader::kNone);
+        std::string_view text =
+            http::cannedResponse(status, next != Next::kKeepAlive ? http::ConnectionHeader::kClose
+                                         : clientHttp10_ ? http::ConnectionHeader::kKeepAlive
+                                                         : http::ConnectionHeader::kNone);
         if (co_await sendAll(w_.proactor, c_.client.native(), text, l_.config->sendTimeout)) {
           rec_.bytesOut += text.size();
         }

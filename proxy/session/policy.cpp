@@ -2,15 +2,59 @@
 #include "proxy/session/context.h"
 
 namespace ferry::session {
+namespace {
+
+http::ForwardMode modeOf(config::ForwardMode m) {
+  switch (m) {
+    case config::ForwardMode::kAppend:
+      return http::ForwardMode::kAppend;
+    case config::ForwardMode::kReplace:
+      return http::ForwardMode::kReplace;
+    case config::ForwardMode::kOff:
+      break;
+  }
+  return http::ForwardMode::kOff;
+}
+
+// The config's rules as views (remove, then set, then add: the order the writer applies).
+std::vector<http::HeaderRule> rulesOf(const config::HeaderRules& r) {
+  std::vector<http::HeaderRule> out;
+  for (const std::string& n : r.remove) out.push_back({http::HeaderRule::Op::kRemove, n, {}});
+  for (const auto& [n, v] : r.set) out.push_back({http::HeaderRule::Op::kSet, n, v});
+  for (const auto& [n, v] : r.add) out.push_back({http::HeaderRule::Op::kAdd, n, v});
+  return out;
+}
+
+}  // namespace
 
 bool HttpPolicy::trusts(const io::Address& client) const {
   return !trustedProxies.empty() && http::contains(trustedProxies, client);
 }
 
 void buildPolicies(const config::Config& c, const config::ListenerConfig& l, ListenerContext& out) {
-  (void)c;
-  out.policy = HttpPolicy{};
+  HttpPolicy& p = out.policy;
+  p = HttpPolicy{};
+  p.via = l.via;
+  p.xForwardedFor = modeOf(l.forwarding.xForwardedFor);
+  p.xForwardedProto = modeOf(l.forwarding.xForwardedProto);
+  p.xForwardedHost = modeOf(l.forwarding.xForwardedHost);
+  p.forwarded = modeOf(l.forwarding.forwarded);
+  for (const config::Cidr& cidr : l.trustedProxies) {
+    if (auto r = parseCidr(cidr.text)) p.trustedProxies.add(*r);
+  }
+  p.requestId = l.requestId;
+  p.requestBodyTimeout = l.requestBodyTimeout;
+  p.tunnelIdleTimeout = l.tunnelIdleTimeout;
   out.routePolicies.assign(l.routes.size() + 1, RoutePolicy{});
+  for (std::size_t i = 0; i < l.routes.size(); ++i) {
+    const config::RouteConfig& r = l.routes[i];
+    RoutePolicy& rp = out.routePolicies[i];
+    rp.allowTrace = r.allowTrace;
+    rp.requestHeaders = rulesOf(r.requestHeaders);
+    rp.responseHeaders = rulesOf(r.responseHeaders);
+    if (const config::ClusterConfig* cc = c.findCluster(r.cluster))
+      rp.hostRewrite = cc->hostRewrite;
+  }
 }
 
 }  // namespace ferry::session

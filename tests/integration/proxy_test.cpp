@@ -292,20 +292,23 @@ TEST(Config, CheckReportsEveryErrorWithPosition) {
                          "  - name: c\n    endpoints: [not-an-address]\n    connect_timeout: 5 s\n";
   CommandResult r = run(ferryBinary() + " --check " + path + " 2>&1");
   EXPECT_EQ(r.exitCode, 1);
-  EXPECT_NE(r.out.find(path + ":1:10: error: workers must be a whole number"), std::string::npos)
+  EXPECT_NE(r.out.find(path + ":1:10: workers: must be a whole number or auto"), std::string::npos)
       << r.out;
-  EXPECT_NE(r.out.find(path +
-                       ":4:5: error: unknown key 'adress' in a listener (did you mean 'address'?)"),
+  EXPECT_NE(r.out.find(path + ":4:5: listeners[0].adress: unknown key (did you mean 'address'?)"),
             std::string::npos)
       << r.out;
-  EXPECT_NE(r.out.find(path + ":6:20: error: route refers to unknown cluster 'nope'"),
+  EXPECT_NE(r.out.find(path + ":6:20: listeners[0].routes[0].cluster: unknown cluster 'nope'"),
             std::string::npos)
       << r.out;
-  EXPECT_NE(r.out.find(path + ":9:17: error: endpoint: 'not-an-address' is not an address"),
+  EXPECT_NE(r.out.find(path + ":9:17: clusters[0].endpoints[0]: 'not-an-address' is not an "
+                              "address"),
             std::string::npos)
       << r.out;
-  EXPECT_NE(r.out.find(path + ":10:22: error: connect_timeout"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("a listener needs an address"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(path + ":10:22: clusters[0].connect_timeout: '5 s'"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find(path + ":3:5: listeners[0]: missing required key 'address'"),
+            std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find("6 errors"), std::string::npos) << r.out;
   std::remove(path.c_str());
 }

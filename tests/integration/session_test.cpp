@@ -108,7 +108,7 @@ TEST(Session, SilentNewConnectionIsClosedAfterTheHeaderTimeout) {
 // A client that stalls mid-upload, before any response, gets 408.
 TEST(Session, ClientStallingMidBodyGets408) {
   Backend s1("s1");
-  Ferry f(config({s1.port()}, "    idle_timeout: 500ms\n"));
+  Ferry f(config({s1.port()}, "    request_body_timeout: 500ms\n"));
   RawClient c(f.port("web"));
   ASSERT_TRUE(c.send("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n0123456789"));
   std::string resp = c.readResponse(30s);

@@ -1,0 +1,934 @@
+// The table of every config key. Adding a key: add a model field in config.h, then one Field
+// here (name, type, default, range, doc, setter); the loader, the JSON Schema and the reference
+// table follow. Checks that relate several keys of one mapping go in the Section's validate.
+
+#include "proxy/config/keys.h"
+
+#include <re2/re2.h>
+
+#include <charconv>
+#include <cstring>
+#include <filesystem>
+
+namespace ferry::config::keys {
+namespace {
+
+using L = ListenerConfig;
+using C = ClusterConfig;
+using R = RouteConfig;
+using M = RouteMatch;
+
+constexpr std::uint64_t kSecond = 1000;
+constexpr std::uint64_t kMinute = 60 * kSecond;
+constexpr std::uint64_t kHour = 60 * kMinute;
+constexpr std::uint64_t kDay = 24 * kHour;
+constexpr std::uint64_t kKiB = 1024;
+constexpr std::uint64_t kMiB = 1024 * kKiB;
+constexpr std::uint64_t kGiB = 1024 * kMiB;
+
+// Patterns shared by the loader (RE2, whole value) and the schema (ECMA-262): a common subset.
+constexpr const char* kNamePattern = "^[A-Za-z0-9_.-]+$";
+constexpr const char* kHostPattern =
+    "^(\\*|\\*\\.[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*|[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*|\\[[0-9A-Fa-f:.]"
+    "+\\])$";
+constexpr const char* kHostPortPattern =
+    "^([A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*|\\[[0-9A-Fa-f:.]+\\])(:[0-9]{1,5})?$";
+constexpr const char* kPathPattern = "^/[^ ]*$";
+constexpr const char* kMethodPattern = "^[A-Z]+$";
+constexpr const char* kTokenPattern = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
+
+std::string checkRegex(std::string_view s) {
+  RE2::Options o;
+  o.set_log_errors(false);
+  RE2 re(re2::StringPiece(s.data(), s.size()), o);
+  if (re.ok()) return {};
+  return "not a valid RE2 regular expression: " + re.error();
+}
+
+// ---- admin ----
+constexpr Field kAdmin[] = {
+    {.name = "address",
+     .type = Type::kAddress,
+     .defaultText = "127.0.0.1:9901",
+     .doc = "Address of the admin listener (/metrics, /healthz, /ready, /listeners).",
+     .set = set<&AdminConfig::address>},
+    {.name = "enabled",
+     .type = Type::kBool,
+     .defaultText = "true",
+     .doc = "Serve the admin listener at all.",
+     .set = set<&AdminConfig::enabled>},
+};
+constexpr Section kAdminSection{.name = "admin", .where = "admin", .fields = kAdmin};
+
+// ---- forwarding ----
+constexpr const char* kForwardModes[] = {"append", "replace", "off"};
+constexpr Field kForwarding[] = {
+    {.name = "x_forwarded_for",
+     .type = Type::kEnum,
+     .defaultText = "append",
+     .doc = "X-Forwarded-For: append the client address (replace for untrusted clients), "
+            "replace, or off.",
+     .choices = kForwardModes,
+     .set = set<&ForwardingConfig::xForwardedFor>},
+    {.name = "x_forwarded_proto",
+     .type = Type::kEnum,
+     .defaultText = "append",
+     .doc = "X-Forwarded-Proto: the scheme the client used.",
+     .choices = kForwardModes,
+     .set = set<&ForwardingConfig::xForwardedProto>},
+    {.name = "x_forwarded_host",
+     .type = Type::kEnum,
+     .defaultText = "off",
+     .doc = "X-Forwarded-Host: the Host the client sent.",
+     .choices = kForwardModes,
+     .set = set<&ForwardingConfig::xForwardedHost>},
+    {.name = "forwarded",
+     .type = Type::kEnum,
+     .defaultText = "off",
+     .doc = "RFC 7239 Forwarded (for, proto, host).",
+     .choices = kForwardModes,
+     .set = set<&ForwardingConfig::forwarded>},
+};
+constexpr Section kForwardingSection{
+    .name = "forwarding", .where = "listeners[].forwarding", .fields = kForwarding};
+
+// ---- static ----
+constexpr Field kStatic[] = {
+    {.name = "root",
+     .type = Type::kString,
+     .doc = "Directory served (relative to the config file's directory).",
+     .flags = kRequired | kNonEmpty,
+     .set = set<&L::staticRoot>},
+};
+void validateStatic(Reporter& r, void* obj) {
+  auto& l = *static_cast<L*>(obj);
+  if (l.staticRoot.empty()) return;
+  l.staticRoot = r.resolvePath(l.staticRoot);
+  std::error_code ec;
+  if (!std::filesystem::is_directory(l.staticRoot, ec)) {
+    r.error("root", "'" + l.staticRoot + "' is not a directory");
+  }
+}
+constexpr Section kStaticSection{
+    .name = "static", .where = "listeners[].static", .fields = kStatic, .validate = validateStatic};
+
+// ---- header and query conditions ----
+void validateValueMatch(Reporter& r, void* obj) {
+  auto& m = *static_cast<ValueMatch*>(obj);
+  int n = int(r.has("present")) + int(r.has("exact")) + int(r.has("regex"));
+  if (n > 1) r.error("exact", "use only one of present, exact and regex");
+  if (r.has("regex")) m.kind = ValueMatch::Kind::kRegex;
+  if (r.has("exact")) m.kind = ValueMatch::Kind::kExact;
+}
+void setPresent(void* obj, const Value& v) {
+  auto& m = *static_cast<ValueMatch*>(obj);
+  m.kind = ValueMatch::Kind::kPresent;
+  (void)v;
+}
+constexpr const char* kTrue[] = {"true"};
+constexpr Field kHeaderMatch[] = {
+    {.name = "name",
+     .type = Type::kString,
+     .doc = "Header field name (case-insensitive).",
+     .flags = kRequired,
+     .pattern = kTokenPattern,
+     .set = set<&ValueMatch::name>},
+    {.name = "present",
+     .type = Type::kBool,
+     .doc = "Matches when the header is there, whatever its value (the default condition).",
+     .choices = kTrue,
+     .set = setPresent},
+    {.name = "exact",
+     .type = Type::kString,
+     .doc = "Matches when a value equals this (case-sensitive).",
+     .set = set<&ValueMatch::value>},
+    {.name = "regex",
+     .type = Type::kString,
+     .doc = "Matches when a whole value matches this RE2 expression.",
+     .check = checkRegex,
+     .set = set<&ValueMatch::value>},
+};
+constexpr Section kHeaderMatchSection{.name = "header_match",
+                                      .where = "routes[].match.headers[]",
+                                      .fields = kHeaderMatch,
+                                      .validate = validateValueMatch,
+                                      .extraSchema = "\"maxProperties\": 2"};
+constexpr Field kQueryMatch[] = {
+    {.name = "name",
+     .type = Type::kString,
+     .doc = "Query parameter name (case-sensitive, undecoded).",
+     .flags = kRequired | kNonEmpty,
+     .set = set<&ValueMatch::name>},
+    {.name = "present",
+     .type = Type::kBool,
+     .doc = "Matches when the parameter is there, whatever its value (the default condition).",
+     .choices = kTrue,
+     .set = setPresent},
+    {.name = "exact",
+     .type = Type::kString,
+     .doc = "Matches when the raw value equals this.",
+     .set = set<&ValueMatch::value>},
+    {.name = "regex",
+     .type = Type::kString,
+     .doc = "Matches when the whole raw value matches this RE2 expression.",
+     .check = checkRegex,
+     .set = set<&ValueMatch::value>},
+};
+constexpr Section kQueryMatchSection{.name = "query_match",
+                                     .where = "routes[].match.query[]",
+                                     .fields = kQueryMatch,
+                                     .validate = validateValueMatch,
+                                     .extraSchema = "\"maxProperties\": 2"};
+
+// ---- route match ----
+void validateMatch(Reporter& r, void*) {
+  int n = int(r.has("path")) + int(r.has("path_prefix")) + int(r.has("path_regex"));
+  if (n > 1) {
+    r.error(r.has("path_regex") ? "path_regex" : "path",
+            "use only one of path, path_prefix and path_regex");
+  }
+}
+constexpr Field kMatch[] = {
+    {.name = "host",
+     .type = Type::kString,
+     .doc = "Host (port ignored, case-insensitive): exact, or `*.example.com` for any "
+            "subdomain; absent: any host.",
+     .pattern = kHostPattern,
+     .set = set<&M::host>},
+    {.name = "path_prefix",
+     .type = Type::kString,
+     .defaultText = "/",
+     .doc = "The path starts with this.",
+     .pattern = kPathPattern,
+     .set = set<&M::pathPrefix>},
+    {.name = "path",
+     .type = Type::kString,
+     .doc = "The path (without the query) equals this.",
+     .pattern = kPathPattern,
+     .set = set<&M::path>},
+    {.name = "path_regex",
+     .type = Type::kString,
+     .doc = "The whole path matches this RE2 expression (linear time).",
+     .check = checkRegex,
+     .set = set<&M::pathRegex>},
+    {.name = "methods",
+     .type = Type::kStringList,
+     .doc = "The request method is one of these, e.g. [GET, HEAD].",
+     .flags = kNonEmpty,
+     .pattern = kMethodPattern,
+     .set = set<&M::methods>},
+    {.name = "headers",
+     .type = Type::kObjectList,
+     .doc = "Every listed header condition holds: `{name, present | exact | regex}`.",
+     .section = &kHeaderMatchSection,
+     .child = child<&M::headers>},
+    {.name = "query",
+     .type = Type::kObjectList,
+     .doc = "Every listed query parameter condition holds: `{name, present | exact | regex}`.",
+     .section = &kQueryMatchSection,
+     .child = child<&M::query>},
+};
+constexpr Section kMatchSection{
+    .name = "match",
+    .where = "routes[].match",
+    .fields = kMatch,
+    .validate = validateMatch,
+    .extraSchema =
+        "\"not\": {\"anyOf\": [{\"required\": [\"path\", \"path_prefix\"]}, "
+        "{\"required\": [\"path\", \"path_regex\"]}, "
+        "{\"required\": [\"path_prefix\", \"path_regex\"]}]}"};
+
+// ---- weighted clusters, retry, header rules, answers ----
+constexpr Field kWeighted[] = {
+    {.name = "name",
+     .type = Type::kString,
+     .doc = "A cluster.",
+     .flags = kRequired,
+     .pattern = kNamePattern,
+     .set = set<&WeightedCluster::name>},
+    {.name = "weight",
+     .type = Type::kUint,
+     .defaultText = "1",
+     .min = 0,
+     .max = 10000,
+     .doc = "Its share of the requests, relative to the others' weights.",
+     .set = set<&WeightedCluster::weight>},
+};
+constexpr Section kWeightedSection{
+    .name = "weighted_cluster", .where = "routes[].clusters[]", .fields = kWeighted};
+
+constexpr const char* kRetryOn[] = {"connect-failure", "refused", "reset", "5xx", "503", "timeout"};
+constexpr Field kRetry[] = {
+    {.name = "retry_on",
+     .type = Type::kStringList,
+     .doc = "Conditions that allow a retry (only ever of a request that is safe to send again).",
+     .choices = kRetryOn,
+     .set = set<&RetryConfig::retryOn>},
+    {.name = "max_retries",
+     .type = Type::kUint,
+     .defaultText = "1",
+     .min = 0,
+     .max = 10,
+     .doc = "Retries after the first try.",
+     .set = set<&RetryConfig::maxRetries>},
+    {.name = "per_try_timeout",
+     .type = Type::kDuration,
+     .defaultText = "off",
+     .min = 1,
+     .max = kDay,
+     .doc = "Time limit of each try; `off`: only the route's timeout.",
+     .flags = kOff,
+     .set = set<&RetryConfig::perTryTimeout>},
+};
+constexpr Section kRetrySection{.name = "retry", .where = "routes[].retry", .fields = kRetry};
+
+constexpr Field kHeaderRules[] = {
+    {.name = "add",
+     .type = Type::kStringMap,
+     .doc = "Header fields appended, `{name: value}`.",
+     .pattern = kTokenPattern,
+     .set = set<&HeaderRules::add>},
+    {.name = "set",
+     .type = Type::kStringMap,
+     .doc = "Header fields replacing every existing value, `{name: value}`.",
+     .pattern = kTokenPattern,
+     .set = set<&HeaderRules::set>},
+    {.name = "remove",
+     .type = Type::kStringList,
+     .doc = "Header field names removed.",
+     .pattern = kTokenPattern,
+     .set = set<&HeaderRules::remove>},
+};
+constexpr Section kHeaderRulesSection{.name = "header_rules",
+                                      .where = "routes[].request_headers, response_headers",
+                                      .fields = kHeaderRules};
+
+constexpr Field kDirect[] = {
+    {.name = "status",
+     .type = Type::kUint,
+     .min = 200,
+     .max = 599,
+     .doc = "Status code of the answer.",
+     .flags = kRequired,
+     .set = set<&DirectResponse::status>},
+    {.name = "body",
+     .type = Type::kString,
+     .defaultText = "\"\"",
+     .doc = "Body of the answer (text/plain).",
+     .set = set<&DirectResponse::body>},
+};
+constexpr Section kDirectSection{
+    .name = "direct_response", .where = "routes[].direct_response", .fields = kDirect};
+
+constexpr const char* kRedirectCodes[] = {"301", "302", "303", "307", "308"};
+constexpr Field kRedirect[] = {
+    {.name = "to",
+     .type = Type::kString,
+     .doc = "The Location sent, e.g. https://example.com/new.",
+     .flags = kRequired | kNonEmpty,
+     .set = set<&Redirect::to>},
+    {.name = "status",
+     .type = Type::kUint,
+     .defaultText = "302",
+     .min = 301,
+     .max = 308,
+     .doc = "Redirect status code.",
+     .choices = kRedirectCodes,
+     .set = set<&Redirect::status>},
+};
+constexpr Section kRedirectSection{
+    .name = "redirect", .where = "routes[].redirect", .fields = kRedirect};
+
+// ---- route ----
+void validateRoute(Reporter& r, void* obj) {
+  auto& route = *static_cast<R*>(obj);
+  const char* actions[] = {"cluster", "clusters", "direct_response", "redirect"};
+  int n = 0;
+  const char* second = nullptr;
+  for (const char* a : actions) {
+    if (r.has(a)) {
+      if (++n == 2) second = a;
+    }
+  }
+  if (n == 0) r.error("", "a route needs a cluster", "or clusters, direct_response or redirect");
+  if (n > 1) {
+    r.error(second, "a route has one of cluster, clusters, direct_response and redirect");
+  }
+  if (r.has("clusters")) {
+    std::uint64_t total = 0;
+    for (const WeightedCluster& w : route.clusters) total += w.weight;
+    if (route.clusters.empty() || total == 0) {
+      r.error("clusters", "the weights add up to 0: no cluster would get a request");
+    }
+  }
+}
+constexpr Field kRoute[] = {
+    {.name = "name",
+     .type = Type::kString,
+     .doc = "Unique in its listener (metrics label); absent: generated from the cluster.",
+     .pattern = kNamePattern,
+     .set = set<&R::name>},
+    {.name = "match",
+     .type = Type::kObject,
+     .doc = "Conditions that must all hold; absent: every request.",
+     .section = &kMatchSection,
+     .child = child<&R::match>},
+    {.name = "cluster",
+     .type = Type::kString,
+     .doc = "The cluster that serves matching requests.",
+     .pattern = kNamePattern,
+     .set = set<&R::cluster>},
+    {.name = "clusters",
+     .type = Type::kObjectList,
+     .doc = "A weighted split over several clusters (blue-green, canary).",
+     .flags = kNonEmpty,
+     .section = &kWeightedSection,
+     .child = child<&R::clusters>},
+    {.name = "direct_response",
+     .type = Type::kObject,
+     .doc = "ferry answers itself: `{status, body}`.",
+     .section = &kDirectSection,
+     .child = child<&R::directResponse>},
+    {.name = "redirect",
+     .type = Type::kObject,
+     .doc = "ferry answers with a redirect: `{to, status}`.",
+     .section = &kRedirectSection,
+     .child = child<&R::redirect>},
+    {.name = "timeout",
+     .type = Type::kDuration,
+     .defaultText = "off",
+     .min = 1,
+     .max = kDay,
+     .doc = "Limit for the whole exchange (504 when it passes); `off`: none.",
+     .flags = kOff,
+     .set = set<&R::timeout>},
+    {.name = "retry",
+     .type = Type::kObject,
+     .doc = "Retry policy for this route: `{retry_on, max_retries, per_try_timeout}`.",
+     .section = &kRetrySection,
+     .child = child<&R::retry>},
+    {.name = "request_headers",
+     .type = Type::kObject,
+     .doc = "Rules applied to the request sent to the backend: `{add, set, remove}`.",
+     .section = &kHeaderRulesSection,
+     .child = child<&R::requestHeaders>},
+    {.name = "response_headers",
+     .type = Type::kObject,
+     .doc = "Rules applied to the response sent to the client: `{add, set, remove}`.",
+     .section = &kHeaderRulesSection,
+     .child = child<&R::responseHeaders>},
+    {.name = "allow_trace",
+     .type = Type::kBool,
+     .defaultText = "false",
+     .doc = "Forward TRACE requests (otherwise answered 405).",
+     .set = set<&R::allowTrace>},
+};
+constexpr Section kRouteSection{
+    .name = "route",
+    .where = "listeners[].routes[]",
+    .fields = kRoute,
+    .validate = validateRoute,
+    .extraSchema =
+        "\"oneOf\": [{\"required\": [\"cluster\"]}, {\"required\": [\"clusters\"]}, "
+        "{\"required\": [\"direct_response\"]}, {\"required\": [\"redirect\"]}]"};
+
+// ---- listener ----
+void validateListener(Reporter& r, void* obj) {
+  auto& l = *static_cast<L*>(obj);
+  bool routes = r.has("routes"), st = r.has("static"), cluster = r.has("cluster");
+  if (st) l.kind = ListenerKind::kStatic;
+  if (l.protocol == ListenerProtocol::kTcp) {
+    if (routes) r.error("routes", "a tcp listener has no routes", "it forwards bytes to cluster");
+    if (st) r.error("static", "a tcp listener cannot serve static files");
+    if (!cluster) r.error("", "a tcp listener needs a cluster");
+    return;
+  }
+  if (cluster) {
+    r.error("cluster", "cluster applies to protocol: tcp", "an http listener has routes");
+  }
+  if (routes && st) r.error("static", "a listener has either routes or static, not both");
+  if (!routes && !st) {
+    r.error("", "a listener needs routes (a proxy) or static (a file server)");
+  }
+}
+constexpr const char* kProtocols[] = {"http", "tcp"};
+constexpr Field kListener[] = {
+    {.name = "name",
+     .type = Type::kString,
+     .doc = "Unique name (metrics label).",
+     .flags = kRequired,
+     .pattern = kNamePattern,
+     .set = set<&L::name>},
+    {.name = "address",
+     .type = Type::kAddress,
+     .doc = "IP:port to listen on; port 0 picks a free port.",
+     .flags = kRequired,
+     .set = set<&L::address>},
+    {.name = "protocol",
+     .type = Type::kEnum,
+     .defaultText = "http",
+     .doc = "`http` (routes or static) or `tcp` (raw bytes to `cluster`).",
+     .choices = kProtocols,
+     .set = set<&L::protocol>},
+    {.name = "routes",
+     .type = Type::kObjectList,
+     .doc = "HTTP routes; the first that matches wins.",
+     .flags = kNonEmpty,
+     .section = &kRouteSection,
+     .child = child<&L::routes>},
+    {.name = "static",
+     .type = Type::kObject,
+     .doc = "Serve files instead of proxying: `{root: DIR}`.",
+     .section = &kStaticSection,
+     .child = [](void* o) { return o; }},
+    {.name = "cluster",
+     .type = Type::kString,
+     .doc = "protocol tcp: the cluster that receives the connections.",
+     .pattern = kNamePattern,
+     .set = set<&L::cluster>},
+    {.name = "request_header_timeout",
+     .type = Type::kDuration,
+     .defaultText = "10s",
+     .min = 1,
+     .max = kHour,
+     .doc = "The whole request head must arrive in this time (408).",
+     .set = set<&L::requestHeaderTimeout>},
+    {.name = "idle_timeout",
+     .type = Type::kDuration,
+     .defaultText = "60s",
+     .min = 1,
+     .max = kDay,
+     .doc = "A keep-alive connection waits this long for its next request.",
+     .flags = kOff,
+     .set = set<&L::idleTimeout>},
+    {.name = "send_timeout",
+     .type = Type::kDuration,
+     .defaultText = "30s",
+     .min = 1,
+     .max = kDay,
+     .doc = "A client that reads nothing for this long is cut off.",
+     .flags = kOff,
+     .set = set<&L::sendTimeout>},
+    {.name = "request_body_timeout",
+     .type = Type::kDuration,
+     .defaultText = "30s",
+     .min = 1,
+     .max = kDay,
+     .doc = "A client that sends no body byte for this long gets 408.",
+     .flags = kOff,
+     .set = set<&L::requestBodyTimeout>},
+    {.name = "tunnel_idle_timeout",
+     .type = Type::kDuration,
+     .defaultText = "1h",
+     .min = 1,
+     .max = 7 * kDay,
+     .doc = "A WebSocket or TCP tunnel with no byte either way for this long is closed.",
+     .flags = kOff,
+     .set = set<&L::tunnelIdleTimeout>},
+    {.name = "max_request_header_bytes",
+     .type = Type::kSize,
+     .defaultText = "16KiB",
+     .min = kKiB,
+     .max = 64 * kKiB,
+     .doc = "Largest request head (431).",
+     .set = set<&L::maxRequestHeaderBytes>},
+    {.name = "max_request_body_bytes",
+     .type = Type::kSize,
+     .defaultText = "off",
+     .min = 1,
+     .max = UINT64_MAX,
+     .doc = "Largest request body (413); `off`: unlimited.",
+     .flags = kOff,
+     .set = set<&L::maxRequestBodyBytes>},
+    {.name = "max_request_target_bytes",
+     .type = Type::kSize,
+     .defaultText = "8KiB",
+     .min = 256,
+     .max = 64 * kKiB,
+     .doc = "Longest request target (414).",
+     .set = set<&L::maxRequestTargetBytes>},
+    {.name = "max_request_headers",
+     .type = Type::kUint,
+     .defaultText = "100",
+     .min = 1,
+     .max = 100,
+     .doc = "Most header fields in a request (431).",
+     .set = set<&L::maxRequestHeaders>},
+    {.name = "via",
+     .type = Type::kString,
+     .defaultText = "ferry",
+     .doc = "Pseudonym ferry adds to Via on requests and responses; `off`: no Via.",
+     .flags = kOff | kNonEmpty,
+     .pattern = kTokenPattern,
+     .set = set<&L::via>},
+    {.name = "forwarding",
+     .type = Type::kObject,
+     .doc = "X-Forwarded-* and Forwarded headers, each `append`, `replace` or `off`.",
+     .section = &kForwardingSection,
+     .child = child<&L::forwarding>},
+    {.name = "trusted_proxies",
+     .type = Type::kCidrList,
+     .defaultText = "[]",
+     .doc = "Clients (CIDR ranges) whose forwarding headers and X-Request-Id are kept.",
+     .set = set<&L::trustedProxies>},
+    {.name = "request_id",
+     .type = Type::kBool,
+     .defaultText = "true",
+     .doc = "Keep a trusted X-Request-Id or generate one; passed on and logged.",
+     .set = set<&L::requestId>},
+    {.name = "error_pages",
+     .type = Type::kStatusFile,
+     .doc = "Bodies of ferry's own error answers, `{503: pages/503.html}` (relative to the "
+            "config file).",
+     .set = set<&L::errorPages>},
+    {.name = "accept_proxy_protocol",
+     .type = Type::kBool,
+     .defaultText = "false",
+     .doc = "Read a PROXY protocol v1/v2 header (from a trusted L4 balancer) first.",
+     .set = set<&L::acceptProxyProtocol>},
+    {.name = "proxy_protocol_timeout",
+     .type = Type::kDuration,
+     .defaultText = "5s",
+     .min = 1,
+     .max = kMinute,
+     .doc = "The PROXY protocol header must arrive in this time.",
+     .set = set<&L::proxyProtocolTimeout>},
+    {.name = "backlog",
+     .type = Type::kUint,
+     .defaultText = "4096",
+     .min = 1,
+     .max = 65535,
+     .doc = "Queue of connections not yet accepted (listen backlog).",
+     .set = set<&L::backlog>},
+};
+constexpr Section kListenerSection{
+    .name = "listener",
+    .where = "listeners[]",
+    .fields = kListener,
+    .validate = validateListener,
+    .extraSchema =
+        "\"if\": {\"properties\": {\"protocol\": {\"const\": \"tcp\"}}, \"required\": "
+        "[\"protocol\"]}, "
+        "\"then\": {\"required\": [\"cluster\"], \"not\": {\"anyOf\": [{\"required\": "
+        "[\"routes\"]}, "
+        "{\"required\": [\"static\"]}]}}, "
+        "\"else\": {\"oneOf\": [{\"required\": [\"routes\"]}, {\"required\": [\"static\"]}], "
+        "\"not\": {\"required\": [\"cluster\"]}}"};
+
+// ---- cluster ----
+constexpr Field kEndpoint[] = {
+    {.name = "address",
+     .type = Type::kAddress,
+     .doc = "IP:port of the backend (a bare string item is this).",
+     .flags = kRequired,
+     .set = set<&EndpointConfig::address>},
+    {.name = "weight",
+     .type = Type::kUint,
+     .defaultText = "1",
+     .min = 1,
+     .max = 10000,
+     .doc = "Relative share for the weighted policies.",
+     .set = set<&EndpointConfig::weight>},
+};
+constexpr Section kEndpointSection{
+    .name = "endpoint", .where = "clusters[].endpoints[]", .fields = kEndpoint};
+
+void validateHashOn(Reporter& r, void* obj) {
+  auto& h = *static_cast<HashOn*>(obj);
+  int n = 0;
+  for (const char* k : {"source_ip", "path", "header", "cookie"}) n += int(r.has(k));
+  if (n != 1) r.error("", "hash_on names one of source_ip, path, header and cookie");
+  if (r.has("header")) h.kind = HashOn::Kind::kHeader;
+  if (r.has("cookie")) h.kind = HashOn::Kind::kCookie;
+}
+constexpr Field kHashOn[] = {
+    {.name = "source_ip",
+     .type = Type::kBool,
+     .doc = "Hash the client's address.",
+     .choices = kTrue,
+     .set = [](void* o, const Value&) { static_cast<HashOn*>(o)->kind = HashOn::Kind::kSourceIp; }},
+    {.name = "path",
+     .type = Type::kBool,
+     .doc = "Hash the request path.",
+     .choices = kTrue,
+     .set = [](void* o, const Value&) { static_cast<HashOn*>(o)->kind = HashOn::Kind::kPath; }},
+    {.name = "header",
+     .type = Type::kString,
+     .doc = "Hash the value of this request header.",
+     .pattern = kTokenPattern,
+     .set = set<&HashOn::name>},
+    {.name = "cookie",
+     .type = Type::kString,
+     .doc = "Hash the value of this cookie (sticky sessions).",
+     .pattern = kTokenPattern,
+     .set = set<&HashOn::name>},
+};
+constexpr Section kHashOnSection{.name = "hash_on",
+                                 .where = "clusters[].balance.hash_on",
+                                 .fields = kHashOn,
+                                 .validate = validateHashOn,
+                                 .extraSchema = "\"minProperties\": 1, \"maxProperties\": 1"};
+
+// In the order of BalancePolicy.
+constexpr const char* kPolicies[] = {
+    "round_robin", "weighted_round_robin", "least_request", "random", "ring_hash", "maglev"};
+void validateBalance(Reporter& r, void* obj) {
+  auto& b = *static_cast<BalanceConfig*>(obj);
+  bool hashing = b.policy == BalancePolicy::kRingHash || b.policy == BalancePolicy::kMaglev;
+  if (hashing && !r.has("hash_on")) r.error("policy", "ring_hash and maglev need hash_on");
+  if (!hashing && r.has("hash_on")) {
+    r.error("hash_on", "hash_on applies to ring_hash and maglev only");
+  }
+}
+constexpr Field kBalance[] = {
+    {.name = "policy",
+     .type = Type::kEnum,
+     .defaultText = "round_robin",
+     .doc = "How an endpoint is picked.",
+     .choices = kPolicies,
+     .set = set<&BalanceConfig::policy>},
+    {.name = "hash_on",
+     .type = Type::kObject,
+     .doc = "ring_hash, maglev: what is hashed, one of `{source_ip: true}`, `{path: true}`, "
+            "`{header: NAME}`, `{cookie: NAME}`.",
+     .section = &kHashOnSection,
+     .child = child<&BalanceConfig::hashOn>},
+    {.name = "slow_start",
+     .type = Type::kDuration,
+     .defaultText = "off",
+     .min = 1,
+     .max = kHour,
+     .doc = "A new or recovered endpoint's weight ramps up over this time.",
+     .flags = kOff,
+     .set = set<&BalanceConfig::slowStart>},
+};
+constexpr Section kBalanceSection{
+    .name = "balance",
+    .where = "clusters[].balance",
+    .fields = kBalance,
+    .validate = validateBalance,
+    .extraSchema =
+        "\"if\": {\"properties\": {\"policy\": {\"enum\": [\"ring_hash\", \"maglev\"]}}, "
+        "\"required\": [\"policy\"]}, \"then\": {\"required\": [\"hash_on\"]}, "
+        "\"else\": {\"not\": {\"required\": [\"hash_on\"]}}"};
+
+void validateCluster(Reporter&, void* obj) {
+  auto& c = *static_cast<C*>(obj);
+  c.endpoints.clear();
+  for (const EndpointConfig& e : c.weightedEndpoints) c.endpoints.push_back(e.address);
+}
+constexpr const char* kProxyProtocols[] = {"off", "v1", "v2"};
+constexpr Field kCluster[] = {
+    {.name = "name",
+     .type = Type::kString,
+     .doc = "Unique name (routes refer to it; metrics label).",
+     .flags = kRequired,
+     .pattern = kNamePattern,
+     .set = set<&C::name>},
+    {.name = "endpoints",
+     .type = Type::kObjectList,
+     .doc = "Backends: `IP:port`, or `{address, weight}`.",
+     .flags = kRequired | kNonEmpty | kScalarItem,
+     .section = &kEndpointSection,
+     .child = child<&C::weightedEndpoints>},
+    {.name = "balance",
+     .type = Type::kObject,
+     .doc = "Load balancing: `{policy, hash_on, slow_start}`.",
+     .section = &kBalanceSection,
+     .child = child<&C::balance>},
+    {.name = "connect_timeout",
+     .type = Type::kDuration,
+     .defaultText = "2s",
+     .min = 1,
+     .max = kMinute * 10,
+     .doc = "Limit for connecting to an endpoint (504 when all fail this way).",
+     .set = set<&C::connectTimeout>},
+    {.name = "response_timeout",
+     .type = Type::kDuration,
+     .defaultText = "30s",
+     .min = 1,
+     .max = kDay,
+     .doc = "Longest silence from the backend while a response is awaited (504).",
+     .flags = kOff,
+     .set = set<&C::responseTimeout>},
+    {.name = "max_idle_per_worker",
+     .type = Type::kUint,
+     .defaultText = "64",
+     .min = 0,
+     .max = 100000,
+     .doc = "Idle keep-alive connections kept per endpoint and worker.",
+     .set = set<&C::maxIdlePerWorker>},
+    {.name = "idle_timeout",
+     .type = Type::kDuration,
+     .defaultText = "60s",
+     .min = 1,
+     .max = kDay,
+     .doc = "Idle pooled connections older than this are closed.",
+     .flags = kOff,
+     .set = set<&C::idleTimeout>},
+    {.name = "host_rewrite",
+     .type = Type::kString,
+     .doc = "Host sent to the backends; absent: the client's Host.",
+     .pattern = kHostPortPattern,
+     .set = set<&C::hostRewrite>},
+    {.name = "proxy_protocol",
+     .type = Type::kEnum,
+     .defaultText = "off",
+     .doc = "Send the client's addresses to the backends in a PROXY protocol header.",
+     .choices = kProxyProtocols,
+     .set = set<&C::proxyProtocol>},
+};
+constexpr Section kClusterSection{
+    .name = "cluster", .where = "clusters[]", .fields = kCluster, .validate = validateCluster};
+
+// ---- root ----
+constexpr const char* kIo[] = {"auto", "io_uring", "epoll"};
+constexpr const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
+constexpr Field kRoot[] = {
+    {.name = "workers",
+     .type = Type::kUint,
+     .defaultText = "auto",
+     .min = 1,
+     .max = 1024,
+     .doc = "Worker threads; `auto`: one per core.",
+     .flags = kAuto,
+     .set = set<&Config::workers>},
+    {.name = "io",
+     .type = Type::kEnum,
+     .defaultText = "auto",
+     .doc = "I/O backend on Linux: `auto` (io_uring, else epoll), `io_uring`, `epoll`.",
+     .choices = kIo,
+     .set = set<&Config::io>},
+    {.name = "log_level",
+     .type = Type::kEnum,
+     .defaultText = "info",
+     .doc = "Least severe level logged.",
+     .choices = kLevels,
+     .set = set<&Config::logLevel>},
+    {.name = "access_log",
+     .type = Type::kBool,
+     .defaultText = "true",
+     .doc = "One log line per request.",
+     .set = set<&Config::accessLog>},
+    {.name = "drain_delay",
+     .type = Type::kDuration,
+     .defaultText = "off",
+     .min = 1,
+     .max = 10 * kMinute,
+     .doc = "On stop, /ready answers 503 this long before listeners stop accepting (so a load "
+            "balancer polling /ready stops sending first).",
+     .flags = kOff,
+     .set = set<&Config::drainDelay>},
+    {.name = "drain_timeout",
+     .type = Type::kDuration,
+     .defaultText = "30s",
+     .min = 1,
+     .max = kDay,
+     .doc = "On stop, requests in flight get this long to finish; then ferry exits.",
+     .set = set<&Config::drainTimeout>},
+    {.name = "admin",
+     .type = Type::kObject,
+     .doc = "The admin listener: `{address, enabled}`.",
+     .section = &kAdminSection,
+     .child = child<&Config::admin>},
+    {.name = "listeners",
+     .type = Type::kObjectList,
+     .doc = "Where clients connect.",
+     .flags = kRequired | kNonEmpty,
+     .section = &kListenerSection,
+     .child = child<&Config::listeners>},
+    {.name = "clusters",
+     .type = Type::kObjectList,
+     .doc = "Groups of backends that routes send to.",
+     .section = &kClusterSection,
+     .child = child<&Config::clusters>},
+};
+constexpr Section kRootSection{.name = "ferry", .where = "", .fields = kRoot};
+
+constexpr const Section* kSections[] = {
+    &kRootSection,       &kAdminSection,    &kListenerSection, &kForwardingSection,
+    &kStaticSection,     &kRouteSection,    &kMatchSection,    &kHeaderMatchSection,
+    &kQueryMatchSection, &kWeightedSection, &kRetrySection,    &kHeaderRulesSection,
+    &kDirectSection,     &kRedirectSection, &kClusterSection,  &kEndpointSection,
+    &kBalanceSection,    &kHashOnSection,
+};
+
+// Digits then a unit from units; the value times the unit's factor, checked for overflow.
+struct Unit {
+  std::string_view name;
+  std::uint64_t factor;
+};
+std::string parseWithUnits(std::string_view s, std::span<const Unit> units, bool bareOk,
+                           const char* what, std::uint64_t& out) {
+  std::uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (p == s.data()) return std::string("must be ") + what;
+  if (ec == std::errc::result_out_of_range) return "is too large (overflows 64 bits)";
+  std::string_view unit(p, static_cast<std::size_t>(s.data() + s.size() - p));
+  if (unit.empty()) {
+    if (bareOk) {
+      out = v;
+      return {};
+    }
+    return std::string("needs a unit: ") + what;
+  }
+  for (const Unit& u : units) {
+    if (u.name != unit) continue;
+    if (v > UINT64_MAX / u.factor) return "is too large (overflows 64 bits)";
+    out = v * u.factor;
+    return {};
+  }
+  return "has an unknown unit '" + std::string(unit) + "': " + what;
+}
+
+}  // namespace
+
+std::string describePattern(const char* pattern) {
+  std::string_view p(pattern);
+  if (p == kNamePattern) return "may contain only letters, digits, '.', '_' and '-'";
+  if (p == kHostPattern) return "must be a host name, or *.domain for its subdomains";
+  if (p == kHostPortPattern) return "must be a host name or host:port";
+  if (p == kPathPattern) return "must start with '/' (and contain no space)";
+  if (p == kMethodPattern) return "must be an upper-case method such as GET";
+  if (p == kTokenPattern) return "must be a token: letters, digits and !#$%&'*+.^_`|~-";
+  return "must match " + std::string(p);
+}
+
+const Section& root() {
+  return kRootSection;
+}
+std::span<const Section* const> sections() {
+  return kSections;
+}
+
+std::string parseDurationMs(std::string_view s, std::uint64_t& ms) {
+  static constexpr Unit kUnits[] = {{"ms", 1}, {"s", kSecond}, {"m", kMinute}, {"h", kHour}};
+  std::string e = parseWithUnits(s, kUnits, false, "a duration such as 250ms, 5s, 1m or 1h", ms);
+  // Durations are nanoseconds inside: beyond ~292 years they overflow.
+  if (e.empty() && ms > static_cast<std::uint64_t>(INT64_MAX / 1000000)) {
+    return "is too large (overflows 64 bits)";
+  }
+  return e;
+}
+
+std::string parseSize(std::string_view s, std::uint64_t& bytes) {
+  static constexpr Unit kUnits[] = {{"KiB", kKiB}, {"MiB", kMiB}, {"GiB", kGiB}};
+  return parseWithUnits(s, kUnits, true, "a size such as 65536, 64KiB or 1MiB", bytes);
+}
+
+std::string formatDurationMs(std::uint64_t ms) {
+  if (ms != 0 && ms % kHour == 0) return std::to_string(ms / kHour) + "h";
+  if (ms != 0 && ms % kMinute == 0) return std::to_string(ms / kMinute) + "m";
+  if (ms != 0 && ms % kSecond == 0) return std::to_string(ms / kSecond) + "s";
+  return std::to_string(ms) + "ms";
+}
+
+std::string formatSize(std::uint64_t bytes) {
+  if (bytes == UINT64_MAX) return "2^64-1";
+  if (bytes != 0 && bytes % kGiB == 0) return std::to_string(bytes / kGiB) + "GiB";
+  if (bytes != 0 && bytes % kMiB == 0) return std::to_string(bytes / kMiB) + "MiB";
+  if (bytes != 0 && bytes % kKiB == 0) return std::to_string(bytes / kKiB) + "KiB";
+  return std::to_string(bytes);
+}
+
+}  // namespace ferry::config::keys

@@ -1,0 +1,98 @@
+// The real ferry binary's command line: every bad flag gets a clear message and exit 2.
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "proxy/config/config.h"
+
+namespace {
+
+struct Outcome {
+  int exitCode;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Outcome ferry(const std::string& args) {
+  std::string dir = ::testing::TempDir();
+  std::string out = dir + "/ferry-cli-out-" + std::to_string(::getpid());
+  std::string err = dir + "/ferry-cli-err-" + std::to_string(::getpid());
+  int status = std::system(
+      (std::string(FERRY_BINARY) + " " + args + " >" + out + " 2>" + err + " </dev/null").c_str());
+  Outcome r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+  std::remove(out.c_str());
+  std::remove(err.c_str());
+  return r;
+}
+
+TEST(Cli, HelpListsEveryOption) {
+  Outcome r = ferry("--help");
+  EXPECT_EQ(r.exitCode, 0);
+  for (const char* o : {"--help", "--version", "--config", "--check", "--print-schema", "--workers",
+                        "--io", "--log-level"}) {
+    EXPECT_NE(r.out.find(o), std::string::npos) << o << "\n" << r.out;
+  }
+}
+
+TEST(Cli, VersionIsTheProjectVersion) {
+  Outcome r = ferry("--version");
+  EXPECT_EQ(r.exitCode, 0);
+  EXPECT_EQ(r.out, std::string("ferry ") + FERRY_PROJECT_VERSION + "\n");
+}
+
+TEST(Cli, BadValuesExit2WithAClearMessage) {
+  struct Case {
+    const char* args;
+    const char* message;
+  } cases[] = {
+      {"--workers x", "ferry: --workers: Value x not in range 1 to 1024"},
+      {"--workers 0", "ferry: --workers: Value 0 not in range 1 to 1024"},
+      {"--workers", "ferry: --workers: 1 required N:UINT in [1 - 1024] missing"},
+      {"--io kqueue", "ferry: --io: kqueue not in {auto,io_uring,epoll}"},
+      {"--log-level loud", "ferry: --log-level: loud not in {trace,debug,info,warn,error,off}"},
+      {"--bogus", "ferry: The following argument was not expected: --bogus"},
+      {"--check", "ferry: --check: 1 required FILE missing"},
+  };
+  for (const Case& c : cases) {
+    Outcome r = ferry(c.args);
+    EXPECT_EQ(r.exitCode, 2) << c.args;
+    EXPECT_EQ(r.err, std::string(c.message) + "\nRun 'ferry --help' for the options.\n") << c.args;
+    EXPECT_EQ(r.out, "") << c.args;
+  }
+}
+
+TEST(Cli, PrintSchemaIsTheSchemaFile) {
+  Outcome r = ferry("--print-schema");
+  EXPECT_EQ(r.exitCode, 0);
+  EXPECT_EQ(r.out, slurp(std::string(FERRY_SOURCE_DIR) + "/config/ferry.schema.json"));
+}
+
+TEST(Cli, CheckReportsEveryProblemAndExits1) {
+  std::string path = ::testing::TempDir() + "/ferry-cli-check.yaml";
+  std::ofstream(path) << "workers: 0\nlisteners:\n  - { name: a, address: 127.0.0.1:1, idle: 1 }\n";
+  Outcome r = ferry("--check " + path);
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_EQ(r.err, path + ":1:10: workers: must be between 1 and 1024\n" + path +
+                       ":3:5: listeners[0]: a listener needs routes (a proxy) or static (a file "
+                       "server)\n" +
+                       path +
+                       ":3:38: listeners[0].idle: unknown key (did you mean "
+                       "'idle_timeout'?)\n3 errors\n");
+  r = ferry("--check " + std::string(FERRY_SOURCE_DIR) + "/config/ferry.yaml");
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  std::remove(path.c_str());
+}
+
+}  // namespace
