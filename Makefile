@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
-.PHONY: all deps build run test test-windows test-asan format format-check bench-quick bench-io check-config clean
+.PHONY: all deps build run test test-windows test-asan format format-check bench-quick bench-io bench-balance check-config clean
 
 all: build
 
@@ -41,6 +41,10 @@ bench-quick: build
 # The cost of one proactor operation on each Linux backend.
 bench-io: build
 	./$(BUILD)/tests/io_ops 20000
+
+# ns per pick of every balancing policy (proxy/balance).
+bench-balance: build
+	./$(BUILD)/tests/bench_balance 2000000
 
 # The code style (.clang-format) is checked in CI.
 format-check:
