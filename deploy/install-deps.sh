@@ -7,8 +7,8 @@
 set -euo pipefail
 
 build=(g++ cmake make pkg-config libyaml-cpp-dev prometheus-cpp-dev libspdlog-dev libfmt-dev
-       libgtest-dev libgmock-dev liburing-dev node-llhttp)
-test=(curl ca-certificates procps iproute2 clang-format)
+       libgtest-dev libgmock-dev liburing-dev node-llhttp libc-ares-dev)
+test=(curl ca-certificates procps iproute2 clang-format dnsmasq-base)
 bench=(wrk haproxy nginx-light)
 windows=(g++-mingw-w64-x86-64-posix wine wine64 dpkg-dev)
 
