@@ -1,11 +1,15 @@
 #pragma once
-// Round robin over a cluster's endpoints, kept for proxy/upstream/cluster until it moves to
-// balance::BalancerFactory (balancer.h), which has every policy, health and retries.
+// Round robin over a cluster's endpoints. Pure logic over a cursor.
 //
-// Concurrency note: each worker's RoundRobin has its own cursor, so a request touches no shared
-// memory. The atomic passed in is read once, when the worker builds its view of the cluster:
-// workers are built one after another, so they get 0, 1, 2, ... and start at different
-// endpoints instead of all sending their first request to endpoint 0.
+// Superseded by balancer.h (BalancerFactory / Balancer / Selection), whose round_robin keeps a
+// per-worker cursor and touches no shared memory per request. Kept unchanged until
+// proxy/upstream/cluster moves to it, because Proxy.RoundRobinAlternatesAcrossBackends expects
+// strict process-wide alternation across two workers, which only this shared cursor gives.
+//
+// Concurrency note: the cursor is shared by every worker's view of a cluster, so that requests
+// alternate strictly across the whole process (as HAProxy's round robin does), not per worker.
+// It is one relaxed atomic increment per request: no lock, and no ordering is needed because
+// the value only picks an index.
 
 #include <atomic>
 #include <cstddef>
@@ -15,24 +19,18 @@ namespace ferry::balance {
 
 class RoundRobin {
  public:
-  // starts: a counter shared by the workers' views of one cluster, used only here.
-  RoundRobin(std::size_t size, std::atomic<std::uint64_t>& starts)
-      : size_(size),
-        cursor_(size == 0 ? 0
-                          : static_cast<std::size_t>(
-                                starts.fetch_add(1, std::memory_order_relaxed) % size)) {}
+  RoundRobin(std::size_t size, std::atomic<std::uint64_t>& cursor)
+      : size_(size), cursor_(&cursor) {}
 
-  // The next endpoint index. size() must be > 0. Owning worker's thread only.
+  // The next endpoint index. size() must be > 0.
   std::size_t next() {
-    std::size_t i = cursor_;
-    cursor_ = cursor_ + 1 == size_ ? 0 : cursor_ + 1;
-    return i;
+    return static_cast<std::size_t>(cursor_->fetch_add(1, std::memory_order_relaxed) % size_);
   }
   std::size_t size() const { return size_; }
 
  private:
   std::size_t size_;
-  std::size_t cursor_;
+  std::atomic<std::uint64_t>* cursor_;
 };
 
 }  // namespace ferry::balance
