@@ -34,8 +34,7 @@ std::string_view policyName(Policy p) {
   return "?";
 }
 
-double SlowStart::factor(TimePoint since, TimePoint now) const {
-  if (!enabled() || since == TimePoint{} || now - since >= window) return 1.0;
+double SlowStart::ramp(TimePoint since, TimePoint now) const {
   double floor = std::clamp(minPercent, 0.0, 100.0) / 100.0;
   if (now <= since) return std::max(floor, 1e-3);
   double t = std::chrono::duration<double>(now - since) / std::chrono::duration<double>(window);
@@ -104,7 +103,9 @@ class WeightedRoundRobinBalancer final : public Balancer {
       std::int64_t w = static_cast<std::int64_t>(f_->weight(i)) * kScale;
       if (ss.enabled()) {
         double factor = ss.factor(c.healthySince(i), c.now());
-        w = std::max<std::int64_t>(1, std::llround(static_cast<double>(w) * factor));
+        if (factor < 1.0) {
+          w = std::max<std::int64_t>(1, std::llround(static_cast<double>(w) * factor));
+        }
       }
       current_[i] += w;
       total += w;

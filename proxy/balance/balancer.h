@@ -72,7 +72,13 @@ struct SlowStart {
 
   bool enabled() const { return window.count() > 0; }
   // The weight factor in (0, 1] of an endpoint healthy since `since`, at `now`.
-  double factor(TimePoint since, TimePoint now) const;
+  double factor(TimePoint since, TimePoint now) const {
+    if (!enabled() || since == TimePoint{} || now - since >= window) return 1.0;
+    return ramp(since, now);
+  }
+
+ private:
+  double ramp(TimePoint since, TimePoint now) const;
 };
 
 // What the health checker and outlier detection say about one endpoint, from the caller's
