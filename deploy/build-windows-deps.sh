@@ -5,7 +5,9 @@
 # so no mirror is named here and the system's apt configuration is not touched.
 set -euo pipefail
 prefix=$(realpath -m "${1:-build-win/deps}")
-[[ -f "$prefix/.done" ]] && exit 0
+# .done lists what the prefix holds: a prefix from before a library was added is rebuilt.
+libs="yaml-cpp prometheus-cpp googletest c-ares"
+[[ -f "$prefix/.done" && "$(cat "$prefix/.done")" == "$libs" ]] && exit 0
 work="$prefix/src"
 rm -rf "$prefix"
 mkdir -p "$work" "$prefix/include" "$prefix/apt/lists/partial" "$prefix/apt/sources"
@@ -18,7 +20,7 @@ fi
 apt_opts=(-o APT::Sandbox::User=root -o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$prefix/apt/sources"
           -o "Dir::State::Lists=$prefix/apt/lists" -o Debug::NoLocking=1)
 apt-get "${apt_opts[@]}" update -qq
-(cd "$work" && apt-get "${apt_opts[@]}" source -qq --download-only yaml-cpp prometheus-cpp >/dev/null &&
+(cd "$work" && apt-get "${apt_opts[@]}" source -qq --download-only yaml-cpp prometheus-cpp c-ares >/dev/null &&
    for d in *.dsc; do dpkg-source -x --no-check "$d" >/dev/null; done)
 
 toolchain=$(realpath "$(dirname "$0")/../cmake/mingw-w64.cmake")
@@ -31,7 +33,10 @@ cm "$(ls -d "$work"/yaml-cpp-*/)" "$work/yaml-build" -DYAML_CPP_BUILD_TESTS=OFF 
 cm "$(ls -d "$work"/prometheus-cpp-*/)" "$work/prom-build" -DENABLE_PULL=OFF -DENABLE_PUSH=OFF \
    -DENABLE_COMPRESSION=OFF -DENABLE_TESTING=OFF -DUSE_THIRDPARTY_LIBRARIES=OFF
 cm /usr/src/googletest "$work/gtest-build" -Dgtest_disable_pthreads=OFF
+# c-ares 1.18 uses BSD's INADDRSZ, which only Unix headers define (c-ares 1.19 fixed it).
+cm "$(ls -d "$work"/c-ares-*/)" "$work/cares-build" -DCARES_STATIC=ON -DCARES_SHARED=OFF \
+   -DCARES_BUILD_TOOLS=OFF -DCARES_BUILD_TESTS=OFF -DCARES_INSTALL=ON -DCMAKE_C_FLAGS=-DINADDRSZ=4
 # spdlog and fmt header-only, from Debian's headers.
 cp -r /usr/include/spdlog /usr/include/fmt "$prefix/include/"
 rm -rf "$work" "$prefix/apt"
-touch "$prefix/.done"
+echo "$libs" > "$prefix/.done"
