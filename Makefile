@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
 .PHONY: all deps build run test test-windows test-asan format format-check bench-quick bench-io check-config clean \
-        bench-route config-docs
+        bench-route config-docs bench-balance
 .PHONY: install test-container
 
 all: build
@@ -52,6 +52,10 @@ bench-route: build
 # (proxy/config/keys.cpp); tests fail while either is stale.
 config-docs: build
 	./$(BUILD)/tests/config_docs .
+
+# ns per pick of every balancing policy (proxy/balance).
+bench-balance: build
+	./$(BUILD)/tests/bench_balance 2000000
 
 # The code style (.clang-format) is checked in CI.
 format-check:

@@ -6,7 +6,7 @@
 set -euo pipefail
 prefix=$(realpath -m "${1:-build-win/deps}")
 # The marker names what the prefix holds: a prefix built before a library was added is rebuilt.
-stamp="yaml-cpp prometheus-cpp gtest spdlog fmt re2 cli11"
+stamp="yaml-cpp prometheus-cpp gtest spdlog fmt re2 cli11 c-ares"
 [[ -f "$prefix/.done" && "$(cat "$prefix/.done")" == "$stamp" ]] && exit 0
 work="$prefix/src"
 rm -rf "$prefix"
@@ -20,7 +20,7 @@ fi
 apt_opts=(-o APT::Sandbox::User=root -o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$prefix/apt/sources"
           -o "Dir::State::Lists=$prefix/apt/lists" -o Debug::NoLocking=1)
 apt-get "${apt_opts[@]}" update -qq
-(cd "$work" && apt-get "${apt_opts[@]}" source -qq --download-only yaml-cpp prometheus-cpp re2 >/dev/null &&
+(cd "$work" && apt-get "${apt_opts[@]}" source -qq --download-only yaml-cpp prometheus-cpp re2 c-ares >/dev/null &&
    for d in *.dsc; do dpkg-source -x --no-check "$d" >/dev/null; done)
 
 toolchain=$(realpath "$(dirname "$0")/../cmake/mingw-w64.cmake")
@@ -41,6 +41,9 @@ re2=$(ls -d "$work"/re2-*/)
    python3 re2/make_unicode_groups.py > re2/unicode_groups.cc &&
    python3 re2/make_unicode_casefold.py > re2/unicode_casefold.cc)
 cm "$re2" "$work/re2-build" -DRE2_BUILD_TESTING=OFF
+# c-ares 1.18 uses BSD's INADDRSZ, which only Unix headers define (c-ares 1.19 fixed it).
+cm "$(ls -d "$work"/c-ares-*/)" "$work/cares-build" -DCARES_STATIC=ON -DCARES_SHARED=OFF \
+   -DCARES_BUILD_TOOLS=OFF -DCARES_BUILD_TESTS=OFF -DCARES_INSTALL=ON -DCMAKE_C_FLAGS=-DINADDRSZ=4
 # CLI11 (the command line) is header-only, from Debian's headers.
 cp -r /usr/include/CLI "$prefix/include/"
 # spdlog and fmt header-only, from Debian's headers.

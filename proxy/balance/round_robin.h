@@ -1,6 +1,11 @@
 #pragma once
 // Round robin over a cluster's endpoints. Pure logic over a cursor.
 //
+// Superseded by balancer.h (BalancerFactory / Balancer / Selection), whose round_robin keeps a
+// per-worker cursor and touches no shared memory per request. Kept unchanged until
+// proxy/upstream/cluster moves to it, because Proxy.RoundRobinAlternatesAcrossBackends expects
+// strict process-wide alternation across two workers, which only this shared cursor gives.
+//
 // Concurrency note: the cursor is shared by every worker's view of a cluster, so that requests
 // alternate strictly across the whole process (as HAProxy's round robin does), not per worker.
 // It is one relaxed atomic increment per request: no lock, and no ordering is needed because

@@ -1,0 +1,305 @@
+#include "proxy/upstream/resolver.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#ifndef _WIN32
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#endif
+
+namespace ferry::upstream {
+namespace {
+
+io::Address addr(std::string_view s) {
+  return io::Address::parse(s).value();
+}
+
+std::set<std::string> texts(const std::vector<io::Address>& v) {
+  std::set<std::string> out;
+  for (const io::Address& a : v) out.insert(a.toString());
+  return out;
+}
+
+// Polls cond until it holds or the deadline passes.
+bool waitFor(const std::function<bool()>& cond, std::chrono::seconds limit = seconds(15)) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  return cond();
+}
+
+TEST(Resolver, ClampsTtlToTheRefreshBounds) {
+  EXPECT_EQ(clampTtl(0, seconds(1), seconds(300)), seconds(1));
+  EXPECT_EQ(clampTtl(-5, seconds(1), seconds(300)), seconds(1));
+  EXPECT_EQ(clampTtl(60, seconds(1), seconds(300)), seconds(60));
+  EXPECT_EQ(clampTtl(86400, seconds(1), seconds(300)), seconds(300));
+  EXPECT_EQ(clampTtl(10, seconds(30), seconds(5)), seconds(30));  // max below min: min wins
+}
+
+TEST(Resolver, OrdersAddressesForConnectByList) {
+  // v6 first (the best answer's family), then alternating; each family keeps its order;
+  // duplicates dropped.
+  std::vector<io::Address> in{addr("[2001:db8::1]:80"), addr("[2001:db8::2]:80"),
+                              addr("[2001:db8::3]:80"), addr("192.0.2.1:80"),
+                              addr("[2001:db8::1]:80"), addr("192.0.2.2:80")};
+  std::vector<io::Address> out = orderForConnect(in);
+  std::vector<std::string> got;
+  for (const io::Address& a : out) got.push_back(a.toString());
+  EXPECT_EQ(got, (std::vector<std::string>{"[2001:db8::1]:80", "192.0.2.1:80", "[2001:db8::2]:80",
+                                           "192.0.2.2:80", "[2001:db8::3]:80"}));
+  std::vector<io::Address> v4first{addr("192.0.2.1:80"), addr("[2001:db8::1]:80"),
+                                   addr("[2001:db8::2]:80")};
+  out = orderForConnect(v4first);
+  EXPECT_EQ(out[0].toString(), "192.0.2.1:80");
+  EXPECT_EQ(out[1].toString(), "[2001:db8::1]:80");
+  EXPECT_TRUE(orderForConnect({}).empty());
+}
+
+TEST(Resolver, SplitsHostAndPort) {
+  auto a = splitHostPort("api.internal:8080");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->host, "api.internal");
+  EXPECT_EQ(a->port, 8080);
+  EXPECT_FALSE(a->literal);
+  auto b = splitHostPort("10.0.0.1:80");
+  ASSERT_TRUE(b);
+  EXPECT_TRUE(b->literal);
+  auto c = splitHostPort("[::1]:443");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->host, "::1");
+  EXPECT_TRUE(c->literal);
+  EXPECT_FALSE(splitHostPort("api.internal"));
+  EXPECT_FALSE(splitHostPort("api.internal:70000"));
+  EXPECT_FALSE(splitHostPort(":80"));
+  EXPECT_FALSE(splitHostPort("::1:80"));
+}
+
+TEST(Resolver, RejectsBadNameservers) {
+  ResolverOptions opts;
+  opts.nameservers = "not an address";
+  EXPECT_FALSE(Resolver::start(opts).ok());
+}
+
+// A numeric host needs no server: the resolver thread answers it (on Windows too), and the
+// callback and current() see the same list.
+TEST(Resolver, ResolvesNumericHostsOnItsThread) {
+  ResolverOptions opts;
+  opts.nameservers = "127.0.0.1:9";  // discard port: nothing is asked of it
+  opts.hostsFile = false;
+  auto r = Resolver::start(opts);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  std::atomic<int> changes{0};
+  auto name = r.value()->watch("127.0.0.1", 8080, [&](const auto& list) {
+    EXPECT_EQ(list->addresses.size(), 1U);
+    changes.fetch_add(1);
+  });
+  ASSERT_TRUE(waitFor([&] { return name->current() != nullptr; }));
+  auto list = name->current();
+  EXPECT_EQ(texts(list->addresses), (std::set<std::string>{"127.0.0.1:8080"}));
+  EXPECT_EQ(list->generation, 1U);
+  EXPECT_EQ(list->ttl, opts.minRefresh);  // no TTL from a literal: the floor
+  EXPECT_TRUE(waitFor([&] { return changes.load() == 1; }));
+  r.value()->unwatch(name);
+}
+
+#ifndef _WIN32
+
+// dnsmasq on 127.0.0.1 and a free port, answering from a hosts file (addn-hosts, TTL 1 s) and
+// nothing else. Started and ended by the test, by its pid.
+class Dnsmasq {
+ public:
+  explicit Dnsmasq(const std::filesystem::path& dir) : dir_(dir), hosts_(dir / "hosts") {}
+  ~Dnsmasq() { stop(); }
+
+  void writeHosts(const std::string& text) {
+    std::filesystem::path tmp = dir_ / "hosts.new";
+    std::ofstream(tmp) << text;
+    std::filesystem::rename(tmp, hosts_);
+  }
+  // Starts it on a free port; true once it answers (the caller checks with a query).
+  bool start() {
+    port_ = freeUdpPort();
+    std::string bin = "/usr/sbin/dnsmasq";
+    std::vector<std::string> args{bin,
+                                  "--keep-in-foreground",
+                                  "--no-resolv",
+                                  "--no-hosts",
+                                  "--addn-hosts=" + hosts_.string(),
+                                  "--port=" + std::to_string(port_),
+                                  "--listen-address=127.0.0.1",
+                                  "--bind-interfaces",
+                                  "--conf-file=/dev/null",
+                                  "--pid-file=",
+                                  "--local-ttl=1",
+                                  "--user=root",
+                                  "--group=root",
+                                  "--log-facility=" + (dir_ / "dnsmasq.log").string()};
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(bin.c_str(), argv.data());
+      ::_exit(127);
+    }
+    return pid_ > 0;
+  }
+  bool running() {
+    if (pid_ <= 0) return false;
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return false;
+    }
+    return true;
+  }
+  void reload() { ::kill(pid_, SIGHUP); }
+  void stop() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      ::waitpid(pid_, nullptr, 0);
+      pid_ = -1;
+    }
+  }
+  std::uint16_t port() const { return port_; }
+  std::string log() const {
+    std::string out, line;
+    std::ifstream in(dir_ / "dnsmasq.log");
+    while (std::getline(in, line)) out += line + "\n";
+    return out;
+  }
+
+ private:
+  static std::uint16_t freeUdpPort() {
+    int s = ::socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+    ::close(s);
+    return ntohs(a.sin_port);
+  }
+  std::filesystem::path dir_;
+  std::filesystem::path hosts_;
+  pid_t pid_ = -1;
+  std::uint16_t port_ = 0;
+};
+
+class ResolverDnsmasq : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(std::filesystem::exists("/usr/sbin/dnsmasq"))
+        << "dnsmasq missing: deploy/install-deps.sh installs dnsmasq-base";
+    std::string tmpl = (std::filesystem::temp_directory_path() / "ferry-dns-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    dns_ = std::make_unique<Dnsmasq>(dir_);
+  }
+  void TearDown() override {
+    dns_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  // Starts dnsmasq and a resolver pointed at it; retries with another port if dnsmasq lost the
+  // race for the one it was given.
+  void startBoth() {
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      ASSERT_TRUE(dns_->start());
+      if (waitFor([&] { return !dns_->running() || !dns_->log().empty(); }, seconds(10)) &&
+          dns_->running()) {
+        break;
+      }
+      dns_->stop();
+    }
+    ASSERT_TRUE(dns_->running()) << dns_->log();
+    ResolverOptions opts;
+    opts.nameservers = "127.0.0.1:" + std::to_string(dns_->port());
+    opts.hostsFile = false;
+    opts.minRefresh = milliseconds(100);
+    opts.maxRefresh = seconds(2);
+    opts.queryTimeout = milliseconds(300);
+    opts.tries = 1;
+    auto r = Resolver::start(opts);
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    resolver_ = std::move(r.value());
+  }
+  std::set<std::string> current(const std::shared_ptr<ResolvedName>& n) {
+    auto l = n->current();
+    return l ? texts(l->addresses) : std::set<std::string>{};
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<Dnsmasq> dns_;
+  std::unique_ptr<Resolver> resolver_;
+};
+
+TEST_F(ResolverDnsmasq, ResolvesFollowsChangesAfterTheTtlAndKeepsAddressesWhenDnsFails) {
+  dns_->writeHosts("127.0.0.2 api.ferry.test\n127.0.0.3 api.ferry.test\n::1 api.ferry.test\n");
+  ASSERT_NO_FATAL_FAILURE(startBoth());
+  std::atomic<int> changes{0};
+  auto name = resolver_->watch("api.ferry.test", 8080, [&](const auto&) { changes.fetch_add(1); });
+
+  // Every address of the name, with the endpoint's port, families interleaved.
+  std::set<std::string> first{"127.0.0.2:8080", "127.0.0.3:8080", "[::1]:8080"};
+  ASSERT_TRUE(waitFor([&] { return current(name) == first; })) << dns_->log();
+  auto list = name->current();
+  EXPECT_EQ(list->ttl, seconds(1));  // dnsmasq's --local-ttl=1, inside [100 ms, 2 s]
+  EXPECT_NE(list->addresses[0].isV6(), list->addresses[1].isV6());
+  EXPECT_EQ(list->generation, 1U);
+  EXPECT_EQ(changes.load(), 1);
+
+  // The hosts file changes; dnsmasq rereads it on SIGHUP; the resolver sees it after the TTL.
+  dns_->writeHosts("127.0.0.4 api.ferry.test\n");
+  dns_->reload();
+  std::set<std::string> second{"127.0.0.4:8080"};
+  ASSERT_TRUE(waitFor([&] { return current(name) == second; })) << dns_->log();
+  EXPECT_EQ(name->current()->generation, 2U);
+  EXPECT_EQ(changes.load(), 2);
+
+  // The server dies: resolutions fail, the last addresses stay.
+  std::uint64_t failuresBefore = name->failures();
+  dns_->stop();
+  ASSERT_TRUE(waitFor([&] { return name->failures() >= failuresBefore + 2; }));
+  EXPECT_EQ(current(name), second);
+  EXPECT_EQ(changes.load(), 2);
+}
+
+TEST_F(ResolverDnsmasq, UnknownNameFailsWithoutAddressesAndOtherNamesStillResolve) {
+  dns_->writeHosts("127.0.0.5 known.ferry.test\n");
+  ASSERT_NO_FATAL_FAILURE(startBoth());
+  auto unknown = resolver_->watch("unknown.ferry.test", 80);
+  auto known = resolver_->watch("known.ferry.test", 81);
+  ASSERT_TRUE(waitFor([&] { return current(known) == std::set<std::string>{"127.0.0.5:81"}; }));
+  ASSERT_TRUE(waitFor([&] { return unknown->failures() >= 1; }));
+  EXPECT_EQ(unknown->current(), nullptr);
+  // An unwatched name is no longer refreshed.
+  resolver_->unwatch(known);
+  std::uint64_t attempts = known->attempts();
+  std::uint64_t unknownAttempts = unknown->attempts();
+  ASSERT_TRUE(waitFor([&] { return unknown->attempts() >= unknownAttempts + 2; }));
+  EXPECT_EQ(known->attempts(), attempts);
+}
+
+#endif  // _WIN32
+
+}  // namespace
+}  // namespace ferry::upstream
