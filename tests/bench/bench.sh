@@ -11,10 +11,10 @@
 #   BENCH_TARGETS="ferry haproxy nginx direct"
 #   BENCH_IO=auto           ferry's --io (auto, io_uring, epoll)
 #   BENCH_IDLE_MIN=0.80     before each run, wait until the machine is this idle over 1 s ...
-#   BENCH_IDLE_WAIT=20      ... for at most this many seconds (then run anyway, and say so)
+#   BENCH_IDLE_WAIT=10      ... for at most this many seconds (then run anyway, and say so)
 #   BENCH_FOREIGN_MAX=0.10  a run in which processes outside the benchmark took more than this
 #                           share of the machine's CPU is measured again ...
-#   BENCH_RETRIES=2         ... at most this many times (the least disturbed attempt is kept)
+#   BENCH_RETRIES=1         ... at most this many times (the least disturbed attempt is kept)
 #   BENCH_OUT=tests/bench/RESULTS.md   where the tables go (also printed)
 #
 # Per run: requests/s, p50 and p99 latency (wrk --latency), the proxy's CPU microseconds per
@@ -33,9 +33,9 @@ scenarios=${BENCH_SCENARIOS:-S1 S2 S3 S4 S5}
 targets=${BENCH_TARGETS:-ferry haproxy nginx direct}
 io=${BENCH_IO:-auto}
 idle_min=${BENCH_IDLE_MIN:-0.80}
-idle_wait=${BENCH_IDLE_WAIT:-20}
+idle_wait=${BENCH_IDLE_WAIT:-10}
 foreign_max=${BENCH_FOREIGN_MAX:-0.10}
-retries=${BENCH_RETRIES:-2}
+retries=${BENCH_RETRIES:-1}
 out=${BENCH_OUT:-tests/bench/RESULTS.md}
 for tool in wrk haproxy nginx curl; do
   command -v "$tool" >/dev/null || { echo "bench: $tool missing (deploy/install-deps.sh --bench)" >&2; exit 1; }

@@ -2,13 +2,16 @@
 // on each and checks that every one is answered; with --hold it then keeps them open and idle
 // (for RSS-per-connection measurements) until its standard input closes. A tool, not a test.
 //
-//   conn_burst HOST:PORT COUNT [--burst N] [--path P] [--hold] [--timeout SECONDS]
+//   conn_burst HOST:PORT COUNT [--burst N] [--inflight N] [--path P] [--hold] [--timeout SECONDS]
 //
+// --inflight N: at most N connections waiting for their answer at a time (a new one is opened
+// as one is answered); without it every burst follows the previous one at once.
 // Prints one line: opened, answered, and every way a connection can fail to be answered:
 // refused (connect failed), reset (ECONNRESET/EPIPE), closed (EOF before a full response),
-// bad (a status other than 200), timeout. With --hold it prints "holding N" once the answers
-// are in, and on EOF of stdin "still_open N" (held connections the server had not closed).
-// Exit status 0 only if every connection was answered. Linux only; loopback use.
+// bad (a status other than 200; the first such status line is printed), timeout. With --hold it
+// prints "holding N" once the answers are in, and on EOF of stdin "still_open N" (held connections
+// the server had not closed). Exit status 0 only if every connection was answered. Linux only;
+// loopback use.
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -74,6 +77,7 @@ int main(int argc, char** argv) {
   int burst = 200;
   bool hold = false;
   int timeoutSeconds = 60;
+  int inflight = 0;
   std::string path = "/";
   for (int i = 3; i < argc; ++i) {
     std::string a = argv[i];
@@ -81,6 +85,8 @@ int main(int argc, char** argv) {
       burst = std::atoi(argv[++i]);
     } else if (a == "--path" && i + 1 < argc) {
       path = argv[++i];
+    } else if (a == "--inflight" && i + 1 < argc) {
+      inflight = std::atoi(argv[++i]);
     } else if (a == "--hold") {
       hold = true;
     } else if (a == "--timeout" && i + 1 < argc) {
@@ -94,6 +100,7 @@ int main(int argc, char** argv) {
   int ep = ::epoll_create1(EPOLL_CLOEXEC);
   std::vector<Conn> conns(static_cast<std::size_t>(count));
   int opened = 0, finished = 0;
+  std::string firstBad;
   int counts[7] = {};
   auto end = [&](Conn& c, Stage s) {
     c.stage = s;
@@ -147,6 +154,7 @@ int main(int argc, char** argv) {
         auto at = c.head.find("\r\n\r\n");
         if (at == std::string::npos) continue;
         if (c.head.compare(0, 12, "HTTP/1.1 200") != 0 && c.head.compare(0, 12, "HTTP/1.0 200")) {
+          if (firstBad.empty()) firstBad = c.head.substr(0, c.head.find('\r'));
           end(c, Stage::kBad);
           return;
         }
@@ -182,6 +190,7 @@ int main(int argc, char** argv) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeoutSeconds);
   while (opened < count && std::chrono::steady_clock::now() < deadline) {
     int upTo = std::min(count, opened + burst);
+    if (inflight > 0) upTo = std::min(upTo, finished + inflight);
     for (; opened < upTo; ++opened) {
       Conn& c = conns[static_cast<std::size_t>(opened)];
       c.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -198,7 +207,7 @@ int main(int argc, char** argv) {
       int r = ::connect(c.fd, reinterpret_cast<const sockaddr*>(&to), sizeof(to));
       if (r != 0 && errno != EINPROGRESS) end(c, Stage::kRefused);
     }
-    pump(0);  // the next burst follows at once
+    pump(inflight > 0 && opened - finished >= inflight ? 50 : 0);  // else the next burst at once
   }
   while (finished < opened && std::chrono::steady_clock::now() < deadline) pump(50);
   int timedOut = opened - finished;
@@ -206,6 +215,7 @@ int main(int argc, char** argv) {
               counts[static_cast<int>(Stage::kAnswered)], counts[static_cast<int>(Stage::kRefused)],
               counts[static_cast<int>(Stage::kReset)], counts[static_cast<int>(Stage::kClosed)],
               counts[static_cast<int>(Stage::kBad)], timedOut);
+  if (!firstBad.empty()) std::printf("first_bad %s\n", firstBad.c_str());
   std::fflush(stdout);
   bool allAnswered = counts[static_cast<int>(Stage::kAnswered)] == count;
   if (hold) {
