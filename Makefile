@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
 .PHONY: all deps build run test test-windows test-asan format format-check bench-quick bench-io check-config clean \
-        bench-route config-docs bench-balance
+        bench-route config-docs bench-balance bench bench-memory
 .PHONY: install test-container
 
 all: build
@@ -34,6 +34,18 @@ test-windows: build
 test-asan:
 	$(MAKE) build BUILD=build-asan CMAKE_FLAGS="-DCMAKE_BUILD_TYPE=Debug -DFERRY_SANITIZE=address,undefined"
 	cd build-asan && ctest --output-on-failure -j$(JOBS) --timeout 600
+
+# ferry, HAProxy and NGINX side by side over scenarios S1-S5 (tests/bench/README.md); writes
+# tests/bench/RESULTS.md. BENCH_ROUNDS, BENCH_SECONDS, BENCH_IO, BENCH_SCENARIOS tune it.
+bench: build
+	@bash deploy/install-deps.sh --bench
+	bash tests/bench/bench.sh $(BUILD)/ferry
+
+# RSS per idle keep-alive connection (10,000 of them) and heap allocations per request, ferry on
+# io_uring and epoll and HAProxy; writes tests/bench/RESULTS-memory.md.
+bench-memory: build
+	@bash deploy/install-deps.sh --bench
+	bash tests/bench/memory.sh $(BUILD)
 
 # A first speed read, not a test: ferry and HAProxy in front of the same backends, wrk 10 s each.
 bench-quick: build

@@ -68,6 +68,16 @@ bool Address::isV6() const {
   return reinterpret_cast<const sockaddr*>(storage_)->sa_family == AF_INET6;
 }
 
+bool Address::isWildcard() const {
+  if (!valid()) return false;
+  if (isV6()) {
+    static const unsigned char kAny[16] = {};
+    return std::memcmp(&reinterpret_cast<const sockaddr_in6*>(storage_)->sin6_addr, kAny,
+                       sizeof(kAny)) == 0;
+  }
+  return reinterpret_cast<const sockaddr_in*>(storage_)->sin_addr.s_addr == htonl(INADDR_ANY);
+}
+
 std::uint16_t Address::port() const {
   if (!valid()) return 0;
   return isV6() ? ntohs(reinterpret_cast<const sockaddr_in6*>(storage_)->sin6_port)

@@ -19,6 +19,8 @@ class Address {
 
   bool valid() const { return len_ != 0; }
   bool isV6() const;
+  // 0.0.0.0 or :: (any port).
+  bool isWildcard() const;
   std::uint16_t port() const;
   void setPort(std::uint16_t port);
   std::string host() const;      // "127.0.0.1" or "::1"

@@ -56,7 +56,11 @@ class Socket {
 };
 
 struct ListenOptions {
-  int backlog = 1024;
+  // The kernel's queue of connections not yet accepted (listen(2)'s backlog; Linux caps it at
+  // net.core.somaxconn, 4096 by default). A burst larger than the queue plus the accepts posted
+  // waits for SYN retransmits; 4096, like NGINX's benchmark setups, absorbs 10,000 connections
+  // opened back to back (tests/io burst test, make bench-memory).
+  int backlog = 4096;
   bool reusePort = true;       // each worker binds its own socket (SO_REUSEPORT)
   int deferAcceptSeconds = 0;  // Linux TCP_DEFER_ACCEPT: complete accept when data arrived
   bool fastOpen = false;       // accept TCP Fast Open SYN data

@@ -5,10 +5,17 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <string>
 #include <thread>
+#ifndef _WIN32
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#endif
 
 #include "proxy/common/task.h"
 #include "proxy/io/awaitables.h"
@@ -609,6 +616,141 @@ TEST_P(ProactorTest, TenThousandCyclesLeakNoSocketAndNoMemory) {
   EXPECT_EQ(test::openHandles(), fdsBefore);
   // Bounded, not zero: the first cycles grow the backend's tables once (timer heap, fd slots).
   EXPECT_LT(test::heapInUse(), heapBefore + (256U << 10));
+}
+
+#ifndef _WIN32
+// The backends no longer set TCP_NODELAY on each accepted socket: Linux copies it from the
+// listener (Socket::openTcp sets it there). Checked here so a kernel that stops doing so fails.
+TEST_P(ProactorTest, AcceptedSocketsInheritNoDelayAndKnowTheirLocalAddress) {
+  Pair pair;
+  bool done = false;
+  spawn(makePair(*p_, *listener_, listenAddr(), pair, done));
+  ASSERT_TRUE(runUntil(done));
+  int v = 0;
+  socklen_t len = sizeof(v);
+  ASSERT_EQ(::getsockopt(pair.server.native(), IPPROTO_TCP, TCP_NODELAY, &v, &len), 0);
+  EXPECT_NE(v, 0);
+  EXPECT_EQ(pair.server.localAddress(), listenAddr());
+}
+#endif
+
+// A burst the way a load generator opens connections: kTotal connects issued in bursts of
+// kBurst, back to back, from another thread's proactor, against a listener with a few accepts
+// posted (as ferry's workers post them). Every connection must be accepted and answered: none
+// refused, reset or closed without its answer. Covers the listen backlog (ListenOptions) and
+// the io_uring listener's queue of sockets accepted while no accept is posted.
+TEST_P(ProactorTest, BurstOfConnectionsIsEveryOneAcceptedAndAnswered) {
+  int total = test::underWine() ? 400 : 2000;
+  constexpr int kBurst = 200;
+  constexpr int kPostedAccepts = 4;
+#ifndef _WIN32
+  rlimit lim{};
+  ::getrlimit(RLIMIT_NOFILE, &lim);
+  if (lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+  }
+  // Both ends live in this process; keep room for the rest of the suite's handles.
+  if (lim.rlim_cur < static_cast<rlim_t>(2 * total + 256))
+    total = static_cast<int>((lim.rlim_cur - 256) / 2);
+  ASSERT_GE(total, kBurst) << "file descriptor limit too low for a burst";
+#endif
+  // Server: accept loops that answer "ping" with "pong" and close once the client has.
+  int accepted = 0, served = 0, serversDone = 0;
+  bool stopping = false;
+  auto serve = [&](Socket s) -> Task<void> {
+    char buf[8];
+    IoResult r = co_await recv(*p_, s.native(), buf, 20s);
+    if (r.ok() && r.bytes > 0) {
+      TransmitElement e = TransmitElement::memory("pong", 4);
+      if ((co_await transmit(*p_, s.native(), std::span(&e, 1), 20s)).ok()) {
+        ++served;
+        co_await recv(*p_, s.native(), buf, 20s);  // the client's close
+      }
+    }
+    ++serversDone;
+  };
+  std::vector<std::unique_ptr<AcceptAwaiter>> accepts;
+  for (int i = 0; i < kPostedAccepts; ++i) {
+    accepts.push_back(std::make_unique<AcceptAwaiter>(*p_, *listener_));
+  }
+  auto acceptLoop = [&](AcceptAwaiter& a) -> Task<void> {
+    while (!stopping) {
+      IoResult r = co_await ByRef<AcceptAwaiter>{a};
+      if (r.ec == std::errc::operation_canceled) break;
+      if (!r.ok()) continue;
+      ++accepted;
+      spawn(serve(std::move(a.socket)));
+    }
+  };
+  for (auto& a : accepts) spawn(acceptLoop(*a));
+
+  // Client: its own proactor and thread.
+  std::atomic<int> answered{0}, failed{0};
+  std::atomic<bool> clientExited{false};
+  std::string firstFailure;
+  Address to = listenAddr();
+  std::thread client([&, total] {
+    auto made = makeProactor(GetParam());
+    if (!made) {
+      firstFailure = made.error().message();
+      clientExited = true;
+      return;
+    }
+    Proactor& cp = *made.value();
+    int finished = 0;
+    auto one = [&]() -> Task<void> {
+      static const char kPing[] = "ping";
+      auto c = connect(cp, to, std::span(kPing, 4), 20s);
+      IoResult cr = co_await c;
+      bool ok = cr.ok();
+      if (ok) {
+        char buf[8];
+        std::size_t got = 0;
+        while (got < 4) {
+          IoResult rr = co_await recv(cp, c.socket.native(), std::span(buf + got, 8 - got), 20s);
+          if (!rr.ok() || rr.bytes == 0) {
+            cr.ec = rr.ok() ? std::make_error_code(std::errc::connection_aborted) : rr.ec;
+            break;
+          }
+          got += rr.bytes;
+        }
+        ok = got == 4 && std::memcmp(buf, "pong", 4) == 0;
+      }
+      if (ok) {
+        ++answered;
+      } else {
+        if (failed++ == 0) firstFailure = cr.ec ? cr.ec.message() : "wrong answer";
+      }
+      ++finished;
+    };
+    for (int started = 0; started < total;) {
+      for (int k = 0; k < kBurst && started < total; ++k, ++started) spawn(one());
+      cp.runOnce(0ms);  // the next burst follows at once
+    }
+    // Every task ends within its operations' timeouts, before the proactor goes.
+    auto end = std::chrono::steady_clock::now() + 120s;
+    while (finished < total && std::chrono::steady_clock::now() < end) cp.runOnce(50ms);
+    clientExited = true;
+  });
+  auto end = std::chrono::steady_clock::now() + 150s;
+  while (!clientExited && std::chrono::steady_clock::now() < end) p_->runOnce(20ms);
+  client.join();
+  // The servers see the clients' closes and finish.
+  auto settle = std::chrono::steady_clock::now() + 30s;
+  while (serversDone < accepted && std::chrono::steady_clock::now() < settle) p_->runOnce(20ms);
+  stopping = true;
+  for (auto& a : accepts) p_->cancel(*a);
+  bool cancelled = false;
+  auto drain = std::chrono::steady_clock::now() + 10s;
+  while (!cancelled && std::chrono::steady_clock::now() < drain) {
+    p_->runOnce(20ms);
+    cancelled = true;
+    for (auto& a : accepts) cancelled = cancelled && !a->pending();
+  }
+  EXPECT_EQ(answered.load(), total) << failed.load() << " failed; first: " << firstFailure;
+  EXPECT_EQ(accepted, total);
+  EXPECT_EQ(served, total);
 }
 
 struct ListConnect final : ConnectByListOp {

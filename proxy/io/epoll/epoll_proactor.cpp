@@ -50,6 +50,7 @@ class EpollListener final : public Listener {
     self_.state_.kind = OpKind::kInternal;
     self_.state_.owner = this;
     address_ = socket_.localAddress();
+    specific_ = !address_.isWildcard();
   }
   Address address() const override { return address_; }
 
@@ -58,6 +59,7 @@ class EpollListener final : public Listener {
   };
   Socket socket_;
   Address address_;
+  bool specific_ = false;  // bound to one address (not 0.0.0.0 or ::): accepted sockets share it
   ListenOp self_;
   Operation* waitHead_ = nullptr;
   Operation* waitTail_ = nullptr;
@@ -527,12 +529,14 @@ class EpollProactor final : public backend::LoopProactor {
     }
   }
 
+  // Accepted sockets inherit TCP_NODELAY from the listener (Linux copies the listener's TCP
+  // options into the child), so no setsockopt here; the local address is the listener's unless
+  // it is bound to a wildcard address: one getpeername per connection, and no other system call.
   void startAccepted(AcceptOp& op, int fd) {
     op.socket = Socket(fd);
     slots(fd) = FdSlots{};
-    int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    op.local = op.socket.localAddress();
+    auto* l = static_cast<EpollListener*>(op.state_.owner);
+    op.local = l->specific_ ? l->address_ : op.socket.localAddress();
     op.peer = op.socket.peerAddress();
     if (op.firstData.empty()) {
       defer(op, {}, 0);

@@ -45,14 +45,17 @@ std::error_code sysErr(int e) {
 class UringProactor;
 
 // A listener: one multishot accept feeds connections to the AcceptOps queued on it; when none is
-// waiting, accepted sockets wait in a bounded queue, and when that is full the multishot is
-// cancelled until an accept is queued again (the kernel's backlog holds the rest).
+// waiting, accepted sockets wait in a queue. At kReadySoftCap queued sockets the multishot is
+// cancelled until an accept is queued again (the kernel's backlog holds the rest); sockets that
+// the kernel accepted between the cancel request and its completion are queued too (the queue
+// grows), never closed: a closed accepted socket is a client answered by a reset.
 class UringListener final : public Listener {
  public:
   UringListener(UringProactor& p, Socket s) : proactor_(p), socket_(std::move(s)) {
     self_.state_.kind = OpKind::kInternal;
     self_.state_.owner = this;
     address_ = socket_.localAddress();
+    specific_ = !address_.isWildcard();
   }
   ~UringListener() override;
   Address address() const override { return address_; }
@@ -64,13 +67,33 @@ class UringListener final : public Listener {
   UringProactor& proactor_;
   Socket socket_;
   Address address_;
+  bool specific_ = false;  // bound to one address (not 0.0.0.0 or ::): accepted sockets share it
   MultishotOp self_;
   bool armed_ = false;
   Operation* waitHead_ = nullptr;
   Operation* waitTail_ = nullptr;
-  std::array<int, 128> ready_{};
+  static constexpr std::size_t kReadySoftCap = 1024;
+  std::vector<int> ready_ = std::vector<int>(kReadySoftCap);  // a ring of readyCount_ from head
   std::size_t readyHead_ = 0;
   std::size_t readyCount_ = 0;
+
+  int popReady() {
+    int fd = ready_[readyHead_];
+    readyHead_ = (readyHead_ + 1) % ready_.size();
+    --readyCount_;
+    return fd;
+  }
+  void pushReady(int fd) {
+    if (readyCount_ == ready_.size()) {  // past the soft cap: only in a burst, grow once
+      std::vector<int> bigger(ready_.size() * 2);
+      for (std::size_t i = 0; i < readyCount_; ++i)
+        bigger[i] = ready_[(readyHead_ + i) % ready_.size()];
+      ready_.swap(bigger);
+      readyHead_ = 0;
+    }
+    ready_[(readyHead_ + readyCount_) % ready_.size()] = fd;
+    ++readyCount_;
+  }
 };
 
 class UringProactor final : public backend::LoopProactor {
@@ -157,10 +180,7 @@ class UringProactor final : public backend::LoopProactor {
     op.socket.close();
     op.bytesReceived = 0;
     if (l.readyCount_ > 0) {
-      int fd = l.ready_[l.readyHead_];
-      l.readyHead_ = (l.readyHead_ + 1) % l.ready_.size();
-      --l.readyCount_;
-      startAccepted(op, fd);
+      startAccepted(op, l.popReady());
     } else {
       if (l.waitTail_ != nullptr) {
         l.waitTail_->state_.next = &op;
@@ -225,11 +245,13 @@ class UringProactor final : public backend::LoopProactor {
     stepTransmit(op);
   }
 
+  // shutdown(2) is called here, not submitted: the kernel runs IORING_OP_SHUTDOWN only on an
+  // io-wq worker thread (it is never issued inline), which cost a thread hand-off per closed
+  // connection (io/README.md, S2). On a non-blocking TCP socket shutdown only queues a FIN.
   void disconnectEx(DisconnectOp& op) override {
     backend::begin(op, OpKind::kDisconnect);
-    io_uring_sqe* sqe = sqeFor(op);
-    io_uring_prep_shutdown(sqe, op.socket, SHUT_WR);
-    restartClock(op);
+    int r = ::shutdown(op.socket, SHUT_WR);
+    defer(op, r == 0 || errno == ENOTCONN ? std::error_code{} : sysErr(errno));
   }
 
   void startTimer(TimerOp& op) override {
@@ -416,10 +438,6 @@ class UringProactor final : public backend::LoopProactor {
       case OpKind::kSendZc:
         onZeroCopy(static_cast<TransmitOp&>(op), res, flags);
         return;
-      case OpKind::kDisconnect:
-        // A peer that already went away leaves nothing to shut down gracefully.
-        complete(op, res < 0 && res != -ENOTCONN ? errorOf(op, res) : std::error_code{}, 0);
-        return;
       case OpKind::kInternal:
         if (&op == &wake_) {
           onWake();
@@ -427,7 +445,8 @@ class UringProactor final : public backend::LoopProactor {
           onMultishot(*static_cast<UringListener*>(op.state_.owner), res, flags);
         }
         return;
-      case OpKind::kTimer:  // timers never reach the ring
+      case OpKind::kTimer:       // timers never reach the ring
+      case OpKind::kDisconnect:  // nor do disconnects (see disconnectEx)
       case OpKind::kPost:
       case OpKind::kNone:
         FERRY_BUG(false);
@@ -446,7 +465,7 @@ class UringProactor final : public backend::LoopProactor {
   }
 
   void armListener(UringListener& l) {
-    if (l.armed_ || l.readyCount_ == l.ready_.size()) return;
+    if (l.armed_ || l.readyCount_ >= UringListener::kReadySoftCap) return;
     io_uring_sqe* sqe = getSqe(1);
     io_uring_prep_multishot_accept(sqe, l.socket_.native(), nullptr, nullptr,
                                    SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -479,22 +498,21 @@ class UringProactor final : public backend::LoopProactor {
       if (l.waitHead_ == nullptr) l.waitTail_ = nullptr;
       op->state_.next = nullptr;
       startAccepted(static_cast<AcceptOp&>(*op), res);
-    } else if (l.readyCount_ < l.ready_.size()) {
-      l.ready_[(l.readyHead_ + l.readyCount_) % l.ready_.size()] = res;
-      ++l.readyCount_;
-      if (l.readyCount_ == l.ready_.size()) cancelMultishot(l);
     } else {
-      ::close(res);  // only between a cancel request and its completion
+      l.pushReady(res);
+      if (l.readyCount_ == UringListener::kReadySoftCap) cancelMultishot(l);
     }
     // Re-arm after errors (e.g. EMFILE) only while someone is waiting, to avoid a busy loop.
     if (!l.armed_ && l.waitHead_ != nullptr) armListener(l);
   }
 
+  // Accepted sockets inherit TCP_NODELAY from the listener (Linux copies the listener's TCP
+  // options into the child), so no setsockopt here; the local address is the listener's unless
+  // it is bound to a wildcard address: one getpeername per connection, and no other system call.
   void startAccepted(AcceptOp& op, int fd) {
     op.socket = Socket(fd);
-    int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    op.local = op.socket.localAddress();
+    auto* l = static_cast<UringListener*>(op.state_.owner);
+    op.local = l->specific_ ? l->address_ : op.socket.localAddress();
     op.peer = op.socket.peerAddress();
     if (op.firstData.empty()) {
       defer(op, {}, 0);
@@ -536,10 +554,24 @@ class UringProactor final : public backend::LoopProactor {
       complete(op, {}, op.firstData.size());
       return;
     }
+    if (op.state_.cancelRequested) {  // see canceledBetweenStages
+      op.socket.close();
+      complete(op, std::make_error_code(std::errc::operation_canceled), 0);
+      return;
+    }
     io_uring_sqe* sqe = sqeFor(op);
     io_uring_prep_send(sqe, op.socket.native(), op.firstData.data() + op.state_.progress,
                        op.firstData.size() - op.state_.progress, MSG_NOSIGNAL);
     restartClock(op);
+  }
+
+  // A cancel that raced with the completion of an operation's current stage found nothing in
+  // the ring to cancel: the operation must not go on to its next stage. Completes a transmit
+  // that was asked to stop with operation_canceled (and what it had sent) and returns true.
+  bool canceledBetweenStages(TransmitOp& op) {
+    if (!op.state_.cancelRequested || !transmit_cursor::skipDone(op)) return false;  // or done
+    complete(op, std::make_error_code(std::errc::operation_canceled), op.state_.total);
+    return true;
   }
 
   static std::uint64_t runBytes(const msghdr& m) {
@@ -557,6 +589,7 @@ class UringProactor final : public backend::LoopProactor {
         return;
       }
       op.state_.kind = OpKind::kSend;
+      if (canceledBetweenStages(op)) return;
       stepTransmit(op);
       return;
     }
@@ -570,6 +603,7 @@ class UringProactor final : public backend::LoopProactor {
       return;
     }
     op.state_.kind = OpKind::kSend;
+    if (canceledBetweenStages(op)) return;
     stepTransmit(op);
   }
   // The send result kept while the notification is outstanding (in the op's scratch area).
@@ -582,10 +616,7 @@ class UringProactor final : public backend::LoopProactor {
     }
     if (op.state_.kind == OpKind::kSend)
       transmit_cursor::advance(op, static_cast<std::uint64_t>(res));
-    if (op.state_.stage == 1) {  // the closing shutdown finished
-      complete(op, {}, op.state_.total);
-      return;
-    }
+    if (canceledBetweenStages(op)) return;
     op.state_.kind = OpKind::kSend;
     stepTransmit(op);
   }
@@ -623,14 +654,12 @@ class UringProactor final : public backend::LoopProactor {
             op.state_.total);
       return;
     }
-    if ((op.flags & kTransmitDisconnect) != 0 && op.state_.stage == 0) {
-      op.state_.stage = 1;
-      io_uring_sqe* sqe = sqeFor(op);
-      io_uring_prep_shutdown(sqe, op.socket, SHUT_WR);
-      restartClock(op);
-      return;
+    std::error_code ec;
+    if ((op.flags & kTransmitDisconnect) != 0 && ::shutdown(op.socket, SHUT_WR) != 0 &&
+        errno != ENOTCONN) {
+      ec = sysErr(errno);  // shutdown inline, as in disconnectEx
     }
-    defer(op, {}, op.state_.total);
+    defer(op, ec, op.state_.total);
   }
 
   static constexpr unsigned short kBufferGroup = 1;
@@ -651,7 +680,7 @@ class UringProactor final : public backend::LoopProactor {
 
 UringListener::~UringListener() {
   proactor_.cancelMultishot(*this);
-  for (std::size_t i = 0; i < readyCount_; ++i) ::close(ready_[(readyHead_ + i) % ready_.size()]);
+  while (readyCount_ > 0) ::close(popReady());
 }
 
 }  // namespace
