@@ -58,6 +58,7 @@ Result<bool> Worker::setUp() {
   for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
     const config::ListenerConfig& lc = cfg.listeners[i];
     io::ListenOptions opts;
+    opts.backlog = static_cast<int>(lc.backlog);
     io::Address addr = bound_[i].valid() ? bound_[i] : lc.address;  // port 0: join the first
     auto l = proactor_->listen(addr, opts);
     if (!l) return l.error();
@@ -70,6 +71,11 @@ Result<bool> Worker::setUp() {
     ctx.counters = &counters.listeners[i];
     ctx.routeCounters = &counters.routes[registry_.routeSlot(i, 0)];
     session::buildPolicies(cfg, lc, ctx);
+    if (lc.protocol == config::ListenerProtocol::kTcp) {
+      for (std::size_t k = 0; k < cfg.clusters.size(); ++k) {
+        if (cfg.clusters[k].name == lc.cluster) ctx.tcpCluster = &clusters_[k];
+      }
+    }
   }
   context_.reset(
       new session::WorkerContext{*proactor_, *buffers_, *accessLog_, clusters_, {}, {}, {}});
@@ -112,7 +118,9 @@ Task<void> Worker::acceptLoop(std::size_t i, std::size_t slot) {
       log::warn("listener {}: accept: {}", l.config->name, r.ec.message());
       continue;
     }
-    if (l.config->kind == config::ListenerKind::kStatic) {
+    if (l.config->protocol == config::ListenerProtocol::kTcp) {
+      spawn(session::serveTcp(*context_, l, std::move(a.socket), a.peer));
+    } else if (l.config->kind == config::ListenerKind::kStatic) {
       spawn(session::serveStatic(*context_, l, std::move(a.socket), a.peer));
     } else {
       spawn(session::serveHttp(*context_, l, std::move(a.socket), a.peer));

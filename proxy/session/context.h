@@ -49,7 +49,8 @@ struct ListenerContext {
   metrics::ListenerCounters* counters = nullptr;
   metrics::RouteCounters* routeCounters = nullptr;  // routes..., then the no-route slot
   HttpPolicy policy;
-  std::vector<RoutePolicy> routePolicies;  // per route, then one for "no route"
+  std::vector<RoutePolicy> routePolicies;   // per route, then one for "no route"
+  upstream::Cluster* tcpCluster = nullptr;  // protocol: tcp listeners
 };
 
 // The HTTP rules of listener l in c, and of its routes (see HttpPolicy, RoutePolicy).
@@ -67,6 +68,8 @@ struct WorkerContext {
 
 // Serves one client connection of an HTTP proxy listener until it closes. Owns client.
 Task<void> serveHttp(WorkerContext& w, ListenerContext& l, io::Socket client, io::Address peer);
+// Serves one client connection of a TCP listener (raw bytes to its cluster). Owns client.
+Task<void> serveTcp(WorkerContext& w, ListenerContext& l, io::Socket client, io::Address peer);
 // Serves one client connection of a static-file listener until it closes. Owns client.
 Task<void> serveStatic(WorkerContext& w, ListenerContext& l, io::Socket client, io::Address peer);
 

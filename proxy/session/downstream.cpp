@@ -1,5 +1,8 @@
 #include "proxy/session/downstream.h"
 
+#include "proxy/common/cidr.h"
+#include "proxy/http/ip.h"
+#include "proxy/http/proxy_protocol.h"
 #include "proxy/io/awaitables.h"
 
 namespace ferry::session {
@@ -85,6 +88,65 @@ Task<void> lingeringClose(io::Proactor& p, io::Socket s, Buffer& scratch) {
     r = co_await io::recv(p, s.native(), scratch.writable(), milliseconds(500));
     if (!r.ok() || r.bytes == 0) break;
   }
+}
+
+namespace {
+
+std::optional<io::Address> addressOf(const http::ProxyEndpoint& e) {
+  char text[64];
+  std::size_t n = formatIp(e.ip, std::span(text, sizeof(text) - 8));
+  if (n == 0) return std::nullopt;
+  std::string s =
+      e.ip.family == IpFamily::kV6 ? "[" + std::string(text, n) + "]" : std::string(text, n);
+  return io::Address::parse(s + ":" + std::to_string(e.port));
+}
+
+}  // namespace
+
+Task<bool> readProxyHeader(WorkerContext& w, ListenerContext& l, io::Socket& client, Buffer& in,
+                           io::Address& peer) {
+  const config::ListenerConfig& cfg = *l.config;
+  if (!in) in = w.buffers.acquire();
+  TimePoint deadline = w.clock.now() + cfg.proxyProtocolTimeout;
+  for (;;) {
+    if (!in.empty()) {
+      http::ProxyDecode d = http::decodeProxyHeader(in.view());
+      if (d.status == http::ProxyDecode::Status::kError) {
+        log::warn("listener {}: client {}: bad PROXY header: {}", cfg.name, peer.toString(),
+                  d.error);
+        co_return false;
+      }
+      if (d.status == http::ProxyDecode::Status::kDone) {
+        in.consume(d.consumed);
+        if (d.header.kind == http::ProxyHeader::Kind::kProxy) {
+          if (auto a = addressOf(d.header.source)) peer = *a;
+        }
+        co_return true;
+      }
+    }
+    Duration left = deadline - w.clock.now();
+    if (left <= Duration::zero() || in.writable().empty()) co_return false;
+    io::IoResult r = co_await io::recv(w.proactor, client.native(), in.writable(), left);
+    if (!r.ok() || r.bytes == 0) co_return false;
+    in.commit(r.bytes);
+  }
+}
+
+std::size_t encodeProxyHeader(const config::ClusterConfig& c, const io::Socket& client,
+                              const io::Address& peer, char* out, std::size_t cap) {
+  if (c.proxyProtocol == config::ProxyProtocolVersion::kOff) return 0;
+  http::ProxyHeader h;
+  auto src = http::toEndpoint(peer);
+  auto dst = http::toEndpoint(client.localAddress());
+  if (src && dst && src->ip.family == dst->ip.family) {
+    h.source = *src;
+    h.destination = *dst;
+  } else {
+    h.kind = http::ProxyHeader::Kind::kUnknown;
+  }
+  std::span<char> span(out, cap);
+  return c.proxyProtocol == config::ProxyProtocolVersion::kV1 ? http::encodeProxyV1(h, span)
+                                                              : http::encodeProxyV2(h, span);
 }
 
 }  // namespace ferry::session

@@ -9,6 +9,7 @@
 #include "proxy/http/parser.h"
 #include "proxy/io/proactor.h"
 #include "proxy/session/cancel.h"
+#include "proxy/session/context.h"
 
 namespace ferry::session {
 
@@ -44,5 +45,16 @@ Task<bool> sendAll(io::Proactor& p, io::NativeHandle s, std::string_view bytes, 
 // A graceful close: shut down our side, then read and drop what the client still sends for a
 // short while, so that a reset does not destroy the response it has not read yet.
 Task<void> lingeringClose(io::Proactor& p, io::Socket s, Buffer& scratch);
+
+// With accept_proxy_protocol: reads the PROXY v1/v2 header a trusted L4 balancer sends first,
+// within proxy_protocol_timeout, into in (bytes after it stay there). On success peer becomes
+// the original client's address. False (the caller closes) when it is malformed, late or absent.
+Task<bool> readProxyHeader(WorkerContext& w, ListenerContext& l, io::Socket& client, Buffer& in,
+                           io::Address& peer);
+
+// The PROXY header a cluster with proxy_protocol sends first on each new connection, naming the
+// client (peer) and the address it connected to (client's local address); 0 bytes when off.
+std::size_t encodeProxyHeader(const config::ClusterConfig& c, const io::Socket& client,
+                              const io::Address& peer, char* out, std::size_t cap);
 
 }  // namespace ferry::session

@@ -21,6 +21,7 @@
 #include <cstring>
 
 #include "proxy/http/chunked.h"
+#include "proxy/http/proxy_protocol.h"
 #include "proxy/http/responses.h"
 #include "proxy/http/rewrite.h"
 #include "proxy/http/target.h"
@@ -392,8 +393,14 @@ class Exchanges {
         co_return Outcome{Cause::kUpstreamSendFailed};
       }
     } else {
-      auto c = io::connect(w_.proactor, pool.address(), std::span(head_.data(), head_.size()),
-                           cc.connectTimeout);
+      // The request head rides the connect; with proxy_protocol the PROXY header does, and the
+      // head follows it.
+      char proxyHdr[http::kProxyV1MaxBytes + 64];
+      std::size_t proxyLen = encodeProxyHeader(cc, c_.client, c_.peer, proxyHdr, sizeof(proxyHdr));
+      std::span<const char> first = proxyLen > 0
+                                        ? std::span<const char>(proxyHdr, proxyLen)
+                                        : std::span<const char>(head_.data(), head_.size());
+      auto c = io::connect(w_.proactor, pool.address(), first, cc.connectTimeout);
       std::error_code err = (co_await c).ec;
       if (err) {
         cluster.counters().connectFailures.add();
@@ -404,10 +411,13 @@ class Exchanges {
       up = std::move(c.socket);
       cluster.counters().opened.add();
       facts.stage = upstream::AttemptFacts::Stage::kWritten;
-      if (!body.empty()) {
-        io::TransmitElement e = io::TransmitElement::memory(body.data(), body.size());
-        io::IoResult r =
-            co_await io::transmit(w_.proactor, up.native(), std::span(&e, 1), cc.responseTimeout);
+      io::TransmitElement els[2] = {io::TransmitElement::memory(head_.view()),
+                                    io::TransmitElement::memory(body.data(), body.size())};
+      std::span<const io::TransmitElement> rest =
+          proxyLen > 0 ? std::span<const io::TransmitElement>(els, 2)
+                       : std::span<const io::TransmitElement>(els + 1, 1);
+      if (rest.back().length > 0 || rest.size() == 2) {
+        io::IoResult r = co_await io::transmit(w_.proactor, up.native(), rest, cc.responseTimeout);
         if (!r.ok()) {
           log::warn("upstream {}: send: {}", rec_.upstream.toString(), r.ec.message());
           co_return Outcome{Cause::kUpstreamSendFailed};
@@ -766,6 +776,16 @@ Task<void> serveHttp(WorkerContext& w, ListenerContext& l, io::Socket client, io
   l.counters->accepted.add();
   l.counters->active.add();
   const config::ListenerConfig& cfg = *l.config;
+  if (cfg.acceptProxyProtocol) {
+    // A trusted L4 balancer in front sends a PROXY header first: it names the real client.
+    if (!co_await readProxyHeader(w, l, c.client, c.in, c.peer)) {
+      c.in.release();
+      c.client.close();
+      l.counters->active.sub();
+      co_return;
+    }
+    c.peerLen = c.peer.formatHost(c.peerHost, sizeof(c.peerHost));
+  }
   // A fresh connection gets request_header_timeout for its first bytes, not the keep-alive
   // idle_timeout: a client that connects and sends nothing is not a keep-alive client.
   Duration wait = cfg.requestHeaderTimeout;

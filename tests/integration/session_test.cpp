@@ -166,6 +166,45 @@ TEST(Session, StopDrainsIdleConnectionsAndFinishesRequestsInFlight) {
   EXPECT_EQ(f.process().stop(), 0) << f.process().logText();
 }
 
+// A TCP listener forwards raw bytes to its cluster, passing half-closes on: the client's FIN
+// reaches the backend, which still answers, and the backend's FIN reaches the client.
+TEST(Session, TcpListenerRelaysBytesAndHalfCloses) {
+  Backend s1("s1");
+  Ferry f(
+      "workers: 1\naccess_log: true\nadmin: { address: {{ADMIN}} }\n"
+      "listeners:\n  - { name: db, address: 127.0.0.1:0, protocol: tcp, cluster: c }\n"
+      "clusters:\n  - { name: c, endpoints: [127.0.0.1:" +
+      std::to_string(s1.port()) + "] }\n");
+  RawClient c(f.port("db"));
+  ASSERT_TRUE(c.send("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"));
+  c.shutdownWrite();
+  std::string all = c.readUntilClose(10s);
+  EXPECT_EQ(statusOf(all), 200) << all;
+  EXPECT_EQ(all.substr(all.size() - 5), "hello") << all;
+  EXPECT_EQ(all.find("Via:"), std::string::npos) << "bytes are not HTTP-processed: " << all;
+  EXPECT_TRUE(waitUntil([&] {
+    return f.process().logText().find(" tcp db ") != std::string::npos;
+  })) << f.process().logText();
+}
+
+// PROXY protocol both ways: a listener reads the header a trusted L4 balancer sends (its client
+// becomes X-Forwarded-For), and a cluster sends one to its backends; a malformed header closes
+// the connection without an answer.
+TEST(Session, ProxyProtocolAcceptedFromTheFrontAndSentToBackends) {
+  Backend s1("s1");
+  Ferry f(config({s1.port()}, "    accept_proxy_protocol: true\n", "    proxy_protocol: v1\n"));
+  std::string r = rawExchange(f.port("web"),
+                              "PROXY TCP4 203.0.113.7 127.0.0.1 5555 80\r\n"
+                              "GET /headers HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+                              10s);
+  EXPECT_EQ(statusOf(r), 200) << r;
+  EXPECT_NE(r.find("X-Forwarded-For: 203.0.113.7\r\n"), std::string::npos) << r;
+  EXPECT_NE(r.find("PROXY TCP4 203.0.113.7 "), std::string::npos) << r;
+  std::string bad =
+      rawExchange(f.port("web"), "PROXY TCP9 nonsense\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", 10s);
+  EXPECT_EQ(bad, "");
+}
+
 // ferry's resident memory (VmRSS) in KiB, from /proc.
 long rssKiB(pid_t pid) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/status");

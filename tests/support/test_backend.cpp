@@ -5,7 +5,8 @@
 //
 // GET  /anything        200 "NAME\n"  (headers X-Backend: NAME, X-Connection: its number)
 // GET  /stats           200 "connections=C requests=R\n" (this request included)
-// GET  /headers         200 the request head exactly as received
+// GET  /headers         200 the request head exactly as received (after the connection's
+//                       PROXY v1 line, if one came first)
 // GET  /big?bytes=N[&chunked=1]   N bytes of a fixed pattern (byte i = 'a' + i % 26)
 // POST /echo[?chunked=1]          the request body back
 // GET  /slow?ms=N       waits N ms, then answers like /anything
@@ -147,10 +148,15 @@ void respond(int fd, int status, const std::string& body, bool chunked, bool clo
 
 void serve(int fd, long conn) {
   Conn c(fd);
+  std::string proxyLine;  // a PROXY protocol v1 header, first on the connection
   for (;;) {
     std::string requestLine;
     if (!c.line(requestLine)) break;
-    std::string head = requestLine + "\r\n";
+    if (proxyLine.empty() && requestLine.rfind("PROXY ", 0) == 0) {
+      proxyLine = requestLine + "\r\n";
+      if (!c.line(requestLine)) break;
+    }
+    std::string head = proxyLine + requestLine + "\r\n";
     long contentLength = -1;
     bool chunked = false;
     bool bad = false;

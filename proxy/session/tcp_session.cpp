@@ -1,0 +1,78 @@
+// The TCP proxy session: a listener with `protocol: tcp` forwards raw bytes to its cluster's
+// endpoints. Round robin picks an endpoint; a refused or failed connect moves on to the next one
+// (nothing was sent, so any endpoint may take the connection); then the relay carries both
+// directions with half-closes passed on until both sides closed, one failed, or
+// tunnel_idle_timeout passed with no byte either way.
+
+#include "proxy/http/proxy_protocol.h"
+#include "proxy/io/awaitables.h"
+#include "proxy/session/context.h"
+#include "proxy/session/downstream.h"
+#include "proxy/session/relay.h"
+
+namespace ferry::session {
+
+Task<void> serveTcp(WorkerContext& w, ListenerContext& l, io::Socket client, io::Address peer) {
+  SessionRegistry::Entry entry;
+  w.sessions.add(entry);
+  l.counters->accepted.add();
+  l.counters->active.add();
+  const config::ListenerConfig& cfg = *l.config;
+  TimePoint start = w.clock.now();
+  Buffer in = w.buffers.acquire();
+  // A PROXY header from a trusted L4 balancer in front names the real client.
+  if (cfg.acceptProxyProtocol) {
+    if (!co_await readProxyHeader(w, l, client, in, peer)) {
+      in.release();
+      l.counters->active.sub();
+      w.sessions.remove(entry);
+      co_return;
+    }
+  }
+  upstream::Cluster& cluster = *l.tcpCluster;
+  io::Socket up;
+  io::Address upAddr;
+  std::string_view cause = "ok";
+  for (std::size_t attempt = 0; attempt < cluster.size() && !up; ++attempt) {
+    upstream::EndpointPool& ep = cluster.endpoint(cluster.pick());
+    upAddr = ep.address();
+    char hdr[http::kProxyV1MaxBytes + 64];
+    std::size_t hdrLen = encodeProxyHeader(cluster.config(), client, peer, hdr, sizeof(hdr));
+    auto c = io::connect(w.proactor, upAddr, std::span<const char>(hdr, hdrLen),
+                         cluster.config().connectTimeout);
+    io::IoResult r = co_await c;
+    if (r.ok()) {
+      up = std::move(c.socket);
+      cluster.counters().opened.add();
+      break;
+    }
+    cluster.counters().connectFailures.add();
+    cause = r.ec == std::errc::timed_out ? "upstream_connect_timeout" : "upstream_connect_failed";
+    log::warn("tcp listener {}: upstream {}: connect: {}", cfg.name, upAddr.toString(),
+              r.ec.message());
+  }
+  TunnelResult t;
+  if (up) {
+    Buffer out = w.buffers.acquire();
+    t = co_await tunnel(w.proactor, w.clock, client.native(), in, up.native(), out,
+                        cfg.tunnelIdleTimeout, cfg.sendTimeout);
+    cause = t.clean ? "ok" : t.timedOut ? "tunnel_idle_timeout" : "reset";
+  }
+  if (w.accessLog.enabled()) {
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(w.clock.now() - start);
+    char peerText[io::Address::kMaxText];
+    char upText[io::Address::kMaxText];
+    std::size_t pl = peer.format(peerText, sizeof(peerText));
+    std::size_t ul = upAddr.format(upText, sizeof(upText));
+    w.accessLog.write("{} tcp {} {} {} {}us upstream={} cause={}", std::string_view(peerText, pl),
+                      cfg.name, t.xToY, t.yToX, us.count(),
+                      ul == 0 ? std::string_view("-") : std::string_view(upText, ul), cause);
+  }
+  in.release();
+  up.close();
+  client.close();
+  l.counters->active.sub();
+  w.sessions.remove(entry);
+}
+
+}  // namespace ferry::session
