@@ -9,7 +9,7 @@ set -euo pipefail
 
 build=(g++ cmake make pkg-config libyaml-cpp-dev prometheus-cpp-dev libspdlog-dev libfmt-dev
        libgtest-dev libgmock-dev liburing-dev node-llhttp libre2-dev libcli11-dev libc-ares-dev)
-test=(curl ca-certificates procps iproute2 clang-format python3-jsonschema python3-yaml dnsmasq-base)
+test=(curl ca-certificates procps iproute2 clang-format python3-jsonschema python3-yaml dnsmasq-base python3-websockets)
 bench=(wrk haproxy nginx-light)
 windows=(g++-mingw-w64-x86-64-posix wine wine64 dpkg-dev unicode-data perl)
 # deploy/ (tests/deploy/): sd_notify, and the tools that check the unit, compose file, Prometheus

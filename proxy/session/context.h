@@ -1,6 +1,7 @@
 #pragma once
 // What a session needs from the worker that runs it. All of it belongs to that worker's thread.
 
+#include <memory>
 #include <vector>
 
 #include "proxy/common/buffer.h"
@@ -31,7 +32,20 @@ struct HttpPolicy {
   bool requestId = true;    // generate X-Request-Id
   Duration requestBodyTimeout = seconds(60);  // a client stalling mid-upload: 408
   Duration tunnelIdleTimeout = std::chrono::hours(1);
+  // error_pages: the body for a status ferry answers itself, opened once per worker and sent as
+  // a file element (TransmitPackets / sendfile).
+  struct ErrorPage {
+    int status = 0;
+    std::shared_ptr<io::File> file;
+  };
+  std::vector<ErrorPage> errorPages;
   bool trusts(const io::Address& client) const;
+  const io::File* errorPage(int status) const {
+    for (const ErrorPage& p : errorPages) {
+      if (p.status == status) return p.file.get();
+    }
+    return nullptr;
+  }
 };
 
 // A route's HTTP rules (views into the config snapshot, as above).

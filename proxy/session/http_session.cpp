@@ -102,6 +102,8 @@ constexpr std::string_view kAllowedMethods = "GET, HEAD, POST, PUT, DELETE, OPTI
 http::Parser::Limits requestLimits(const config::ListenerConfig& cfg) {
   http::Parser::Limits l;
   l.maxHeadBytes = cfg.maxRequestHeaderBytes;
+  l.maxHeaders = std::min<std::size_t>(cfg.maxRequestHeaders, http::kMaxHeaders);
+  l.maxTargetBytes = cfg.maxRequestTargetBytes;
   return l;
 }
 
@@ -705,12 +707,30 @@ class Exchanges {
       int status = statusFor(o.cause);
       if (status != 0) {
         rec_.status = status;
-        std::string_view text =
-            http::cannedResponse(status, next != Next::kKeepAlive ? http::ConnectionHeader::kClose
-                                         : clientHttp10_ ? http::ConnectionHeader::kKeepAlive
-                                                         : http::ConnectionHeader::kNone);
-        if (co_await sendAll(w_.proactor, c_.client.native(), text, l_.config->sendTimeout)) {
-          rec_.bytesOut += text.size();
+        http::ConnectionHeader conn = next != Next::kKeepAlive ? http::ConnectionHeader::kClose
+                                      : clientHttp10_          ? http::ConnectionHeader::kKeepAlive
+                                                               : http::ConnectionHeader::kNone;
+        const io::File* page = l_.policy.errorPage(status);
+        if (page != nullptr) {
+          // The listener's page for this status: the head, then the file as a file element.
+          if (!head_) head_ = w_.buffers.acquire();
+          head_.clear();
+          http::HeadWriter hw(head_.writable());
+          if (http::writeErrorPageHead(status, page->size(), conn, hw)) {
+            io::TransmitElement els[2] = {
+                io::TransmitElement::memory(hw.view()),
+                io::TransmitElement::fileRange(page->native(), 0, page->size())};
+            io::IoResult r = co_await io::transmit(w_.proactor, c_.client.native(),
+                                                   std::span(els, 2), l_.config->sendTimeout);
+            if (r.ok()) rec_.bytesOut += r.bytes;
+            status = 0;
+          }
+        }
+        if (status != 0) {
+          std::string_view text = http::cannedResponse(status, conn);
+          if (co_await sendAll(w_.proactor, c_.client.native(), text, l_.config->sendTimeout)) {
+            rec_.bytesOut += text.size();
+          }
         }
       }
     }

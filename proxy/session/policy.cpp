@@ -45,6 +45,15 @@ void buildPolicies(const config::Config& c, const config::ListenerConfig& l, Lis
   p.requestId = l.requestId;
   p.requestBodyTimeout = l.requestBodyTimeout;
   p.tunnelIdleTimeout = l.tunnelIdleTimeout;
+  for (const config::ErrorPage& e : l.errorPages) {
+    auto f = io::File::openRead(e.file.c_str());
+    if (!f) {
+      log::warn("listener {}: error page {} ({}): {}; the built-in answer is used", l.name,
+                e.status, e.file, f.error().message());
+      continue;
+    }
+    p.errorPages.push_back({e.status, std::make_shared<io::File>(std::move(f.value()))});
+  }
   out.routePolicies.assign(l.routes.size() + 1, RoutePolicy{});
   for (std::size_t i = 0; i < l.routes.size(); ++i) {
     const config::RouteConfig& r = l.routes[i];

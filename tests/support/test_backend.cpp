@@ -16,6 +16,7 @@
 // ANY  /reset-if?name=X if this backend is X: reads the whole request, then resets the
 //                       connection without answering; other backends answer like /anything
 // GET  /truncate?bytes=N  announces N bytes, sends N/2, then closes
+// GET  /bad?kind=K      a malformed response: cl-te, two-cl, bare-lf, obs-fold, status, nul
 // POST /sink            reads a Content-Length body without keeping it, answers "bytes=N\n"
 // GET  /stream?bytes=N  N pattern bytes, generated piece by piece (for transfers of GiBs)
 // A request that is not valid HTTP to this parser is answered 400 and counted as bad=.
@@ -186,6 +187,27 @@ void serve(int fd, long conn) {
     long reqNo = ++g_requests;
     (void)reqNo;
     std::string body;
+    if (requestLine.rfind("GET /bad?kind=", 0) == 0) {
+      std::string k = requestLine.substr(14, requestLine.find(' ', 14) - 14);
+      std::string r;
+      if (k == "cl-te") {
+        r = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "5\r\nhello\r\n0\r\n\r\n";
+      } else if (k == "two-cl") {
+        r = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!";
+      } else if (k == "bare-lf") {
+        r = "HTTP/1.1 200 OK\nContent-Length: 5\n\nhello";
+      } else if (k == "obs-fold") {
+        r = "HTTP/1.1 200 OK\r\nX-A: 1\r\n folded\r\nContent-Length: 5\r\n\r\nhello";
+      } else if (k == "status") {
+        r = "HTTP/1.1 20 OK\r\nContent-Length: 5\r\n\r\nhello";
+      } else {
+        r = std::string("HTTP/1.1 200 OK\r\nX-A: a\0b\r\nContent-Length: 5\r\n\r\nhello", 53);
+      }
+      sendAll(fd, r);
+      ::shutdown(fd, SHUT_WR);
+      break;
+    }
     if (requestLine.rfind("POST /sink", 0) == 0) {
       if (!c.discard(static_cast<std::size_t>(contentLength < 0 ? 0 : contentLength))) break;
       respond(fd, 200, "bytes=" + std::to_string(contentLength) + "\n", false, closeReq, conn);
