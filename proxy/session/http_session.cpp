@@ -222,10 +222,7 @@ class Exchanges {
       co_return co_await finish(Outcome{Cause::kBadRequest}, Next::kClose);
     }
     // An absolute-form target's authority replaces Host, for routing and for the backend.
-    std::string_view host = tp.target.form == http::TargetForm::kAbsolute
-                                ? tp.target.authority
-                                : h.find("host").value_or("");
-    const route::Route* route = l_.routes->match(route::keyOf(tp.target.origin, host));
+    const route::Route* route = l_.routes->match(route::viewOf(h));
     bool bodiless = !h.expectsBody && h.keepAlive;
     if (route == nullptr) {
       routeSlot_ = l_.config->routes.size();
@@ -241,6 +238,9 @@ class Exchanges {
     }
     if (!head_) head_ = w_.buffers.acquire();
     head_.clear();
+    if (route->action != route::Route::Action::kCluster) {
+      co_return co_await answerFromRoute(h, *route, bodiless);
+    }
     if (http::answersMaxForwards(h)) {
       // Max-Forwards: 0 on OPTIONS or TRACE: this hop is the last, ferry answers.
       co_return co_await answerLocally(h, bodiless);
@@ -300,7 +300,10 @@ class Exchanges {
     // buffer until an attempt succeeds.
     replayable_ = req_.messageComplete();
 
-    upstream::Cluster& cluster = w_.clusters[route->cluster];
+    // A weighted split (blue-green, canary) picks its cluster per request.
+    upstream::Cluster& cluster = w_.clusters[route::pickCluster(*route, w_.requestIds.nextU64())];
+    Duration routeTimeout = route->config != nullptr ? route->config->timeout : Duration::zero();
+    deadline_ = routeTimeout > Duration::zero() ? start_ + routeTimeout : TimePoint::max();
     Outcome out;
     for (int attempt = 0;; ++attempt) {
       upstream::AttemptFacts facts;
@@ -320,6 +323,48 @@ class Exchanges {
       next = Next::kClose;
     }
     co_return co_await finish(out, next);
+  }
+
+  // A timeout bounded by the route's whole-exchange deadline (route `timeout`), if it has one.
+  Duration capped(Duration t) const {
+    if (deadline_ == TimePoint::max()) return t;
+    Duration left = std::max<Duration>(deadline_ - w_.clock.now(), milliseconds(1));
+    return t == Duration::zero() ? left : std::min(t, left);
+  }
+  bool pastDeadline() const { return w_.clock.now() >= deadline_; }
+
+  // A route that answers by itself: direct_response {status, body} or redirect {to, status}.
+  Task<Next> answerFromRoute(const http::MessageHead& h, const route::Route& r, bool keep) {
+    Next next = keep && !w_.sessions.draining() ? Next::kKeepAlive : Next::kClose;
+    const config::RouteConfig& rc = *r.config;
+    bool redirect = r.action == route::Route::Action::kRedirect;
+    int status = redirect ? rc.redirect->status : rc.directResponse->status;
+    std::string_view body =
+        redirect ? std::string_view() : std::string_view(rc.directResponse->body);
+    http::HeadWriter hw(head_.writable());
+    hw.put("HTTP/1.1 ").putNumber(static_cast<std::uint64_t>(status)).put(" ");
+    hw.put(http::reasonPhrase(status)).put("\r\n");
+    if (redirect) hw.put("Location: ").put(rc.redirect->to).put("\r\n");
+    if (!body.empty()) hw.put("Content-Type: text/plain; charset=utf-8\r\n");
+    hw.put("Content-Length: ").putNumber(body.size()).put("\r\n");
+    if (next == Next::kClose) {
+      hw.put("Connection: close\r\n");
+    } else if (h.isHttp10()) {
+      hw.put("Connection: keep-alive\r\n");
+    }
+    hw.put("\r\n");
+    if (!hw.ok()) co_return co_await finish(Outcome{Cause::kHeadersTooLarge}, Next::kClose);
+    head_.commit(hw.size());
+    if (next == Next::kKeepAlive) c_.in.consume(h.headBytes);
+    rec_.status = status;
+    io::TransmitElement els[2] = {io::TransmitElement::memory(head_.view()),
+                                  io::TransmitElement::memory(body)};
+    std::size_t n = http::iequals(h.method, "HEAD") || body.empty() ? 1 : 2;
+    io::IoResult res = co_await io::transmit(w_.proactor, c_.client.native(), std::span(els, n),
+                                             l_.config->sendTimeout);
+    if (!res.ok()) co_return co_await finish(Outcome{Cause::kClientClosed, true}, Next::kAbort);
+    rec_.bytesOut += res.bytes;
+    co_return co_await finish(Outcome{Cause::kLocalResponse, true}, next);
   }
 
   // OPTIONS or TRACE with Max-Forwards: 0: ferry is the last hop and answers itself.
@@ -402,13 +447,14 @@ class Exchanges {
       std::span<const char> first = proxyLen > 0
                                         ? std::span<const char>(proxyHdr, proxyLen)
                                         : std::span<const char>(head_.data(), head_.size());
-      auto c = io::connect(w_.proactor, pool.address(), first, cc.connectTimeout);
+      auto c = io::connect(w_.proactor, pool.address(), first, capped(cc.connectTimeout));
       std::error_code err = (co_await c).ec;
       if (err) {
         cluster.counters().connectFailures.add();
         log::warn("upstream {} of cluster {}: connect: {}", rec_.upstream.toString(), cc.name,
                   err.message());
-        co_return Outcome{connectCause(err)};
+        co_return Outcome{err == std::errc::timed_out && pastDeadline() ? Cause::kRequestTimeout
+                                                                        : connectCause(err)};
       }
       up = std::move(c.socket);
       cluster.counters().opened.add();
@@ -575,7 +621,7 @@ class Exchanges {
         respCause_ = Cause::kClientClosed;
         co_return;
       }
-      auto rd = io::recv(w_.proactor, up, out_.writable(), cc.responseTimeout);
+      auto rd = io::recv(w_.proactor, up, out_.writable(), capped(cc.responseTimeout));
       respSlot_.op = &rd;
       io::IoResult r = co_await rd;
       respSlot_.op = nullptr;
@@ -589,8 +635,9 @@ class Exchanges {
       }
       log::warn("upstream {}: {}", rec_.upstream.toString(),
                 r.ok() ? "closed before responding" : r.ec.message());
-      respCause_ = r.ec == std::errc::timed_out ? Cause::kUpstreamResponseTimeout
-                                                : Cause::kUpstreamResetBeforeResponse;
+      respCause_ = r.ec != std::errc::timed_out ? Cause::kUpstreamResetBeforeResponse
+                   : pastDeadline()             ? Cause::kRequestTimeout
+                                                : Cause::kUpstreamResponseTimeout;
       co_return;
     }
 
@@ -636,7 +683,7 @@ class Exchanges {
         respCause_ = Cause::kClientClosed;
         co_return;
       }
-      auto rd = io::recv(w_.proactor, up, out_.writable(), cc.responseTimeout);
+      auto rd = io::recv(w_.proactor, up, out_.writable(), capped(cc.responseTimeout));
       respSlot_.op = &rd;
       io::IoResult r = co_await rd;
       respSlot_.op = nullptr;
@@ -782,6 +829,7 @@ class Exchanges {
   bool dechunk_ = false;   // an HTTP/1.0 client gets the chunked body's payload only
   http::ChunkedDecoder dechunker_;
   std::span<const http::HeaderRule> responseRules_;
+  TimePoint deadline_ = TimePoint::max();  // the route's whole-exchange deadline
 };
 
 Task<Next> serveRequests(Connection& c) {

@@ -18,8 +18,9 @@ std::string config(int backend, const std::string& listenerExtra = "",
          "listeners:\n  - name: web\n    address: 127.0.0.1:0\n" +
          listenerExtra +
          "    routes:\n      - name: all\n        match: { path_prefix: / }\n        cluster: c\n" +
-         routeExtra + "clusters:\n  - name: c\n    endpoints: [127.0.0.1:" +
-         std::to_string(backend) + "]\n" + clusterExtra;
+         routeExtra +
+         "clusters:\n  - name: c\n    endpoints: [127.0.0.1:" + std::to_string(backend) + "]\n" +
+         clusterExtra;
 }
 
 std::string get(int port, const std::string& request) {
@@ -35,12 +36,14 @@ TEST(HttpRules, ViaOnRequestsAndResponsesAndOff) {
   Backend s1("s1");
   {
     Ferry f(config(s1.port()));
-    std::string r = get(f.port("web"), "GET /headers HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    std::string r =
+        get(f.port("web"), "GET /headers HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
     EXPECT_NE(bodyOf(r).find("Via: 1.1 ferry\r\n"), std::string::npos) << r;
     EXPECT_NE(r.substr(0, r.find("\r\n\r\n")).find("Via: 1.1 ferry"), std::string::npos) << r;
   }
   Ferry f(config(s1.port(), "    via: off\n"));
-  std::string r = get(f.port("web"), "GET /headers HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+  std::string r =
+      get(f.port("web"), "GET /headers HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(r.find("Via:"), std::string::npos) << r;
 }
 
@@ -48,17 +51,20 @@ TEST(HttpRules, MaxForwardsAndTrace) {
   Backend s1("s1");
   Ferry f(config(s1.port()));
   int port = f.port("web");
-  std::string r = get(port, "OPTIONS /x HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\n"
-                            "Connection: close\r\n\r\n");
+  std::string r = get(port,
+                      "OPTIONS /x HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\n"
+                      "Connection: close\r\n\r\n");
   EXPECT_EQ(statusOf(r), 200) << r;
   EXPECT_NE(r.find("Allow: "), std::string::npos) << r;
   EXPECT_EQ(s1.requests(), 0);  // ferry answered itself
-  r = get(port, "OPTIONS /headers HTTP/1.1\r\nHost: a\r\nMax-Forwards: 5\r\nConnection: close\r\n\r\n");
+  r = get(port,
+          "OPTIONS /headers HTTP/1.1\r\nHost: a\r\nMax-Forwards: 5\r\nConnection: close\r\n\r\n");
   EXPECT_NE(bodyOf(r).find("Max-Forwards: 4\r\n"), std::string::npos) << r;
   r = get(port, "TRACE / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(statusOf(r), 405) << r;
   Ferry t(config(s1.port(), "", "        allow_trace: true\n"));
-  r = get(t.port("web"), "TRACE /t HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\nConnection: close\r\n\r\n");
+  r = get(t.port("web"),
+          "TRACE /t HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(statusOf(r), 200) << r;
   EXPECT_NE(r.find("message/http"), std::string::npos) << r;
   EXPECT_NE(bodyOf(r).find("TRACE /t HTTP/1.1"), std::string::npos) << r;
@@ -67,8 +73,9 @@ TEST(HttpRules, MaxForwardsAndTrace) {
 TEST(HttpRules, AbsoluteFormTargetReplacesHostAndGoesOriginForm) {
   Backend s1("s1");
   Ferry f(config(s1.port()));
-  std::string r = get(f.port("web"), "GET http://example.test/headers?q=1 HTTP/1.1\r\n"
-                                     "Host: other\r\nConnection: close\r\n\r\n");
+  std::string r = get(f.port("web"),
+                      "GET http://example.test/headers?q=1 HTTP/1.1\r\n"
+                      "Host: other\r\nConnection: close\r\n\r\n");
   std::string b = bodyOf(r);
   EXPECT_EQ(b.rfind("GET /headers?q=1 HTTP/1.1\r\n", 0), 0U) << b;
   EXPECT_NE(b.find("Host: example.test\r\n"), std::string::npos) << b;
@@ -132,9 +139,10 @@ TEST(HttpRules, ForwardingHeadersFromTrustedProxiesAndRequestIds) {
   Ferry f(config(s1.port(),
                  "    trusted_proxies: [127.0.0.1/32]\n"
                  "    forwarding: { x_forwarded_host: append, forwarded: replace }\n"));
-  std::string r = get(f.port("web"),
-                      "GET /headers HTTP/1.1\r\nHost: a.test\r\nX-Forwarded-For: 10.0.0.1\r\n"
-                      "X-Request-Id: abc-123\r\nForwarded: for=6.6.6.6\r\nConnection: close\r\n\r\n");
+  std::string r =
+      get(f.port("web"),
+          "GET /headers HTTP/1.1\r\nHost: a.test\r\nX-Forwarded-For: 10.0.0.1\r\n"
+          "X-Request-Id: abc-123\r\nForwarded: for=6.6.6.6\r\nConnection: close\r\n\r\n");
   std::string b = bodyOf(r);
   EXPECT_NE(b.find("X-Forwarded-For: 10.0.0.1, 127.0.0.1\r\n"), std::string::npos) << b;
   EXPECT_NE(b.find("X-Request-Id: abc-123\r\n"), std::string::npos) << b;
@@ -149,8 +157,9 @@ TEST(HttpRules, HeaderRulesAndHostRewrite) {
                  "        request_headers: { set: { X-Env: prod }, remove: [X-Secret] }\n"
                  "        response_headers: { add: { X-Served-By: ferry } }\n",
                  "    host_rewrite: backend.internal\n"));
-  std::string r = get(f.port("web"), "GET /headers HTTP/1.1\r\nHost: a\r\nX-Secret: s\r\n"
-                                     "X-Env: dev\r\nConnection: close\r\n\r\n");
+  std::string r = get(f.port("web"),
+                      "GET /headers HTTP/1.1\r\nHost: a\r\nX-Secret: s\r\n"
+                      "X-Env: dev\r\nConnection: close\r\n\r\n");
   std::string b = bodyOf(r);
   EXPECT_NE(b.find("X-Env: prod\r\n"), std::string::npos) << b;
   EXPECT_EQ(b.find("X-Env: dev"), std::string::npos) << b;
@@ -172,6 +181,50 @@ TEST(HttpRules, ErrorResponsesHaveBodiesAndPagesComeFromFiles) {
   EXPECT_EQ(statusOf(r), 414) << r;
   EXPECT_FALSE(bodyOf(r).empty()) << r;
   std::remove(page.c_str());
+}
+
+// Routing through the real binary: a canary by header, a weighted split, a direct response, a
+// redirect, and a route's whole-exchange timeout (504).
+TEST(Routes, MatchingSplitsLocalAnswersAndTimeouts) {
+  Backend blue("blue");
+  Backend green("green");
+  Ferry f(
+      "workers: 1\naccess_log: false\nadmin: { address: {{ADMIN}} }\n"
+      "listeners:\n  - name: web\n    address: 127.0.0.1:0\n    routes:\n"
+      "      - { name: canary, match: { path_prefix: /, headers: [{ name: X-Canary, exact: "
+      "\"1\" }] }, cluster: green }\n"
+      "      - { name: health, match: { path: /health }, direct_response: { status: 200, "
+      "body: \"fine\" } }\n"
+      "      - { name: old, match: { path_prefix: /old }, redirect: { to: \"/new\", status: "
+      "301 } }\n"
+      "      - { name: slow, match: { path_prefix: /slow }, cluster: blue, timeout: 300ms }\n"
+      "      - name: split\n        match: { path_prefix: / }\n"
+      "        clusters: [{ name: blue, weight: 1 }, { name: green, weight: 1 }]\n"
+      "clusters:\n  - { name: blue, endpoints: [127.0.0.1:" +
+      std::to_string(blue.port()) +
+      "] }\n  - { name: green, endpoints: [127.0.0.1:" + std::to_string(green.port()) + "] }\n");
+  int port = f.port("web");
+  std::string r =
+      get(port, "GET / HTTP/1.1\r\nHost: a\r\nX-Canary: 1\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(bodyOf(r), "green\n") << r;
+  r = get(port, "GET /health HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(statusOf(r), 200);
+  EXPECT_EQ(bodyOf(r), "fine");
+  r = get(port, "GET /old/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(statusOf(r), 301) << r;
+  EXPECT_NE(r.find("Location: /new\r\n"), std::string::npos) << r;
+  r = get(port, "GET /slow?ms=3000 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(statusOf(r), 504) << r;
+  int blues = 0;
+  int greens = 0;
+  for (int i = 0; i < 40; ++i) {
+    std::string b = bodyOf(get(port, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"));
+    blues += b == "blue\n";
+    greens += b == "green\n";
+  }
+  EXPECT_EQ(blues + greens, 40);
+  EXPECT_GT(blues, 0);
+  EXPECT_GT(greens, 0);
 }
 
 // A real WebSocket client and server (Debian's python3-websockets) through ferry: the 101
