@@ -309,6 +309,11 @@ bool RawClient::peerClosed(std::chrono::milliseconds timeout) {
   return eof_;
 }
 
+bool testingUnderWine() {
+  const char* b = std::getenv("FERRY_TEST_BINARY");
+  return b != nullptr && std::string(b).find("wine") != std::string::npos;
+}
+
 CommandResult run(const std::string& command, int timeoutSeconds) {
   std::string full = "timeout " + std::to_string(timeoutSeconds) + " bash -c '" + command + "'";
   FILE* f = ::popen(full.c_str(), "r");

@@ -22,6 +22,9 @@ std::string sourceDir();
 // tests/support/no_uring.c: runs a command with io_uring_setup blocked by seccomp (EPERM).
 std::string noUringBinary();
 
+// Whether the binary under test is ferry.exe under Wine (FERRY_TEST_BINARY names wine).
+bool testingUnderWine();
+
 // Polls pred every few milliseconds until it holds or the deadline passes.
 bool waitUntil(const std::function<bool()>& pred, std::chrono::milliseconds deadline = 10s);
 
