@@ -110,7 +110,8 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<runtime::Worker>> pool;
   std::vector<io::Address> bound(cfg->listeners.size());  // filled by the workers' start-up
   for (unsigned i = 0; i < workers; ++i) {
-    pool.push_back(std::make_unique<runtime::Worker>(i, snapshot, registry, backend, bound));
+    pool.push_back(
+        std::make_unique<runtime::Worker>(i, workers, snapshot, registry, backend, bound));
     Result<bool> r = pool.back()->start();
     if (!r) {
       log::error("worker {}: {}", i, r.error().message());

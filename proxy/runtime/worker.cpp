@@ -18,14 +18,17 @@ std::shared_ptr<const Snapshot> Snapshot::build(std::shared_ptr<const config::Co
   for (const config::ListenerConfig& l : c->listeners) {
     s->routes.push_back(route::RouteTable::build(l.routes, *c));
   }
-  s->cursors = std::make_unique<Cursor[]>(c->clusters.size());
+  for (const config::ClusterConfig& cc : c->clusters) {
+    s->balancers.push_back(upstream::makeBalancerFactory(cc));
+  }
   s->config = std::move(c);
   return s;
 }
 
-Worker::Worker(unsigned index, std::shared_ptr<const Snapshot> snapshot,
+Worker::Worker(unsigned index, unsigned workers, std::shared_ptr<const Snapshot> snapshot,
                metrics::Registry& registry, io::Backend backend, std::vector<io::Address>& bound)
     : index_(index),
+      workers_(workers),
       snapshot_(std::move(snapshot)),
       registry_(registry),
       backendWanted_(backend),
@@ -52,7 +55,8 @@ Result<bool> Worker::setUp() {
   counters.buffers.store(buffers_.get());
   clusters_.reserve(cfg.clusters.size());
   for (std::size_t i = 0; i < cfg.clusters.size(); ++i) {
-    clusters_.emplace_back(cfg.clusters[i], snapshot_->cursors[i].value, counters.clusters[i]);
+    clusters_.emplace_back(cfg.clusters[i], *snapshot_->balancers[i], index_, workers_,
+                           counters.clusters[i]);
   }
   listenerContexts_.resize(cfg.listeners.size());
   for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {

@@ -23,11 +23,8 @@ namespace ferry::runtime {
 struct Snapshot {
   std::shared_ptr<const config::Config> config;
   std::vector<route::RouteTable> routes;  // per listener
-  // Per cluster: the round-robin cursor all workers share (one cache line each).
-  struct alignas(64) Cursor {
-    std::atomic<std::uint64_t> value{0};
-  };
-  std::unique_ptr<Cursor[]> cursors;
+  // Per cluster: its balancer, from which each worker takes its own (no state shared per request).
+  std::vector<std::shared_ptr<const balance::BalancerFactory>> balancers;
   static std::shared_ptr<const Snapshot> build(std::shared_ptr<const config::Config> c);
 };
 
@@ -36,8 +33,8 @@ class Worker {
   // bound: per listener, the address it is bound to. A listener configured with port 0 is bound
   // by the first worker to an ephemeral port, recorded there, and joined by the next workers
   // (they start one after another, so the vector is never written concurrently).
-  Worker(unsigned index, std::shared_ptr<const Snapshot> snapshot, metrics::Registry& registry,
-         io::Backend backend, std::vector<io::Address>& bound);
+  Worker(unsigned index, unsigned workers, std::shared_ptr<const Snapshot> snapshot,
+         metrics::Registry& registry, io::Backend backend, std::vector<io::Address>& bound);
   ~Worker();
   // Starts the thread, which sets up its proactor and listeners; returns once they are up or
   // with the first error (e.g. a port in use).
@@ -64,6 +61,7 @@ class Worker {
   };
 
   unsigned index_;
+  unsigned workers_;
   std::shared_ptr<const Snapshot> snapshot_;
   metrics::Registry& registry_;
   io::Backend backendWanted_;

@@ -18,8 +18,11 @@
 // Lifetimes: every coroutine here awaits its pending operations before returning; the two
 // directions of an exchange are joined (relay.h, both()) before the exchange ends.
 
+#include <array>
 #include <cstring>
+#include <optional>
 
+#include "proxy/balance/hash.h"
 #include "proxy/http/chunked.h"
 #include "proxy/http/proxy_protocol.h"
 #include "proxy/http/responses.h"
@@ -56,17 +59,51 @@ struct RequestLine {
   std::string_view t() const { return {target, targetLen}; }
 };
 
-// Counts a request as active on a cluster for as long as it holds an upstream connection.
+// Counts a request as active on a cluster and its endpoint (least_request reads the latter) for
+// as long as it holds an upstream connection.
 class ActiveGuard {
  public:
-  explicit ActiveGuard(metrics::Counter& c) : c_(c) { c_.add(); }
-  ~ActiveGuard() { c_.sub(); }
+  ActiveGuard(upstream::Cluster& c, std::size_t ep) : c_(c), ep_(ep) {
+    c_.counters().active.add();
+    c_.begin(ep_);
+  }
+  ~ActiveGuard() {
+    c_.counters().active.sub();
+    c_.end(ep_);
+  }
   ActiveGuard(const ActiveGuard&) = delete;
   ActiveGuard& operator=(const ActiveGuard&) = delete;
 
  private:
-  metrics::Counter& c_;
+  upstream::Cluster& c_;
+  std::size_t ep_;
 };
+
+// The key ring_hash and maglev place a request by (hash_on); a random one when it is absent.
+std::uint64_t hashKeyOf(const config::HashOn& on, const http::MessageHead& h,
+                        const io::Address& peer, std::string_view path,
+                        http::RequestIdGenerator& random) {
+  std::optional<std::string_view> v;
+  switch (on.kind) {
+    case config::HashOn::Kind::kNone:
+      return 0;
+    case config::HashOn::Kind::kSourceIp: {
+      char host[64];
+      std::size_t n = peer.formatHost(host, sizeof(host));
+      return balance::hashString(std::string_view(host, n));
+    }
+    case config::HashOn::Kind::kPath:
+      return balance::hashString(path);
+    case config::HashOn::Kind::kHeader:
+      v = h.find(on.name);
+      break;
+    case config::HashOn::Kind::kCookie:
+      if (auto c = h.find("cookie")) v = balance::cookieValue(*c, on.name);
+      break;
+  }
+  if (v && !v->empty()) return balance::hashString(*v);
+  return random.nextU64();
+}
 
 // What happens to the client connection after an exchange.
 enum class Next {
@@ -302,6 +339,9 @@ class Exchanges {
 
     // A weighted split (blue-green, canary) picks its cluster per request.
     upstream::Cluster& cluster = w_.clusters[route::pickCluster(*route, w_.requestIds.nextU64())];
+    hash_ = hashKeyOf(cluster.config().balance.hashOn, h, c_.peer, route::viewOf(h).path,
+                      w_.requestIds);
+    triedCount_ = 0;
     Duration routeTimeout = route->config != nullptr ? route->config->timeout : Duration::zero();
     deadline_ = routeTimeout > Duration::zero() ? start_ + routeTimeout : TimePoint::max();
     Outcome out;
@@ -419,7 +459,8 @@ class Exchanges {
     const config::ListenerConfig& cfg = *l_.config;
     upstreamFailed_ = true;
     requestEnded_ = false;
-    std::size_t ep = cluster.pick();
+    std::size_t ep = cluster.pick(hash_, std::span(tried_.data(), triedCount_));
+    if (triedCount_ < tried_.size()) tried_[triedCount_++] = ep;
     upstream::EndpointPool& pool = cluster.endpoint(ep);
     rec_.upstream = pool.address();
     std::span<const char> body(c_.in.data(), firstBody_);
@@ -473,7 +514,7 @@ class Exchanges {
       }
     }
     facts.stage = upstream::AttemptFacts::Stage::kWritten;
-    ActiveGuard active(cluster.counters().active);
+    ActiveGuard active(cluster, ep);
     if (!replayable_) c_.in.consume(firstBody_);
     facts.replayable = replayable_;
     rec_.bytesIn += firstBody_;
@@ -829,7 +870,10 @@ class Exchanges {
   bool dechunk_ = false;   // an HTTP/1.0 client gets the chunked body's payload only
   http::ChunkedDecoder dechunker_;
   std::span<const http::HeaderRule> responseRules_;
-  TimePoint deadline_ = TimePoint::max();  // the route's whole-exchange deadline
+  TimePoint deadline_ = TimePoint::max();          // the route's whole-exchange deadline
+  std::uint64_t hash_ = 0;                         // the request's balancing key (hash_on)
+  std::array<std::size_t, kMaxAttempts> tried_{};  // endpoints this request went to
+  std::size_t triedCount_ = 0;
 };
 
 Task<Next> serveRequests(Connection& c) {

@@ -10,7 +10,7 @@
 #include <cstddef>
 #include <vector>
 
-#include "proxy/balance/round_robin.h"
+#include "proxy/balance/balancer.h"
 #include "proxy/common/time.h"
 #include "proxy/config/config.h"
 #include "proxy/io/socket.h"
@@ -44,15 +44,26 @@ class EndpointPool {
   std::vector<Idle> idle_;  // LIFO: the warmest connection first
 };
 
+// The balancer of a cluster, built once per config snapshot and shared by the workers (each
+// takes its own per-worker Balancer from it).
+std::shared_ptr<const balance::BalancerFactory> makeBalancerFactory(const config::ClusterConfig& c);
+
 class Cluster {
  public:
-  // cursor: the round-robin position shared by all workers' views of this cluster.
-  Cluster(const config::ClusterConfig& cfg, std::atomic<std::uint64_t>& cursor,
-          metrics::ClusterCounters& counters);
+  // factory: the cluster's balancer (makeBalancerFactory); worker, workers: this worker's index
+  // and the count, so that per-worker state (round-robin cursors, random seeds) differs.
+  Cluster(const config::ClusterConfig& cfg, const balance::BalancerFactory& factory,
+          unsigned worker, unsigned workers, metrics::ClusterCounters& counters);
   const config::ClusterConfig& config() const { return *cfg_; }
   metrics::ClusterCounters& counters() { return *counters_; }
-  // The next endpoint by round robin.
-  std::size_t pick() { return rr_.next(); }
+  // The endpoint for a request by the cluster's policy, skipping the ones in `tried` (a retry
+  // goes elsewhere when it can); hash is the request's key for ring_hash and maglev. With every
+  // endpoint tried, the policy's choice among all. No allocation.
+  std::size_t pick(std::uint64_t hash = 0, std::span<const std::size_t> tried = {});
+  // Requests in flight per endpoint, for least_request: begin() when a request takes an
+  // endpoint, end() when it is done with it.
+  void begin(std::size_t ep) { ++active_[ep]; }
+  void end(std::size_t ep) { --active_[ep]; }
   EndpointPool& endpoint(std::size_t i) { return endpoints_[i]; }
   std::size_t size() const { return endpoints_.size(); }
 
@@ -60,7 +71,9 @@ class Cluster {
   const config::ClusterConfig* cfg_;
   metrics::ClusterCounters* counters_;
   std::vector<EndpointPool> endpoints_;
-  balance::RoundRobin rr_;
+  std::unique_ptr<balance::Balancer> balancer_;
+  std::vector<std::uint32_t> active_;
+  SteadyClock clock_;
 };
 
 }  // namespace ferry::upstream

@@ -31,12 +31,14 @@ std::string proxyConfig(int port, const std::vector<int>& endpoints, const std::
          eps + "]\n" + clusterExtra;
 }
 
+// Round robin keeps a cursor per worker (no shared atomic per request): on one worker requests
+// alternate strictly.
 TEST(Proxy, RoundRobinAlternatesAcrossBackends) {
   Backend s1("s1"), s2("s2");
-  Ferry f(proxyConfig(0, {s1.port(), s2.port()}));
+  Ferry f(proxyConfig(0, {s1.port(), s2.port()}, "", "", 1));
   int port = f.port("web");
   std::vector<std::string> seen;
-  for (int i = 0; i < 8; ++i) {  // separate connections, so both workers take part
+  for (int i = 0; i < 8; ++i) {
     CommandResult r = run("curl -sS --max-time 5 " + url(port, "/"));
     ASSERT_EQ(r.exitCode, 0);
     seen.push_back(r.out);
@@ -73,6 +75,49 @@ TEST(Proxy, LargeBodiesBothWaysContentLengthAndChunked) {
     EXPECT_NE(r.out.find("-"), std::string::npos);
   }
   run("rm -rf " + dir);
+}
+
+// The cluster's policy picks: smooth weighted round robin gives exact shares over a full cycle;
+// ring_hash on a header keeps a key on one backend.
+TEST(Proxy, BalancingPoliciesFromTheConfig) {
+  Backend s1("s1"), s2("s2");
+  {
+    Ferry f(
+        "workers: 1\naccess_log: false\nadmin: { address: {{ADMIN}} }\n"
+        "listeners:\n  - { name: web, address: 127.0.0.1:0, routes: [{ match: { path_prefix: "
+        "/ }, cluster: c }] }\n"
+        "clusters:\n  - name: c\n    balance: { policy: weighted_round_robin }\n"
+        "    endpoints:\n      - { address: 127.0.0.1:" +
+        std::to_string(s1.port()) + ", weight: 3 }\n      - { address: 127.0.0.1:" +
+        std::to_string(s2.port()) + ", weight: 1 }\n");
+    int n1 = 0;
+    for (int i = 0; i < 40; ++i) {
+      std::string r =
+          rawExchange(f.port("web"), "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+      n1 += r.find("\r\n\r\ns1\n") != std::string::npos;
+    }
+    EXPECT_EQ(n1, 30);
+  }
+  Ferry f(
+      "workers: 2\naccess_log: false\nadmin: { address: {{ADMIN}} }\n"
+      "listeners:\n  - { name: web, address: 127.0.0.1:0, routes: [{ match: { path_prefix: / "
+      "}, cluster: c }] }\n"
+      "clusters:\n  - name: c\n    balance: { policy: ring_hash, hash_on: { header: X-User } }\n"
+      "    endpoints: [127.0.0.1:" +
+      std::to_string(s1.port()) + ", 127.0.0.1:" + std::to_string(s2.port()) + "]\n");
+  std::set<std::string> seenAll;
+  for (int user = 0; user < 8; ++user) {
+    std::set<std::string> seen;
+    for (int i = 0; i < 5; ++i) {
+      std::string r =
+          rawExchange(f.port("web"), "GET / HTTP/1.1\r\nHost: a\r\nX-User: u" +
+                                         std::to_string(user) + "\r\nConnection: close\r\n\r\n");
+      seen.insert(r.substr(r.find("\r\n\r\n") + 4));
+    }
+    EXPECT_EQ(seen.size(), 1U) << "user " << user << " moved between backends";
+    seenAll.insert(seen.begin(), seen.end());
+  }
+  EXPECT_EQ(seenAll.size(), 2U) << "8 keys all hashed to one backend";
 }
 
 TEST(Proxy, DeadBackendGives502Fast) {
