@@ -82,7 +82,7 @@ constexpr const char* kDurationOffPattern = "^(off|0*[1-9][0-9]*(ms|s|m|h))$";
 constexpr const char* kSizePattern = "^0*[1-9][0-9]*(KiB|MiB|GiB)$";
 constexpr const char* kSizeOffPattern = "^(off|0*[1-9][0-9]*(KiB|MiB|GiB))$";
 constexpr const char* kAddressPattern =
-    "^(\\[[0-9A-Fa-f:.]+\\]|[0-9]{1,3}(\\.[0-9]{1,3}){3}):[0-9]{1,5}$";
+    "^(localhost|\\[[0-9A-Fa-f:.]+\\]|[0-9]{1,3}(\\.[0-9]{1,3}){3}):[0-9]{1,5}$";
 constexpr const char* kCidrPattern = "^([0-9.]+|[0-9A-Fa-f:.]+)/[0-9]{1,3}$";
 
 Json stringSchema(const Field& f) {
@@ -327,11 +327,15 @@ std::string referenceTable() {
                      : std::string("Keys at the top level of the file.\n\n");
     o += "| key | type | default | range | description |\n|---|---|---|---|---|\n";
     for (const Field& f : s->fields) {
-      std::string def = f.defaultText != nullptr      ? "`" + std::string(f.defaultText) + "`"
-                        : (f.flags & keys::kRequired) ? "required"
-                                                      : "";
-      o += "| `" + std::string(f.name) + "` | " + cell(typeText(f)) + " | " + cell(def) + " | " +
-           cell(rangeText(f)) + " | " + cell(f.doc) + " |\n";
+      std::string def;
+      if (f.defaultText != nullptr) {
+        def.append("`").append(f.defaultText).append("`");
+      } else if (f.flags & keys::kRequired) {
+        def = "required";
+      }
+      o.append("| `").append(f.name).append("` | ").append(cell(typeText(f))).append(" | ");
+      o.append(cell(def)).append(" | ").append(cell(rangeText(f))).append(" | ");
+      o.append(cell(f.doc)).append(" |\n");
     }
   }
   return o;

@@ -97,7 +97,8 @@ TEST(Loader, DefaultsMatchTheTable) {
 
 // Every key of issue 6, 7 and 8 read into the model.
 TEST(Loader, ReadsEveryKey) {
-  std::string dir = std::filesystem::path(::testing::TempDir() + "/ferry-pages").lexically_normal();
+  std::string dir =
+      std::filesystem::path(::testing::TempDir() + "/ferry-pages").lexically_normal().string();
   std::filesystem::create_directories(dir);
   std::ofstream(dir + "/503.html") << "busy";
   LoadResult r = loadString(R"(listeners:
@@ -644,8 +645,9 @@ TEST(Cidr, Contains) {
 }
 
 TEST(Loader, ErrorPagesMustExist) {
-  std::string dir =
-      std::filesystem::path(::testing::TempDir() + "/ferry-pages-missing").lexically_normal();
+  std::string dir = std::filesystem::path(::testing::TempDir() + "/ferry-pages-missing")
+                        .lexically_normal()
+                        .string();
   std::filesystem::create_directories(dir);
   LoadResult r = loadString(kL + kR + "    error_pages: { 503: nope.html, 200: x.html }\n" + kC,
                             "t.yaml", dir);
