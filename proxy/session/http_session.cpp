@@ -658,14 +658,7 @@ class Exchanges {
           co_return;
         }
       }
-      if (respSlot_.requested) {
-        respCause_ = Cause::kClientClosed;
-        co_return;
-      }
-      auto rd = io::recv(w_.proactor, up, out_.writable(), capped(cc.responseTimeout));
-      respSlot_.op = &rd;
-      io::IoResult r = co_await rd;
-      respSlot_.op = nullptr;
+      io::IoResult r = co_await recvUpstream(up, cc);
       if (r.ok() && r.bytes > 0) {
         out_.commit(r.bytes);
         continue;
@@ -720,14 +713,7 @@ class Exchanges {
     // The rest of the response body.
     while (!resp_.messageComplete()) {
       out_.compact();
-      if (respSlot_.requested) {
-        respCause_ = Cause::kClientClosed;
-        co_return;
-      }
-      auto rd = io::recv(w_.proactor, up, out_.writable(), capped(cc.responseTimeout));
-      respSlot_.op = &rd;
-      io::IoResult r = co_await rd;
-      respSlot_.op = nullptr;
+      io::IoResult r = co_await recvUpstream(up, cc);
       if (r.ec == std::errc::operation_canceled) {
         respCause_ = Cause::kClientClosed;
         co_return;
@@ -760,6 +746,19 @@ class Exchanges {
       out_.consume(st.consumed);
     }
     respComplete_ = true;
+  }
+
+  // Reads from the backend into out_ on the response's direction, within the response timeout
+  // (and the route's deadline); cancellable through respSlot_ (then operation_canceled).
+  Task<io::IoResult> recvUpstream(io::NativeHandle up, const config::ClusterConfig& cc) {
+    if (respSlot_.requested) {
+      co_return io::IoResult{std::make_error_code(std::errc::operation_canceled), 0};
+    }
+    auto rd = io::recv(w_.proactor, up, out_.writable(), capped(cc.responseTimeout));
+    respSlot_.op = &rd;
+    io::IoResult r = co_await rd;
+    respSlot_.op = nullptr;
+    co_return r;
   }
 
   // Sends to the client on the response's direction (cancellable); false (with respCause_ set)
