@@ -19,6 +19,7 @@
 // directions of an exchange are joined (relay.h, both()) before the exchange ends.
 
 #include <array>
+#include <cstdint>
 #include <cstring>
 #include <optional>
 
@@ -175,12 +176,13 @@ struct Connection : SessionRegistry::Entry {
 // the bytes after it (a pipelined request) stay in the client buffer.
 class RequestBodyFilter final : public Pump::Filter {
  public:
+  // limit: body bytes (as sent, chunk framing included) it may still pass; more is too large.
   RequestBodyFilter(http::Parser& p, std::uint64_t limit) : parser_(p), limit_(limit) {}
   Pump::Step onBytes(const char* data, std::size_t n) override {
     http::Parser::Step st = parser_.feed(data, n);
     if (st.status == http::Parser::Status::kError) return {0, false, true, false};
     seen_ += st.consumed;
-    if (limit_ != 0 && seen_ > limit_) return {0, false, false, true};
+    if (seen_ > limit_) return {0, false, false, true};
     return {st.consumed, parser_.messageComplete(), false, false};
   }
   Pump::Step onEof() override { return {0, false, !parser_.messageComplete(), false}; }
@@ -529,7 +531,7 @@ class Exchanges {
     respSlot_ = CancelSlot{};
     RequestBodyFilter filter(
         req_, cfg.maxRequestBodyBytes == 0
-                  ? 0
+                  ? UINT64_MAX
                   : cfg.maxRequestBodyBytes -
                         std::min<std::uint64_t>(firstBody_, cfg.maxRequestBodyBytes));
     Duration bodyTimeout = l_.policy.requestBodyTimeout;
@@ -545,6 +547,9 @@ class Exchanges {
     }
     rec_.bytesIn += request.bytesRead();
     requestEnded_ = reqEnd == Pump::End::kEnded;
+    // Once a response began the request cannot be sent again: its held body is done with (and
+    // must not reach a tunnel as if the client had sent it again).
+    if (replayable_ && (respComplete_ || respBegun_)) c_.in.consume(firstBody_);
     if (upgraded_ && requestEnded_) {
       // Bytes either side sent after its head (already in the buffers) go through first.
       TunnelResult t =
@@ -557,7 +562,6 @@ class Exchanges {
       co_return Outcome{Cause::kOk, true};
     }
     facts.responseForwarded = forwarded_ || respBegun_;
-    if (replayable_ && (respComplete_ || respBegun_)) c_.in.consume(firstBody_);
 
     Outcome out{respCause_, respBegun_};
     if (!requestEnded_ && !respComplete_) {

@@ -95,6 +95,19 @@ TEST(HttpRules, LimitsHaveTheirOwnStatuses) {
   EXPECT_EQ(statusOf(get(port, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")), 200);
 }
 
+// A chunked body has no Content-Length to refuse up front: it is counted as it streams, and
+// passing max_request_body_bytes gets 413 (no response had begun).
+TEST(HttpRules, ChunkedBodyOverTheLimitGets413) {
+  Backend s1("s1");
+  Ferry f(config(s1.port(), "    max_request_body_bytes: 1KiB\n"));
+  RawClient c(f.port("web"));
+  ASSERT_TRUE(c.send("POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"));
+  std::string chunk = "200\r\n" + std::string(512, 'x') + "\r\n";
+  for (int i = 0; i < 8; ++i) c.send(chunk);  // 4 KiB; ferry may stop reading before the end
+  std::string r = c.readResponse(10s);
+  EXPECT_EQ(statusOf(r), 413) << r;
+}
+
 TEST(HttpRules, Http10Clients) {
   Backend s1("s1");
   Ferry f(config(s1.port()));
