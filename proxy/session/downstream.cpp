@@ -96,9 +96,15 @@ std::optional<io::Address> addressOf(const http::ProxyEndpoint& e) {
   char text[64];
   std::size_t n = formatIp(e.ip, std::span(text, sizeof(text) - 8));
   if (n == 0) return std::nullopt;
-  std::string s =
-      e.ip.family == IpFamily::kV6 ? "[" + std::string(text, n) + "]" : std::string(text, n);
-  return io::Address::parse(s + ":" + std::to_string(e.port));
+  // Built by appending: GCC 12's -Wrestrict misfires on `"[" + std::string(...)` (bug 105329).
+  bool v6 = e.ip.family == IpFamily::kV6;
+  std::string s;
+  if (v6) s.push_back('[');
+  s.append(text, n);
+  if (v6) s.push_back(']');
+  s.push_back(':');
+  s.append(std::to_string(e.port));
+  return io::Address::parse(s);
 }
 
 }  // namespace
