@@ -207,6 +207,10 @@ struct Parser::Impl {
                     (p->type == HTTP_RESPONSE && !h.contentLength);
     return HPE_PAUSED;
   }
+  static int onBody(llhttp_t* p, const char*, std::size_t n) {
+    of(p).bodyBytes_ += n;
+    return 0;
+  }
   static int onMessageComplete(llhttp_t* p) {
     Parser& self = of(p);
     self.messageComplete_ = true;
@@ -228,6 +232,7 @@ const llhttp_settings_t& settings() {
     t.on_header_field_complete = &Parser::Impl::onHeaderFieldComplete;
     t.on_header_value = &Parser::Impl::onHeaderValue;
     t.on_headers_complete = &Parser::Impl::onHeadersComplete;
+    t.on_body = &Parser::Impl::onBody;
     t.on_message_complete = &Parser::Impl::onMessageComplete;
     return t;
   }();
@@ -262,6 +267,7 @@ void Parser::reset() {
   im.userError = nullptr;
   head_.clear();
   headComplete_ = messageComplete_ = noBody_ = false;
+  bodyBytes_ = 0;
   error_ = {};
   errorStatus_ = isRequest() ? 400 : 502;
 }

@@ -21,6 +21,7 @@
 // HTTP/1.0: head().keepAlive is true only with "Connection: keep-alive"; isHttp10() says which.
 
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
 
 #include "proxy/http/message.h"
@@ -74,6 +75,9 @@ class Parser {
   MessageHead& head() { return head_; }
   bool headComplete() const { return headComplete_; }
   bool messageComplete() const { return messageComplete_; }
+  // Payload bytes of the body parsed so far: chunk framing (sizes, extensions, trailers) is not
+  // counted, so a body limit means the same for chunked and Content-Length bodies.
+  std::uint64_t bodyBytes() const { return bodyBytes_; }
   // Whether the body is delimited by the peer closing (responses without length or chunking).
   bool bodyUntilClose() const;
   std::string_view error() const { return error_; }
@@ -94,6 +98,7 @@ class Parser {
   bool headComplete_ = false;
   bool messageComplete_ = false;
   bool noBody_ = false;
+  std::uint64_t bodyBytes_ = 0;
   std::string_view error_;
   int errorStatus_ = 400;
   friend struct Impl;

@@ -176,13 +176,13 @@ struct Connection : SessionRegistry::Entry {
 // the bytes after it (a pipelined request) stay in the client buffer.
 class RequestBodyFilter final : public Pump::Filter {
  public:
-  // limit: body bytes (as sent, chunk framing included) it may still pass; more is too large.
+  // limit: the most payload bytes the whole body may carry (chunk framing not counted); more is
+  // too large.
   RequestBodyFilter(http::Parser& p, std::uint64_t limit) : parser_(p), limit_(limit) {}
   Pump::Step onBytes(const char* data, std::size_t n) override {
     http::Parser::Step st = parser_.feed(data, n);
     if (st.status == http::Parser::Status::kError) return {0, false, true, false};
-    seen_ += st.consumed;
-    if (seen_ > limit_) return {0, false, false, true};
+    if (parser_.bodyBytes() > limit_) return {0, false, false, true};
     return {st.consumed, parser_.messageComplete(), false, false};
   }
   Pump::Step onEof() override { return {0, false, !parser_.messageComplete(), false}; }
@@ -190,7 +190,6 @@ class RequestBodyFilter final : public Pump::Filter {
  private:
   http::Parser& parser_;
   std::uint64_t limit_;
-  std::uint64_t seen_ = 0;
 };
 
 // Requests on one connection while it is busy; see the file comment for why this is apart
@@ -325,7 +324,7 @@ class Exchanges {
       co_return co_await finish(Outcome{Cause::kBadRequest}, Next::kClose);
     }
     firstBody_ = st.consumed;
-    if (cfg.maxRequestBodyBytes != 0 && firstBody_ > cfg.maxRequestBodyBytes) {
+    if (cfg.maxRequestBodyBytes != 0 && req_.bodyBytes() > cfg.maxRequestBodyBytes) {
       co_return co_await finish(Outcome{Cause::kBodyTooLarge}, Next::kClose);
     }
     if (expectContinue_ && !req_.messageComplete()) {
@@ -529,11 +528,8 @@ class Exchanges {
     forwarded_ = false;
     respCause_ = Cause::kOk;
     respSlot_ = CancelSlot{};
-    RequestBodyFilter filter(
-        req_, cfg.maxRequestBodyBytes == 0
-                  ? UINT64_MAX
-                  : cfg.maxRequestBodyBytes -
-                        std::min<std::uint64_t>(firstBody_, cfg.maxRequestBodyBytes));
+    RequestBodyFilter filter(req_,
+                             cfg.maxRequestBodyBytes == 0 ? UINT64_MAX : cfg.maxRequestBodyBytes);
     Duration bodyTimeout = l_.policy.requestBodyTimeout;
     Pump request(
         w_.proactor, c_.in,
