@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "proxy/common/cidr.h"
 #include "proxy/common/time.h"
 #include "proxy/io/address.h"
 
@@ -123,16 +124,13 @@ struct ForwardingConfig {
   ForwardMode forwarded = ForwardMode::kOff;  // RFC 7239
 };
 
-// An address range, e.g. 10.0.0.0/8 or fd00::/8 (host bits are zero: the loader checks).
+// An address range, e.g. 10.0.0.0/8 or fd00::/8, as written and as parsed (by the one CIDR
+// parser, proxy/common/cidr.h; the config insists on an explicit prefix).
 struct Cidr {
-  bool v6 = false;
-  std::array<std::uint8_t, 16> bytes{};  // network order; IPv4 uses the first 4
-  unsigned prefix = 0;
+  CidrRange range{};
   std::string text;  // as written
-  // True if the address (4 or 16 bytes, network order) is inside this range. IPv4-mapped IPv6
-  // addresses (::ffff:a.b.c.d) match IPv4 ranges.
-  bool contains(const std::uint8_t* addr, bool addrIsV6) const;
-  // Parses "a.b.c.d/n" or "v6/n"; on failure returns nullopt and sets error.
+  // Parses "a.b.c.d/n" or "v6/n"; on failure returns nullopt and sets error (why, after the
+  // quoted text in the loader's message).
   static std::optional<Cidr> parse(std::string_view s, std::string& error);
 };
 

@@ -717,4 +717,18 @@ LoadResult loadFile(const std::string& path) {
   return loadString(ss.str(), path, dir);
 }
 
+std::optional<Cidr> Cidr::parse(std::string_view s, std::string& error) {
+  if (s.find('/') == std::string_view::npos) {
+    error = "is not an address range: write address/prefix, e.g. 10.0.0.0/8 or fd00::/8";
+    return std::nullopt;
+  }
+  std::string why;
+  std::optional<CidrRange> r = parseCidr(s, &why);
+  if (!r) {
+    error = "is not an address range: " + why;
+    return std::nullopt;
+  }
+  return Cidr{*r, std::string(s)};
+}
+
 }  // namespace ferry::config

@@ -39,9 +39,7 @@ void buildPolicies(const config::Config& c, const config::ListenerConfig& l, Lis
   p.xForwardedProto = modeOf(l.forwarding.xForwardedProto);
   p.xForwardedHost = modeOf(l.forwarding.xForwardedHost);
   p.forwarded = modeOf(l.forwarding.forwarded);
-  for (const config::Cidr& cidr : l.trustedProxies) {
-    if (auto r = parseCidr(cidr.text)) p.trustedProxies.add(*r);
-  }
+  for (const config::Cidr& cidr : l.trustedProxies) p.trustedProxies.add(cidr.range);
   p.requestId = l.requestId;
   p.requestBodyTimeout = l.requestBodyTimeout;
   p.tunnelIdleTimeout = l.tunnelIdleTimeout;
