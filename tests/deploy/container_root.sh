@@ -10,6 +10,8 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 binary=$(realpath "$1")
+ldd "$binary" | grep -q 'lib[at]san\.' &&
+  skip container-root "a sanitizer build (the image ships a release binary without sanitizer runtimes)"
 [[ $(id -u) -eq 0 ]] || skip container-root "needs root (chroot, unshare)"
 command -v debootstrap >/dev/null || skip container-root "debootstrap not installed (Debian: debootstrap)"
 cache=${FERRY_CONTAINER_ROOT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ferry-container-root}
