@@ -117,4 +117,29 @@ class AcceptAwaiter final : public AcceptOp {
   std::size_t bytes_ = 0;
 };
 
+// splice, awaited again and again on the same object (it owns the pipe): co_await sp.
+class SpliceAwaiter final : public SpliceOp {
+ public:
+  explicit SpliceAwaiter(Proactor& p) : proactor_(p) {}
+  SpliceAwaiter(const SpliceAwaiter&) = delete;
+  SpliceAwaiter& operator=(const SpliceAwaiter&) = delete;
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) {
+    handle_ = h;
+    proactor_.splice(*this);
+  }
+  IoResult await_resume() noexcept { return {ec_, bytes_}; }
+  void onComplete(std::error_code ec, std::size_t bytes) override {
+    ec_ = ec;
+    bytes_ = bytes;
+    handle_.resume();
+  }
+
+ private:
+  Proactor& proactor_;
+  std::coroutine_handle<> handle_;
+  std::error_code ec_;
+  std::size_t bytes_ = 0;
+};
+
 }  // namespace ferry::io

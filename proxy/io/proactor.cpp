@@ -37,17 +37,20 @@ Result<std::unique_ptr<Proactor>> makeProactor(Backend b, const ProactorOptions&
     return makeIocpProactor(o, options);
   }
 #else
+  ProactorOptions o = options;
+  const char* sp = std::getenv("FERRY_SPLICE");
+  if (sp != nullptr && std::strcmp(sp, "0") == 0) o.splice = false;
   switch (b) {
     case Backend::kAuto: {
-      auto u = makeUringProactor(options);
+      auto u = makeUringProactor(o);
       if (u) return u;
       log::warn("io_uring is not available ({}); using epoll", u.error().message());
-      return makeEpollProactor(options);
+      return makeEpollProactor(o);
     }
     case Backend::kUring:
-      return makeUringProactor(options);
+      return makeUringProactor(o);
     case Backend::kEpoll:
-      return makeEpollProactor(options);
+      return makeEpollProactor(o);
     case Backend::kIocp:
       break;
   }

@@ -42,6 +42,7 @@ enum class OpKind : std::uint8_t {
   kSendPoll,    // transmit_packets, waiting for the socket to drain before a file range
   kSendZc,      // transmit_packets, a zero-copy send whose buffer notification is outstanding
   kDisconnect,  // disconnect_ex: the shutdown of the send side
+  kSplice,      // splice: stage 0 waiting for bytes to read, stage 1 for room to write
   kTimer,       // a timer
   kPost,        // posted from another thread
   kInternal,    // a backend's own operation (multishot accept, wake-ups)
@@ -167,11 +168,42 @@ class DisconnectOp : public Operation {
   bool reuse = false;
 };
 
+// splice: moves bytes from one socket to another inside the kernel, through a pipe the operation
+// owns (Linux splice(2); no copy through user space). One submission reads one chunk (up to
+// maxBytes) from `from` and completes once all of it was written to `to`: bytes is that count;
+// 0 with no error means `from` reached its end (the peer's FIN) with nothing left to write.
+// Only where Proactor::canSplice() says so; elsewhere it completes with operation_not_supported.
+//
+// Timeouts: readTimeout bounds the wait for bytes, writeTimeout the wait for `to` to take them
+// (each a bound on one stage, zero: none); the backend sets Operation::timeout from them.
+// On an error, failedWriting says which side failed. Bytes read but not yet written (after a
+// failure or a cancel while writing) stay in the pipe and go first on the next submission.
+// The pipe is opened on first use and closed with the operation; keep one SpliceOp per
+// direction for a connection's whole life, not one per chunk.
+class SpliceOp : public Operation {
+ public:
+  NativeHandle from = kInvalidHandle;
+  NativeHandle to = kInvalidHandle;
+  std::uint32_t maxBytes = 65536;  // per submission; at most the pipe's capacity (64 KiB)
+  Duration readTimeout{};
+  Duration writeTimeout{};
+  // results
+  bool failedWriting = false;
+  std::uint32_t buffered = 0;  // bytes in the pipe, read from `from`, not yet written to `to`
+  // The pipe (read end, write end): backend-managed; plain descriptors closed by Socket.
+  Socket pipeOut;
+  Socket pipeIn;
+};
+
 // A timer: completes successfully after `timeout`.
 class TimerOp : public Operation {};
 
 // A listening socket owned by a proactor. Accepts are queued on it with acceptEx. Destroy it
-// before its proactor, on the proactor's thread, with no accept pending on it.
+// before its proactor, on the proactor's thread; it may be destroyed at any time there (a reload
+// closes listeners while clients connect): accepts still pending on it complete with
+// operation_canceled on a later turn, and what the kernel still delivers for it afterwards
+// (accepted sockets, the cancel's completion) is absorbed by the proactor, sockets closed. A
+// caller must not post another accept on it once it is gone.
 class Listener {
  public:
   virtual ~Listener() = default;
@@ -190,6 +222,9 @@ struct ProactorOptions {
   // a cancel or timeout of a send to a peer that stops reading waits until the connection is
   // reset. It pays for large buffers on real NICs (on loopback the kernel copies anyway).
   std::uint32_t zeroCopyThreshold = 0;
+  // Linux: offer splice() (canSplice()). The environment variable FERRY_SPLICE=0 switches it
+  // off in makeProactor, to compare with the buffer relay (tests/bench).
+  bool splice = true;
 };
 
 class Proactor {
@@ -213,6 +248,10 @@ class Proactor {
   virtual void transmitPackets(TransmitOp& op) = 0;
   virtual void disconnectEx(DisconnectOp& op) = 0;
   virtual void startTimer(TimerOp& op) = 0;
+  // Whether splice() moves bytes in the kernel here (Linux backends); when false, relays copy
+  // through buffers with recv and transmit_packets.
+  virtual bool canSplice() const { return false; }
+  virtual void splice(SpliceOp& op) = 0;
 
   // Takes back a socket after disconnect_ex(reuse): a backend that can reuse handles keeps it
   // for accept_ex (Windows, TF_REUSE_SOCKET, where the system supports it); others close it.

@@ -63,6 +63,57 @@ Task<Pump::End> Pump::run() {
   }
 }
 
+SplicePump::SplicePump(io::Proactor& p, Buffer& pending, Pump::Ends ends)
+    : p_(p), pending_(pending), ends_(ends), op_(p) {
+  op_.from = ends.from;
+  op_.to = ends.to;
+  op_.readTimeout = ends.readTimeout;
+  op_.writeTimeout = ends.writeTimeout;
+}
+
+Task<Pump::End> SplicePump::run() {
+  if (!pending_.empty()) {  // bytes read before the relay began go first, from the buffer
+    if (slot_.requested) co_return Pump::End::kCancelled;
+    io::TransmitElement e = io::TransmitElement::memory(pending_.data(), pending_.size());
+    auto wr = io::transmit(p_, ends_.to, std::span(&e, 1), ends_.writeTimeout);
+    slot_.op = &wr;
+    io::IoResult r = co_await wr;
+    slot_.op = nullptr;
+    if (r.ec == std::errc::operation_canceled) co_return Pump::End::kCancelled;
+    if (r.ec) {
+      ec_ = r.ec;
+      co_return r.ec == std::errc::timed_out ? Pump::End::kWriteTimeout : Pump::End::kWriteError;
+    }
+    written_ += pending_.size();
+    pending_.consume(pending_.size());
+  }
+  for (;;) {
+    if (slot_.requested) co_return Pump::End::kCancelled;
+    slot_.op = &op_;
+    io::IoResult r = co_await op_;
+    slot_.op = nullptr;
+    if (r.ec == std::errc::operation_canceled) co_return Pump::End::kCancelled;
+    written_ += r.bytes;
+    if (r.ec) {
+      ec_ = r.ec;
+      bool timedOut = r.ec == std::errc::timed_out;
+      if (op_.failedWriting) co_return timedOut ? Pump::End::kWriteTimeout : Pump::End::kWriteError;
+      co_return timedOut ? Pump::End::kReadTimeout : Pump::End::kReadError;
+    }
+    if (clock_ != nullptr) last_ = clock_->now();
+    if (r.bytes == 0) {
+      if (ends_.halfClose && !slot_.requested) {
+        auto sd = io::disconnect(p_, ends_.to, ends_.writeTimeout);
+        slot_.op = &sd;
+        co_await sd;
+        slot_.op = nullptr;
+      }
+      co_return Pump::End::kEof;
+    }
+    read_ += r.bytes;
+  }
+}
+
 namespace {
 
 struct JoinState {
@@ -96,8 +147,8 @@ namespace {
 
 // One direction of a tunnel. An idle timeout in one direction is not the tunnel's while the
 // other direction moved bytes lately: then the read is simply posted again.
-Task<void> tunnelDirection(Pump& self, Pump& other, const Clock& clock, Duration idle,
-                           Pump::End& end) {
+template <class P>
+Task<void> tunnelDirection(P& self, P& other, const Clock& clock, Duration idle, Pump::End& end) {
   for (;;) {
     end = co_await self.run();
     if (end == Pump::End::kReadTimeout && clock.now() - other.lastActivity() < idle) continue;
@@ -108,13 +159,13 @@ Task<void> tunnelDirection(Pump& self, Pump& other, const Clock& clock, Duration
   if (!orderly) other.cancel();
 }
 
-}  // namespace
-
-Task<TunnelResult> tunnel(io::Proactor& p, const Clock& clock, io::NativeHandle x, Buffer& xBuf,
-                          io::NativeHandle y, Buffer& yBuf, Duration idleTimeout,
-                          Duration sendTimeout) {
-  Pump xy(p, xBuf, {x, y, idleTimeout, sendTimeout, true});
-  Pump yx(p, yBuf, {y, x, idleTimeout, sendTimeout, true});
+// Both directions of a tunnel over pumps of type P (Pump or SplicePump).
+template <class P>
+Task<TunnelResult> tunnelOver(io::Proactor& p, const Clock& clock, io::NativeHandle x, Buffer& xBuf,
+                              io::NativeHandle y, Buffer& yBuf, Duration idleTimeout,
+                              Duration sendTimeout) {
+  P xy(p, xBuf, {x, y, idleTimeout, sendTimeout, true});
+  P yx(p, yBuf, {y, x, idleTimeout, sendTimeout, true});
   xy.setClock(&clock);
   yx.setClock(&clock);
   Pump::End ex = Pump::End::kEof;
@@ -127,6 +178,17 @@ Task<TunnelResult> tunnel(io::Proactor& p, const Clock& clock, io::NativeHandle 
   r.clean = ex == Pump::End::kEof && ey == Pump::End::kEof;
   r.timedOut = ex == Pump::End::kReadTimeout || ey == Pump::End::kReadTimeout;
   co_return r;
+}
+
+}  // namespace
+
+Task<TunnelResult> tunnel(io::Proactor& p, const Clock& clock, io::NativeHandle x, Buffer& xBuf,
+                          io::NativeHandle y, Buffer& yBuf, Duration idleTimeout,
+                          Duration sendTimeout, bool splice) {
+  if (splice && p.canSplice()) {
+    co_return co_await tunnelOver<SplicePump>(p, clock, x, xBuf, y, yBuf, idleTimeout, sendTimeout);
+  }
+  co_return co_await tunnelOver<Pump>(p, clock, x, xBuf, y, yBuf, idleTimeout, sendTimeout);
 }
 
 }  // namespace ferry::session

@@ -19,6 +19,7 @@
 #include "proxy/common/buffer.h"
 #include "proxy/common/task.h"
 #include "proxy/common/time.h"
+#include "proxy/io/awaitables.h"
 #include "proxy/io/proactor.h"
 #include "proxy/session/cancel.h"
 
@@ -90,6 +91,36 @@ class Pump {
   std::error_code ec_;
 };
 
+// One direction moved by the kernel (io::SpliceOp: splice(2) through a pipe, where the proactor
+// canSplice()): the bytes never enter user space and the pump holds no buffer of its own. Same
+// ends and results as a Pump without a filter: bytes already in `pending` (read before the relay
+// started) are sent first, EOF is passed on as a half-close when asked, read and write timeouts
+// as for a Pump (the read timeout bounds the wait for bytes, the write timeout the wait for the
+// other side to take them).
+class SplicePump {
+ public:
+  SplicePump(io::Proactor& p, Buffer& pending, Pump::Ends ends);
+  Task<Pump::End> run();
+  void cancel() { slot_.cancel(p_); }
+  std::uint64_t bytesRead() const { return read_; }
+  std::uint64_t bytesWritten() const { return written_; }
+  TimePoint lastActivity() const { return last_; }
+  void setClock(const Clock* c) { clock_ = c; }
+  std::error_code error() const { return ec_; }
+
+ private:
+  io::Proactor& p_;
+  Buffer& pending_;
+  Pump::Ends ends_;
+  io::SpliceAwaiter op_;
+  CancelSlot slot_;
+  std::uint64_t read_ = 0;
+  std::uint64_t written_ = 0;
+  TimePoint last_{};
+  const Clock* clock_ = nullptr;
+  std::error_code ec_;
+};
+
 // Runs a and b at once on this worker; completes when both have completed.
 Task<void> both(Task<void> a, Task<void> b);
 
@@ -102,8 +133,10 @@ struct TunnelResult {
   bool clean = false;  // both sides closed in order (no error, no timeout)
   bool timedOut = false;
 };
+// With splice set and a proactor that canSplice(), both directions are SplicePumps (xBuf and
+// yBuf then only hold bytes read before the tunnel began); otherwise Pumps through the buffers.
 Task<TunnelResult> tunnel(io::Proactor& p, const Clock& clock, io::NativeHandle x, Buffer& xBuf,
                           io::NativeHandle y, Buffer& yBuf, Duration idleTimeout,
-                          Duration sendTimeout);
+                          Duration sendTimeout, bool splice = false);
 
 }  // namespace ferry::session

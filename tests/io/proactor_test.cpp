@@ -753,6 +753,296 @@ TEST_P(ProactorTest, BurstOfConnectionsIsEveryOneAcceptedAndAnswered) {
   EXPECT_EQ(served, total);
 }
 
+// Closing a listener at run time (a reload does) while clients keep connecting: accepts still
+// posted on it complete with operation_canceled, completions the kernel delivers for it after
+// it is gone touch no freed memory (run under AddressSanitizer: make test-asan) and leak no
+// socket, and the proactor goes on serving a new listener. Three ways to close: with accepts
+// waiting on it; after cancelling them first (the worker's drain), so that sockets accepted
+// meanwhile wait in the listener; and with clients connected since the proactor's last turn, so
+// the backend learns of them only after the close.
+TEST_P(ProactorTest, ClosingAListenerWhileClientsConnectIsSafe) {
+  std::size_t handlesBefore = test::openHandles();
+  std::atomic<bool> clientsStop{false};
+  std::atomic<int> attempts{0};
+  std::atomic<bool> clientExited{false};
+  std::vector<Address> targets(3);  // the listeners' addresses, filled before they are used
+  std::atomic<int> target{-1};      // which one the clients connect to; -1: none
+  // Clients: their own proactor and thread, up to 16 connects at a time to whatever listener
+  // the test points them at, each closed at once; refusals are expected once it is gone.
+  std::thread client([&] {
+    auto made = makeProactor(GetParam());
+    if (!made) {
+      clientExited = true;
+      return;
+    }
+    Proactor& cp = *made.value();
+    int inFlight = 0;
+    auto one = [&](Address to) -> Task<void> {
+      auto c = connect(cp, to, {}, 2s);
+      co_await c;
+      c.socket.close();
+      ++attempts;
+      --inFlight;
+    };
+    auto end = std::chrono::steady_clock::now() + 60s;
+    while (!clientsStop && std::chrono::steady_clock::now() < end) {
+      int to = target.load();
+      while (to >= 0 && inFlight < 16) {
+        ++inFlight;
+        spawn(one(targets[static_cast<std::size_t>(to)]));
+      }
+      cp.runOnce(1ms);
+    }
+    auto drain = std::chrono::steady_clock::now() + 10s;
+    while (inFlight > 0 && std::chrono::steady_clock::now() < drain) cp.runOnce(20ms);
+    clientExited = true;
+  });
+  struct Joiner {  // the client thread ends with the test, whichever way the test ends
+    std::atomic<bool>& stop;
+    std::thread& thread;
+    ~Joiner() {
+      stop = true;
+      if (thread.joinable()) thread.join();
+    }
+  } joiner{clientsStop, client};
+
+  enum class Close { kWithAcceptsWaiting, kAfterCancellingAccepts, kWithConnectionsPending };
+  for (Close how : {Close::kWithAcceptsWaiting, Close::kAfterCancellingAccepts,
+                    Close::kWithConnectionsPending}) {
+    int round = static_cast<int>(how);
+    SCOPED_TRACE(round);
+    auto made = p_->listen(*Address::parse("127.0.0.1:0"), ListenOptions{});
+    ASSERT_TRUE(made.ok()) << made.error().message();
+    std::unique_ptr<Listener> l = std::move(made.value());
+    targets[static_cast<std::size_t>(round)] = l->address();
+    bool closed = false;
+    int accepted = 0, loopsEnded = 0, canceledResults = 0;
+    constexpr int kLoops = 4;
+    std::vector<std::unique_ptr<AcceptAwaiter>> accepts;
+    for (int i = 0; i < kLoops; ++i) accepts.push_back(std::make_unique<AcceptAwaiter>(*p_, *l));
+    auto acceptLoop = [&](AcceptAwaiter& a) -> Task<void> {
+      for (;;) {
+        IoResult r = co_await ByRef<AcceptAwaiter>{a};
+        if (r.ec == std::errc::operation_canceled) {
+          ++canceledResults;
+          break;
+        }
+        if (r.ok()) {
+          ++accepted;
+          a.socket.close();
+        }
+        if (closed) break;  // never post on a listener that is gone
+      }
+      ++loopsEnded;
+    };
+    for (auto& a : accepts) spawn(acceptLoop(*a));
+    target = round;
+    auto until = [&](auto cond, std::chrono::seconds limit) {
+      auto end = std::chrono::steady_clock::now() + limit;
+      while (!cond() && std::chrono::steady_clock::now() < end) p_->runOnce(5ms);
+      return cond();
+    };
+    ASSERT_TRUE(until([&] { return accepted >= 20; }, 20s)) << accepted << " accepted";
+    if (how == Close::kAfterCancellingAccepts) {
+      for (auto& a : accepts) p_->cancel(*a);
+      ASSERT_TRUE(until([&] { return loopsEnded == kLoops; }, 10s));
+      // Clients keep connecting: a backend that accepts ahead (io_uring) queues them meanwhile.
+      int seen = attempts;
+      ASSERT_TRUE(until([&] { return attempts >= seen + 20; }, 10s));
+    }
+    if (how == Close::kWithConnectionsPending) {
+      // Connections the kernel completes while this proactor does not turn: the backend learns
+      // of them (and of the accepts' results) only after the close.
+      int seen = attempts;
+      auto end = std::chrono::steady_clock::now() + 5s;
+      while (attempts < seen + 8 && std::chrono::steady_clock::now() < end)
+        std::this_thread::sleep_for(1ms);
+    }
+    closed = true;
+    l.reset();  // the close, with clients connecting
+    // Late completions arrive now; every accept still posted completes with
+    // operation_canceled. Clients go on connecting to the closed address for a while.
+    ASSERT_TRUE(until([&] { return loopsEnded == kLoops; }, 10s));
+    EXPECT_EQ(canceledResults, kLoops);
+    int seen = attempts;
+    ASSERT_TRUE(until([&] { return attempts >= seen + 32; }, 10s));
+    target = -1;
+    for (auto& a : accepts) EXPECT_FALSE(a->pending());
+  }
+  clientsStop = true;
+  client.join();
+  // No socket left behind: what the kernel accepted for a closed listener was closed.
+  auto settle = std::chrono::steady_clock::now() + 10s;
+  while (test::openHandles() != handlesBefore && std::chrono::steady_clock::now() < settle)
+    p_->runOnce(20ms);
+  EXPECT_EQ(test::openHandles(), handlesBefore);
+  // The proactor still serves: a new pair through the fixture's listener.
+  Pair pair;
+  bool done = false;
+  spawn(makePair(*p_, *listener_, listenAddr(), pair, done));
+  EXPECT_TRUE(runUntil(done));
+}
+
+// splice: bytes from one connection to another through the kernel (Linux backends), chunk by
+// chunk, byte for byte, the reading side's end seen as a 0-byte completion; each stage bounded
+// by its own timeout and the failing side named; cancel ends a waiting splice. IOCP has none.
+TEST_P(ProactorTest, SpliceMovesBytesBetweenSocketsAndReportsEachSide) {
+  Pair in, out;  // bytes go in.client -> in.server =splice=> out.client -> out.server
+  bool done1 = false, done2 = false;
+  spawn(makePair(*p_, *listener_, listenAddr(), in, done1));
+  ASSERT_TRUE(runUntil(done1));
+  spawn(makePair(*p_, *listener_, listenAddr(), out, done2));
+  ASSERT_TRUE(runUntil(done2));
+  if (!p_->canSplice()) {
+    EXPECT_EQ(GetParam(), Backend::kIocp);
+    SpliceAwaiter sp(*p_);
+    sp.from = in.server.native();
+    sp.to = out.client.native();
+    bool done = false;
+    IoResult r;
+    auto task1 = [&]() -> Task<void> {
+      r = co_await ByRef<SpliceAwaiter>{sp};
+      done = true;
+    };
+    spawn(task1());
+    ASSERT_TRUE(runUntil(done));
+    EXPECT_EQ(r.ec, std::errc::operation_not_supported);
+    return;
+  }
+  EXPECT_NE(GetParam(), Backend::kIocp);
+  // 1. 4 MiB of varied bytes, then the sender's FIN.
+  std::string payload(4U << 20, '\0');
+  for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>((i * 131) >> 3);
+  SpliceAwaiter sp(*p_);
+  sp.from = in.server.native();
+  sp.to = out.client.native();
+  sp.readTimeout = 10s;
+  sp.writeTimeout = 10s;
+  std::uint64_t spliced = 0;
+  int chunks = 0;
+  IoResult last;
+  bool spliceDone = false, sent = false, received = false;
+  std::string got;
+  auto task2 = [&]() -> Task<void> {
+    for (;;) {
+      last = co_await ByRef<SpliceAwaiter>{sp};
+      if (!last.ok() || last.bytes == 0) break;
+      EXPECT_LE(last.bytes, sp.maxBytes);
+      spliced += last.bytes;
+      ++chunks;
+    }
+    spliceDone = true;
+  };
+  spawn(task2());
+  auto task3 = [&]() -> Task<void> {
+    TransmitElement e = TransmitElement::memory(payload);
+    IoResult r =
+        co_await transmit(*p_, in.client.native(), std::span(&e, 1), 10s, kTransmitDisconnect);
+    EXPECT_TRUE(r.ok()) << r.ec.message();
+    sent = true;
+  };
+  spawn(task3());
+  auto task4 = [&]() -> Task<void> {
+    std::vector<char> buf(1 << 16);
+    while (got.size() < payload.size()) {
+      IoResult r = co_await recv(*p_, out.server.native(), buf, 10s);
+      if (!r.ok() || r.bytes == 0) break;
+      got.append(buf.data(), r.bytes);
+    }
+    received = true;
+  };
+  spawn(task4());
+  auto end = std::chrono::steady_clock::now() + 30s;
+  while (!(spliceDone && sent && received) && std::chrono::steady_clock::now() < end)
+    p_->runOnce(50ms);
+  ASSERT_TRUE(spliceDone && sent && received);
+  EXPECT_TRUE(last.ok()) << last.ec.message();
+  EXPECT_EQ(last.bytes, 0U) << "the sender's FIN ends the splice with 0 bytes";
+  EXPECT_EQ(spliced, payload.size());
+  EXPECT_GT(chunks, 1);
+  EXPECT_TRUE(got == payload) << "bytes differ; got " << got.size();
+  EXPECT_EQ(sp.buffered, 0U);
+
+  // 2. Nothing to read within readTimeout: timed_out, the reading side named.
+  Pair quiet, sink;
+  bool q = false, k = false;
+  spawn(makePair(*p_, *listener_, listenAddr(), quiet, q));
+  ASSERT_TRUE(runUntil(q));
+  spawn(makePair(*p_, *listener_, listenAddr(), sink, k));
+  ASSERT_TRUE(runUntil(k));
+  SpliceAwaiter idle(*p_);
+  idle.from = quiet.server.native();
+  idle.to = sink.client.native();
+  idle.readTimeout = 100ms;
+  idle.writeTimeout = 10s;
+  bool idleDone = false;
+  IoResult idleResult;
+  auto task5 = [&]() -> Task<void> {
+    idleResult = co_await ByRef<SpliceAwaiter>{idle};
+    idleDone = true;
+  };
+  spawn(task5());
+  ASSERT_TRUE(runUntil(idleDone));
+  EXPECT_EQ(idleResult.ec, std::errc::timed_out);
+  EXPECT_FALSE(idle.failedWriting);
+
+  // 3. A receiver that never reads: the write stage times out, the writing side named, and the
+  //    bytes read but not written stay in the pipe.
+  SpliceAwaiter stuck(*p_);
+  stuck.from = quiet.server.native();
+  stuck.to = sink.client.native();
+  stuck.readTimeout = 10s;
+  stuck.writeTimeout = 300ms;
+  std::string flood(8U << 20, 'f');
+  TransmitElement fe = TransmitElement::memory(flood);
+  auto flooding = transmit(*p_, quiet.client.native(), std::span(&fe, 1), 30s);
+  bool floodDone = false;
+  auto task6 = [&]() -> Task<void> {
+    co_await ByRef<Awaiter<TransmitOp>>{flooding};
+    floodDone = true;
+  };
+  spawn(task6());
+  bool stuckDone = false;
+  IoResult stuckResult;
+  auto task7 = [&]() -> Task<void> {
+    for (;;) {
+      stuckResult = co_await ByRef<SpliceAwaiter>{stuck};
+      if (!stuckResult.ok() || stuckResult.bytes == 0) break;
+    }
+    stuckDone = true;
+  };
+  spawn(task7());
+  ASSERT_TRUE(runUntil(stuckDone, 30s));
+  EXPECT_EQ(stuckResult.ec, std::errc::timed_out);
+  EXPECT_TRUE(stuck.failedWriting);
+  EXPECT_GT(stuck.buffered, 0U);
+  p_->cancel(flooding);
+  ASSERT_TRUE(runUntil(floodDone));
+
+  // 4. Cancel ends a splice waiting for bytes.
+  Pair c1, c2;
+  bool a1 = false, a2 = false;
+  spawn(makePair(*p_, *listener_, listenAddr(), c1, a1));
+  ASSERT_TRUE(runUntil(a1));
+  spawn(makePair(*p_, *listener_, listenAddr(), c2, a2));
+  ASSERT_TRUE(runUntil(a2));
+  SpliceAwaiter waiting(*p_);
+  waiting.from = c1.server.native();
+  waiting.to = c2.client.native();
+  bool waitingDone = false;
+  IoResult waitingResult;
+  auto task8 = [&]() -> Task<void> {
+    waitingResult = co_await ByRef<SpliceAwaiter>{waiting};
+    waitingDone = true;
+  };
+  spawn(task8());
+  p_->runOnce(0ms);
+  EXPECT_TRUE(waiting.pending());
+  p_->cancel(waiting);
+  ASSERT_TRUE(runUntil(waitingDone));
+  EXPECT_EQ(waitingResult.ec, std::errc::operation_canceled);
+}
+
 struct ListConnect final : ConnectByListOp {
   bool done = false;
   std::error_code ec;

@@ -27,6 +27,7 @@
 #include "proxy/common/assert.h"
 #include "proxy/common/log.h"
 #include "proxy/io/backend.h"
+#include "proxy/io/splice_step.h"
 #include "proxy/io/transmit_cursor.h"
 
 namespace ferry::io {
@@ -44,19 +45,27 @@ std::error_code timedOut() {
 
 class EpollProactor;
 
+// A listener: accept4 runs when its socket is readable and accepts are waiting. Destroying it
+// (a reload closes listeners at run time) takes its socket off the readiness table before the
+// socket closes, so an event already fetched for it in the same turn finds no one, and accepts
+// still waiting complete with operation_canceled.
 class EpollListener final : public Listener {
  public:
-  explicit EpollListener(Socket s) : socket_(std::move(s)) {
+  EpollListener(EpollProactor& p, Socket s) : proactor_(p), socket_(std::move(s)) {
     self_.state_.kind = OpKind::kInternal;
     self_.state_.owner = this;
     address_ = socket_.localAddress();
     specific_ = !address_.isWildcard();
   }
+  ~EpollListener() override;
+  EpollListener(const EpollListener&) = delete;
+  EpollListener& operator=(const EpollListener&) = delete;
   Address address() const override { return address_; }
 
   struct ListenOp final : Operation {
     void onComplete(std::error_code, std::size_t) override {}
   };
+  EpollProactor& proactor_;
   Socket socket_;
   Address address_;
   bool specific_ = false;  // bound to one address (not 0.0.0.0 or ::): accepted sockets share it
@@ -67,7 +76,8 @@ class EpollListener final : public Listener {
 
 class EpollProactor final : public backend::LoopProactor {
  public:
-  explicit EpollProactor(const ProactorOptions& o) : pool_(o.pooledBuffers, o.pooledBufferSize) {}
+  explicit EpollProactor(const ProactorOptions& o)
+      : pool_(o.pooledBuffers, o.pooledBufferSize), splice_(o.splice) {}
   ~EpollProactor() override {
     if (epfd_ >= 0) ::close(epfd_);
     if (eventFd_ >= 0) ::close(eventFd_);
@@ -92,7 +102,7 @@ class EpollProactor final : public backend::LoopProactor {
                                            const ListenOptions& opts) override {
     auto s = listenTcp(addr, opts);
     if (!s) return s.error();
-    return std::unique_ptr<Listener>(new EpollListener(std::move(s.value())));
+    return std::unique_ptr<Listener>(new EpollListener(*this, std::move(s.value())));
   }
 
   void acceptEx(Listener& base, AcceptOp& op) override {
@@ -173,18 +183,53 @@ class EpollProactor final : public backend::LoopProactor {
     armTimeout(op);
   }
 
+  bool canSplice() const override { return splice_; }
+
+  // splice(2) through the op's pipe, retried on readiness of the side that would block.
+  void splice(SpliceOp& op) override {
+    backend::begin(op, OpKind::kSplice);
+    if (std::error_code ec = splice_step::openPipe(op)) {
+      defer(op, ec);
+      return;
+    }
+    splice_step::start(op);
+    spliceStep(op);
+  }
+
   void cancel(Operation& op) override {
     if (!op.state_.pending || op.state_.cancelRequested) return;
     op.state_.cancelRequested = true;
     if (op.state_.kind == OpKind::kPost) return;
     if (op.state_.kind == OpKind::kAccept && op.state_.stage == 0) {
-      unlinkWaiting(*static_cast<EpollListener*>(op.state_.owner), op);
+      auto* l = static_cast<EpollListener*>(op.state_.owner);
+      // Not on the queue: its completion is already deferred (see startAccepted) and stands.
+      if (l == nullptr || !unlinkWaiting(*l, op)) return;
     }
     if (op.state_.kind == OpKind::kConnect) {
       failConnect(static_cast<ConnectOp&>(op), canceled());
       return;
     }
     finish(op, canceled(), op.state_.total, true);
+  }
+
+  // The listener is being destroyed (see EpollListener).
+  void closeListener(EpollListener& l) {
+    while (l.waitHead_ != nullptr) {
+      Operation* op = l.waitHead_;
+      l.waitHead_ = op->state_.next;
+      op->state_.next = nullptr;
+      op->state_.owner = nullptr;
+      op->state_.cancelRequested = true;
+      finish(*op, canceled(), 0);
+    }
+    l.waitTail_ = nullptr;
+    unwait(l.self_);
+    l.self_.state_.pending = false;
+    int fd = l.socket_.native();
+    if (fd >= 0) {
+      if (slots(fd).registered) ::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+      slots(fd) = FdSlots{};
+    }
   }
 
   void post(Operation& op) override {
@@ -287,6 +332,12 @@ class EpollProactor final : public backend::LoopProactor {
         unwait(op);
         failConnect(static_cast<ConnectOp&>(op), timedOut(), false);
         return;
+      case OpKind::kSplice: {
+        auto& sp = static_cast<SpliceOp&>(op);
+        sp.failedWriting = op.state_.stage == 1;
+        finish(op, timedOut(), op.state_.total, false);
+        return;
+      }
       default:
         finish(op, timedOut(), op.state_.total, false);
         return;
@@ -359,6 +410,9 @@ class EpollProactor final : public backend::LoopProactor {
       case OpKind::kInternal:
         onListenerReady(*static_cast<EpollListener*>(op.state_.owner));
         return;
+      case OpKind::kSplice:
+        spliceStep(static_cast<SpliceOp&>(op));
+        return;
       default:
         FERRY_BUG(false);
     }
@@ -369,6 +423,8 @@ class EpollProactor final : public backend::LoopProactor {
       connectStep(static_cast<ConnectOp&>(op));
     } else if (op.state_.kind == OpKind::kSend) {
       transmitStep(static_cast<TransmitOp&>(op));
+    } else if (op.state_.kind == OpKind::kSplice) {
+      spliceStep(static_cast<SpliceOp&>(op));
     } else {
       FERRY_BUG(false);
     }
@@ -496,15 +552,50 @@ class EpollProactor final : public backend::LoopProactor {
     finish(op, ec, op.state_.total);
   }
 
-  static void unlinkWaiting(EpollListener& l, Operation& op) {
+  // Takes op off l's queue of waiting accepts; false if it was not there.
+  void spliceStep(SpliceOp& op) {
+    std::error_code ec;
+    switch (splice_step::advance(op, ec)) {
+      case splice_step::Next::kDone:
+        finish(op, {}, op.state_.total);
+        return;
+      case splice_step::Next::kEof:
+        finish(op, {}, 0);
+        return;
+      case splice_step::Next::kError:
+        finish(op, ec, op.state_.total);
+        return;
+      case splice_step::Next::kWaitRead:
+        spliceWait(op, op.from, false, op.readTimeout);
+        return;
+      case splice_step::Next::kWaitWrite:
+        spliceWait(op, op.to, true, op.writeTimeout);
+        return;
+    }
+  }
+
+  // Waits on one side; the clock of the stage restarts (a wait follows progress or a start).
+  void spliceWait(SpliceOp& op, int fd, bool write, Duration timeout) {
+    FdSlots& s = slots(fd);
+    if (op.state_.waitHandle != fd || (write ? s.writer : s.reader) != &op) {
+      unwait(op);
+      wait(op, fd, write);
+    }
+    timers_.remove(op);
+    op.timeout = timeout;
+    armTimeout(op);
+  }
+
+  static bool unlinkWaiting(EpollListener& l, Operation& op) {
     Operation* prev = nullptr;
     for (Operation* cur = l.waitHead_; cur != nullptr; prev = cur, cur = cur->state_.next) {
       if (cur != &op) continue;
       (prev != nullptr ? prev->state_.next : l.waitHead_) = cur->state_.next;
       if (l.waitTail_ == cur) l.waitTail_ = prev;
       cur->state_.next = nullptr;
-      return;
+      return true;
     }
+    return false;
   }
 
   void onListenerReady(EpollListener& l) {
@@ -552,10 +643,15 @@ class EpollProactor final : public backend::LoopProactor {
   std::vector<FdSlots> fds_;
   TimerHeap timers_;
   PooledBuffers pool_;
+  bool splice_;
   backend::DeferredCompletions deferred_;
   std::mutex postMutex_;
   std::vector<Operation*> posted_;
 };
+
+EpollListener::~EpollListener() {
+  proactor_.closeListener(*this);
+}
 
 }  // namespace
 

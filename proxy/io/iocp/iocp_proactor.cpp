@@ -97,12 +97,36 @@ bool loadExtension(SOCKET s, GUID id, F*& out) {
          out != nullptr;
 }
 
+// What a posted AcceptEx points at (its operation's state_.owner). It outlives the listener
+// while AcceptEx calls are in flight: destroying a listener (a reload closes listeners at run
+// time) cancels them and closes the socket, and their completions, aborted or (in a race) with
+// an accepted socket, still arrive afterwards. They then find `closed`, close the socket, and
+// the last one frees this.
+struct AcceptSite {
+  SOCKET socket = INVALID_SOCKET;  // the listening socket; INVALID_SOCKET once closed
+  bool closed = false;
+  std::uint32_t inFlight = 0;  // AcceptEx calls posted and not yet completed
+};
+
 class IocpListener final : public Listener {
  public:
-  explicit IocpListener(Socket s) : socket_(std::move(s)) { address_ = socket_.localAddress(); }
+  explicit IocpListener(Socket s) : socket_(std::move(s)), site_(new AcceptSite) {
+    address_ = socket_.localAddress();
+    site_->socket = sock(socket_.native());
+  }
+  ~IocpListener() override {
+    site_->closed = true;
+    site_->socket = INVALID_SOCKET;
+    if (socket_.valid()) ::CancelIoEx(reinterpret_cast<HANDLE>(socket_.native()), nullptr);
+    socket_.close();
+    if (site_->inFlight == 0) delete site_;  // else the last completion frees it
+  }
+  IocpListener(const IocpListener&) = delete;
+  IocpListener& operator=(const IocpListener&) = delete;
   Address address() const override { return address_; }
   Socket socket_;
   Address address_;
+  AcceptSite* site_;
 };
 
 class IocpProactor final : public backend::LoopProactor {
@@ -155,7 +179,7 @@ class IocpProactor final : public backend::LoopProactor {
   void acceptEx(Listener& base, AcceptOp& op) override {
     auto& l = static_cast<IocpListener&>(base);
     backend::begin(op, OpKind::kAccept);
-    op.state_.owner = &l;
+    op.state_.owner = l.site_;
     op.bytesReceived = 0;
     op.socket = takeAcceptSocket(l.address_);
     if (!op.socket.valid()) {
@@ -169,7 +193,9 @@ class IocpProactor final : public backend::LoopProactor {
         WSAGetLastError() != ERROR_IO_PENDING) {
       op.socket.close();
       defer(op, mapError(WSAGetLastError(), op));
+      return;
     }
+    ++l.site_->inFlight;  // posted: its completion comes through the port, even on success
   }
 
   void connectEx(ConnectOp& op) override {
@@ -245,6 +271,12 @@ class IocpProactor final : public backend::LoopProactor {
     timers_.arm(op, std::chrono::steady_clock::now());
   }
 
+  // No splice on Windows: relays copy through buffers (canSplice() is false).
+  void splice(SpliceOp& op) override {
+    backend::begin(op, OpKind::kSplice);
+    defer(op, std::make_error_code(std::errc::operation_not_supported));
+  }
+
   void recycle(Socket s) override {
     if (options_.reuseSockets && s.valid() && recycled_.size() < 1024) {
       recycled_.push_back(sock(s.release()));
@@ -310,8 +342,9 @@ class IocpProactor final : public backend::LoopProactor {
       case OpKind::kRecvPooled:
         return static_cast<PooledRecvOp&>(op).socket;
       case OpKind::kAccept:
-        return op.state_.stage == 0 ? static_cast<IocpListener*>(op.state_.owner)->socket_.native()
-                                    : static_cast<AcceptOp&>(op).socket.native();
+        return op.state_.stage == 0
+                   ? static_cast<NativeHandle>(static_cast<AcceptSite*>(op.state_.owner)->socket)
+                   : static_cast<AcceptOp&>(op).socket.native();
       case OpKind::kConnect:
         return static_cast<ConnectOp&>(op).socket.native();
       case OpKind::kSend:
@@ -509,13 +542,21 @@ class IocpProactor final : public backend::LoopProactor {
       }
       return;
     }
+    auto* site = static_cast<AcceptSite*>(op.state_.owner);
+    op.state_.owner = nullptr;
+    --site->inFlight;
+    if (site->closed) {  // the listener is gone: this connection (if any) is refused
+      if (site->inFlight == 0) delete site;
+      op.socket.close();
+      complete(op, std::make_error_code(std::errc::operation_canceled), 0);
+      return;
+    }
     if (ec) {
       op.socket.close();
       complete(op, ec, 0);
       return;
     }
-    auto& l = *static_cast<IocpListener*>(op.state_.owner);
-    SOCKET listenSock = sock(l.socket_.native());
+    SOCKET listenSock = site->socket;
     ::setsockopt(sock(op.socket.native()), SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT,
                  reinterpret_cast<const char*>(&listenSock), sizeof(listenSock));
     sockaddr* local = nullptr;

@@ -33,6 +33,7 @@
 #include "proxy/common/assert.h"
 #include "proxy/common/log.h"
 #include "proxy/io/backend.h"
+#include "proxy/io/splice_step.h"
 #include "proxy/io/transmit_cursor.h"
 
 namespace ferry::io {
@@ -49,27 +50,38 @@ class UringProactor;
 // cancelled until an accept is queued again (the kernel's backlog holds the rest); sockets that
 // the kernel accepted between the cancel request and its completion are queued too (the queue
 // grows), never closed: a closed accepted socket is a client answered by a reset.
+//
+// Lifetime: the multishot's operation (Multishot) is allocated apart from the listener, because
+// its completions can outlive the listener: destroying a listener (a reload closes listeners at
+// run time) cancels the multishot, but the kernel still delivers the cancel's completion, and
+// sockets it accepted before seeing the cancel, afterwards. The listener hands its Multishot to
+// the proactor, which closes such sockets and frees the Multishot on its final completion (the
+// one without IORING_CQE_F_MORE).
 class UringListener final : public Listener {
  public:
   UringListener(UringProactor& p, Socket s) : proactor_(p), socket_(std::move(s)) {
-    self_.state_.kind = OpKind::kInternal;
-    self_.state_.owner = this;
+    multishot_ = new Multishot;
+    multishot_->state_.kind = OpKind::kInternal;
+    multishot_->listener = this;
     address_ = socket_.localAddress();
     specific_ = !address_.isWildcard();
   }
   ~UringListener() override;
+  UringListener(const UringListener&) = delete;
+  UringListener& operator=(const UringListener&) = delete;
   Address address() const override { return address_; }
 
-  struct MultishotOp final : Operation {
+  struct Multishot final : Operation {
     void onComplete(std::error_code, std::size_t) override {}
+    UringListener* listener = nullptr;  // null once the listener is gone: the proactor owns it
+    bool armed = false;                 // in the kernel (until a completion without F_MORE)
   };
 
   UringProactor& proactor_;
   Socket socket_;
   Address address_;
   bool specific_ = false;  // bound to one address (not 0.0.0.0 or ::): accepted sockets share it
-  MultishotOp self_;
-  bool armed_ = false;
+  Multishot* multishot_ = nullptr;  // owned: by the listener, then by the proactor (see above)
   Operation* waitHead_ = nullptr;
   Operation* waitTail_ = nullptr;
   static constexpr std::size_t kReadySoftCap = 1024;
@@ -99,13 +111,16 @@ class UringListener final : public Listener {
 class UringProactor final : public backend::LoopProactor {
  public:
   explicit UringProactor(const ProactorOptions& o)
-      : pool_(o.pooledBuffers, o.pooledBufferSize), zeroCopyThreshold_(o.zeroCopyThreshold) {}
+      : pool_(o.pooledBuffers, o.pooledBufferSize),
+        zeroCopyThreshold_(o.zeroCopyThreshold),
+        splice_(o.splice) {}
   ~UringProactor() override {
     if (bufRing_ != nullptr) {
       io_uring_unregister_buf_ring(&ring_, kBufferGroup);
       ::munmap(bufRing_, bufRingBytes_);
     }
-    if (ringUp_) io_uring_queue_exit(&ring_);
+    if (ringUp_) io_uring_queue_exit(&ring_);  // the kernel drops what is still in flight
+    for (UringListener::Multishot* m : closedMultishots_) delete m;
     if (eventFd_ >= 0) ::close(eventFd_);
   }
 
@@ -263,13 +278,31 @@ class UringProactor final : public backend::LoopProactor {
     timers_.arm(op, std::chrono::steady_clock::now());
   }
 
+  bool canSplice() const override { return splice_; }
+
+  // splice(2) called here, with an IORING_OP_POLL_ADD on the side that would block, like
+  // sendfile. IORING_OP_SPLICE itself runs on an io-wq worker thread even with data ready (a
+  // thread hand-off per chunk, as with IORING_OP_SHUTDOWN), and from a socket with no data it
+  // completes with EAGAIN rather than waiting (measured: io/README.md, TCP listeners: splice).
+  void splice(SpliceOp& op) override {
+    backend::begin(op, OpKind::kSplice);
+    if (std::error_code ec = splice_step::openPipe(op)) {
+      defer(op, ec);
+      return;
+    }
+    splice_step::start(op);
+    stepSplice(op);
+  }
+
   void cancel(Operation& op) override {
     if (!op.state_.pending) return;
     op.state_.cancelRequested = true;
     if (op.state_.kind == OpKind::kAccept && op.state_.stage == 0) {
+      // Waiting on its listener: take it off. Otherwise its completion is already deferred
+      // (a socket was at hand, or its listener was closed) and stands.
       auto* l = static_cast<UringListener*>(op.state_.owner);
-      unlinkWaiting(*l, op);
-      defer(op, std::make_error_code(std::errc::operation_canceled));
+      if (l != nullptr && unlinkWaiting(*l, op))
+        defer(op, std::make_error_code(std::errc::operation_canceled));
       return;
     }
     if (op.state_.kind == OpKind::kPost) return;  // posts cannot be taken back
@@ -296,11 +329,39 @@ class UringProactor final : public backend::LoopProactor {
 
   // --- used by UringListener ---
   void cancelMultishot(UringListener& l) {
-    if (!l.armed_) return;
+    if (!l.multishot_->armed) return;
     io_uring_sqe* sqe = getSqe(1);
-    io_uring_prep_cancel64(sqe, reinterpret_cast<__u64>(&l.self_), 0);
+    io_uring_prep_cancel64(sqe, reinterpret_cast<__u64>(l.multishot_), 0);
     io_uring_sqe_set_data64(sqe, 0);
     io_uring_submit(&ring_);
+  }
+
+  // The listener is being destroyed: accepts still waiting on it complete with
+  // operation_canceled (on the next turn), queued sockets are closed, and a multishot still in
+  // the kernel is cancelled and kept here until its final completion (see UringListener).
+  void closeListener(UringListener& l) {
+    while (l.waitHead_ != nullptr) {
+      Operation* op = l.waitHead_;
+      l.waitHead_ = op->state_.next;
+      op->state_.next = nullptr;
+      op->state_.owner = nullptr;
+      op->state_.cancelRequested = true;
+      defer(*op, std::make_error_code(std::errc::operation_canceled));
+    }
+    l.waitTail_ = nullptr;
+    while (l.readyCount_ > 0) ::close(l.popReady());
+    UringListener::Multishot* m = l.multishot_;
+    l.multishot_ = nullptr;
+    m->listener = nullptr;
+    if (!m->armed) {
+      delete m;
+      return;
+    }
+    io_uring_sqe* sqe = getSqe(1);
+    io_uring_prep_cancel64(sqe, reinterpret_cast<__u64>(m), 0);
+    io_uring_sqe_set_data64(sqe, 0);
+    io_uring_submit(&ring_);
+    closedMultishots_.push_back(m);
   }
 
  private:
@@ -438,11 +499,25 @@ class UringProactor final : public backend::LoopProactor {
       case OpKind::kSendZc:
         onZeroCopy(static_cast<TransmitOp&>(op), res, flags);
         return;
+      case OpKind::kSplice: {
+        auto& sp = static_cast<SpliceOp&>(op);
+        if (res < 0) {
+          sp.failedWriting = op.state_.stage == 1;
+          complete(op, errorOf(op, res), op.state_.total);
+          return;
+        }
+        if (op.state_.cancelRequested) {  // the poll fired as the cancel came: stop here
+          complete(op, std::make_error_code(std::errc::operation_canceled), op.state_.total);
+          return;
+        }
+        stepSplice(sp);
+        return;
+      }
       case OpKind::kInternal:
         if (&op == &wake_) {
           onWake();
         } else {
-          onMultishot(*static_cast<UringListener*>(op.state_.owner), res, flags);
+          onMultishot(static_cast<UringListener::Multishot&>(op), res, flags);
         }
         return;
       case OpKind::kTimer:       // timers never reach the ring
@@ -465,15 +540,16 @@ class UringProactor final : public backend::LoopProactor {
   }
 
   void armListener(UringListener& l) {
-    if (l.armed_ || l.readyCount_ >= UringListener::kReadySoftCap) return;
+    if (l.multishot_->armed || l.readyCount_ >= UringListener::kReadySoftCap) return;
     io_uring_sqe* sqe = getSqe(1);
     io_uring_prep_multishot_accept(sqe, l.socket_.native(), nullptr, nullptr,
                                    SOCK_NONBLOCK | SOCK_CLOEXEC);
-    io_uring_sqe_set_data(sqe, &l.self_);
-    l.armed_ = true;
+    io_uring_sqe_set_data(sqe, l.multishot_);
+    l.multishot_->armed = true;
   }
 
-  static void unlinkWaiting(UringListener& l, Operation& op) {
+  // Takes op off l's queue of waiting accepts; false if it was not there.
+  static bool unlinkWaiting(UringListener& l, Operation& op) {
     Operation* prev = nullptr;
     for (Operation* cur = l.waitHead_; cur != nullptr; prev = cur, cur = cur->state_.next) {
       if (cur != &op) continue;
@@ -484,12 +560,23 @@ class UringProactor final : public backend::LoopProactor {
       }
       if (l.waitTail_ == cur) l.waitTail_ = prev;
       cur->state_.next = nullptr;
-      return;
+      return true;
     }
+    return false;
   }
 
-  void onMultishot(UringListener& l, int res, unsigned flags) {
-    if ((flags & IORING_CQE_F_MORE) == 0) l.armed_ = false;
+  void onMultishot(UringListener::Multishot& m, int res, unsigned flags) {
+    bool final = (flags & IORING_CQE_F_MORE) == 0;
+    if (m.listener == nullptr) {  // its listener is gone (closeListener): absorb, then free
+      if (res >= 0) ::close(res);
+      if (final) {
+        std::erase(closedMultishots_, &m);
+        delete &m;
+      }
+      return;
+    }
+    UringListener& l = *m.listener;
+    if (final) m.armed = false;
     if (res < 0) {
       if (res != -ECANCELED) log::warn("accept on {}: {}", l.address_.toString(), strerror(-res));
     } else if (l.waitHead_ != nullptr) {
@@ -503,7 +590,7 @@ class UringProactor final : public backend::LoopProactor {
       if (l.readyCount_ == UringListener::kReadySoftCap) cancelMultishot(l);
     }
     // Re-arm after errors (e.g. EMFILE) only while someone is waiting, to avoid a busy loop.
-    if (!l.armed_ && l.waitHead_ != nullptr) armListener(l);
+    if (!m.armed && l.waitHead_ != nullptr) armListener(l);
   }
 
   // Accepted sockets inherit TCP_NODELAY from the listener (Linux copies the listener's TCP
@@ -621,6 +708,30 @@ class UringProactor final : public backend::LoopProactor {
     stepTransmit(op);
   }
 
+  void stepSplice(SpliceOp& op) {
+    std::error_code ec;
+    switch (splice_step::advance(op, ec)) {
+      case splice_step::Next::kDone:
+        defer(op, {}, op.state_.total);
+        return;
+      case splice_step::Next::kEof:
+        defer(op, {}, 0);
+        return;
+      case splice_step::Next::kError:
+        defer(op, ec, op.state_.total);
+        return;
+      case splice_step::Next::kWaitRead:
+      case splice_step::Next::kWaitWrite: {
+        bool write = op.buffered > 0;
+        io_uring_sqe* sqe = sqeFor(op);
+        io_uring_prep_poll_add(sqe, write ? op.to : op.from, write ? POLLOUT : POLLIN);
+        op.timeout = write ? op.writeTimeout : op.readTimeout;
+        restartClock(op);
+        return;
+      }
+    }
+  }
+
   void stepTransmit(TransmitOp& op) {
     namespace tc = transmit_cursor;
     while (tc::skipDone(op)) {
@@ -666,6 +777,7 @@ class UringProactor final : public backend::LoopProactor {
   TimerHeap timers_;
   PooledBuffers pool_;
   std::uint32_t zeroCopyThreshold_;
+  bool splice_;
   io_uring_buf_ring* bufRing_ = nullptr;
   std::size_t bufRingBytes_ = 0;
   io_uring ring_{};
@@ -676,11 +788,11 @@ class UringProactor final : public backend::LoopProactor {
   std::mutex postMutex_;
   std::vector<Operation*> posted_;
   backend::DeferredCompletions deferred_;
+  std::vector<UringListener::Multishot*> closedMultishots_;  // of destroyed listeners, in flight
 };
 
 UringListener::~UringListener() {
-  proactor_.cancelMultishot(*this);
-  while (readyCount_ > 0) ::close(popReady());
+  proactor_.closeListener(*this);
 }
 
 }  // namespace
