@@ -63,10 +63,52 @@ struct WeightedCluster {
   std::uint32_t weight = 1;
 };
 
+// Jittered exponential backoff between tries: try n waits a random time in
+// [0, min(max, base * 2^(n-1))] ("full jitter").
+struct BackoffConfig {
+  Duration base = milliseconds(25);
+  Duration max = milliseconds(250);
+};
+
 struct RetryConfig {
-  std::vector<std::string> retryOn;  // connect-failure, refused, reset, 5xx, 503, timeout
+  // connect-failure, refused, reset, 5xx, 503, timeout
+  std::vector<std::string> retryOn = {"connect-failure", "refused", "reset"};
   std::uint32_t maxRetries = 1;
   Duration perTryTimeout{0};  // 0: off (the route's timeout bounds all tries)
+  BackoffConfig backoff;
+};
+
+// Retries a cluster accepts per worker, over a sliding 10 s window: at most
+// min_retries_per_second x 10 + percent of the requests in that window.
+struct RetryBudgetConfig {
+  std::uint32_t percent = 20;
+  std::uint32_t minRetriesPerSecond = 3;
+};
+
+// Passive health: an endpoint that fails this many times in a row is ejected (skipped by the
+// balancer) for base_ejection_time x the number of times it was ejected.
+struct OutlierDetectionConfig {
+  std::uint32_t consecutive5xx = 5;              // 5xx responses in a row; 0: off
+  std::uint32_t consecutiveConnectFailures = 5;  // failed connects in a row; 0: off
+  Duration baseEjectionTime = seconds(30);
+  std::uint32_t maxEjectionPercent = 10;  // of the endpoints; at least one may be ejected
+};
+
+enum class HealthCheckType {
+  kHttp,  // a GET of path; healthy when the status is expect_status (absent: any 2xx)
+  kTcp,   // healthy when a connect succeeds
+};
+
+// Active health checks, run by one worker and shared with every worker.
+struct HealthCheckConfig {
+  HealthCheckType type = HealthCheckType::kHttp;
+  std::string path = "/";
+  std::string host;                // the Host sent; empty: the endpoint's address
+  std::uint32_t expectStatus = 0;  // 0: any 2xx
+  Duration interval = seconds(5);
+  Duration timeout = seconds(1);
+  std::uint32_t healthyThreshold = 2;    // passes in a row that make an endpoint healthy again
+  std::uint32_t unhealthyThreshold = 3;  // failures in a row that make it unhealthy
 };
 
 struct HeaderRules {
@@ -211,6 +253,11 @@ struct ClusterConfig {
   BalanceConfig balance;
   std::string hostRewrite;  // non-empty: the Host sent to backends; empty: the client's
   ProxyProtocolVersion proxyProtocol = ProxyProtocolVersion::kOff;
+  RetryConfig retry;  // the default policy of routes to this cluster
+  RetryBudgetConfig retryBudget;
+  std::optional<OutlierDetectionConfig> outlierDetection;  // absent: off
+  std::optional<HealthCheckConfig> healthCheck;            // absent: no active checks
+  std::uint32_t healthyPanicThreshold = 50;  // percent; below it every endpoint is used
 };
 
 struct AdminConfig {

@@ -257,11 +257,38 @@ constexpr Field kWeighted[] = {
 constexpr Section kWeightedSection{
     .name = "weighted_cluster", .where = "routes[].clusters[]", .fields = kWeighted};
 
+void validateBackoff(Reporter& r, void* obj) {
+  auto& b = *static_cast<BackoffConfig*>(obj);
+  if (b.base > b.max) r.error("base", "the backoff base is longer than its max");
+}
+constexpr Field kBackoff[] = {
+    {.name = "base",
+     .type = Type::kDuration,
+     .defaultText = "25ms",
+     .min = 1,
+     .max = kMinute,
+     .doc = "Retry n waits a random time up to min(max, base x 2^(n-1)).",
+     .set = set<&BackoffConfig::base>},
+    {.name = "max",
+     .type = Type::kDuration,
+     .defaultText = "250ms",
+     .min = 1,
+     .max = kMinute,
+     .doc = "The longest wait before a retry.",
+     .set = set<&BackoffConfig::max>},
+};
+constexpr Section kBackoffSection{.name = "backoff",
+                                  .where = "clusters[].retry.backoff, routes[].retry.backoff",
+                                  .fields = kBackoff,
+                                  .validate = validateBackoff};
+
 constexpr const char* kRetryOn[] = {"connect-failure", "refused", "reset", "5xx", "503", "timeout"};
 constexpr Field kRetry[] = {
     {.name = "retry_on",
      .type = Type::kStringList,
-     .doc = "Conditions that allow a retry (only ever of a request that is safe to send again).",
+     .defaultText = "[\"connect-failure\", \"refused\", \"reset\"]",
+     .doc = "Conditions that allow a retry (only ever of a request that is safe to send again; "
+            "5xx and 503 only while nothing of the response reached the client).",
      .choices = kRetryOn,
      .set = set<&RetryConfig::retryOn>},
     {.name = "max_retries",
@@ -279,8 +306,134 @@ constexpr Field kRetry[] = {
      .doc = "Time limit of each try; `off`: only the route's timeout.",
      .flags = kOff,
      .set = set<&RetryConfig::perTryTimeout>},
+    {.name = "backoff",
+     .type = Type::kObject,
+     .doc = "Jittered exponential backoff between tries: `{base, max}`.",
+     .section = &kBackoffSection,
+     .child = child<&RetryConfig::backoff>},
 };
-constexpr Section kRetrySection{.name = "retry", .where = "routes[].retry", .fields = kRetry};
+constexpr Section kRetrySection{
+    .name = "retry", .where = "clusters[].retry, routes[].retry", .fields = kRetry};
+
+// ---- retry budget, outlier detection, health checks ----
+constexpr Field kRetryBudget[] = {
+    {.name = "percent",
+     .type = Type::kUint,
+     .defaultText = "20",
+     .min = 0,
+     .max = 100,
+     .doc = "Retries allowed as a percentage of the requests (per worker, over 10 s).",
+     .set = set<&RetryBudgetConfig::percent>},
+    {.name = "min_retries_per_second",
+     .type = Type::kUint,
+     .defaultText = "3",
+     .min = 0,
+     .max = 100000,
+     .doc = "Retries always allowed per second (per worker), whatever the percentage.",
+     .set = set<&RetryBudgetConfig::minRetriesPerSecond>},
+};
+constexpr Section kRetryBudgetSection{
+    .name = "retry_budget", .where = "clusters[].retry_budget", .fields = kRetryBudget};
+
+constexpr Field kOutlier[] = {
+    {.name = "consecutive_5xx",
+     .type = Type::kUint,
+     .defaultText = "5",
+     .min = 0,
+     .max = 100000,
+     .doc = "5xx responses in a row that eject an endpoint; 0: never for this.",
+     .set = set<&OutlierDetectionConfig::consecutive5xx>},
+    {.name = "consecutive_connect_failures",
+     .type = Type::kUint,
+     .defaultText = "5",
+     .min = 0,
+     .max = 100000,
+     .doc = "Failed connects (refused, timed out, reset before a response) in a row that eject "
+            "an endpoint; 0: never for this.",
+     .set = set<&OutlierDetectionConfig::consecutiveConnectFailures>},
+    {.name = "base_ejection_time",
+     .type = Type::kDuration,
+     .defaultText = "30s",
+     .min = 1,
+     .max = kDay,
+     .doc = "An ejection lasts this long times the number of times the endpoint was ejected.",
+     .set = set<&OutlierDetectionConfig::baseEjectionTime>},
+    {.name = "max_ejection_percent",
+     .type = Type::kUint,
+     .defaultText = "10",
+     .min = 0,
+     .max = 100,
+     .doc = "At most this share of the endpoints is ejected at once (but one always may be).",
+     .set = set<&OutlierDetectionConfig::maxEjectionPercent>},
+};
+constexpr Section kOutlierSection{
+    .name = "outlier_detection", .where = "clusters[].outlier_detection", .fields = kOutlier};
+
+void validateHealthCheck(Reporter& r, void* obj) {
+  auto& h = *static_cast<HealthCheckConfig*>(obj);
+  if (h.timeout > h.interval) r.error("timeout", "the timeout is longer than the interval");
+  if (h.type == HealthCheckType::kTcp && (r.has("path") || r.has("expect_status"))) {
+    r.error(r.has("path") ? "path" : "expect_status", "applies to type: http only");
+  }
+}
+constexpr const char* kHealthTypes[] = {"http", "tcp"};
+constexpr Field kHealthCheck[] = {
+    {.name = "type",
+     .type = Type::kEnum,
+     .defaultText = "http",
+     .doc = "`http`: a GET of path must answer expect_status; `tcp`: a connect must succeed.",
+     .choices = kHealthTypes,
+     .set = set<&HealthCheckConfig::type>},
+    {.name = "path",
+     .type = Type::kString,
+     .defaultText = "/",
+     .doc = "The path checked (http).",
+     .pattern = kPathPattern,
+     .set = set<&HealthCheckConfig::path>},
+    {.name = "host",
+     .type = Type::kString,
+     .doc = "The Host sent (http); absent: the endpoint's address.",
+     .pattern = kHostPortPattern,
+     .set = set<&HealthCheckConfig::host>},
+    {.name = "expect_status",
+     .type = Type::kUint,
+     .min = 100,
+     .max = 599,
+     .doc = "The status a healthy endpoint answers (http); absent: any 2xx.",
+     .set = set<&HealthCheckConfig::expectStatus>},
+    {.name = "interval",
+     .type = Type::kDuration,
+     .defaultText = "5s",
+     .min = 10,
+     .max = kHour,
+     .doc = "Time between two checks of an endpoint.",
+     .set = set<&HealthCheckConfig::interval>},
+    {.name = "timeout",
+     .type = Type::kDuration,
+     .defaultText = "1s",
+     .min = 1,
+     .max = kHour,
+     .doc = "A check that takes longer fails.",
+     .set = set<&HealthCheckConfig::timeout>},
+    {.name = "healthy_threshold",
+     .type = Type::kUint,
+     .defaultText = "2",
+     .min = 1,
+     .max = 1000,
+     .doc = "Passed checks in a row that make an unhealthy endpoint healthy.",
+     .set = set<&HealthCheckConfig::healthyThreshold>},
+    {.name = "unhealthy_threshold",
+     .type = Type::kUint,
+     .defaultText = "3",
+     .min = 1,
+     .max = 1000,
+     .doc = "Failed checks in a row that make a healthy endpoint unhealthy.",
+     .set = set<&HealthCheckConfig::unhealthyThreshold>},
+};
+constexpr Section kHealthCheckSection{.name = "health_check",
+                                      .where = "clusters[].health_check",
+                                      .fields = kHealthCheck,
+                                      .validate = validateHealthCheck};
 
 constexpr Field kHeaderRules[] = {
     {.name = "add",
@@ -777,6 +930,38 @@ constexpr Field kCluster[] = {
      .doc = "Send the client's addresses to the backends in a PROXY protocol header.",
      .choices = kProxyProtocols,
      .set = set<&C::proxyProtocol>},
+    {.name = "retry",
+     .type = Type::kObject,
+     .doc = "Retry policy of routes to this cluster (a route's own `retry` replaces it): "
+            "`{retry_on, max_retries, per_try_timeout, backoff}`.",
+     .section = &kRetrySection,
+     .child = child<&C::retry>},
+    {.name = "retry_budget",
+     .type = Type::kObject,
+     .doc = "Caps retries so a failing cluster is not hammered: `{percent, "
+            "min_retries_per_second}`.",
+     .section = &kRetryBudgetSection,
+     .child = child<&C::retryBudget>},
+    {.name = "outlier_detection",
+     .type = Type::kObject,
+     .doc = "Passive health: eject endpoints that fail in a row: `{consecutive_5xx, "
+            "consecutive_connect_failures, base_ejection_time, max_ejection_percent}`.",
+     .section = &kOutlierSection,
+     .child = child<&C::outlierDetection>},
+    {.name = "health_check",
+     .type = Type::kObject,
+     .doc = "Active health checks: `{type, path, host, expect_status, interval, timeout, "
+            "healthy_threshold, unhealthy_threshold}`.",
+     .section = &kHealthCheckSection,
+     .child = child<&C::healthCheck>},
+    {.name = "healthy_panic_threshold",
+     .type = Type::kUint,
+     .defaultText = "50",
+     .min = 0,
+     .max = 100,
+     .doc = "Below this percentage of healthy endpoints, health is ignored and every endpoint "
+            "is used; 0: never.",
+     .set = set<&C::healthyPanicThreshold>},
 };
 constexpr Section kClusterSection{
     .name = "cluster", .where = "clusters[]", .fields = kCluster, .validate = validateCluster};
@@ -846,11 +1031,12 @@ constexpr Field kRoot[] = {
 constexpr Section kRootSection{.name = "ferry", .where = "", .fields = kRoot};
 
 constexpr const Section* kSections[] = {
-    &kRootSection,       &kAdminSection,    &kListenerSection, &kForwardingSection,
-    &kStaticSection,     &kRouteSection,    &kMatchSection,    &kHeaderMatchSection,
-    &kQueryMatchSection, &kWeightedSection, &kRetrySection,    &kHeaderRulesSection,
-    &kDirectSection,     &kRedirectSection, &kClusterSection,  &kEndpointSection,
-    &kBalanceSection,    &kHashOnSection,
+    &kRootSection,       &kAdminSection,       &kListenerSection, &kForwardingSection,
+    &kStaticSection,     &kRouteSection,       &kMatchSection,    &kHeaderMatchSection,
+    &kQueryMatchSection, &kWeightedSection,    &kRetrySection,    &kHeaderRulesSection,
+    &kDirectSection,     &kRedirectSection,    &kClusterSection,  &kEndpointSection,
+    &kBalanceSection,    &kHashOnSection,      &kBackoffSection,  &kRetryBudgetSection,
+    &kOutlierSection,    &kHealthCheckSection,
 };
 
 // Digits then a unit from units; the value times the unit's factor, checked for overflow.

@@ -107,7 +107,8 @@ Json stringSchema(const Field& f) {
 
 Json defaultOf(const Field& f) {
   std::string d = f.defaultText;
-  bool literal = f.type == Type::kBool || d == "[]" || (d.size() >= 2 && d.front() == '"') ||
+  bool literal = f.type == Type::kBool || (!d.empty() && d.front() == '[') ||
+                 (d.size() >= 2 && d.front() == '"') ||
                  ((f.type == Type::kUint || f.type == Type::kSize) &&
                   d.find_first_not_of("0123456789") == std::string::npos);
   return literal ? Json::lit(d) : Json::str(d);

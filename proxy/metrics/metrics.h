@@ -47,6 +47,13 @@ struct ClusterCounters {
   Counter connectFailures;  // connect attempts that failed or timed out
   Counter active;           // gauge: connections carrying a request now
   Counter idle;             // gauge: connections waiting in the pool
+  // Retries (upstream/retry.h): indexed by upstream::RetryReason (connect_failure, refused,
+  // reset, 5xx, 503, timeout).
+  std::array<Counter, 6> retries;             // retries sent, by the failure they answered
+  std::array<Counter, 6> retryBudgetRefused;  // retries the retry budget refused, by failure
+  Counter ejections;                          // outlier ejections made by this worker
+  Counter endpointsUnhealthy;  // gauge: endpoints failing active checks (the checker's worker)
+  Counter healthChecksFailed;  // active health checks that failed
 };
 
 struct ListenerCounters {

@@ -20,6 +20,7 @@ std::shared_ptr<const Snapshot> Snapshot::build(std::shared_ptr<const config::Co
   }
   for (const config::ClusterConfig& cc : c->clusters) {
     s->balancers.push_back(upstream::makeBalancerFactory(cc));
+    s->health.push_back(std::make_shared<upstream::HealthBoard>(cc.endpoints.size()));
   }
   s->config = std::move(c);
   return s;
@@ -57,6 +58,12 @@ Result<bool> Worker::setUp() {
   for (std::size_t i = 0; i < cfg.clusters.size(); ++i) {
     clusters_.emplace_back(cfg.clusters[i], *snapshot_->balancers[i], index_, workers_,
                            counters.clusters[i]);
+    clusters_.back().attachHealth(snapshot_->health[i]);
+  }
+  if (index_ == 0) {
+    // Active health checks run on worker 0's proactor; every worker reads their boards.
+    healthChecker_ = std::make_unique<upstream::HealthChecker>(*proactor_, cfg, snapshot_->health,
+                                                               counters.clusters);
   }
   listenerContexts_.resize(cfg.listeners.size());
   for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
@@ -103,6 +110,7 @@ Result<bool> Worker::start() {
         spawn(acceptLoop(i, i * kAcceptsPerListener + static_cast<std::size_t>(k)));
       }
     }
+    if (healthChecker_) healthChecker_->start();
     proactor_->run();
   });
   Result<bool> r = result.get();

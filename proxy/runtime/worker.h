@@ -25,6 +25,8 @@ struct Snapshot {
   std::vector<route::RouteTable> routes;  // per listener
   // Per cluster: its balancer, from which each worker takes its own (no state shared per request).
   std::vector<std::shared_ptr<const balance::BalancerFactory>> balancers;
+  // Per cluster: its endpoints' health (active checks, ejections), shared by every worker.
+  std::vector<std::shared_ptr<upstream::HealthBoard>> health;
   static std::shared_ptr<const Snapshot> build(std::shared_ptr<const config::Config> c);
 };
 
@@ -71,6 +73,7 @@ class Worker {
   std::unique_ptr<BufferPool> buffers_;
   std::unique_ptr<log::AccessLog> accessLog_;
   std::vector<upstream::Cluster> clusters_;
+  std::unique_ptr<upstream::HealthChecker> healthChecker_;  // worker 0 only
   std::vector<std::unique_ptr<io::Listener>> listeners_;
   std::vector<session::ListenerContext> listenerContexts_;
   std::unique_ptr<session::WorkerContext> context_;

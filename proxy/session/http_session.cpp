@@ -34,13 +34,15 @@
 #include "proxy/session/downstream.h"
 #include "proxy/session/outcome.h"
 #include "proxy/session/relay.h"
+#include "proxy/upstream/outlier.h"
 #include "proxy/upstream/retry.h"
 
 namespace ferry::session {
 namespace {
 
-// Attempts per request: the first and at most one retry (a retry policy comes with clusters).
-constexpr int kMaxAttempts = 2;
+// Tries per request at most (the first and its retries): max_retries is at most 10, plus the one
+// retry of a request whose pooled connection turned out stale.
+constexpr std::size_t kMaxTries = 16;
 
 // A short copy of what the access log needs after the head's bytes are reused.
 struct RequestLine {
@@ -345,17 +347,47 @@ class Exchanges {
     triedCount_ = 0;
     Duration routeTimeout = route->config != nullptr ? route->config->timeout : Duration::zero();
     deadline_ = routeTimeout > Duration::zero() ? start_ + routeTimeout : TimePoint::max();
+    // The retry policy: the route's own, else its cluster's (upstream/retry.h).
+    policy_ = route->config != nullptr && route->config->retry
+                  ? upstream::RetryPolicy::from(*route->config->retry)
+                  : cluster.retryPolicy();
+    cluster_ = &cluster;
+    retriesDone_ = 0;
+    bool staleRetryUsed = false;
+    cluster.retryBudget().onRequest(w_.clock.now());
     Outcome out;
-    for (int attempt = 0;; ++attempt) {
+    for (;;) {
       upstream::AttemptFacts facts;
       facts.idempotent = idempotent_;
-      out = co_await exchange(cluster, attempt > 0, facts);
-      if (!upstreamFailed_ || attempt + 1 >= kMaxAttempts) break;
-      upstream::RetrySafety safety = upstream::retrySafety(facts);
-      if (safety == upstream::RetrySafety::kUnsafe) break;
+      statusRetry_ = false;
+      out = co_await exchange(cluster, triedCount_ > 0, facts);
+      reportAttempt(cluster, out);
+      upstream::RetryReason why = statusReason_;
+      bool stale = false;
+      if (!statusRetry_) {
+        // A failed attempt: retried if the one retry decision allows it. (A 5xx answer was
+        // decided on in responseFlow, before anything of it reached the client.)
+        std::optional<upstream::RetryReason> r = retryReasonOf(out.cause);
+        if (!upstreamFailed_ || !r || triedCount_ >= kMaxTries) break;
+        why = *r;
+        stale = rec_.reused && !staleRetryUsed && why == upstream::RetryReason::kReset;
+        upstream::RetryVerdict v = upstream::decideRetry(
+            policy_, facts, why, retriesDone_, cluster.retryBudget(), w_.clock.now(), stale);
+        if (v == upstream::RetryVerdict::kBudget) countBudgetRefusal(cluster, why);
+        if (v != upstream::RetryVerdict::kRetry) break;
+      }
       ++rec_.retries;
+      cluster.counters().retries[static_cast<std::size_t>(why)].add();
       log::debug("upstream {}: {}; retrying ({})", rec_.upstream.toString(), causeName(out.cause),
-                 safety == upstream::RetrySafety::kNotProcessed ? "not processed" : "idempotent");
+                 upstream::retryReasonName(why));
+      if (stale) {
+        staleRetryUsed = true;  // at once, on a new connection; not counted against max_retries
+        continue;
+      }
+      ++retriesDone_;
+      Duration wait = policy_.backoff(retriesDone_, cluster.rng());
+      if (deadline_ != TimePoint::max()) wait = std::min(wait, deadline_ - w_.clock.now());
+      if (wait > Duration::zero()) co_await io::sleepFor(w_.proactor, wait);
     }
     Next next = Next::kKeepAlive;
     if (!out.ok()) {
@@ -366,11 +398,57 @@ class Exchanges {
     co_return co_await finish(out, next);
   }
 
-  // A timeout bounded by the route's whole-exchange deadline (route `timeout`), if it has one.
+  // A timeout bounded by the route's whole-exchange deadline (route `timeout`) and the try's
+  // per_try_timeout, if they are set.
   Duration capped(Duration t) const {
-    if (deadline_ == TimePoint::max()) return t;
-    Duration left = std::max<Duration>(deadline_ - w_.clock.now(), milliseconds(1));
+    TimePoint end = std::min(deadline_, attemptDeadline_);
+    if (end == TimePoint::max()) return t;
+    Duration left = std::max<Duration>(end - w_.clock.now(), milliseconds(1));
     return t == Duration::zero() ? left : std::min(t, left);
+  }
+
+  // Tells outlier detection how the last try went: a 5xx, a failed connection (not a pooled one
+  // the backend closed while idle: that is no sign of trouble), or a success.
+  void reportAttempt(upstream::Cluster& cluster, const Outcome& out) {
+    if (triedCount_ == 0) return;
+    std::size_t ep = tried_[triedCount_ - 1];
+    using R = upstream::OutlierDetector::Result;
+    if (attemptStatus_ >= 500) {
+      cluster.report(ep, R::kServerError);
+    } else if (attemptStatus_ > 0) {
+      cluster.report(ep, R::kSuccess);
+    } else if (out.cause == Cause::kUpstreamConnectRefused ||
+               out.cause == Cause::kUpstreamConnectTimeout ||
+               out.cause == Cause::kUpstreamConnectFailed ||
+               (!rec_.reused && (out.cause == Cause::kUpstreamSendFailed ||
+                                 out.cause == Cause::kUpstreamResetBeforeResponse))) {
+      cluster.report(ep, R::kConnectFailure);
+    }
+  }
+
+  void countBudgetRefusal(upstream::Cluster& cluster, upstream::RetryReason why) {
+    cluster.counters().retryBudgetRefused[static_cast<std::size_t>(why)].add();
+    log::debug("cluster {}: retry budget refused a retry ({})", cluster.config().name,
+               upstream::retryReasonName(why));
+  }
+
+  // A 5xx response head, before anything of it reached the client: true (and statusRetry_ set)
+  // when the retry policy retries it; the caller then drops the response.
+  bool retryOnStatus(int status) {
+    std::optional<upstream::RetryReason> why = upstream::reasonForStatus(status);
+    if (!why || cluster_ == nullptr || triedCount_ >= kMaxTries) return false;
+    upstream::AttemptFacts f;
+    f.stage = upstream::AttemptFacts::Stage::kWritten;
+    f.idempotent = idempotent_;
+    f.responseForwarded = forwarded_;
+    f.replayable = replayable_;
+    upstream::RetryVerdict v = upstream::decideRetry(policy_, f, *why, retriesDone_,
+                                                     cluster_->retryBudget(), w_.clock.now());
+    if (v == upstream::RetryVerdict::kBudget) countBudgetRefusal(*cluster_, *why);
+    if (v != upstream::RetryVerdict::kRetry) return false;
+    statusRetry_ = true;
+    statusReason_ = *why;
+    return true;
   }
   bool pastDeadline() const { return w_.clock.now() >= deadline_; }
 
@@ -460,6 +538,10 @@ class Exchanges {
     const config::ListenerConfig& cfg = *l_.config;
     upstreamFailed_ = true;
     requestEnded_ = false;
+    attemptStatus_ = 0;
+    attemptDeadline_ = policy_.perTryTimeout > Duration::zero()
+                           ? w_.clock.now() + policy_.perTryTimeout
+                           : TimePoint::max();
     std::size_t ep = cluster.pick(hash_, std::span(tried_.data(), triedCount_));
     if (triedCount_ < tried_.size()) tried_[triedCount_++] = ep;
     upstream::EndpointPool& pool = cluster.endpoint(ep);
@@ -678,6 +760,12 @@ class Exchanges {
     // The response head, rewritten, with whatever body bytes came with it.
     const http::MessageHead& rh = resp_.head();
     rec_.status = rh.status;
+    attemptStatus_ = rh.status;
+    attemptDeadline_ = TimePoint::max();  // per_try_timeout bounds the wait for the head only
+    if (rh.status >= 500 && retryOnStatus(rh.status)) {
+      respCause_ = Cause::kUpstreamRetriedStatus;  // dropped: nothing of it reached the client
+      co_return;
+    }
     // A response that starts before the request body ended (an early answer) closes the client
     // connection: the rest of that body will not be read.
     bool closeAfter = !req_.messageComplete() || w_.sessions.draining();
@@ -869,10 +957,17 @@ class Exchanges {
   bool dechunk_ = false;   // an HTTP/1.0 client gets the chunked body's payload only
   http::ChunkedDecoder dechunker_;
   std::span<const http::HeaderRule> responseRules_;
-  TimePoint deadline_ = TimePoint::max();          // the route's whole-exchange deadline
-  std::uint64_t hash_ = 0;                         // the request's balancing key (hash_on)
-  std::array<std::size_t, kMaxAttempts> tried_{};  // endpoints this request went to
+  TimePoint deadline_ = TimePoint::max();         // the route's whole-exchange deadline
+  TimePoint attemptDeadline_ = TimePoint::max();  // this try's per_try_timeout
+  std::uint64_t hash_ = 0;                        // the request's balancing key (hash_on)
+  std::array<std::size_t, kMaxTries> tried_{};    // endpoints this request went to
   std::size_t triedCount_ = 0;
+  upstream::RetryPolicy policy_;          // the request's retry policy (route's or cluster's)
+  upstream::Cluster* cluster_ = nullptr;  // the request's cluster
+  std::uint32_t retriesDone_ = 0;         // retries counted against max_retries
+  int attemptStatus_ = 0;                 // the try's final response status; 0: none yet
+  bool statusRetry_ = false;              // the try's 5xx answer is to be retried
+  upstream::RetryReason statusReason_{};  // ...because of this
 };
 
 Task<Next> serveRequests(Connection& c) {

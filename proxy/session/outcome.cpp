@@ -39,6 +39,7 @@ int statusFor(Cause c) {
     case Cause::kUpstreamSendFailed:
     case Cause::kUpstreamResetBeforeResponse:
     case Cause::kUpstreamBadResponse:
+    case Cause::kUpstreamRetriedStatus:
       return 502;
   }
   return 500;
@@ -94,8 +95,27 @@ std::string_view causeName(Cause c) {
       return "upstream_reset_during_response";
     case Cause::kUpstreamTimeoutDuringResponse:
       return "upstream_timeout_during_response";
+    case Cause::kUpstreamRetriedStatus:
+      return "upstream_retried_status";
   }
   return "unknown";
+}
+
+std::optional<upstream::RetryReason> retryReasonOf(Cause c) {
+  switch (c) {
+    case Cause::kUpstreamConnectRefused:
+      return upstream::RetryReason::kRefused;
+    case Cause::kUpstreamConnectTimeout:
+    case Cause::kUpstreamConnectFailed:
+      return upstream::RetryReason::kConnectFailure;
+    case Cause::kUpstreamSendFailed:
+    case Cause::kUpstreamResetBeforeResponse:
+      return upstream::RetryReason::kReset;
+    case Cause::kUpstreamResponseTimeout:
+      return upstream::RetryReason::kTimeout;
+    default:
+      return std::nullopt;
+  }
 }
 
 }  // namespace ferry::session

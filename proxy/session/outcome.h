@@ -5,7 +5,10 @@
 // status a client is answered with. Pure: no I/O.
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
+
+#include "proxy/upstream/retry.h"
 
 namespace ferry::session {
 
@@ -34,6 +37,8 @@ enum class Cause : std::uint8_t {
   kUpstreamBadResponse,          // the backend's response was malformed or ambiguous: 502
   kUpstreamResetDuringResponse,  // the backend failed after the response began: cut
   kUpstreamTimeoutDuringResponse,  // the backend stalled after the response began: cut
+  kUpstreamRetriedStatus,  // the backend answered a 5xx the retry policy retried (dropped): 502
+                           // if it is ever final
 };
 
 // What a phase reports: the cause, and whether the response to the client has begun (then no
@@ -49,5 +54,9 @@ struct Outcome {
 int statusFor(Cause c);
 // The cause's name for logs: "ok", "upstream_connect_refused", ...
 std::string_view causeName(Cause c);
+// The retry_on condition a failed attempt's cause falls under (upstream/retry.h), or nothing
+// for causes no policy retries (the client's, a malformed response, the route's deadline, a
+// response that already began).
+std::optional<upstream::RetryReason> retryReasonOf(Cause c);
 
 }  // namespace ferry::session

@@ -15,6 +15,9 @@
 #include "proxy/config/config.h"
 #include "proxy/io/socket.h"
 #include "proxy/metrics/metrics.h"
+#include "proxy/upstream/health.h"
+#include "proxy/upstream/outlier.h"
+#include "proxy/upstream/retry.h"
 
 namespace ferry::upstream {
 
@@ -67,13 +70,40 @@ class Cluster {
   EndpointPool& endpoint(std::size_t i) { return endpoints_[i]; }
   std::size_t size() const { return endpoints_.size(); }
 
+  // ---- Health, outlier detection and retries (health.h, outlier.h, retry.h) ----
+  // The cluster's shared health board (every worker's Cluster of one snapshot gets the same);
+  // until one is attached the cluster has its own. Setup only, on the owning worker.
+  void attachHealth(std::shared_ptr<HealthBoard> board);
+  HealthBoard& health() { return *board_; }
+  // An attempt's result at endpoint ep, for outlier detection (counts an ejection).
+  void report(std::size_t ep, OutlierDetector::Result r);
+  const RetryPolicy& retryPolicy() const { return retryPolicy_; }
+  RetryBudget& retryBudget() { return budget_; }
+  balance::Rng& rng() { return rng_; }
+  // Endpoints the balancer sees as healthy now (active checks and ejections), and whether the
+  // cluster is below healthy_panic_threshold (then every endpoint is used).
+  std::size_t healthyCount();
+  bool inPanic();
+
  private:
+  // Refreshes health_ from the board when its version changed or an ejection ran out.
+  void refreshHealth(TimePoint now);
+
   const config::ClusterConfig* cfg_;
   metrics::ClusterCounters* counters_;
   std::vector<EndpointPool> endpoints_;
   std::unique_ptr<balance::Balancer> balancer_;
   std::vector<std::uint32_t> active_;
   SteadyClock clock_;
+  std::shared_ptr<HealthBoard> board_;
+  OutlierDetector outlier_;
+  RetryPolicy retryPolicy_;
+  RetryBudget budget_;
+  balance::Rng rng_;
+  std::vector<balance::EndpointHealth> health_;
+  std::size_t healthyCount_ = 0;
+  std::uint64_t seenVersion_ = 0;
+  TimePoint nextExpiry_ = TimePoint::max();
 };
 
 }  // namespace ferry::upstream

@@ -5,8 +5,14 @@
 // whose bytes reached a backend is never replayed, whatever happened after. A retry policy
 // (retry_on, budgets, backoff) sits on top of this and can only narrow it. Pure: no I/O.
 
+#include <array>
 #include <cstdint>
+#include <optional>
 #include <string_view>
+
+#include "proxy/balance/hash.h"
+#include "proxy/common/time.h"
+#include "proxy/config/config.h"
 
 namespace ferry::upstream {
 
@@ -33,5 +39,88 @@ RetrySafety retrySafety(const AttemptFacts& f);
 
 // GET, HEAD, OPTIONS, TRACE, PUT, DELETE (RFC 9110 9.2.2); method names are case-sensitive.
 bool isIdempotent(std::string_view method);
+
+// ---- The retry policy on top of retrySafety ----
+
+// Why an attempt failed, in the terms of `retry_on`. Also the index of the per-reason counters
+// (metrics::ClusterCounters::retries and retryBudgetRefused).
+enum class RetryReason : std::uint8_t {
+  kConnectFailure,  // the connect failed (timed out, unreachable)
+  kRefused,         // the connect was refused
+  kReset,           // the connection failed before a response head (reset, closed, send error)
+  k5xx,             // the backend answered 500..599 (other than 503)
+  k503,             // the backend answered 503
+  kTimeout,         // no response head within response_timeout or per_try_timeout
+};
+inline constexpr std::size_t kRetryReasons = 6;
+// "connect_failure", "refused", "reset", "5xx", "503", "timeout" (metric label values).
+std::string_view retryReasonName(RetryReason r);
+// k503 for 503, k5xx for the other 5xx statuses, nothing below 500.
+std::optional<RetryReason> reasonForStatus(int status);
+
+// A cluster's (or route's) retry policy, converted once from the config. Pure.
+struct RetryPolicy {
+  std::uint32_t on = 0;  // one bit per RetryReason
+  std::uint32_t maxRetries = 0;
+  Duration perTryTimeout{0};  // 0: off
+  Duration backoffBase{0};
+  Duration backoffMax{0};
+
+  // Unknown retry_on names are ignored (the loader has refused them already).
+  static RetryPolicy from(const config::RetryConfig& c);
+  // Whether retry_on covers r: `connect-failure` also covers a refused connect, `5xx` covers 503.
+  bool allows(RetryReason r) const;
+  // The wait before retry n (1 for the first retry): uniform in [0, min(max, base x 2^(n-1))]
+  // ("full jitter", so clients that failed together do not come back together).
+  Duration backoff(std::uint32_t n, balance::Rng& rng) const;
+};
+
+// A retry budget: per worker and cluster, over a sliding window of kBuckets one-second buckets,
+// retries are allowed while retries < minPerSecond x kBuckets + percent% of the first tries in
+// the window. So a cluster that fails every request gets about percent% more load, not
+// (1 + max_retries) times. Owning worker's thread only; no allocation; time comes from the
+// caller (a FakeClock in tests).
+class RetryBudget {
+ public:
+  static constexpr int kBuckets = 10;
+  explicit RetryBudget(const config::RetryBudgetConfig& c);
+  // A first try was sent (counts towards percent).
+  void onRequest(TimePoint now);
+  // True (and the retry is counted) if the budget allows one more retry now.
+  bool tryRetry(TimePoint now);
+  // Retries and first tries in the current window (tests, /clusters).
+  std::uint64_t retriesInWindow(TimePoint now);
+  std::uint64_t requestsInWindow(TimePoint now);
+
+ private:
+  struct Bucket {
+    std::int64_t second = -1;  // which second (since the clock's epoch) it counts
+    std::uint32_t requests = 0;
+    std::uint32_t retries = 0;
+  };
+  Bucket& current(TimePoint now);
+  std::uint32_t percent_;
+  std::uint32_t minPerSecond_;
+  std::array<Bucket, kBuckets> buckets_{};
+};
+
+enum class RetryVerdict : std::uint8_t {
+  kRetry,       // send it again (the budget has been charged)
+  kNotRetryOn,  // retry_on does not cover this failure
+  kUnsafe,      // retrySafety says never
+  kExhausted,   // max_retries reached
+  kBudget,      // the retry budget refused (count it)
+};
+
+// The one retry decision: the safety facts first, then the policy, then the budget (charged only
+// when everything else allows the retry). retriesDone: retries already made for this request.
+// staleConnection: the attempt went out on a pooled keep-alive connection that failed before a
+// response (kReset): the backend most likely closed it while idle, a hazard of pooling rather
+// than of the backend, so it is retried (on a new connection) whatever retry_on, max_retries and
+// the budget say, if safety allows; the caller grants this once per request (Pingora's
+// "ReusedOnly").
+RetryVerdict decideRetry(const RetryPolicy& p, const AttemptFacts& f, RetryReason why,
+                         std::uint32_t retriesDone, RetryBudget& budget, TimePoint now,
+                         bool staleConnection = false);
 
 }  // namespace ferry::upstream

@@ -280,6 +280,18 @@ std::map<std::string, Place> places() {
        {kListenerHead + "    routes: [{cluster: c}]\n" + kTail +
             "    balance:\n      policy: ring_hash\n      hash_on:\n",
         11, 8, "clusters[0].balance.hash_on.", ""}},
+      {"backoff",
+       {kListenerHead + "    routes: [{cluster: c}]\n" + kTail + "    retry:\n      backoff:\n", 10,
+        8, "clusters[0].retry.backoff.", ""}},
+      {"retry_budget",
+       {kListenerHead + "    routes: [{cluster: c}]\n" + kTail + "    retry_budget:\n", 9, 6,
+        "clusters[0].retry_budget.", ""}},
+      {"outlier_detection",
+       {kListenerHead + "    routes: [{cluster: c}]\n" + kTail + "    outlier_detection:\n", 9, 6,
+        "clusters[0].outlier_detection.", ""}},
+      {"health_check",
+       {kListenerHead + "    routes: [{cluster: c}]\n" + kTail + "    health_check:\n", 9, 6,
+        "clusters[0].health_check.", ""}},
   };
 }
 

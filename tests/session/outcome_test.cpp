@@ -33,6 +33,7 @@ TEST(Outcome, EachCauseMapsToOneStatus) {
       {Cause::kUpstreamResponseTimeout, 504},
       {Cause::kUpstreamBadResponse, 502},
       {Cause::kUpstreamResetDuringResponse, 0},
+      {Cause::kUpstreamRetriedStatus, 502},
   };
   for (const Row& r : rows) EXPECT_EQ(statusFor(r.cause), r.status) << causeName(r.cause);
 }
@@ -40,11 +41,26 @@ TEST(Outcome, EachCauseMapsToOneStatus) {
 TEST(Outcome, CauseNamesAreDistinct) {
   std::set<std::string> names;
   int n = 0;
-  for (int c = 0; c <= static_cast<int>(Cause::kUpstreamTimeoutDuringResponse); ++c, ++n) {
+  for (int c = 0; c <= static_cast<int>(Cause::kUpstreamRetriedStatus); ++c, ++n) {
     names.insert(std::string(causeName(static_cast<Cause>(c))));
   }
   EXPECT_EQ(names.size(), static_cast<std::size_t>(n));
   EXPECT_EQ(names.count("unknown"), 0U);
+}
+
+TEST(Outcome, RetryReasonsOfCauses) {
+  using upstream::RetryReason;
+  EXPECT_EQ(retryReasonOf(Cause::kUpstreamConnectRefused), RetryReason::kRefused);
+  EXPECT_EQ(retryReasonOf(Cause::kUpstreamConnectTimeout), RetryReason::kConnectFailure);
+  EXPECT_EQ(retryReasonOf(Cause::kUpstreamConnectFailed), RetryReason::kConnectFailure);
+  EXPECT_EQ(retryReasonOf(Cause::kUpstreamSendFailed), RetryReason::kReset);
+  EXPECT_EQ(retryReasonOf(Cause::kUpstreamResetBeforeResponse), RetryReason::kReset);
+  EXPECT_EQ(retryReasonOf(Cause::kUpstreamResponseTimeout), RetryReason::kTimeout);
+  // Never retried: the client's causes, a response that began, a malformed one, the deadline.
+  EXPECT_FALSE(retryReasonOf(Cause::kClientClosed));
+  EXPECT_FALSE(retryReasonOf(Cause::kUpstreamResetDuringResponse));
+  EXPECT_FALSE(retryReasonOf(Cause::kUpstreamBadResponse));
+  EXPECT_FALSE(retryReasonOf(Cause::kRequestTimeout));
 }
 
 }  // namespace

@@ -13,6 +13,8 @@
 // GET  /close           answers with Connection: close and closes
 // POST /early           answers 413 right after the head, before reading the body, then
 //                       drains the body until the client stops sending
+// ANY  /status-if?name=X&code=N  if this backend is X: answers status N (body "NAME\n");
+//                       other backends answer like /anything
 // ANY  /reset-if?name=X if this backend is X: reads the whole request, then resets the
 //                       connection without answering; other backends answer like /anything
 // GET  /truncate?bytes=N  announces N bytes, sends N/2, then closes
@@ -278,6 +280,11 @@ void serve(int fd, long conn) {
               conn);
     } else if (target.rfind("/echo", 0) == 0) {
       respond(fd, 200, body, chunkedOut, closeReq, conn);
+    } else if (target.rfind("/status-if", 0) == 0 &&
+               target.find("name=" + g_name + "&") != std::string::npos) {
+      long code = queryNumber(target, "code");
+      respond(fd, static_cast<int>(code < 100 || code > 599 ? 500 : code), g_name + "\n", false,
+              closeReq, conn);
     } else if (target.rfind("/reset-if", 0) == 0 &&
                target.find("name=" + g_name) != std::string::npos) {
       linger lg{1, 0};

@@ -1,0 +1,237 @@
+// Retries as a policy, outlier ejection and active health checks through the real binary, with
+// real test backends that are made to fail, killed and restarted. Backends answer with their
+// names (tests/support/test_backend.cpp); /status-if?name=X&code=N makes backend X answer N.
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "tests/support/harness.h"
+
+namespace ferry::test {
+namespace {
+
+std::string config(const std::vector<int>& endpoints, const std::string& clusterExtra,
+                   int workers = 2, const std::string& routeExtra = "") {
+  std::string eps;
+  for (int e : endpoints) eps += (eps.empty() ? "" : ", ") + ("127.0.0.1:" + std::to_string(e));
+  return "workers: " + std::to_string(workers) +
+         "\naccess_log: false\nadmin: { address: {{ADMIN}} }\n"
+         "listeners:\n  - name: web\n    address: 127.0.0.1:0\n"
+         "    routes:\n      - { name: all, match: { path_prefix: / }, cluster: c" +
+         routeExtra +
+         " }\n"
+         "clusters:\n  - name: c\n    endpoints: [" +
+         eps + "]\n" + clusterExtra;
+}
+
+std::string get(int port, const std::string& path, const std::string& method = "GET") {
+  std::string body = method == "POST" ? "Content-Length: 5\r\n\r\nhello" : "\r\n";
+  return rawExchange(port,
+                     method + " " + path + " HTTP/1.1\r\nHost: a\r\nConnection: close\r\n" + body,
+                     10s);
+}
+
+std::string bodyOf(const std::string& r) {
+  std::size_t p = r.find("\r\n\r\n");
+  return p == std::string::npos ? "" : r.substr(p + 4);
+}
+
+// retry_on: [503]: a backend answering 503 is retried on the other one; the client never sees
+// the 503 (it was read, judged and dropped before anything reached the client).
+TEST(Retry, A503IsRetriedOnTheOtherBackend) {
+  Backend s1("s1"), s2("s2");
+  Ferry f(config({s1.port(), s2.port()}, "    retry: { retry_on: [503], max_retries: 1 }\n"));
+  int port = f.port("web");
+  for (int i = 0; i < 12; ++i) {
+    std::string r = get(port, "/status-if?name=s1&code=503");
+    EXPECT_EQ(statusOf(r), 200) << r;
+    EXPECT_EQ(bodyOf(r), "s2\n");
+  }
+  // s1 did get its share of first tries (each answered 503 and retried).
+  EXPECT_GE(s1.requests(), 1);
+  EXPECT_EQ(s2.requests(), 12);
+}
+
+// The default policy does not retry a 5xx: the client gets the backend's answer.
+TEST(Retry, A5xxIsForwardedWhenRetryOnDoesNotCoverIt) {
+  Backend s1("s1"), s2("s2");
+  Ferry f(config({s1.port(), s2.port()}, "", 1));
+  int port = f.port("web");
+  int n503 = 0;
+  for (int i = 0; i < 6; ++i) {
+    std::string r = get(port, "/status-if?name=s1&code=503");
+    if (statusOf(r) == 503) {
+      ++n503;
+      EXPECT_EQ(bodyOf(r), "s1\n");
+    }
+  }
+  EXPECT_EQ(n503, 3);  // one worker, round robin: every other request went to s1
+}
+
+// A route's retry policy replaces its cluster's.
+TEST(Retry, RoutePolicyOverridesTheCluster) {
+  Backend s1("s1"), s2("s2");
+  Ferry f(config({s1.port(), s2.port()}, "    retry: { retry_on: [reset], max_retries: 1 }\n", 1,
+                 ", retry: { retry_on: [5xx], max_retries: 2 }"));
+  int port = f.port("web");
+  for (int i = 0; i < 6; ++i) {
+    std::string r = get(port, "/status-if?name=s1&code=500");
+    EXPECT_EQ(statusOf(r), 200) << r;
+  }
+}
+
+// A POST that reached a backend is never sent again, whatever retry_on says: the 503 is the
+// client's answer, and every POST reached exactly one backend once.
+TEST(Retry, APostThatReachedABackendIsNeverRetried) {
+  Backend s1("s1"), s2("s2");
+  Ferry f(config({s1.port(), s2.port()},
+                 "    retry: { retry_on: [5xx, reset, timeout], max_retries: 3 }\n", 1));
+  int port = f.port("web");
+  int n503 = 0, n200 = 0;
+  for (int i = 0; i < 6; ++i) {
+    int st = statusOf(get(port, "/status-if?name=s1&code=503", "POST"));
+    n503 += st == 503;
+    n200 += st == 200;
+  }
+  EXPECT_EQ(n503, 3);
+  EXPECT_EQ(n200, 3);
+  EXPECT_EQ(s1.requests() + s2.requests(), 6);
+  // A POST to a backend that resets after reading it: 502, never replayed.
+  long before = s1.requests() + s2.requests();
+  int n502 = 0;
+  for (int i = 0; i < 6; ++i) n502 += statusOf(get(port, "/reset-if?name=s1", "POST")) == 502;
+  EXPECT_EQ(n502, 3);
+  EXPECT_EQ(s1.requests() + s2.requests() - before, 6);
+}
+
+// The retry budget: with no allowance (percent 0, 1 retry per second over the 10 s window) only
+// 10 retries go out; the rest of the 503s reach the client.
+TEST(Retry, TheBudgetCapsRetries) {
+  Backend s1("s1"), s2("s2");
+  Ferry f(config({s1.port(), s2.port()},
+                 "    retry: { retry_on: [503], max_retries: 1 }\n"
+                 "    retry_budget: { percent: 0, min_retries_per_second: 1 }\n",
+                 1));
+  int port = f.port("web");
+  int n503 = 0, n200 = 0;
+  for (int i = 0; i < 40; ++i) {
+    int st = statusOf(get(port, "/status-if?name=s1&code=503"));
+    n503 += st == 503;
+    n200 += st == 200;
+  }
+  // 20 first tries went to s1; at most 10 of them (the window's budget) were retried.
+  EXPECT_EQ(n503 + n200, 40);
+  EXPECT_GE(n503, 10);
+  EXPECT_LE(n503, 20);
+}
+
+// per_try_timeout: a try with no response head in time is given up and retried (timeout).
+TEST(Retry, PerTryTimeoutEndsATryAndRetries) {
+  Backend s1("s1");
+  Ferry f(config({s1.port()},
+                 "    retry: { retry_on: [timeout], max_retries: 1, per_try_timeout: 300ms }\n",
+                 1));
+  std::string r = get(f.port("web"), "/slow?ms=3000");
+  EXPECT_EQ(statusOf(r), 504) << r;
+  EXPECT_TRUE(waitUntil([&] { return s1.requests() == 2; }, 10s)) << s1.requests();
+}
+
+// Passive outlier detection: a backend answering 5xx in a row is ejected (every worker skips it)
+// and the log says so.
+TEST(Outlier, ABackendFailingInARowIsEjected) {
+  Backend s1("s1"), s2("s2");
+  Ferry f(config({s1.port(), s2.port()},
+                 "    outlier_detection: { consecutive_5xx: 2, base_ejection_time: 30s,"
+                 " max_ejection_percent: 50 }\n",
+                 1));
+  int port = f.port("web");
+  int n503 = 0;
+  for (int i = 0; i < 20; ++i) n503 += statusOf(get(port, "/status-if?name=s1&code=503")) == 503;
+  EXPECT_EQ(n503, 2);  // then s1 is ejected: s2 takes everything
+  EXPECT_NE(f.process().logText().find("ejected for 30000 ms"), std::string::npos)
+      << f.process().logText();
+}
+
+// Active health checks: a killed backend causes no failed GET (each failure is retried on the
+// other backend), is marked unhealthy within about unhealthy_threshold x interval, and is used
+// again once it is back and passes healthy_threshold checks.
+TEST(HealthCheck, AKilledBackendIsMarkedUnhealthyAndComesBack) {
+  using Clock = std::chrono::steady_clock;
+  Backend s1("s1");
+  auto s2 = std::make_unique<Process>(std::vector<std::string>{backendBinary(), "s2", "0"}, true);
+  int p2 = std::atoi(s2->firstLine().c_str());
+  ASSERT_GT(p2, 0);
+  const int intervalMs = 200, unhealthy = 3;
+  Ferry f(config({s1.port(), p2},
+                 "    health_check: { type: http, path: /health, interval: " +
+                     std::to_string(intervalMs) + "ms, timeout: 100ms, healthy_threshold: 2,"
+                     " unhealthy_threshold: " + std::to_string(unhealthy) + " }\n"));
+  int port = f.port("web");
+  std::string ep2 = "127.0.0.1:" + std::to_string(p2);
+  std::string downLine = "endpoint " + ep2 + " of cluster c is unhealthy";
+  std::string upLine = "endpoint " + ep2 + " of cluster c is healthy again";
+  ASSERT_TRUE(waitUntil([&] { return bodyOf(get(port, "/")) == "s2\n"; }, 10s));
+
+  long failed = 0, total = 0;
+  auto kill = Clock::now();
+  s2->stop();
+  s2.reset();
+  // GETs all along, until the log says s2 is unhealthy (bounded by the deadline).
+  bool marked = false;
+  Clock::time_point markedAt{};
+  while (Clock::now() - kill < 10s) {
+    std::string r = get(port, "/");
+    ++total;
+    if (statusOf(r) != 200 || bodyOf(r) != "s1\n") ++failed;
+    if (f.process().logText().find(downLine) != std::string::npos) {
+      markedAt = Clock::now();
+      marked = true;
+      break;
+    }
+  }
+  ASSERT_TRUE(marked) << f.process().logText();
+  long ms = std::chrono::duration_cast<std::chrono::milliseconds>(markedAt - kill).count();
+  std::printf("[ measured ] killed backend marked unhealthy after %ld ms (unhealthy_threshold x "
+              "interval = %d ms); %ld of %ld GETs failed meanwhile\n",
+              ms, unhealthy * intervalMs, failed, total);
+  EXPECT_EQ(failed, 0);
+  // A bound with room for a loaded machine: the checks take unhealthy x interval, not seconds.
+  EXPECT_LT(ms, 5000);
+  // Marked down: GETs go to s1 without even trying s2.
+  for (int i = 0; i < 20; ++i) {
+    std::string r = get(port, "/");
+    EXPECT_EQ(statusOf(r), 200);
+    EXPECT_EQ(bodyOf(r), "s1\n");
+  }
+  // Back on the same port: healthy again after healthy_threshold checks, and used.
+  s2 = std::make_unique<Process>(
+      std::vector<std::string>{backendBinary(), "s2", std::to_string(p2)}, true);
+  ASSERT_EQ(std::atoi(s2->firstLine().c_str()), p2);
+  EXPECT_TRUE(waitUntil(
+      [&] { return f.process().logText().find(upLine) != std::string::npos; }, 10s));
+  EXPECT_TRUE(waitUntil([&] { return bodyOf(get(port, "/")) == "s2\n"; }, 10s));
+}
+
+// tcp checks: a connect is enough.
+TEST(HealthCheck, TcpCheckMarksARefusingEndpointDown) {
+  Backend s1("s1");
+  ReservedPort dead;
+  Ferry f(config({s1.port(), dead.port()},
+                 "    health_check: { type: tcp, interval: 100ms, timeout: 100ms,"
+                 " unhealthy_threshold: 2 }\n"));
+  std::string line =
+      "endpoint 127.0.0.1:" + std::to_string(dead.port()) + " of cluster c is unhealthy";
+  EXPECT_TRUE(waitUntil(
+      [&] { return f.process().logText().find(line) != std::string::npos; }, 10s));
+  EXPECT_EQ(f.process().logText().find("127.0.0.1:" + std::to_string(s1.port()) +
+                                       " of cluster c is unhealthy"),
+            std::string::npos);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(bodyOf(get(f.port("web"), "/")), "s1\n");
+}
+
+}  // namespace
+}  // namespace ferry::test

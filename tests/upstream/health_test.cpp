@@ -1,0 +1,252 @@
+// Health thresholds, the shared board, outlier ejection (growing with repeats, capped by
+// max_ejection_percent) and panic, with a fake clock; /clusters' JSON.
+#include "proxy/upstream/health.h"
+
+#include <gtest/gtest.h>
+
+#include "proxy/balance/balancer.h"
+#include "proxy/upstream/cluster.h"
+#include "proxy/upstream/outlier.h"
+
+namespace ferry::upstream {
+namespace {
+
+using R = OutlierDetector::Result;
+
+TEST(HealthCheck, StatusLine) {
+  EXPECT_EQ(parseStatusLine("HTTP/1.1 200 OK\r\n"), 200);
+  EXPECT_EQ(parseStatusLine("HTTP/1.0 503 Service Unavailable\r\n"), 503);
+  EXPECT_EQ(parseStatusLine("HTTP/1.1 204\r\n"), 204);
+  EXPECT_EQ(parseStatusLine("HTTP/1.1 20"), 0);
+  EXPECT_EQ(parseStatusLine("HTTP/2 200 OK\r\n"), 0);
+  EXPECT_EQ(parseStatusLine("SSH-2.0-OpenSSH\r\n"), 0);
+  EXPECT_EQ(parseStatusLine("HTTP/1.1 2000 OK\r\n"), 0);
+  EXPECT_TRUE(statusPasses(200, 0));
+  EXPECT_TRUE(statusPasses(299, 0));
+  EXPECT_FALSE(statusPasses(301, 0));
+  EXPECT_FALSE(statusPasses(0, 0));
+  EXPECT_TRUE(statusPasses(301, 301));
+  EXPECT_FALSE(statusPasses(200, 301));
+}
+
+TEST(HealthCheck, ThresholdsInARow) {
+  CheckCounter c(2, 3);
+  EXPECT_TRUE(c.healthy());
+  EXPECT_FALSE(c.record(false));
+  EXPECT_FALSE(c.record(false));
+  EXPECT_FALSE(c.record(true));  // a pass breaks the run of failures
+  EXPECT_FALSE(c.record(false));
+  EXPECT_FALSE(c.record(false));
+  EXPECT_TRUE(c.record(false));  // the third failure in a row
+  EXPECT_FALSE(c.healthy());
+  EXPECT_FALSE(c.record(false));
+  EXPECT_FALSE(c.record(true));
+  EXPECT_FALSE(c.record(false));  // a failure breaks the run of passes
+  EXPECT_FALSE(c.record(true));
+  EXPECT_TRUE(c.record(true));  // the second pass in a row
+  EXPECT_TRUE(c.healthy());
+}
+
+TEST(HealthBoard, VersionChangesWithEveryWrite) {
+  HealthBoard b(3);
+  std::uint64_t v = b.version();
+  EXPECT_TRUE(b.checkedHealthy(1));
+  b.setChecked(1, false, TimePoint{} + seconds(5));
+  EXPECT_NE(b.version(), v);
+  EXPECT_FALSE(b.checkedHealthy(1));
+  EXPECT_EQ(b.checkedSince(1), TimePoint{} + seconds(5));
+  v = b.version();
+  b.eject(2, TimePoint{} + seconds(30), 1);
+  EXPECT_NE(b.version(), v);
+  EXPECT_EQ(b.ejectedCount(TimePoint{} + seconds(29)), 1U);
+  EXPECT_EQ(b.ejectedCount(TimePoint{} + seconds(30)), 0U);
+}
+
+config::OutlierDetectionConfig outlierConfig() {
+  config::OutlierDetectionConfig c;
+  c.consecutive5xx = 3;
+  c.consecutiveConnectFailures = 2;
+  c.baseEjectionTime = seconds(10);
+  c.maxEjectionPercent = 50;
+  return c;
+}
+
+TEST(Outlier, ConsecutiveFailuresEjectAndSuccessResets) {
+  FakeClock clock;
+  HealthBoard b(4);
+  OutlierDetector d(outlierConfig(), 4);
+  EXPECT_FALSE(d.report(0, R::kServerError, clock.now(), b));
+  EXPECT_FALSE(d.report(0, R::kServerError, clock.now(), b));
+  EXPECT_FALSE(d.report(0, R::kSuccess, clock.now(), b));  // not in a row any more
+  EXPECT_FALSE(d.report(0, R::kServerError, clock.now(), b));
+  EXPECT_FALSE(d.report(0, R::kServerError, clock.now(), b));
+  EXPECT_TRUE(d.report(0, R::kServerError, clock.now(), b));
+  EXPECT_EQ(b.ejectedUntil(0), clock.now() + seconds(10));
+  EXPECT_FALSE(d.report(1, R::kConnectFailure, clock.now(), b));
+  EXPECT_TRUE(d.report(1, R::kConnectFailure, clock.now(), b));
+  EXPECT_EQ(b.ejectedCount(clock.now()), 2U);
+}
+
+TEST(Outlier, EjectionTimeGrowsWithRepeatsAndDecays) {
+  FakeClock clock;
+  HealthBoard b(2);
+  config::OutlierDetectionConfig c = outlierConfig();
+  c.consecutiveConnectFailures = 1;
+  OutlierDetector d(c, 2);
+  ASSERT_TRUE(d.report(0, R::kConnectFailure, clock.now(), b));
+  EXPECT_EQ(b.ejectedUntil(0) - clock.now(), seconds(10));
+  // Still ejected: a failure reported meanwhile (a request in flight) does not eject again.
+  clock.advance(seconds(5));
+  EXPECT_FALSE(d.report(0, R::kConnectFailure, clock.now(), b));
+  clock.advance(seconds(5));  // the ejection ran out
+  ASSERT_TRUE(d.report(0, R::kConnectFailure, clock.now(), b));
+  EXPECT_EQ(b.ejectedUntil(0) - clock.now(), seconds(20));  // base x 2
+  EXPECT_EQ(b.timesEjected(0), 2U);
+  clock.advance(seconds(20));
+  ASSERT_TRUE(d.report(0, R::kConnectFailure, clock.now(), b));
+  EXPECT_EQ(b.ejectedUntil(0) - clock.now(), seconds(30));  // base x 3
+  // Calm for two base times after the ejection ended: the multiplier drops by two.
+  clock.advance(seconds(30) + seconds(20));
+  ASSERT_TRUE(d.report(0, R::kConnectFailure, clock.now(), b));
+  EXPECT_EQ(b.ejectedUntil(0) - clock.now(), seconds(20));
+  // Capped at kMaxMultiplier x base.
+  for (int i = 0; i < 20; ++i) {
+    clock.advance(b.ejectedUntil(0) - clock.now());
+    ASSERT_TRUE(d.report(0, R::kConnectFailure, clock.now(), b));
+  }
+  EXPECT_EQ(b.ejectedUntil(0) - clock.now(), seconds(10) * OutlierDetector::kMaxMultiplier);
+}
+
+TEST(Outlier, MaxEjectionPercentButAlwaysOne) {
+  FakeClock clock;
+  config::OutlierDetectionConfig c = outlierConfig();
+  c.consecutiveConnectFailures = 1;
+  c.maxEjectionPercent = 10;
+  HealthBoard b(4);
+  OutlierDetector d(c, 4);
+  EXPECT_EQ(d.maxEjected(4), 1U);  // 10% of 4 rounds down to 0, but one may always go
+  EXPECT_TRUE(d.report(0, R::kConnectFailure, clock.now(), b));
+  EXPECT_FALSE(d.report(1, R::kConnectFailure, clock.now(), b));
+  EXPECT_EQ(b.ejectedCount(clock.now()), 1U);
+  c.maxEjectionPercent = 0;
+  OutlierDetector never(c, 4);
+  HealthBoard b2(4);
+  EXPECT_FALSE(never.report(0, R::kConnectFailure, clock.now(), b2));
+  OutlierDetector off(std::nullopt, 4);
+  EXPECT_FALSE(off.enabled());
+  EXPECT_FALSE(off.report(0, R::kConnectFailure, clock.now(), b2));
+}
+
+// The cluster as a worker sees it: ejected and unhealthy endpoints are skipped, and below the
+// panic threshold every endpoint is used.
+struct ClusterFixture {
+  config::ClusterConfig cfg;
+  std::shared_ptr<const balance::BalancerFactory> factory;
+  metrics::ClusterCounters counters;
+  explicit ClusterFixture(std::size_t n, std::uint32_t panic = 50) {
+    cfg.name = "c";
+    for (std::size_t i = 0; i < n; ++i) {
+      io::Address a = *io::Address::parse("127.0.0.1:" + std::to_string(9000 + i));
+      cfg.weightedEndpoints.push_back({a, 1});
+      cfg.endpoints.push_back(a);
+    }
+    cfg.healthyPanicThreshold = panic;
+    cfg.outlierDetection = outlierConfig();
+    factory = makeBalancerFactory(cfg);
+  }
+};
+
+std::vector<int> spread(Cluster& c, int picks) {
+  std::vector<int> n(c.size(), 0);
+  for (int i = 0; i < picks; ++i) ++n[c.pick()];
+  return n;
+}
+
+TEST(ClusterHealth, UnhealthyAndEjectedEndpointsAreSkipped) {
+  ClusterFixture f(4);
+  Cluster c(f.cfg, *f.factory, 0, 1, f.counters);
+  auto board = std::make_shared<HealthBoard>(4);
+  c.attachHealth(board);
+  EXPECT_EQ(spread(c, 400), (std::vector<int>{100, 100, 100, 100}));
+  board->setChecked(1, false, TimePoint{});
+  board->eject(2, SteadyClock().now() + std::chrono::hours(1), 1);
+  EXPECT_EQ(c.healthyCount(), 2U);
+  EXPECT_FALSE(c.inPanic());
+  EXPECT_EQ(spread(c, 400), (std::vector<int>{200, 0, 0, 200}));
+  // A retry skips the endpoint tried, and with every healthy one tried goes to a healthy one.
+  std::size_t tried[] = {0};
+  EXPECT_EQ(c.pick(0, tried), 3U);
+  std::size_t both[] = {0, 3};
+  std::size_t again = c.pick(0, both);
+  EXPECT_TRUE(again == 0 || again == 3) << again;
+  // Back to healthy: every endpoint again.
+  board->setChecked(1, true, TimePoint{});
+  board->eject(2, TimePoint{}, 1);
+  EXPECT_EQ(c.healthyCount(), 4U);
+  EXPECT_EQ(spread(c, 400), (std::vector<int>{100, 100, 100, 100}));
+}
+
+TEST(ClusterHealth, PanicBelowThresholdUsesEveryEndpoint) {
+  ClusterFixture f(4, 50);
+  Cluster c(f.cfg, *f.factory, 0, 1, f.counters);
+  auto board = std::make_shared<HealthBoard>(4);
+  c.attachHealth(board);
+  board->setChecked(0, false, TimePoint{});
+  board->setChecked(1, false, TimePoint{});
+  EXPECT_FALSE(c.inPanic());  // 2 of 4 = 50%: not below
+  EXPECT_EQ(spread(c, 400), (std::vector<int>{0, 0, 200, 200}));
+  board->setChecked(2, false, TimePoint{});
+  EXPECT_TRUE(c.inPanic());  // 25% < 50%
+  EXPECT_EQ(spread(c, 400), (std::vector<int>{100, 100, 100, 100}));
+  // Threshold 0: never panic; the one healthy endpoint takes everything.
+  ClusterFixture g(4, 0);
+  Cluster d(g.cfg, *g.factory, 0, 1, g.counters);
+  d.attachHealth(board);
+  EXPECT_FALSE(d.inPanic());
+  EXPECT_EQ(spread(d, 400), (std::vector<int>{0, 0, 0, 400}));
+  // And with none healthy at all, every endpoint is still tried rather than none.
+  board->setChecked(3, false, TimePoint{});
+  EXPECT_EQ(spread(d, 400), (std::vector<int>{100, 100, 100, 100}));
+}
+
+TEST(ClusterHealth, OutlierReportsEjectThroughTheSharedBoard) {
+  ClusterFixture f(2);
+  metrics::ClusterCounters other;
+  Cluster w0(f.cfg, *f.factory, 0, 2, f.counters);
+  Cluster w1(f.cfg, *f.factory, 1, 2, other);
+  auto board = std::make_shared<HealthBoard>(2);
+  w0.attachHealth(board);
+  w1.attachHealth(board);
+  for (int i = 0; i < 2; ++i) w0.report(1, R::kConnectFailure);
+  EXPECT_EQ(f.counters.ejections.get(), 1U);
+  // Worker 1 saw none of those failures but skips the endpoint too.
+  EXPECT_EQ(spread(w1, 100), (std::vector<int>{100, 0}));
+  EXPECT_EQ(spread(w0, 100), (std::vector<int>{100, 0}));
+}
+
+TEST(ClustersJson, EndpointsWithHealthEjectionAndWeight) {
+  config::Config cfg;
+  ClusterFixture f(2);
+  f.cfg.weightedEndpoints[1].weight = 3;
+  cfg.clusters.push_back(f.cfg);
+  auto board = std::make_shared<HealthBoard>(2);
+  TimePoint now = TimePoint{} + std::chrono::hours(1);
+  board->setChecked(0, false, now);
+  board->eject(1, now + milliseconds(1500), 2);
+  std::vector<std::shared_ptr<HealthBoard>> boards{board};
+  std::string j = clustersJson(cfg, boards, now);
+  EXPECT_EQ(j,
+            "{\"clusters\":[{\"name\":\"c\",\"healthy_panic_threshold\":50,\"health_check\":false,"
+            "\"outlier_detection\":true,\"endpoints\":["
+            "{\"address\":\"127.0.0.1:9000\",\"weight\":1,\"health\":\"unhealthy\","
+            "\"ejected\":false,\"ejected_for_ms\":0,\"times_ejected\":0},"
+            "{\"address\":\"127.0.0.1:9001\",\"weight\":3,\"health\":\"healthy\","
+            "\"ejected\":true,\"ejected_for_ms\":1500,\"times_ejected\":2}]}]}");
+  // Without a board: all healthy.
+  std::string none = clustersJson(cfg, {}, now);
+  EXPECT_NE(none.find("\"health\":\"healthy\",\"ejected\":false"), std::string::npos);
+  EXPECT_EQ(none.find("unhealthy"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ferry::upstream
