@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <csignal>
 #include <functional>
 #include <memory>
 #include <string>
@@ -46,7 +47,9 @@ class ReservedPort {
 // A child process; stdout is read for a first line if asked, stderr goes to a log file.
 class Process {
  public:
-  Process(std::vector<std::string> argv, bool captureStdout = false);
+  // stopSignal: what stop() sends first (SIGTERM; ferry.exe under Wine gets SIGINT, see
+  // Ferry::Ferry).
+  Process(std::vector<std::string> argv, bool captureStdout = false, int stopSignal = SIGTERM);
   ~Process();
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
@@ -54,7 +57,7 @@ class Process {
   // The first line the process printed (captureStdout), waiting up to 10 s.
   std::string firstLine();
   bool running();
-  // Sends SIGTERM, waits up to 10 s for the exit, then SIGKILL; returns the exit status.
+  // Sends the stop signal, waits up to 10 s for the exit, then SIGKILL; returns the exit status.
   int stop();
   // Whether stop() was called (an exit after it is expected).
   bool stopRequested() const { return stopRequested_; }
@@ -67,6 +70,7 @@ class Process {
   std::string logPath_;
   bool exited_ = false;
   bool stopRequested_ = false;
+  int stopSignal_ = SIGTERM;
   int status_ = 0;
 };
 
