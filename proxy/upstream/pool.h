@@ -48,11 +48,11 @@ struct PooledConnection {
 
 // Why a connection was closed by the pool (for counting).
 enum class CloseReason : std::uint8_t {
-  kIdleExpired,   // idle past idle_timeout or the backend's Keep-Alive timeout
-  kRetired,       // max_requests_per_connection or max_connection_lifetime reached
-  kPoolFull,      // given back with max_idle connections already idle
-  kPeerClosed,    // the backend closed it while idle (noticed by the owner)
-  kBroken,        // the owner gave it up (error, not reusable)
+  kIdleExpired,  // idle past idle_timeout or the backend's Keep-Alive timeout
+  kRetired,      // max_requests_per_connection or max_connection_lifetime reached
+  kPoolFull,     // given back with max_idle connections already idle
+  kPeerClosed,   // the backend closed it while idle (noticed by the owner)
+  kBroken,       // the owner gave it up (error, not reusable)
 };
 
 // A request waiting for a connection (max_connections reached). Owned by the waiting request,

@@ -138,8 +138,7 @@ class IdleClosingBackend {
   int listen_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};
-  std::atomic<long> connections_{0}, open_{0}, requests_{0}, closedIdleByUs_{0},
-      closedByPeer_{0};
+  std::atomic<long> connections_{0}, open_{0}, requests_{0}, closedIdleByUs_{0}, closedByPeer_{0};
   std::thread acceptor_;
   std::mutex mu_;
   std::vector<std::thread> threads_;
@@ -196,8 +195,9 @@ TEST(Upstream, ManyRequestsOverManyClientsStayWithinWorkersTimesMaxIdle) {
 // finishes, a waiting request is handed its connection.
 TEST(Upstream, QueueTimeoutAndOverflowGive503) {
   IdleClosingBackend b(0, 0);
-  Ferry f(config({b.port()},
-                 "    max_connections: 1\n    max_pending_requests: 1\n    queue_timeout: 600ms\n"));
+  Ferry f(
+      config({b.port()},
+             "    max_connections: 1\n    max_pending_requests: 1\n    queue_timeout: 600ms\n"));
   int port = f.port("web");
   RawClient slow(port), waiting(port), overflow(port);
   ASSERT_TRUE(slow.send(get("/slow?ms=2500")));
@@ -303,15 +303,18 @@ void idleClosingBackendLoad(int keepAliveSeconds) {
     waitUntil([&] { return Clock::now() >= until; }, 2s);
   }
   EXPECT_EQ(failed, 0) << "of " << sent;
-  std::printf("keep-alive %ds: %ld requests, %ld failed; backend connections %ld, closed idle by "
-              "the backends %ld, closed by ferry %ld\n",
-              keepAliveSeconds, sent, failed, b1.connections() + b2.connections(),
-              b1.closedIdleByUs() + b2.closedIdleByUs(), b1.closedByPeer() + b2.closedByPeer());
+  std::printf(
+      "keep-alive %ds: %ld requests, %ld failed; backend connections %ld, closed idle by "
+      "the backends %ld, closed by ferry %ld\n",
+      keepAliveSeconds, sent, failed, b1.connections() + b2.connections(),
+      b1.closedIdleByUs() + b2.closedIdleByUs(), b1.closedByPeer() + b2.closedByPeer());
 }
 TEST(Upstream, BackendClosingIdleConnectionsEverySecondFailsNoRequest) {
   idleClosingBackendLoad(0);
 }
-TEST(Upstream, BackendAnnouncingKeepAliveTimeoutFailsNoRequest) { idleClosingBackendLoad(1); }
+TEST(Upstream, BackendAnnouncingKeepAliveTimeoutFailsNoRequest) {
+  idleClosingBackendLoad(1);
+}
 
 // min_idle: connections opened ahead of demand and kept warm (after the first request: the
 // cluster's upkeep starts on first use unless the worker starts it).

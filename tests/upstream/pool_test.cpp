@@ -30,7 +30,9 @@ PooledConnection takeNew(EndpointPool& p, TimePoint now) {
 
 class PoolTest : public ::testing::Test {
  protected:
-  EndpointPool make(PoolLimits l) { return EndpointPool(*io::Address::parse("127.0.0.1:1"), l, &counters); }
+  EndpointPool make(PoolLimits l) {
+    return EndpointPool(*io::Address::parse("127.0.0.1:1"), l, &counters);
+  }
   FakeClock clock;
   metrics::ClusterCounters counters;
 };
@@ -265,7 +267,7 @@ TEST_F(PoolTest, MinIdleWarmsWithinTheLimits) {
   EXPECT_EQ(p.warmDeficit(), 2U);  // min_idle is capped by max_idle
   ASSERT_TRUE(p.reserveWarm());
   ASSERT_TRUE(p.reserveWarm());
-  EXPECT_EQ(p.warmDeficit(), 0U);  // the two in progress count
+  EXPECT_EQ(p.warmDeficit(), 0U);              // the two in progress count
   p.addWarm(PooledConnection{}, clock.now());  // one connect failed: its slot is freed
   EXPECT_EQ(p.total(), 1U);
   EXPECT_EQ(p.warmDeficit(), 1U);
