@@ -69,7 +69,7 @@ void Lease::drop() {
 struct Cluster::Upkeep final : io::TimerOp {
   Cluster* cluster = nullptr;
   void onComplete(std::error_code ec, std::size_t) override {
-    if (ec == std::errc::operation_canceled) return;
+    if (ec == std::errc::operation_canceled || cluster == nullptr) return;
     cluster->upkeep();
   }
 };
@@ -164,6 +164,34 @@ Task<void> Cluster::warm(std::size_t ep) {
                r.ec.message());
   }
   pool.addWarm(std::move(conn), clock_.now());
+}
+
+std::size_t Cluster::adoptPools(Cluster& old) {
+  std::size_t moved = 0;
+  for (EndpointPool& from : old.endpoints_) {
+    for (EndpointPool& to : endpoints_) {
+      if (to.address() == from.address()) {
+        moved += from.moveIdleTo(to);
+        break;
+      }
+    }
+  }
+  old.retire();
+  return moved;
+}
+
+void Cluster::retire() {
+  for (EndpointPool& p : endpoints_) p.retire();
+  if (upkeep_ && upkeep_->pending()) proactor_->cancel(*upkeep_);
+  if (upkeep_) upkeep_->cluster = nullptr;
+}
+
+bool Cluster::quiescent() const {
+  if (requests_ != 0 || pending_ != 0) return false;
+  for (const EndpointPool& p : endpoints_) {
+    if (p.total() != 0 || p.waiting() != 0) return false;
+  }
+  return upkeep_ == nullptr || !upkeep_->pending();
 }
 
 bool Cluster::admit() {

@@ -98,6 +98,17 @@ class Cluster {
   bool admit();
   void finish();
 
+  // Reload (pools are keyed by endpoint address, not by position): moves the idle connections
+  // of every endpoint of `old` that this cluster also has into this cluster's pool, and
+  // retires `old` (its remaining idle connections close, its requests in flight finish and
+  // their connections close when given back, its upkeep stops). Destroy `old` once quiescent().
+  // Worker thread; returns how many connections moved.
+  std::size_t adoptPools(Cluster& old);
+  // Retires every pool of this cluster (see adoptPools): the cluster left the config.
+  void retire();
+  // No request admitted, waiting or holding a connection: the cluster may be destroyed.
+  bool quiescent() const;
+
   enum class Acquire : std::uint8_t {
     kReady,         // the lease holds an idle connection (reused) or a slot to connect
     kOverloaded,    // max_pending_requests already wait: refused at once

@@ -202,6 +202,31 @@ void EndpointPool::closeIdle() {
   }
 }
 
+std::size_t EndpointPool::moveIdleTo(EndpointPool& to) {
+  std::size_t moved = 0;
+  // Oldest first: the warmest ends at the back of to's LIFO list.
+  for (PooledConnection& c : idle_) {
+    if (counters_ != nullptr) counters_->idle.sub();
+    if (to.idle_.size() < to.limits_.maxIdle && to.waiting_ == 0) {
+      FERRY_ASSERT(total_ > 0);
+      --total_;
+      if (counters_ != nullptr) counters_->total.sub();
+      ++to.total_;
+      if (to.counters_ != nullptr) {
+        to.counters_->total.add();
+        to.counters_->idle.add();
+      }
+      to.idle_.push_back(std::move(c));
+      ++moved;
+    } else {
+      close(c, CloseReason::kPoolFull);
+      freeSlot();
+    }
+  }
+  idle_.clear();
+  return moved;
+}
+
 TimePoint EndpointPool::nextExpiry() const {
   TimePoint t = TimePoint::max();
   for (const PooledConnection& c : idle_) t = std::min(t, c.expires);

@@ -129,6 +129,17 @@ class EndpointPool {
   void addWarm(PooledConnection&& c, TimePoint now);
   // Closes every idle connection (drain, removal on reload).
   void closeIdle();
+  // Moves this pool's idle connections to `to` (the same endpoint in a reloaded cluster), as
+  // many as its max_idle takes, warmest last so they stay warmest there; closes the rest.
+  // Returns how many moved.
+  std::size_t moveIdleTo(EndpointPool& to);
+  // From now on no connection given back is kept idle and none is opened ahead of demand: the
+  // endpoint left the config (or its cluster did), its requests in flight finish.
+  void retire() {
+    limits_.maxIdle = 0;
+    limits_.minIdle = 0;
+    closeIdle();
+  }
   // The earliest time an idle connection expires; TimePoint::max() with none.
   TimePoint nextExpiry() const;
 

@@ -325,3 +325,41 @@ TEST(KeepAliveTimeout, Parses) {
 
 }  // namespace
 }  // namespace ferry::upstream
+
+namespace ferry::upstream {
+namespace {
+
+TEST_F(PoolTest, MoveIdleToAnotherPoolKeepsTheWarmestWithinItsLimit) {
+  EndpointPool from = make({});
+  PoolLimits small;
+  small.maxIdle = 2;
+  EndpointPool to = make(small);
+  PooledConnection a = takeNew(from, clock.now()), b = takeNew(from, clock.now()),
+                   c = takeNew(from, clock.now()), inUse = takeNew(from, clock.now());
+  a.requests = 10;
+  b.requests = 20;
+  c.requests = 30;
+  from.giveBack(std::move(a), clock.now());
+  from.giveBack(std::move(b), clock.now());
+  from.giveBack(std::move(c), clock.now());
+  EXPECT_EQ(from.moveIdleTo(to), 2U);
+  EXPECT_EQ(to.idleCount(), 2U);
+  EXPECT_EQ(to.total(), 2U);
+  EXPECT_EQ(from.idleCount(), 0U);
+  EXPECT_EQ(from.total(), 1U);  // the one in use stays the old pool's
+  PooledConnection got;
+  ASSERT_EQ(to.take(clock.now(), false, got), EndpointPool::Take::kIdle);
+  EXPECT_EQ(got.requests, 21U);  // b: a was the coldest and did not fit
+  // Retired, the old pool keeps nothing given back.
+  from.retire();
+  from.giveBack(std::move(inUse), clock.now());
+  EXPECT_EQ(from.total(), 0U);
+  EXPECT_EQ(from.warmDeficit(), 0U);
+  to.release(std::move(got));
+  to.closeIdle();
+  EXPECT_EQ(counters.total.get(), 0U);
+  EXPECT_EQ(counters.idle.get(), 0U);
+}
+
+}  // namespace
+}  // namespace ferry::upstream
