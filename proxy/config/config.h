@@ -250,6 +250,14 @@ struct ClusterConfig {
   Duration responseTimeout = seconds(30);  // between bytes from the backend: 504; 0: off
   std::uint32_t maxIdlePerWorker = 64;     // idle keep-alive connections kept per endpoint
   Duration idleTimeout = seconds(60);      // idle pooled connections older than this are closed
+  // Pool limits (per endpoint and worker) and admission (per cluster and worker).
+  std::uint32_t maxConnections = 0;            // open connections per endpoint; 0: no limit
+  std::uint32_t minIdle = 0;                   // idle connections opened ahead of demand
+  std::uint32_t maxRequestsPerConnection = 0;  // then the connection closes; 0: no limit
+  Duration maxConnectionLifetime{};            // then the connection closes; zero: no limit
+  std::uint32_t maxActiveRequests = 0;         // in flight, over it 503 at once; 0: no limit
+  std::uint32_t maxPendingRequests = 1024;     // waiting for a connection, over it 503 at once
+  Duration queueTimeout = seconds(5);          // the longest wait for a connection: then 503
   BalanceConfig balance;
   std::string hostRewrite;  // non-empty: the Host sent to backends; empty: the client's
   ProxyProtocolVersion proxyProtocol = ProxyProtocolVersion::kOff;

@@ -54,6 +54,19 @@ struct ClusterCounters {
   Counter ejections;                          // outlier ejections made by this worker
   Counter endpointsUnhealthy;  // gauge: endpoints failing active checks (the checker's worker)
   Counter healthChecksFailed;  // active health checks that failed
+  // The pool's limits and admission (proxy/upstream/pool.h, cluster.h).
+  Counter total;             // gauge: upstream connections open, opening or in use
+  Counter requests;          // gauge: requests admitted now (what max_active_requests caps)
+  Counter pending;           // gauge: requests waiting for a connection (max_connections)
+  Counter queued;            // requests that had to wait for a connection
+  Counter queueTimeouts;     // requests that waited past queue_timeout: 503
+  Counter rejectedPending;   // refused at once, max_pending_requests already waiting: 503
+  Counter rejectedActive;    // refused at once, max_active_requests in flight: 503
+  Counter idleExpired;       // idle connections closed at idle_timeout or the Keep-Alive timeout
+  Counter idleClosedByPeer;  // idle connections the backend had closed, noticed by ferry
+  Counter retired;           // closed at max_requests_per_connection or max_connection_lifetime
+  Counter poolFull;          // closed when given back with max_idle connections already idle
+  Counter warmOpened;        // connections opened ahead of demand (min_idle)
 };
 
 struct ListenerCounters {

@@ -536,19 +536,29 @@ class Exchanges {
   Task<Outcome> exchange(upstream::Cluster& cluster, bool fresh, upstream::AttemptFacts& facts) {
     const config::ClusterConfig& cc = cluster.config();
     const config::ListenerConfig& cfg = *l_.config;
-    upstreamFailed_ = true;
+    upstreamFailed_ = false;  // a refusal by admission is not the backend's failure
     requestEnded_ = false;
     attemptStatus_ = 0;
     attemptDeadline_ = policy_.perTryTimeout > Duration::zero()
                            ? w_.clock.now() + policy_.perTryTimeout
                            : TimePoint::max();
+    upstream::Admission admission(cluster);
+    if (!admission.admitted()) co_return Outcome{Cause::kOverloaded};
     std::size_t ep = cluster.pick(hash_, std::span(tried_.data(), triedCount_));
     if (triedCount_ < tried_.size()) tried_[triedCount_++] = ep;
     upstream::EndpointPool& pool = cluster.endpoint(ep);
     rec_.upstream = pool.address();
+    // The endpoint's pooled connection, a slot for a new one, or a wait in its queue.
+    upstream::Lease lease;
+    upstream::Cluster::Acquire got = co_await cluster.acquire(w_.proactor, ep, fresh, lease);
+    if (got != upstream::Cluster::Acquire::kReady) {
+      co_return Outcome{got == upstream::Cluster::Acquire::kOverloaded ? Cause::kOverloaded
+                                                                       : Cause::kQueueTimeout};
+    }
+    upstreamFailed_ = true;
     std::span<const char> body(c_.in.data(), firstBody_);
-    io::Socket up = fresh ? io::Socket() : pool.takeIdle(w_.clock.now(), cluster.counters().idle);
-    rec_.reused = up.valid();
+    io::Socket& up = lease.socket();
+    rec_.reused = lease.reused();
     facts.stage = upstream::AttemptFacts::Stage::kConnect;
     facts.replayable = true;  // nothing of the body has been let go of yet
     if (up) {
@@ -676,7 +686,8 @@ class Exchanges {
     // Keep the upstream connection if the exchange ended by its framing on both sides.
     if (out.ok() && requestEnded_ && resp_.head().keepAlive && !resp_.bodyUntilClose() &&
         out_.empty()) {
-      cluster.endpoint(ep).giveBack(std::move(up), w_.clock.now(), cluster.counters().idle);
+      std::optional<std::string_view> ka = resp_.head().find("keep-alive");
+      lease.giveBack(w_.clock.now(), ka ? upstream::keepAliveTimeout(*ka) : Duration{});
     }
     co_return out;
   }

@@ -33,6 +33,8 @@ int statusFor(Cause c) {
     case Cause::kUpstreamResponseTimeout:
       return 504;
     case Cause::kNoHealthyUpstream:
+    case Cause::kOverloaded:
+    case Cause::kQueueTimeout:
       return 503;
     case Cause::kUpstreamConnectRefused:
     case Cause::kUpstreamConnectFailed:
@@ -77,6 +79,10 @@ std::string_view causeName(Cause c) {
       return "client_send_timeout";
     case Cause::kNoHealthyUpstream:
       return "no_healthy_upstream";
+    case Cause::kOverloaded:
+      return "overloaded";
+    case Cause::kQueueTimeout:
+      return "queue_timeout";
     case Cause::kUpstreamConnectRefused:
       return "upstream_connect_refused";
     case Cause::kUpstreamConnectTimeout:

@@ -28,6 +28,8 @@ enum class Cause : std::uint8_t {
   kClientClosed,                 // the client closed or reset before the exchange ended: no answer
   kClientSendTimeout,            // the client did not read the response within send_timeout
   kNoHealthyUpstream,            // the cluster had no endpoint to try: 503
+  kOverloaded,                   // max_active_requests in flight or the queue full: 503 at once
+  kQueueTimeout,                 // no upstream connection free within queue_timeout: 503
   kUpstreamConnectRefused,       // the backend refused the connection: 502
   kUpstreamConnectTimeout,       // the connect did not finish within connect_timeout: 504
   kUpstreamConnectFailed,        // any other connect error (unreachable, no route): 502

@@ -2,32 +2,11 @@
 
 #include <algorithm>
 
+#include "proxy/common/assert.h"
 #include "proxy/common/log.h"
+#include "proxy/io/awaitables.h"
 
 namespace ferry::upstream {
-
-io::Socket EndpointPool::takeIdle(TimePoint now, metrics::Counter& idleGauge) {
-  while (!idle_.empty()) {
-    Idle entry = std::move(idle_.back());
-    idle_.pop_back();
-    idleGauge.sub();
-    if (now - entry.since <= idleTimeout_ && entry.socket.idleAndOpen()) {
-      return std::move(entry.socket);
-    }
-  }
-  return io::Socket();
-}
-
-void EndpointPool::giveBack(io::Socket s, TimePoint now, metrics::Counter& idleGauge) {
-  if (idle_.size() >= maxIdle_) return;  // s closes here
-  // Drop the coldest ones that expired, so a burst does not leave stale sockets behind.
-  while (!idle_.empty() && now - idle_.front().since > idleTimeout_) {
-    idle_.erase(idle_.begin());
-    idleGauge.sub();
-  }
-  idle_.push_back(Idle{std::move(s), now});
-  idleGauge.add();
-}
 
 std::shared_ptr<const balance::BalancerFactory> makeBalancerFactory(
     const config::ClusterConfig& c) {
@@ -61,6 +40,74 @@ std::shared_ptr<const balance::BalancerFactory> makeBalancerFactory(
   return balance::BalancerFactory::build(b, specs);
 }
 
+PoolLimits poolLimits(const config::ClusterConfig& c) {
+  PoolLimits l;
+  l.maxConnections = c.maxConnections;
+  l.maxIdle = c.maxIdlePerWorker;
+  l.minIdle = c.minIdle;
+  l.idleTimeout = c.idleTimeout;
+  l.maxRequestsPerConnection = c.maxRequestsPerConnection;
+  l.maxConnectionLifetime = c.maxConnectionLifetime;
+  return l;
+}
+
+void Lease::giveBack(TimePoint now, Duration keepAlive) {
+  if (pool_ == nullptr) return;
+  EndpointPool* p = pool_;
+  pool_ = nullptr;
+  p->giveBack(std::move(conn_), now, keepAlive);
+  conn_ = PooledConnection{};
+}
+
+void Lease::drop() {
+  if (pool_ == nullptr) return;
+  EndpointPool* p = pool_;
+  pool_ = nullptr;
+  p->release(std::move(conn_));
+  conn_ = PooledConnection{};
+}
+
+// The cluster's upkeep timer: idle expiry and min_idle, on the worker's proactor.
+struct Cluster::Upkeep final : io::TimerOp {
+  Cluster* cluster = nullptr;
+  void onComplete(std::error_code ec, std::size_t) override {
+    if (ec == std::errc::operation_canceled || cluster == nullptr) return;
+    cluster->upkeep();
+  }
+};
+
+namespace {
+// A request waiting in an endpoint's queue: a timer for queue_timeout that a grant cancels, so
+// the waiting coroutine always resumes from the proactor (never inside another request's call
+// into the pool) and holds one operation, no allocation.
+class QueueWait final : public io::TimerOp, public PoolWaiter {
+ public:
+  QueueWait(io::Proactor& p, Duration t) : proactor_(p) { timeout = t; }
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) {
+    handle_ = h;
+    proactor_.startTimer(*this);
+  }
+  void await_resume() noexcept {}
+  void onGranted() override { proactor_.cancel(static_cast<io::TimerOp&>(*this)); }
+  void onComplete(std::error_code, std::size_t) override { handle_.resume(); }
+
+ private:
+  io::Proactor& proactor_;
+  std::coroutine_handle<> handle_;
+};
+
+// The upkeep period: often enough that an idle connection is closed within a quarter of its
+// idle timeout, and before a backend's Keep-Alive timeout (the pool closes 300 ms ahead of it),
+// rarely enough to cost nothing (a walk over the endpoints' idle lists).
+Duration upkeepPeriod(const config::ClusterConfig& c) {
+  Duration p = milliseconds(200);
+  if (c.idleTimeout > Duration::zero()) p = std::min(p, c.idleTimeout / 4);
+  if (c.maxConnectionLifetime > Duration::zero()) p = std::min(p, c.maxConnectionLifetime / 4);
+  return std::max<Duration>(p, milliseconds(10));
+}
+}  // namespace
+
 Cluster::Cluster(const config::ClusterConfig& cfg, const balance::BalancerFactory& factory,
                  unsigned worker, unsigned workers, metrics::ClusterCounters& counters)
     : cfg_(&cfg),
@@ -73,9 +120,167 @@ Cluster::Cluster(const config::ClusterConfig& cfg, const balance::BalancerFactor
       budget_(cfg.retryBudget),
       rng_(balance::mix64(0x7265747279ULL + worker)),
       health_(cfg.endpoints.size()) {
+  PoolLimits limits = poolLimits(cfg);
   endpoints_.reserve(cfg.endpoints.size());
-  for (const io::Address& a : cfg.endpoints) {
-    endpoints_.emplace_back(a, cfg.maxIdlePerWorker, cfg.idleTimeout);
+  for (const io::Address& a : cfg.endpoints) endpoints_.emplace_back(a, limits, counters_);
+}
+
+Cluster::Cluster(Cluster&& o) noexcept
+    : cfg_(o.cfg_),
+      counters_(o.counters_),
+      endpoints_(std::move(o.endpoints_)),
+      balancer_(std::move(o.balancer_)),
+      active_(std::move(o.active_)),
+      board_(std::move(o.board_)),
+      outlier_(std::move(o.outlier_)),
+      retryPolicy_(std::move(o.retryPolicy_)),
+      budget_(std::move(o.budget_)),
+      rng_(o.rng_),
+      health_(std::move(o.health_)),
+      healthyCount_(o.healthyCount_),
+      seenVersion_(o.seenVersion_),
+      nextExpiry_(o.nextExpiry_) {
+  FERRY_RELEASE_ASSERT(o.proactor_ == nullptr);
+}
+
+Cluster::~Cluster() {
+  if (upkeep_ && upkeep_->pending()) proactor_->cancel(*upkeep_);
+}
+
+void Cluster::start(io::Proactor& p) {
+  if (proactor_ != nullptr) return;
+  proactor_ = &p;
+  upkeep_ = std::make_unique<Upkeep>();
+  upkeep_->cluster = this;
+  upkeep();
+}
+
+void Cluster::upkeep() {
+  TimePoint now = clock_.now();
+  for (std::size_t i = 0; i < endpoints_.size(); ++i) {
+    EndpointPool& pool = endpoints_[i];
+    pool.evictExpired(now);
+    for (std::size_t n = pool.warmDeficit(); n > 0 && pool.reserveWarm(); --n) spawn(warm(i));
+  }
+  upkeep_->timeout = upkeepPeriod(*cfg_);
+  proactor_->startTimer(*upkeep_);
+}
+
+Task<void> Cluster::warm(std::size_t ep) {
+  EndpointPool& pool = endpoints_[ep];
+  auto c = io::connect(*proactor_, pool.address(), {}, cfg_->connectTimeout);
+  io::IoResult r = co_await c;
+  PooledConnection conn;
+  if (r.ok()) {
+    counters_->opened.add();
+    counters_->warmOpened.add();
+    conn.socket = std::move(c.socket);
+  } else {
+    counters_->connectFailures.add();
+    log::debug("cluster {}: warm connection to {}: {}", cfg_->name, pool.address().toString(),
+               r.ec.message());
+  }
+  pool.addWarm(std::move(conn), clock_.now());
+}
+
+std::size_t Cluster::adoptPools(Cluster& old) {
+  std::size_t moved = 0;
+  for (EndpointPool& from : old.endpoints_) {
+    for (EndpointPool& to : endpoints_) {
+      if (to.address() == from.address()) {
+        moved += from.moveIdleTo(to);
+        break;
+      }
+    }
+  }
+  old.retire();
+  return moved;
+}
+
+void Cluster::retire() {
+  for (EndpointPool& p : endpoints_) p.retire();
+  if (upkeep_ && upkeep_->pending()) proactor_->cancel(*upkeep_);
+  if (upkeep_) upkeep_->cluster = nullptr;
+}
+
+bool Cluster::quiescent() const {
+  if (requests_ != 0 || pending_ != 0) return false;
+  for (const EndpointPool& p : endpoints_) {
+    if (p.total() != 0 || p.waiting() != 0) return false;
+  }
+  return upkeep_ == nullptr || !upkeep_->pending();
+}
+
+bool Cluster::admit() {
+  if (cfg_->maxActiveRequests != 0 && requests_ >= cfg_->maxActiveRequests) {
+    counters_->rejectedActive.add();
+    return false;
+  }
+  ++requests_;
+  counters_->requests.add();
+  return true;
+}
+
+void Cluster::finish() {
+  --requests_;
+  counters_->requests.sub();
+}
+
+Task<Cluster::Acquire> Cluster::acquire(io::Proactor& p, std::size_t ep, bool fresh, Lease& lease) {
+  start(p);
+  EndpointPool& pool = endpoints_[ep];
+  lease.drop();
+  for (;;) {
+    PooledConnection conn;
+    EndpointPool::Take t = pool.take(clock_.now(), fresh, conn);
+    if (t == EndpointPool::Take::kIdle) {
+      if (!conn.socket.idleAndOpen()) {
+        pool.release(std::move(conn), CloseReason::kPeerClosed);
+        continue;
+      }
+      lease.pool_ = &pool;
+      lease.conn_ = std::move(conn);
+      lease.reused_ = true;
+      co_return Acquire::kReady;
+    }
+    if (t == EndpointPool::Take::kOpen) {
+      lease.pool_ = &pool;
+      lease.conn_ = std::move(conn);
+      lease.reused_ = false;
+      co_return Acquire::kReady;
+    }
+    if (pending_ >= cfg_->maxPendingRequests) {
+      counters_->rejectedPending.add();
+      co_return Acquire::kOverloaded;
+    }
+    QueueWait w(p, cfg_->queueTimeout);
+    pool.enqueue(w);
+    ++pending_;
+    counters_->pending.add();
+    counters_->queued.add();
+    co_await w;
+    --pending_;
+    counters_->pending.sub();
+    if (w.grant == PoolWaiter::Grant::kNone) {
+      pool.cancel(w);
+      counters_->queueTimeouts.add();
+      co_return Acquire::kQueueTimeout;
+    }
+    lease.pool_ = &pool;
+    lease.reused_ = false;
+    lease.conn_ = std::move(w.connection);
+    if (w.grant == PoolWaiter::Grant::kConnection) {
+      if (!fresh && lease.conn_.socket.idleAndOpen()) {
+        lease.reused_ = true;
+        co_return Acquire::kReady;
+      }
+      // Closed meanwhile, or a retry that wants a new one: keep the slot, open anew.
+      lease.conn_.socket.close();
+      if (!fresh) counters_->idleClosedByPeer.add();
+    }
+    lease.conn_.created = clock_.now();
+    lease.conn_.requests = 1;
+    co_return Acquire::kReady;
   }
 }
 

@@ -1,55 +1,68 @@
 #pragma once
-// A cluster as one worker sees it: its endpoints, each with a pool of idle keep-alive
-// connections, and a round-robin balancer. One per worker and cluster: no locks.
+// A cluster as one worker sees it: its endpoints, each with its connection pool (pool.h), the
+// cluster's admission limits, and its balancer. One per worker and cluster: no locks.
 //
-// Pool states of an upstream connection: connecting (owned by the session's ConnectOp) ->
-// active (owned by the session, counted in `active`) -> idle (owned by the pool, counted in
-// `idle`) -> active again on reuse, or closed (idle too long, pool full, peer closed, error).
+// A request to a cluster: admit() (max_active_requests: refused at once when full), pick an
+// endpoint, acquire() a connection from its pool (an idle one, a slot to open a new one, or a
+// wait in the endpoint's FIFO queue bounded by max_pending_requests and queue_timeout), the
+// exchange, then the Lease gives the connection back (or closes it and frees the slot).
+//
+// Limits are per worker, like the pools (each worker's share: no counter shared between
+// workers on the request path).
 
 #include <atomic>
 #include <cstddef>
+#include <memory>
 #include <vector>
 
 #include "proxy/balance/balancer.h"
+#include "proxy/common/task.h"
 #include "proxy/common/time.h"
 #include "proxy/config/config.h"
+#include "proxy/io/proactor.h"
 #include "proxy/io/socket.h"
 #include "proxy/metrics/metrics.h"
 #include "proxy/upstream/health.h"
 #include "proxy/upstream/outlier.h"
 #include "proxy/upstream/retry.h"
+#include "proxy/upstream/pool.h"
 
 namespace ferry::upstream {
-
-class EndpointPool {
- public:
-  EndpointPool(const io::Address& address, std::size_t maxIdle, Duration idleTimeout)
-      : address_(address), maxIdle_(maxIdle), idleTimeout_(idleTimeout) {
-    idle_.reserve(maxIdle);
-  }
-  const io::Address& address() const { return address_; }
-  std::size_t idleCount() const { return idle_.size(); }
-
-  // The most recently used idle connection that is still open, or an invalid socket. Closes
-  // connections that idled past idleTimeout or that the backend closed meanwhile.
-  io::Socket takeIdle(TimePoint now, metrics::Counter& idleGauge);
-  // Keeps s for reuse if there is room; otherwise closes it.
-  void giveBack(io::Socket s, TimePoint now, metrics::Counter& idleGauge);
-
- private:
-  struct Idle {
-    io::Socket socket;
-    TimePoint since;
-  };
-  io::Address address_;
-  std::size_t maxIdle_;
-  Duration idleTimeout_;
-  std::vector<Idle> idle_;  // LIFO: the warmest connection first
-};
 
 // The balancer of a cluster, built once per config snapshot and shared by the workers (each
 // takes its own per-worker Balancer from it).
 std::shared_ptr<const balance::BalancerFactory> makeBalancerFactory(const config::ClusterConfig& c);
+
+// The pool limits a cluster's config sets.
+PoolLimits poolLimits(const config::ClusterConfig& c);
+
+// A request's hold on one endpoint's pool: a reserved slot, then its connection. Destroyed or
+// dropped without giveBack(), the connection closes and the slot goes to the next waiter.
+// Owned by the request (a session's coroutine frame); worker thread only.
+class Lease {
+ public:
+  Lease() = default;
+  ~Lease() { drop(); }
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+
+  bool held() const { return pool_ != nullptr; }
+  // The connection's socket: open when reused(); else invalid until the owner connects and
+  // stores the connected socket here.
+  io::Socket& socket() { return conn_.socket; }
+  bool reused() const { return reused_; }
+  // The exchange ended cleanly on both sides: the connection goes back to the pool (or to the
+  // next waiter). keepAlive: the backend's Keep-Alive timeout, zero if it gave none.
+  void giveBack(TimePoint now, Duration keepAlive);
+  // Closes the connection (if any) and frees the slot.
+  void drop();
+
+ private:
+  friend class Cluster;
+  EndpointPool* pool_ = nullptr;
+  PooledConnection conn_;
+  bool reused_ = false;
+};
 
 class Cluster {
  public:
@@ -57,8 +70,20 @@ class Cluster {
   // and the count, so that per-worker state (round-robin cursors, random seeds) differs.
   Cluster(const config::ClusterConfig& cfg, const balance::BalancerFactory& factory,
           unsigned worker, unsigned workers, metrics::ClusterCounters& counters);
+  // Movable only before start() (a std::vector of clusters is reserved, then filled).
+  Cluster(Cluster&&) noexcept;
+  Cluster& operator=(Cluster&&) = delete;
+  ~Cluster();
+
   const config::ClusterConfig& config() const { return *cfg_; }
   metrics::ClusterCounters& counters() { return *counters_; }
+
+  // Starts the cluster's upkeep on this worker's proactor: a timer that closes idle
+  // connections whose time is up even with no traffic, and opens min_idle connections ahead of
+  // demand. Idempotent; worker thread. The worker should call it at setup; sessions call it on
+  // first use as well. The cluster must then stay where it is and outlive the proactor's run.
+  void start(io::Proactor& p);
+
   // The endpoint for a request by the cluster's policy, skipping the ones in `tried` (a retry
   // goes elsewhere when it can); hash is the request's key for ring_hash and maglev. With every
   // endpoint tried, the policy's choice among all. No allocation.
@@ -69,6 +94,34 @@ class Cluster {
   void end(std::size_t ep) { --active_[ep]; }
   EndpointPool& endpoint(std::size_t i) { return endpoints_[i]; }
   std::size_t size() const { return endpoints_.size(); }
+
+  // Admission (max_active_requests): true and counted, or false (counted as refused) when the
+  // cluster already has that many requests in flight on this worker. Every true is paired
+  // with one finish().
+  bool admit();
+  void finish();
+
+  // Reload (pools are keyed by endpoint address, not by position): moves the idle connections
+  // of every endpoint of `old` that this cluster also has into this cluster's pool, and
+  // retires `old` (its remaining idle connections close, its requests in flight finish and
+  // their connections close when given back, its upkeep stops). Destroy `old` once quiescent().
+  // Worker thread; returns how many connections moved.
+  std::size_t adoptPools(Cluster& old);
+  // Retires every pool of this cluster (see adoptPools): the cluster left the config.
+  void retire();
+  // No request admitted, waiting or holding a connection: the cluster may be destroyed.
+  bool quiescent() const;
+
+  enum class Acquire : std::uint8_t {
+    kReady,         // the lease holds an idle connection (reused) or a slot to connect
+    kOverloaded,    // max_pending_requests already wait: refused at once
+    kQueueTimeout,  // waited queue_timeout for a connection or a slot
+  };
+  // A connection of endpoint ep for one request: the warmest idle one that is still open (one
+  // the backend closed is counted and closed), else a slot for a new one, else a place in the
+  // endpoint's FIFO queue until another request gives one back or frees a slot. fresh: never a
+  // pooled connection (a retry). While it waits the request holds no connection and no buffer.
+  Task<Acquire> acquire(io::Proactor& p, std::size_t ep, bool fresh, Lease& lease);
 
   // ---- Health, outlier detection and retries (health.h, outlier.h, retry.h) ----
   // The cluster's shared health board (every worker's Cluster of one snapshot gets the same);
@@ -86,6 +139,9 @@ class Cluster {
   bool inPanic();
 
  private:
+  struct Upkeep;
+  void upkeep();
+  Task<void> warm(std::size_t ep);
   // Refreshes health_ from the board when its version changed or an ejection ran out.
   void refreshHealth(TimePoint now);
 
@@ -104,6 +160,25 @@ class Cluster {
   std::size_t healthyCount_ = 0;
   std::uint64_t seenVersion_ = 0;
   TimePoint nextExpiry_ = TimePoint::max();
+  io::Proactor* proactor_ = nullptr;
+  std::unique_ptr<Upkeep> upkeep_;
+  std::uint32_t requests_ = 0;  // admitted and not finished
+  std::uint32_t pending_ = 0;   // waiting in an endpoint's queue
+};
+
+// Holds one admission of a cluster for as long as it lives (see Cluster::admit).
+class Admission {
+ public:
+  explicit Admission(Cluster& c) : c_(c.admit() ? &c : nullptr) {}
+  ~Admission() {
+    if (c_ != nullptr) c_->finish();
+  }
+  Admission(const Admission&) = delete;
+  Admission& operator=(const Admission&) = delete;
+  bool admitted() const { return c_ != nullptr; }
+
+ private:
+  Cluster* c_;
 };
 
 }  // namespace ferry::upstream

@@ -1,0 +1,170 @@
+#pragma once
+// The connection pool of one endpoint on one worker: pure bookkeeping (no I/O, no clock of its
+// own), so every transition and limit is tested with a fake clock and invalid sockets.
+// POOL.md beside this file draws the states.
+//
+// A connection is, at any time, in exactly one of these places:
+// - opening: a slot is reserved (counted in total()) while the owner connects;
+// - in use: owned by a request (a Lease in cluster.h), counted in total();
+// - idle: owned by the pool, in the idle list (LIFO: the warmest first), counted in total();
+// - handed to a waiter: moved into a queued PoolWaiter, which now owns it;
+// - closed: its socket closed and its slot freed (total() decremented, the next waiter woken).
+//
+// Limits: max_connections caps total() (0: no cap); a request over it queues as a PoolWaiter
+// (FIFO) and is handed the next connection given back, or the next freed slot: the pool wakes
+// waiters itself, nobody polls. max_idle caps the idle list; idle_timeout, a backend's
+// Keep-Alive timeout, max_connection_lifetime and max_requests_per_connection end connections;
+// min_idle asks the owner to open connections ahead of demand (warmDeficit()).
+//
+// Thread: one worker; nothing here is shared.
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "proxy/common/time.h"
+#include "proxy/io/socket.h"
+#include "proxy/metrics/metrics.h"
+
+namespace ferry::upstream {
+
+struct PoolLimits {
+  std::uint32_t maxConnections = 0;            // per endpoint and worker; 0: no limit
+  std::uint32_t maxIdle = 64;                  // idle connections kept
+  std::uint32_t minIdle = 0;                   // idle connections kept open ahead of demand
+  Duration idleTimeout = seconds(60);          // zero: idle connections never expire
+  std::uint32_t maxRequestsPerConnection = 0;  // 0: no limit
+  Duration maxConnectionLifetime{};            // zero: no limit
+};
+
+// An upstream connection and what the limits need to know of it.
+struct PooledConnection {
+  io::Socket socket;
+  TimePoint created{};
+  std::uint32_t requests = 0;  // requests sent on it so far
+  TimePoint idleSince{};       // while idle: when it became idle
+  TimePoint expires{};         // while idle: when it must be closed
+};
+
+// Why a connection was closed by the pool (for counting).
+enum class CloseReason : std::uint8_t {
+  kIdleExpired,  // idle past idle_timeout or the backend's Keep-Alive timeout
+  kRetired,      // max_requests_per_connection or max_connection_lifetime reached
+  kPoolFull,     // given back with max_idle connections already idle
+  kPeerClosed,   // the backend closed it while idle (noticed by the owner)
+  kBroken,       // the owner gave it up (error, not reusable)
+};
+
+// A request waiting for a connection (max_connections reached). Owned by the waiting request,
+// linked into the pool's FIFO until the pool grants it something or the owner cancels it.
+class PoolWaiter {
+ public:
+  enum class Grant : std::uint8_t {
+    kNone,        // still waiting (or cancelled)
+    kConnection,  // `connection` holds an open connection given back by another request
+    kSlot,        // a slot was freed: the waiter may open a new connection (counted already)
+  };
+  virtual ~PoolWaiter() = default;
+  // Called by the pool (inside giveBack/release/...) once grant is set. Must not re-enter the
+  // pool; production waiters only cancel a timer here so the waiting coroutine resumes later.
+  virtual void onGranted() = 0;
+
+  Grant grant = Grant::kNone;
+  PooledConnection connection;
+
+ private:
+  friend class EndpointPool;
+  PoolWaiter* next_ = nullptr;
+  PoolWaiter* prev_ = nullptr;
+  bool queued_ = false;
+};
+
+class EndpointPool {
+ public:
+  // counters: the cluster's counters (idle and total gauges, close reasons); may be null.
+  EndpointPool(const io::Address& address, const PoolLimits& limits,
+               metrics::ClusterCounters* counters);
+  EndpointPool(EndpointPool&&) = default;  // only before any connection or waiter exists
+  EndpointPool& operator=(EndpointPool&&) = delete;
+  ~EndpointPool();
+
+  const io::Address& address() const { return address_; }
+  const PoolLimits& limits() const { return limits_; }
+  std::size_t idleCount() const { return idle_.size(); }
+  // Connections open, opening or in use (the slots max_connections caps).
+  std::size_t total() const { return total_; }
+  std::size_t waiting() const { return waiting_; }
+
+  enum class Take : std::uint8_t {
+    kIdle,  // out holds an idle connection (the owner checks it is still open)
+    kOpen,  // a slot is reserved: the owner connects, then fills out (see opened())
+    kFull,  // max_connections reached: enqueue a PoolWaiter, or give up
+  };
+  // Takes the warmest idle connection (closing expired ones on the way), else reserves a slot
+  // for a new one. fresh: never an idle connection (a retry); an idle one is closed if that is
+  // what frees a slot. On kIdle out.requests is already incremented for the new request.
+  Take take(TimePoint now, bool fresh, PooledConnection& out);
+  // Queues w (FIFO) until a connection or a slot is granted to it.
+  void enqueue(PoolWaiter& w);
+  // Takes w out of the queue (its wait timed out); nothing if not queued.
+  void cancel(PoolWaiter& w);
+
+  // Gives back a connection whose exchange ended cleanly. keepAlive: the backend's Keep-Alive
+  // timeout (zero: none said); the connection is closed just before it. Hands the connection to
+  // the first waiter if any; else keeps it idle if the limits allow; else closes it.
+  void giveBack(PooledConnection&& c, TimePoint now, Duration keepAlive = {});
+  // Closes a connection (or gives up a reserved slot: c.socket invalid) and frees its slot,
+  // which goes to the first waiter if any.
+  void release(PooledConnection&& c, CloseReason why = CloseReason::kBroken);
+
+  // Closes idle connections whose time is up; returns how many. The owner's timer calls it.
+  std::size_t evictExpired(TimePoint now);
+  // How many connections the owner should open now to keep min_idle idle ones (slots the
+  // owner then reserves with reserveWarm()).
+  std::size_t warmDeficit() const;
+  // Reserves a slot for a connection opened ahead of demand; false when the limit is reached.
+  bool reserveWarm();
+  // A connection opened ahead of demand: goes to a waiter or to the idle list. On a failed
+  // connect the owner calls release() with an invalid socket instead.
+  void addWarm(PooledConnection&& c, TimePoint now);
+  // Closes every idle connection (drain, removal on reload).
+  void closeIdle();
+  // Moves this pool's idle connections to `to` (the same endpoint in a reloaded cluster), as
+  // many as its max_idle takes, warmest last so they stay warmest there; closes the rest.
+  // Returns how many moved.
+  std::size_t moveIdleTo(EndpointPool& to);
+  // From now on no connection given back is kept idle and none is opened ahead of demand: the
+  // endpoint left the config (or its cluster did), its requests in flight finish.
+  void retire() {
+    limits_.maxIdle = 0;
+    limits_.minIdle = 0;
+    closeIdle();
+  }
+  // The earliest time an idle connection expires; TimePoint::max() with none.
+  TimePoint nextExpiry() const;
+
+ private:
+  // Idle expiry: idle_timeout, the Keep-Alive hint (minus a margin) and the lifetime, the first.
+  TimePoint expiryOf(const PooledConnection& c, TimePoint now, Duration keepAlive) const;
+  bool retired(const PooledConnection& c, TimePoint now) const;
+  void close(PooledConnection& c, CloseReason why);
+  void freeSlot();
+  PoolWaiter* popWaiter();
+  void keepOrHand(PooledConnection&& c, TimePoint now, Duration keepAlive);
+
+  io::Address address_;
+  PoolLimits limits_;
+  metrics::ClusterCounters* counters_;
+  std::vector<PooledConnection> idle_;  // LIFO: back() is the warmest
+  std::size_t total_ = 0;
+  std::size_t warming_ = 0;  // slots reserved by reserveWarm() and not yet filled
+  std::size_t waiting_ = 0;
+  PoolWaiter* head_ = nullptr;
+  PoolWaiter* tail_ = nullptr;
+};
+
+// The timeout a response's Keep-Alive header value gives ("timeout=5, max=100" -> 5s); zero
+// when it names none or the value is not a number. Pure.
+Duration keepAliveTimeout(std::string_view headerValue);
+
+}  // namespace ferry::upstream
