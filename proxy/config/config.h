@@ -24,6 +24,9 @@ struct Location {
   std::string file;
   int line = 0;    // 1-based
   int column = 0;  // 1-based
+  // Where a key was written is no part of what it defines: a route moved in the file is the
+  // same route (the reload diff compares definitions with ==).
+  bool operator==(const Location&) const { return true; }
 };
 
 struct ConfigError {
@@ -45,6 +48,7 @@ struct ValueMatch {
   std::string name;
   Kind kind = Kind::kPresent;
   std::string value;
+  bool operator==(const ValueMatch&) const = default;  // same definition (reload diff)
 };
 
 struct RouteMatch {
@@ -55,17 +59,20 @@ struct RouteMatch {
   std::vector<std::string> methods;  // empty: any method
   std::vector<ValueMatch> headers;   // all must hold
   std::vector<ValueMatch> query;     // all must hold (raw, undecoded parameter values)
+  bool operator==(const RouteMatch&) const = default;  // same definition (reload diff)
 };
 
 struct WeightedCluster {
   std::string name;
   std::uint32_t weight = 1;
+  bool operator==(const WeightedCluster&) const = default;  // same definition (reload diff)
 };
 
 struct RetryConfig {
   std::vector<std::string> retryOn;  // connect-failure, refused, reset, 5xx, 503, timeout
   std::uint32_t maxRetries = 1;
   Duration perTryTimeout{0};  // 0: off (the route's timeout bounds all tries)
+  bool operator==(const RetryConfig&) const = default;  // same definition (reload diff)
 };
 
 struct HeaderRules {
@@ -73,16 +80,19 @@ struct HeaderRules {
   std::vector<std::pair<std::string, std::string>> set;  // replaces every existing value
   std::vector<std::string> remove;                       // every field with this name
   bool empty() const { return add.empty() && set.empty() && remove.empty(); }
+  bool operator==(const HeaderRules&) const = default;  // same definition (reload diff)
 };
 
 struct DirectResponse {
   int status = 200;
   std::string body;
+  bool operator==(const DirectResponse&) const = default;  // same definition (reload diff)
 };
 
 struct Redirect {
   std::string to;  // the Location value
   int status = 302;
+  bool operator==(const Redirect&) const = default;  // same definition (reload diff)
 };
 
 struct RouteConfig {
@@ -98,6 +108,7 @@ struct RouteConfig {
   HeaderRules responseHeaders;
   bool allowTrace = false;  // TRACE is answered 405 unless this is true
   Location where;
+  bool operator==(const RouteConfig&) const = default;  // same definition (reload diff)
 };
 
 enum class ListenerKind {
@@ -120,7 +131,8 @@ struct ForwardingConfig {
   ForwardMode xForwardedFor = ForwardMode::kAppend;
   ForwardMode xForwardedProto = ForwardMode::kAppend;
   ForwardMode xForwardedHost = ForwardMode::kOff;
-  ForwardMode forwarded = ForwardMode::kOff;  // RFC 7239
+  ForwardMode forwarded = ForwardMode::kOff;                 // RFC 7239
+  bool operator==(const ForwardingConfig&) const = default;  // same definition (reload diff)
 };
 
 // An address range, e.g. 10.0.0.0/8 or fd00::/8 (host bits are zero: the loader checks).
@@ -134,11 +146,13 @@ struct Cidr {
   bool contains(const std::uint8_t* addr, bool addrIsV6) const;
   // Parses "a.b.c.d/n" or "v6/n"; on failure returns nullopt and sets error.
   static std::optional<Cidr> parse(std::string_view s, std::string& error);
+  bool operator==(const Cidr&) const = default;  // same definition (reload diff)
 };
 
 struct ErrorPage {
   int status = 0;
   std::string file;  // absolute (resolved against the config file's directory); exists at load
+  bool operator==(const ErrorPage&) const = default;  // same definition (reload diff)
 };
 
 struct ListenerConfig {
@@ -163,9 +177,10 @@ struct ListenerConfig {
   std::vector<Cidr> trustedProxies;  // clients whose forwarding headers / request id are kept
   bool requestId = true;             // keep a trusted X-Request-Id or generate one
   std::vector<ErrorPage> errorPages;
-  bool acceptProxyProtocol = false;            // read a PROXY v1/v2 header first
-  Duration proxyProtocolTimeout = seconds(5);  // for that header
-  std::uint32_t backlog = 4096;                // listen() backlog
+  bool acceptProxyProtocol = false;                        // read a PROXY v1/v2 header first
+  Duration proxyProtocolTimeout = seconds(5);              // for that header
+  std::uint32_t backlog = 4096;                            // listen() backlog
+  bool operator==(const ListenerConfig&) const = default;  // same definition (reload diff)
 };
 
 enum class BalancePolicy {
@@ -187,12 +202,14 @@ struct HashOn {
   };
   Kind kind = Kind::kNone;
   std::string name;
+  bool operator==(const HashOn&) const = default;  // same definition (reload diff)
 };
 
 struct BalanceConfig {
   BalancePolicy policy = BalancePolicy::kRoundRobin;
   HashOn hashOn;          // ring_hash, maglev: what is hashed (the loader requires it)
   Duration slowStart{0};  // a new or recovered endpoint's weight ramps up over this; 0: off
+  bool operator==(const BalanceConfig&) const = default;  // same definition (reload diff)
 };
 
 enum class ProxyProtocolVersion { kOff, kV1, kV2 };
@@ -200,6 +217,7 @@ enum class ProxyProtocolVersion { kOff, kV1, kV2 };
 struct EndpointConfig {
   io::Address address;
   std::uint32_t weight = 1;  // relative share for the weighted policies
+  bool operator==(const EndpointConfig&) const = default;  // same definition (reload diff)
 };
 
 struct ClusterConfig {
@@ -213,6 +231,7 @@ struct ClusterConfig {
   BalanceConfig balance;
   std::string hostRewrite;  // non-empty: the Host sent to backends; empty: the client's
   ProxyProtocolVersion proxyProtocol = ProxyProtocolVersion::kOff;
+  bool operator==(const ClusterConfig&) const = default;  // same definition (reload diff)
 };
 
 struct AdminConfig {
@@ -228,6 +247,7 @@ struct Config {
   bool accessLog = true;
   Duration drainDelay = seconds(0);     // on stop: /ready is 503 this long before accepts end
   Duration drainTimeout = seconds(30);  // on stop: in-flight requests get this long to finish
+  bool watch = false;                   // reload when the file changes (runtime/watch)
   AdminConfig admin;
   std::vector<ListenerConfig> listeners;
   std::vector<ClusterConfig> clusters;
