@@ -69,9 +69,10 @@ int listenerPort(int adminPort, const std::string& name) {
   return 0;
 }
 
-// Keep-alive GET load: `threads` connections, each sending one request after another (a new
-// connection only when ferry closes one). Bounded by count and time. A failure is any request
-// that did not get a 200.
+// GET load: `threads` keep-alive connections, each sending one request after another (a new
+// connection only when ferry closes one), and with `fresh` one more thread that opens a new
+// connection for every request (so a refused connect would show). Bounded by count and time. A
+// failure is any request that did not get a 200.
 class Load {
  public:
   struct Sample {
@@ -79,11 +80,13 @@ class Load {
     char backend;  // the last character of the backend's name ("s1" -> '1')
   };
 
-  Load(int port, int threads, long maxRequests = 400000, std::chrono::seconds maxTime = 150s) {
+  Load(int port, int threads, bool fresh = false, long maxRequests = 400000,
+       std::chrono::seconds maxTime = 150s) {
     deadline_ = Clock::now() + maxTime;
-    for (int t = 0; t < threads; ++t) {
+    for (int t = 0; t < threads + (fresh ? 1 : 0); ++t) {
+      bool close = t == threads;
       threads_.emplace_back(
-          [this, port, maxRequests, threads] { run(port, maxRequests / threads); });
+          [this, port, maxRequests, threads, close] { run(port, maxRequests / threads, close); });
     }
   }
   ~Load() { stop(); }
@@ -103,17 +106,18 @@ class Load {
     std::lock_guard<std::mutex> lock(mutex_);
     return samples_;
   }
-  // Whether a request sent at or after t was answered by backend b.
-  bool answeredSince(Clock::time_point t, char b) {
+  // Whether at least n requests sent at or after t were answered by backend b.
+  bool answeredSince(Clock::time_point t, char b, int n = 1) {
     std::lock_guard<std::mutex> lock(mutex_);
-    for (auto it = samples_.rbegin(); it != samples_.rend(); ++it) {
-      if (it->sent >= t && it->backend == b) return true;
+    int seen = 0;
+    for (auto it = samples_.rbegin(); it != samples_.rend() && it->sent >= t; ++it) {
+      if (it->backend == b && ++seen >= n) return true;
     }
     return false;
   }
 
  private:
-  void run(int port, long max) {
+  void run(int port, long max, bool close) {
     std::unique_ptr<RawClient> c;
     std::vector<Sample> mine;
     for (long n = 0; n < max && !stop_.load() && Clock::now() < deadline_; ++n) {
@@ -127,7 +131,10 @@ class Load {
       }
       Clock::time_point sent = Clock::now();
       std::string r;
-      if (c->send("GET /load HTTP/1.1\r\nHost: a\r\n\r\n")) r = c->readResponse(20s);
+      if (c->send(close ? "GET /load HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+                        : "GET /load HTTP/1.1\r\nHost: a\r\n\r\n")) {
+        r = c->readResponse(20s);
+      }
       requests_.fetch_add(1);
       if (statusOf(r) != 200) {
         fail("status " + std::to_string(statusOf(r)) + ": " + r.substr(0, 200));
@@ -199,7 +206,7 @@ void twentyReloadsUnderLoad(bool sighup) {
   Ferry f(config("blue", s1.port(), false));
   const std::string path = f.configPath();
   int web = f.port("web");
-  Load load(web, 2);
+  Load load(web, 2, true);
   ASSERT_TRUE(waitUntil([&] { return load.answeredSince(Clock::now() - 1h, '1'); }));
   std::vector<Step> steps;
   int extraPort = 0;
@@ -241,7 +248,8 @@ void twentyReloadsUnderLoad(bool sighup) {
     st.expected = good ? (green ? '2' : '1') : steps.back().expected;
     steps.push_back(st);
     // The load sees the new routing (or still the old one after a bad reload).
-    ASSERT_TRUE(waitUntil([&] { return load.answeredSince(st.done, st.expected); }))
+    // (50 answers: every reload is followed by steady traffic before the next.)
+    ASSERT_TRUE(waitUntil([&] { return load.answeredSince(st.done, st.expected, 50); }))
         << "step " << i;
     if (good && green) {
       extraPort = listenerPort(f.adminPort(), "extra");
