@@ -57,7 +57,7 @@ struct ListenerCounters {
   Counter active;    // gauge: downstream connections open now
 };
 
-// Indexing: by name, through the Registry's slots (listenerSlot, routeSlot, clusterSlot). A
+// Indexing: by name, through the Registry's name -> slot maps (see countersOf). A
 // reload adds slots for new names at the end; a name keeps its slot for the process's life, so
 // counters carry over a reload and never go backwards. Deques: adding slots never moves the
 // counters sessions point at.
@@ -107,7 +107,7 @@ class Registry {
   std::size_t listenerCount_ = 0, routeCount_ = 0, clusterCount_ = 0;
   std::uint64_t reloadsOk_ = 0, reloadsFailed_ = 0;
   bool lastReloadOk_ = true;
-  double lastReloadSuccess_ = 0;  // unix seconds; 0: never reloaded
+  double lastReloadSuccess_ = 0;  // unix seconds: start-up, then the last good reload
 };
 
 }  // namespace ferry::metrics
