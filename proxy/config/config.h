@@ -25,6 +25,9 @@ struct Location {
   std::string file;
   int line = 0;    // 1-based
   int column = 0;  // 1-based
+  // Where a key was written is no part of what it defines: a route moved in the file is the
+  // same route (the reload diff compares definitions with ==).
+  bool operator==(const Location&) const { return true; }
 };
 
 struct ConfigError {
@@ -46,6 +49,7 @@ struct ValueMatch {
   std::string name;
   Kind kind = Kind::kPresent;
   std::string value;
+  bool operator==(const ValueMatch&) const = default;  // same definition (reload diff)
 };
 
 struct RouteMatch {
@@ -56,11 +60,13 @@ struct RouteMatch {
   std::vector<std::string> methods;  // empty: any method
   std::vector<ValueMatch> headers;   // all must hold
   std::vector<ValueMatch> query;     // all must hold (raw, undecoded parameter values)
+  bool operator==(const RouteMatch&) const = default;  // same definition (reload diff)
 };
 
 struct WeightedCluster {
   std::string name;
   std::uint32_t weight = 1;
+  bool operator==(const WeightedCluster&) const = default;  // same definition (reload diff)
 };
 
 // Jittered exponential backoff between tries: try n waits a random time in
@@ -76,6 +82,7 @@ struct RetryConfig {
   std::uint32_t maxRetries = 1;
   Duration perTryTimeout{0};  // 0: off (the route's timeout bounds all tries)
   BackoffConfig backoff;
+  bool operator==(const RetryConfig&) const = default;  // same definition (reload diff)
 };
 
 // Retries a cluster accepts per worker, over a sliding 10 s window: at most
@@ -83,6 +90,7 @@ struct RetryConfig {
 struct RetryBudgetConfig {
   std::uint32_t percent = 20;
   std::uint32_t minRetriesPerSecond = 3;
+  bool operator==(const RetryBudgetConfig&) const = default;  // same definition (reload diff)
 };
 
 // Passive health: an endpoint that fails this many times in a row is ejected (skipped by the
@@ -92,6 +100,7 @@ struct OutlierDetectionConfig {
   std::uint32_t consecutiveConnectFailures = 5;  // failed connects in a row; 0: off
   Duration baseEjectionTime = seconds(30);
   std::uint32_t maxEjectionPercent = 10;  // of the endpoints; at least one may be ejected
+  bool operator==(const OutlierDetectionConfig&) const = default;  // same definition (reload diff)
 };
 
 enum class HealthCheckType {
@@ -109,6 +118,7 @@ struct HealthCheckConfig {
   Duration timeout = seconds(1);
   std::uint32_t healthyThreshold = 2;    // passes in a row that make an endpoint healthy again
   std::uint32_t unhealthyThreshold = 3;  // failures in a row that make it unhealthy
+  bool operator==(const HealthCheckConfig&) const = default;  // same definition (reload diff)
 };
 
 struct HeaderRules {
@@ -116,16 +126,19 @@ struct HeaderRules {
   std::vector<std::pair<std::string, std::string>> set;  // replaces every existing value
   std::vector<std::string> remove;                       // every field with this name
   bool empty() const { return add.empty() && set.empty() && remove.empty(); }
+  bool operator==(const HeaderRules&) const = default;  // same definition (reload diff)
 };
 
 struct DirectResponse {
   int status = 200;
   std::string body;
+  bool operator==(const DirectResponse&) const = default;  // same definition (reload diff)
 };
 
 struct Redirect {
   std::string to;  // the Location value
   int status = 302;
+  bool operator==(const Redirect&) const = default;  // same definition (reload diff)
 };
 
 struct RouteConfig {
@@ -141,6 +154,7 @@ struct RouteConfig {
   HeaderRules responseHeaders;
   bool allowTrace = false;  // TRACE is answered 405 unless this is true
   Location where;
+  bool operator==(const RouteConfig&) const = default;  // same definition (reload diff)
 };
 
 enum class ListenerKind {
@@ -163,7 +177,8 @@ struct ForwardingConfig {
   ForwardMode xForwardedFor = ForwardMode::kAppend;
   ForwardMode xForwardedProto = ForwardMode::kAppend;
   ForwardMode xForwardedHost = ForwardMode::kOff;
-  ForwardMode forwarded = ForwardMode::kOff;  // RFC 7239
+  ForwardMode forwarded = ForwardMode::kOff;                 // RFC 7239
+  bool operator==(const ForwardingConfig&) const = default;  // same definition (reload diff)
 };
 
 // An address range, e.g. 10.0.0.0/8 or fd00::/8, as written and as parsed (by the one CIDR
@@ -174,11 +189,13 @@ struct Cidr {
   // Parses "a.b.c.d/n" or "v6/n"; on failure returns nullopt and sets error (why, after the
   // quoted text in the loader's message).
   static std::optional<Cidr> parse(std::string_view s, std::string& error);
+  bool operator==(const Cidr&) const = default;  // same definition (reload diff)
 };
 
 struct ErrorPage {
   int status = 0;
   std::string file;  // absolute (resolved against the config file's directory); exists at load
+  bool operator==(const ErrorPage&) const = default;  // same definition (reload diff)
 };
 
 struct ListenerConfig {
@@ -203,9 +220,10 @@ struct ListenerConfig {
   std::vector<Cidr> trustedProxies;  // clients whose forwarding headers / request id are kept
   bool requestId = true;             // keep a trusted X-Request-Id or generate one
   std::vector<ErrorPage> errorPages;
-  bool acceptProxyProtocol = false;            // read a PROXY v1/v2 header first
-  Duration proxyProtocolTimeout = seconds(5);  // for that header
-  std::uint32_t backlog = 4096;                // listen() backlog
+  bool acceptProxyProtocol = false;                        // read a PROXY v1/v2 header first
+  Duration proxyProtocolTimeout = seconds(5);              // for that header
+  std::uint32_t backlog = 4096;                            // listen() backlog
+  bool operator==(const ListenerConfig&) const = default;  // same definition (reload diff)
 };
 
 enum class BalancePolicy {
@@ -227,12 +245,14 @@ struct HashOn {
   };
   Kind kind = Kind::kNone;
   std::string name;
+  bool operator==(const HashOn&) const = default;  // same definition (reload diff)
 };
 
 struct BalanceConfig {
   BalancePolicy policy = BalancePolicy::kRoundRobin;
   HashOn hashOn;          // ring_hash, maglev: what is hashed (the loader requires it)
   Duration slowStart{0};  // a new or recovered endpoint's weight ramps up over this; 0: off
+  bool operator==(const BalanceConfig&) const = default;  // same definition (reload diff)
 };
 
 enum class ProxyProtocolVersion { kOff, kV1, kV2 };
@@ -240,6 +260,7 @@ enum class ProxyProtocolVersion { kOff, kV1, kV2 };
 struct EndpointConfig {
   io::Address address;
   std::uint32_t weight = 1;  // relative share for the weighted policies
+  bool operator==(const EndpointConfig&) const = default;  // same definition (reload diff)
 };
 
 struct ClusterConfig {
@@ -266,6 +287,7 @@ struct ClusterConfig {
   std::optional<OutlierDetectionConfig> outlierDetection;  // absent: off
   std::optional<HealthCheckConfig> healthCheck;            // absent: no active checks
   std::uint32_t healthyPanicThreshold = 50;  // percent; below it every endpoint is used
+  bool operator==(const ClusterConfig&) const = default;  // same definition (reload diff)
 };
 
 struct AdminConfig {
@@ -281,6 +303,7 @@ struct Config {
   bool accessLog = true;
   Duration drainDelay = seconds(0);     // on stop: /ready is 503 this long before accepts end
   Duration drainTimeout = seconds(30);  // on stop: in-flight requests get this long to finish
+  bool watch = false;                   // reload when the file changes (runtime/watch)
   AdminConfig admin;
   std::vector<ListenerConfig> listeners;
   std::vector<ClusterConfig> clusters;

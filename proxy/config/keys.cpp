@@ -1064,6 +1064,12 @@ constexpr Field kRoot[] = {
      .max = kDay,
      .doc = "On stop, requests in flight get this long to finish; then ferry exits.",
      .set = set<&Config::drainTimeout>},
+    {.name = "watch",
+     .type = Type::kBool,
+     .defaultText = "false",
+     .doc = "Reload when the config file changes (inotify on Linux; debounced). SIGHUP and "
+            "POST /reload on the admin listener reload too.",
+     .set = set<&Config::watch>},
     {.name = "admin",
      .type = Type::kObject,
      .doc = "The admin listener: `{address, enabled}`.",

@@ -6,15 +6,16 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <chrono>
+
 #include "proxy/common/assert.h"
 
 namespace ferry::metrics {
 namespace {
 
-std::size_t routeSlotsOf(const config::Config& c) {
-  std::size_t n = 0;
-  for (const config::ListenerConfig& l : c.listeners) n += l.routes.size() + 1;
-  return n;
+// A route's key in the slot map: listener and route name ("" for the listener's "no route").
+std::string routeKey(const config::ListenerConfig& l, std::size_t r) {
+  return l.name + '\n' + (r < l.routes.size() ? l.routes[r].name : std::string());
 }
 
 prometheus::ClientMetric::Label label(std::string name, std::string value) {
@@ -43,9 +44,6 @@ prometheus::MetricFamily family(std::string name, std::string help, prometheus::
 
 }  // namespace
 
-WorkerCounters::WorkerCounters(const config::Config& c)
-    : listeners(c.listeners.size()), routes(routeSlotsOf(c)), clusters(c.clusters.size()) {}
-
 // Sums the per-worker counters into metric families when scraped.
 struct Registry::Impl : prometheus::Collectable {
   const Registry* owner = nullptr;
@@ -60,6 +58,7 @@ struct Registry::Impl : prometheus::Collectable {
 
   std::vector<prometheus::MetricFamily> Collect() const override {
     using prometheus::MetricType;
+    std::lock_guard<std::mutex> lock(owner->mutex_);
     const config::Config& cfg = *owner->config_;
     auto requests =
         family("ferry_http_requests_total",
@@ -72,14 +71,15 @@ struct Registry::Impl : prometheus::Collectable {
                                                             "4xx", "5xx", "other"};
     for (std::size_t l = 0; l < cfg.listeners.size(); ++l) {
       const config::ListenerConfig& lc = cfg.listeners[l];
+      std::size_t ls = owner->listenerSlots_.at(lc.name);
       accepted.metric.push_back(sample({label("listener", lc.name)},
                                        static_cast<double>(sum([&](const WorkerCounters& w) {
-                                         return w.listeners[l].accepted.get();
+                                         return w.listeners[ls].accepted.get();
                                        })),
                                        MetricType::Counter));
       active.metric.push_back(sample({label("listener", lc.name)},
                                      static_cast<double>(sum([&](const WorkerCounters& w) {
-                                       return w.listeners[l].active.get();
+                                       return w.listeners[ls].active.get();
                                      })),
                                      MetricType::Gauge));
       for (std::size_t r = 0; r <= lc.routes.size(); ++r) {
@@ -87,7 +87,7 @@ struct Registry::Impl : prometheus::Collectable {
             r < lc.routes.size()
                 ? (lc.routes[r].name.empty() ? lc.routes[r].cluster : lc.routes[r].name)
                 : (lc.kind == config::ListenerKind::kStatic ? "static" : "none");
-        std::size_t slot = owner->routeSlot(l, r);
+        std::size_t slot = owner->routeSlots_.at(routeKey(lc, r));
         for (std::size_t c = 0; c < kClasses.size(); ++c) {
           std::uint64_t v =
               sum([&](const WorkerCounters& w) { return w.routes[slot].byClass[c].get(); });
@@ -109,8 +109,9 @@ struct Registry::Impl : prometheus::Collectable {
                        "Upstream connections carrying a request", MetricType::Gauge);
     auto idle = family("ferry_upstream_pool_idle_connections",
                        "Upstream connections idle in the pool", MetricType::Gauge);
-    for (std::size_t c = 0; c < cfg.clusters.size(); ++c) {
-      auto lab = std::vector{label("cluster", cfg.clusters[c].name)};
+    for (std::size_t i = 0; i < cfg.clusters.size(); ++i) {
+      std::size_t c = owner->clusterSlots_.at(cfg.clusters[i].name);
+      auto lab = std::vector{label("cluster", cfg.clusters[i].name)};
       auto get = [&](auto member) {
         return static_cast<double>(
             sum([&](const WorkerCounters& w) { return (w.clusters[c].*member).get(); }));
@@ -136,20 +137,36 @@ struct Registry::Impl : prometheus::Collectable {
     auto workers = family("ferry_workers", "Worker threads", MetricType::Gauge);
     workers.metric.push_back(
         sample({}, static_cast<double>(owner->workers_.size()), MetricType::Gauge));
-    return {requests, accepted, active, opened, reused, failed, busy, idle, buffers, bugs, workers};
+    auto reloads =
+        family("ferry_config_reloads_total",
+               "Config reloads (SIGHUP, POST /reload, watch), by result", MetricType::Counter);
+    reloads.metric.push_back(sample({label("result", "success")},
+                                    static_cast<double>(owner->reloadsOk_), MetricType::Counter));
+    reloads.metric.push_back(sample({label("result", "failure")},
+                                    static_cast<double>(owner->reloadsFailed_),
+                                    MetricType::Counter));
+    auto lastOk = family("ferry_config_last_reload_successful",
+                         "1 if the last reload was applied (or none was tried), 0 if rejected",
+                         MetricType::Gauge);
+    lastOk.metric.push_back(sample({}, owner->lastReloadOk_ ? 1 : 0, MetricType::Gauge));
+    auto lastTime = family("ferry_config_last_reload_success_timestamp_seconds",
+                           "When the config last loaded successfully (start-up or reload), unix "
+                           "seconds",
+                           MetricType::Gauge);
+    lastTime.metric.push_back(sample({}, owner->lastReloadSuccess_, MetricType::Gauge));
+    return {requests, accepted, active, opened,  reused,  failed, busy,
+            idle,     buffers,  bugs,   workers, reloads, lastOk, lastTime};
   }
 };
 
 Registry::Registry(std::shared_ptr<const config::Config> config, unsigned workers)
-    : impl_(std::make_unique<Impl>()), config_(std::move(config)) {
+    : impl_(std::make_unique<Impl>()) {
   impl_->owner = this;
-  for (unsigned i = 0; i < workers; ++i)
-    workers_.push_back(std::make_unique<WorkerCounters>(*config_));
-  std::size_t base = 0;
-  for (const config::ListenerConfig& l : config_->listeners) {
-    routeBase_.push_back(base);
-    base += l.routes.size() + 1;
-  }
+  for (unsigned i = 0; i < workers; ++i) workers_.push_back(std::make_unique<WorkerCounters>());
+  apply(std::move(config));
+  lastReloadSuccess_ = static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(
+                                               std::chrono::system_clock::now().time_since_epoch())
+                                               .count());
   prometheus::BuildGauge()
       .Name("ferry_build_info")
       .Help("ferry's version")
@@ -160,8 +177,53 @@ Registry::Registry(std::shared_ptr<const config::Config> config, unsigned worker
 
 Registry::~Registry() = default;
 
-std::size_t Registry::routeSlot(std::size_t listener, std::size_t route) const {
-  return routeBase_[listener] + route;
+std::size_t Registry::slot(std::map<std::string, std::size_t>& names, const std::string& name,
+                           std::size_t& count) {
+  auto [it, added] = names.emplace(name, count);
+  if (added) ++count;
+  return it->second;
+}
+
+void Registry::apply(std::shared_ptr<const config::Config> config) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const config::ListenerConfig& l : config->listeners) {
+    slot(listenerSlots_, l.name, listenerCount_);
+    for (std::size_t r = 0; r <= l.routes.size(); ++r)
+      slot(routeSlots_, routeKey(l, r), routeCount_);
+  }
+  for (const config::ClusterConfig& c : config->clusters)
+    slot(clusterSlots_, c.name, clusterCount_);
+  for (auto& w : workers_) {
+    // emplace_back, not resize: atomics cannot move, and a deque never moves what it holds.
+    while (w->listeners.size() < listenerCount_) w->listeners.emplace_back();
+    while (w->routes.size() < routeCount_) w->routes.emplace_back();
+    while (w->clusters.size() < clusterCount_) w->clusters.emplace_back();
+  }
+  config_ = std::move(config);
+}
+
+CountersOf Registry::countersOf(const config::Config& config, unsigned w) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  WorkerCounters& wc = *workers_[w];
+  CountersOf out;
+  for (const config::ListenerConfig& l : config.listeners) {
+    out.listeners.push_back(&wc.listeners[listenerSlots_.at(l.name)]);
+    auto& routes = out.routes.emplace_back();
+    for (std::size_t r = 0; r <= l.routes.size(); ++r) {
+      routes.push_back(&wc.routes[routeSlots_.at(routeKey(l, r))]);
+    }
+  }
+  for (const config::ClusterConfig& c : config.clusters) {
+    out.clusters.push_back(&wc.clusters[clusterSlots_.at(c.name)]);
+  }
+  return out;
+}
+
+void Registry::reloaded(bool ok, double unixSeconds) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  (ok ? reloadsOk_ : reloadsFailed_) += 1;
+  lastReloadOk_ = ok;
+  if (ok) lastReloadSuccess_ = unixSeconds;
 }
 
 std::string Registry::serialize() const {

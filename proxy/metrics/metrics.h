@@ -9,7 +9,10 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <deque>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -74,15 +77,25 @@ struct ListenerCounters {
   Counter active;    // gauge: downstream connections open now
 };
 
-// Indexing: listeners and clusters by their position in the config; routes by routeSlot().
+// Indexing: by name, through the Registry's name -> slot maps (see countersOf). A
+// reload adds slots for new names at the end; a name keeps its slot for the process's life, so
+// counters carry over a reload and never go backwards. Deques: adding slots never moves the
+// counters sessions point at.
 struct WorkerCounters {
   // The worker's buffer pool, set once before the worker serves; read at scrape time for
   // ferry_buffers_in_use (BufferPool::outstanding is safe to read from another thread).
   std::atomic<const BufferPool*> buffers{nullptr};
-  std::vector<ListenerCounters> listeners;
-  std::vector<RouteCounters> routes;
-  std::vector<ClusterCounters> clusters;
-  explicit WorkerCounters(const config::Config& c);
+  std::deque<ListenerCounters> listeners;
+  std::deque<RouteCounters> routes;
+  std::deque<ClusterCounters> clusters;
+};
+
+// The counters of one worker for one config, by that config's positions (what a worker's
+// snapshot points its sessions at).
+struct CountersOf {
+  std::vector<ListenerCounters*> listeners;         // per listener
+  std::vector<std::vector<RouteCounters*>> routes;  // per listener: routes..., then "no route"
+  std::vector<ClusterCounters*> clusters;           // per cluster
 };
 
 class Registry {
@@ -90,18 +103,31 @@ class Registry {
   Registry(std::shared_ptr<const config::Config> config, unsigned workers);
   ~Registry();
   WorkerCounters& worker(unsigned i) { return *workers_[i]; }
-  // The slot of route r of listener l in WorkerCounters::routes; r == routes.size() is the slot
-  // for requests that matched no route.
-  std::size_t routeSlot(std::size_t listener, std::size_t route) const;
+  // A reload: the exposition follows `config` from now on; new names get slots. Any thread
+  // (reloads are serialized by the caller).
+  void apply(std::shared_ptr<const config::Config> config);
+  // Worker `w`'s counters for the positions of `config` (applied before). Any thread; takes the
+  // registry's lock (never on the request path: once per worker and reload).
+  CountersOf countersOf(const config::Config& config, unsigned w);
+  // A reload's outcome: ferry_config_reloads_total{result}, ferry_config_last_reload_successful
+  // and ferry_config_last_reload_success_timestamp_seconds (unixSeconds when ok).
+  void reloaded(bool ok, double unixSeconds);
   // The Prometheus text exposition of everything, summed over workers. Any thread.
   std::string serialize() const;
 
  private:
   struct Impl;
+  std::size_t slot(std::map<std::string, std::size_t>& names, const std::string& name,
+                   std::size_t& count);
   std::unique_ptr<Impl> impl_;
+  mutable std::mutex mutex_;  // guards config_, the slot maps and the deques' growth
   std::shared_ptr<const config::Config> config_;
   std::vector<std::unique_ptr<WorkerCounters>> workers_;
-  std::vector<std::size_t> routeBase_;
+  std::map<std::string, std::size_t> listenerSlots_, routeSlots_, clusterSlots_;
+  std::size_t listenerCount_ = 0, routeCount_ = 0, clusterCount_ = 0;
+  std::uint64_t reloadsOk_ = 0, reloadsFailed_ = 0;
+  bool lastReloadOk_ = true;
+  double lastReloadSuccess_ = 0;  // unix seconds: start-up, then the last good reload
 };
 
 }  // namespace ferry::metrics

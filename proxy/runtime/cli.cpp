@@ -23,9 +23,18 @@ std::optional<CommandLine> parseCommandLine(int argc, char** argv, int& exitCode
   app.add_option("-c,--config", cl.configFile, "Config file to serve")
       ->type_name("FILE")
       ->capture_default_str();
-  app.add_option("--check", cl.check,
-                 "Validate FILE, print every problem as file:line:col: key: message, exit 1 if any")
-      ->type_name("FILE");
+  CLI::Option* check =
+      app.add_option("--check", cl.check,
+                     "Validate FILE, print every problem as file:line:col: key: message, exit 1 "
+                     "if any")
+          ->type_name("FILE")
+          ->expected(0, 1);
+  app.add_option("--diff", cl.diff,
+                 "With --check: validate OLD and NEW, print what a reload from OLD to NEW would "
+                 "add, change, drain and keep")
+      ->type_name("OLD NEW")
+      ->expected(2)
+      ->needs(check);
   app.add_flag("--print-schema", cl.printSchema,
                "Print the config's JSON Schema (draft-07) and exit");
   app.add_option("--workers", cl.workers, "Worker threads (overrides the config's workers)")
@@ -47,6 +56,11 @@ std::optional<CommandLine> parseCommandLine(int argc, char** argv, int& exitCode
     } else {
       std::cerr << "ferry: " << e.what() << "\nRun 'ferry --help' for the options.\n";
     }
+    return std::nullopt;
+  }
+  if (check->count() > 0 && cl.check.empty() && cl.diff.empty()) {
+    std::cerr << "ferry: --check: 1 required FILE missing\nRun 'ferry --help' for the options.\n";
+    exitCode = 2;
     return std::nullopt;
   }
   return cl;

@@ -4,16 +4,18 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace ferry::runtime {
 
 struct CommandLine {
   std::string configFile = "config/ferry.yaml";  // -c, --config
   std::string check;                             // --check FILE: validate and exit
-  bool printSchema = false;                      // --print-schema: JSON Schema to stdout
-  unsigned workers = 0;                          // --workers N; 0: from the config
-  std::string io;                                // --io; empty: from the config
-  std::string logLevel;                          // --log-level; empty: from the config
+  std::vector<std::string> diff;  // --check --diff OLD NEW: what a reload from OLD to NEW does
+  bool printSchema = false;       // --print-schema: JSON Schema to stdout
+  unsigned workers = 0;           // --workers N; 0: from the config
+  std::string io;                 // --io; empty: from the config
+  std::string logLevel;           // --log-level; empty: from the config
 };
 
 // Parses argv. Returns the command line, or sets exitCode and returns nullopt when ferry must exit

@@ -2,6 +2,7 @@
 //
 //   ferry [-c FILE]        serve FILE (default config/ferry.yaml)
 //   ferry --check FILE     validate FILE, print every error, exit 1 if any
+//   ferry --check --diff OLD NEW   what a reload from OLD to NEW would add, change, drain, keep
 //   ferry --print-schema   the config's JSON Schema
 //   ferry --help           every option (proxy/runtime/cli.cpp)
 
@@ -24,10 +25,13 @@
 #include "proxy/admin/admin.h"
 #include "proxy/common/log.h"
 #include "proxy/config/config.h"
+#include "proxy/config/diff.h"
 #include "proxy/metrics/metrics.h"
 #include "proxy/runtime/cli.h"
-#include "proxy/runtime/notify.h"       // deploy: sd_notify / Windows SCM state
+#include "proxy/runtime/notify.h"  // deploy: sd_notify / Windows SCM state
+#include "proxy/runtime/reload.h"
 #include "proxy/runtime/service_win.h"  // deploy: ferry service install|uninstall|run
+#include "proxy/runtime/watch.h"
 #include "proxy/runtime/worker.h"
 
 namespace {
@@ -53,6 +57,21 @@ int printErrors(const ferry::config::LoadResult& r) {
   return 1;
 }
 
+// ferry --check --diff OLD NEW: both validated, then what a reload from OLD to NEW does.
+int printDiff(const std::string& from, const std::string& to) {
+  using namespace ferry;
+  config::LoadResult a = config::loadFile(from);
+  config::LoadResult b = config::loadFile(to);
+  if (!a.errors.empty() || !b.errors.empty()) {
+    config::LoadResult all;
+    all.errors = a.errors;
+    all.errors.insert(all.errors.end(), b.errors.begin(), b.errors.end());
+    return printErrors(all);
+  }
+  std::fputs(config::format(config::diff(*a.config, *b.config)).c_str(), stdout);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -67,6 +86,7 @@ int main(int argc, char** argv) {
     std::fputs(config::jsonSchema().c_str(), stdout);
     return 0;
   }
+  if (!cl->diff.empty()) return printDiff(cl->diff[0], cl->diff[1]);
   if (!cl->check.empty()) {
     config::LoadResult r = config::loadFile(cl->check);
     if (!r.errors.empty()) return printErrors(r);
@@ -79,9 +99,9 @@ int main(int argc, char** argv) {
   const std::string& level = cl->logLevel;
   unsigned workers = cl->workers;
 
-  config::LoadResult loaded = config::loadFile(file);
-  if (!loaded.errors.empty()) return printErrors(loaded);
-  std::shared_ptr<const config::Config> cfg = loaded.config;
+  runtime::Loaded loaded = runtime::loadConfigFile(file);
+  if (!loaded.result.errors.empty()) return printErrors(loaded.result);
+  std::shared_ptr<const config::Config> cfg = loaded.result.config;
   log::init(level.empty() ? cfg->logLevel : level);
   if (workers == 0) workers = cfg->workers;
   if (workers == 0) workers = std::max(1U, std::thread::hardware_concurrency());
@@ -106,24 +126,19 @@ int main(int argc, char** argv) {
 #endif
 
   metrics::Registry registry(cfg, workers);
-  std::shared_ptr<const runtime::Snapshot> snapshot = runtime::Snapshot::build(cfg);
-  std::vector<std::unique_ptr<runtime::Worker>> pool;
-  std::vector<io::Address> bound(cfg->listeners.size());  // filled by the workers' start-up
-  for (unsigned i = 0; i < workers; ++i) {
-    pool.push_back(
-        std::make_unique<runtime::Worker>(i, workers, snapshot, registry, backend, bound));
-    Result<bool> r = pool.back()->start();
-    if (!r) {
-      log::error("worker {}: {}", i, r.error().message());
-      std::fflush(nullptr);
-      std::_Exit(1);
-    }
+  runtime::Runtime rt(file, registry, [] {
+  // POST /drain: the main thread begins the graceful stop, as on SIGTERM.
+#ifdef _WIN32
+    ::SetEvent(g_stopEvent);
+#else
+    ::kill(::getpid(), SIGTERM);
+#endif
+  });
+  if (!rt.start(runtime::Snapshot::build(cfg, std::move(loaded.text)), workers, backend)) {
+    std::fflush(nullptr);
+    std::_Exit(1);
   }
-  std::atomic<bool> ready{true};
-  std::vector<std::pair<std::string, io::Address>> listenerTable;
-  for (std::size_t i = 0; i < bound.size(); ++i)
-    listenerTable.emplace_back(cfg->listeners[i].name, bound[i]);
-  admin::AdminServer adminServer(registry, ready, listenerTable);
+  admin::AdminServer adminServer(registry, rt);
   if (cfg->admin.enabled) {
     Result<bool> r = adminServer.start(cfg->admin.address);
     if (!r) {
@@ -132,40 +147,44 @@ int main(int argc, char** argv) {
       std::_Exit(1);
     }
   }
+  std::vector<io::Address> bound = rt.bound();
   for (std::size_t i = 0; i < cfg->listeners.size(); ++i) {
     const config::ListenerConfig& l = cfg->listeners[i];
     log::info("listener {} on {} ({})", l.name, bound[i].toString(),
               l.kind == config::ListenerKind::kStatic ? "static " + l.staticRoot : "proxy");
   }
   log::info("ferry serving {} with {} worker{} on {}", file, workers, workers == 1 ? "" : "s",
-            io::backendName(pool.front()->backend()));
+            io::backendName(rt.worker(0).backend()));
+  runtime::FileWatcher watcher(file, [&rt] { rt.reloadFile(true); });
+  if (cfg->watch) {
+    Result<bool> r = watcher.start();
+    if (r) {
+      log::info("watching {} for changes", file);
+    } else {
+      log::error("watch: {}; reload with SIGHUP or POST /reload", r.error().message());
+    }
+  }
   runtime::notifyReady();  // deploy: systemd READY=1 / SCM RUNNING, every listener bound
 
 #ifdef _WIN32
   ::WaitForSingleObject(g_stopEvent, INFINITE);
-  log::info("console event: stopping");
+  log::info("stop requested: stopping");
 #else
   for (;;) {
     int sig = 0;
     sigwait(&sigs, &sig);
     if (sig == SIGHUP) {
-      runtime::notifyReloading();  // deploy: systemd RELOADING=1 ... READY=1 around a reload
-      log::warn("SIGHUP: reload is not implemented yet; keeping the running config");
-      runtime::notifyReady();
+      log::info("SIGHUP: reloading {}", file);
+      rt.reloadFile(false);  // logs what changed or every error; notifies RELOADING/READY
       continue;
     }
     log::info("signal {}: stopping", sig);
     break;
   }
 #endif
+  watcher.stop();
   runtime::notifyStopping();  // deploy: systemd STOPPING=1 / SCM STOP_PENDING
-  // Graceful stop: /ready turns 503 at once; after the drain delay (a load balancer polling
-  // /ready stops sending first) the workers stop accepting, idle keep-alive connections close,
-  // busy ones finish their response (told Connection: close) up to the drain timeout.
-  ready.store(false);
-  runtime::drainWorkers(pool, cfg->drainDelay, cfg->drainTimeout);
-  for (auto& w : pool) w->stop();
-  for (auto& w : pool) w->join();
+  rt.stopGracefully();
   adminServer.stop();
   log::info("stopped");
   std::fflush(nullptr);

@@ -10,10 +10,23 @@
 namespace ferry::runtime {
 
 namespace {
-constexpr int kAcceptsPerListener = 4;
+constexpr std::size_t kAcceptsPerListener = 4;
+
+// TCP and static sessions stay on the context they started with: the hold is taken here.
+Task<void> serveTcpHeld(session::WorkerContext& w, session::ListenerContext& l, io::Socket s,
+                        io::Address peer) {
+  session::ListenerRef hold(l);
+  co_await session::serveTcp(w, l, std::move(s), peer);
+}
+Task<void> serveStaticHeld(session::WorkerContext& w, session::ListenerContext& l, io::Socket s,
+                           io::Address peer) {
+  session::ListenerRef hold(l);
+  co_await session::serveStatic(w, l, std::move(s), peer);
+}
 }  // namespace
 
-std::shared_ptr<const Snapshot> Snapshot::build(std::shared_ptr<const config::Config> c) {
+std::shared_ptr<const Snapshot> Snapshot::build(std::shared_ptr<const config::Config> c,
+                                                std::string text) {
   auto s = std::make_shared<Snapshot>();
   for (const config::ListenerConfig& l : c->listeners) {
     s->routes.push_back(route::RouteTable::build(l.routes, *c));
@@ -23,14 +36,28 @@ std::shared_ptr<const Snapshot> Snapshot::build(std::shared_ptr<const config::Co
     s->health.push_back(std::make_shared<upstream::HealthBoard>(cc.endpoints.size()));
   }
   s->config = std::move(c);
+  s->text = std::move(text);
   return s;
+}
+
+Worker::ClusterHolder::ClusterHolder(std::shared_ptr<const Snapshot> o, std::size_t i,
+                                     unsigned worker, unsigned workers,
+                                     metrics::ClusterCounters& counters)
+    : origin(std::move(o)),
+      index(i),
+      cluster(origin->config->clusters[i], *origin->balancers[i], worker, workers, counters) {
+  cluster.attachHealth(origin->health[i]);
+}
+
+Worker::ClusterHolder::~ClusterHolder() {
+  cluster.retire();  // its idle connections close (and are counted out of the gauges)
 }
 
 Worker::Worker(unsigned index, unsigned workers, std::shared_ptr<const Snapshot> snapshot,
                metrics::Registry& registry, io::Backend backend, std::vector<io::Address>& bound)
     : index_(index),
       workers_(workers),
-      snapshot_(std::move(snapshot)),
+      first_(std::move(snapshot)),
       registry_(registry),
       backendWanted_(backend),
       bound_(bound) {}
@@ -40,56 +67,64 @@ Worker::~Worker() {
   join();
 }
 
+std::unique_ptr<Worker::Generation> Worker::makeGeneration(std::shared_ptr<const Snapshot> s) {
+  const config::Config& cfg = *s->config;
+  metrics::CountersOf counters = registry_.countersOf(cfg, index_);
+  auto g = std::make_unique<Generation>();
+  g->snapshot = s;
+  const Generation* newest = generations_.empty() ? nullptr : generations_.back().get();
+  for (std::size_t i = 0; i < cfg.clusters.size(); ++i) {
+    const config::ClusterConfig& cc = cfg.clusters[i];
+    std::shared_ptr<ClusterHolder> keep;
+    if (newest != nullptr) {
+      for (const auto& h : newest->clusters) {
+        if (h->cluster.config().name == cc.name && h->cluster.config() == cc) keep = h;
+      }
+    }
+    if (!keep) {
+      keep = std::make_shared<ClusterHolder>(s, i, index_, workers_, *counters.clusters[i]);
+    }
+    g->clusters.push_back(std::move(keep));
+  }
+  for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
+    const config::ListenerConfig& lc = cfg.listeners[i];
+    auto ctx = std::make_unique<session::ListenerContext>();
+    ctx->index = i;
+    ctx->config = &lc;
+    ctx->routes = &s->routes[i];
+    ctx->counters = counters.listeners[i];
+    for (metrics::RouteCounters* r : counters.routes[i]) ctx->routeCounters.push_back(r);
+    for (const auto& h : g->clusters) ctx->clusters.push_back(&h->cluster);
+    session::buildPolicies(cfg, lc, *ctx);
+    if (lc.protocol == config::ListenerProtocol::kTcp) {
+      for (std::size_t k = 0; k < cfg.clusters.size(); ++k) {
+        if (cfg.clusters[k].name == lc.cluster) ctx->tcpCluster = &g->clusters[k]->cluster;
+      }
+    }
+    ctx->owner = this;
+    g->listeners.push_back(std::move(ctx));
+  }
+  return g;
+}
+
 Result<bool> Worker::setUp() {
   auto p = io::makeProactor(backendWanted_);
   if (!p) return p.error();
   proactor_ = std::move(p.value());
   backendUsed_ = proactor_->backend();
-  const config::Config& cfg = *snapshot_->config;
+  const config::Config& cfg = *first_->config;
   std::size_t block = 16384;
   for (const config::ListenerConfig& l : cfg.listeners) {
     block = std::max<std::size_t>(block, l.maxRequestHeaderBytes);
   }
   buffers_ = std::make_unique<BufferPool>(block);
   accessLog_ = std::make_unique<log::AccessLog>(1 /* stdout */, cfg.accessLog);
-  metrics::WorkerCounters& counters = registry_.worker(index_);
-  counters.buffers.store(buffers_.get());
-  clusters_.reserve(cfg.clusters.size());
-  for (std::size_t i = 0; i < cfg.clusters.size(); ++i) {
-    clusters_.emplace_back(cfg.clusters[i], *snapshot_->balancers[i], index_, workers_,
-                           counters.clusters[i]);
-    clusters_.back().attachHealth(snapshot_->health[i]);
-  }
-  if (index_ == 0) {
-    // Active health checks run on worker 0's proactor; every worker reads their boards.
-    healthChecker_ = std::make_unique<upstream::HealthChecker>(*proactor_, cfg, snapshot_->health,
-                                                               counters.clusters);
-  }
-  listenerContexts_.resize(cfg.listeners.size());
-  for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
-    const config::ListenerConfig& lc = cfg.listeners[i];
-    io::ListenOptions opts;
-    opts.backlog = static_cast<int>(lc.backlog);
-    io::Address addr = bound_[i].valid() ? bound_[i] : lc.address;  // port 0: join the first
-    auto l = proactor_->listen(addr, opts);
-    if (!l) return l.error();
-    if (!bound_[i].valid()) bound_[i] = l.value()->address();
-    listeners_.push_back(std::move(l.value()));
-    session::ListenerContext& ctx = listenerContexts_[i];
-    ctx.index = i;
-    ctx.config = &lc;
-    ctx.routes = &snapshot_->routes[i];
-    ctx.counters = &counters.listeners[i];
-    ctx.routeCounters = &counters.routes[registry_.routeSlot(i, 0)];
-    session::buildPolicies(cfg, lc, ctx);
-    if (lc.protocol == config::ListenerProtocol::kTcp) {
-      for (std::size_t k = 0; k < cfg.clusters.size(); ++k) {
-        if (cfg.clusters[k].name == lc.cluster) ctx.tcpCluster = &clusters_[k];
-      }
-    }
-  }
-  context_.reset(
-      new session::WorkerContext{*proactor_, *buffers_, *accessLog_, clusters_, {}, {}, {}});
+  registry_.worker(index_).buffers.store(buffers_.get());
+  context_.reset(new session::WorkerContext{*proactor_, *buffers_, *accessLog_, {}, {}, {}});
+  // The first snapshot goes the way of a reload: prepared (listeners bound), then committed.
+  Result<bool> r = prepareNow(first_, bound_);
+  if (!r) return r;
+  first_.reset();
   return true;
 }
 
@@ -102,15 +137,7 @@ Result<bool> Worker::start() {
     bool ok = r.ok();
     started.set_value(std::move(r));
     if (!ok) return;
-    // Several accepts posted per listener ahead of clients (the AcceptEx way): a burst of
-    // connections finds an operation waiting instead of queueing behind one.
-    accepts_.assign(listeners_.size() * kAcceptsPerListener, nullptr);
-    for (std::size_t i = 0; i < listeners_.size(); ++i) {
-      for (int k = 0; k < kAcceptsPerListener; ++k) {
-        spawn(acceptLoop(i, i * kAcceptsPerListener + static_cast<std::size_t>(k)));
-      }
-    }
-    if (healthChecker_) healthChecker_->start();
+    commitNow();
     proactor_->run();
   });
   Result<bool> r = result.get();
@@ -118,26 +145,210 @@ Result<bool> Worker::start() {
   return r;
 }
 
-Task<void> Worker::acceptLoop(std::size_t i, std::size_t slot) {
-  session::ListenerContext& l = listenerContexts_[i];
-  while (!stopping_.load(std::memory_order_relaxed) && !draining_) {
-    io::AcceptAwaiter a(*proactor_, *listeners_[i]);
-    accepts_[slot] = &a;
-    io::IoResult r = co_await a;
-    accepts_[slot] = nullptr;
-    if (r.ec == std::errc::operation_canceled) break;
-    if (r.ec) {
-      log::warn("listener {}: accept: {}", l.config->name, r.ec.message());
+void Worker::runOnWorker(std::function<void()> fn) {
+  struct CallOp final : io::Operation {
+    std::function<void()> fn;
+    std::promise<void> done;
+    void onComplete(std::error_code, std::size_t) override {
+      fn();
+      done.set_value();
+    }
+  };
+  CallOp op;
+  op.fn = std::move(fn);
+  std::future<void> f = op.done.get_future();
+  proactor_->post(op);
+  f.wait();
+}
+
+Result<bool> Worker::prepare(std::shared_ptr<const Snapshot> next,
+                             std::vector<io::Address>& bound) {
+  Result<bool> r = true;
+  runOnWorker([&] { r = prepareNow(std::move(next), bound); });
+  return r;
+}
+
+void Worker::commit() {
+  runOnWorker([this] { commitNow(); });
+}
+
+void Worker::abort() {
+  runOnWorker([this] {
+    prepared_.reset();
+    preparedSlots_.clear();
+    preparedNew_.clear();  // bound, never accepted on: no operation is pending on them
+  });
+}
+
+Result<bool> Worker::prepareNow(std::shared_ptr<const Snapshot> next,
+                                std::vector<io::Address>& bound) {
+  const config::Config& cfg = *next->config;
+  prepared_ = makeGeneration(next);
+  preparedSlots_.clear();
+  preparedNew_.clear();
+  for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
+    const config::ListenerConfig& lc = cfg.listeners[i];
+    ListenerSlot* keep = nullptr;
+    for (const auto& s : slots_) {
+      if (!s->closing && s->name == lc.name && s->configured == lc.address &&
+          s->backlog == lc.backlog) {
+        keep = s.get();
+      }
+    }
+    if (keep != nullptr) {
+      if (!bound[i].valid()) bound[i] = keep->listener->address();
+      preparedSlots_.push_back(keep);
       continue;
     }
+    io::ListenOptions opts;
+    opts.backlog = static_cast<int>(lc.backlog);
+    io::Address addr = bound[i].valid() ? bound[i] : lc.address;  // port 0: join the first
+    auto l = proactor_->listen(addr, opts);
+    if (!l) {
+      prepared_.reset();
+      preparedSlots_.clear();
+      preparedNew_.clear();
+      Error e = l.error();
+      e.detail = "listener " + lc.name + " on " + addr.toString() +
+                 (e.detail.empty() ? "" : ": " + e.detail);
+      return e;
+    }
+    if (!bound[i].valid()) bound[i] = l.value()->address();
+    auto s = std::make_unique<ListenerSlot>();
+    s->name = lc.name;
+    s->configured = lc.address;
+    s->backlog = lc.backlog;
+    s->listener = std::move(l.value());
+    preparedSlots_.push_back(s.get());
+    preparedNew_.push_back(std::move(s));
+  }
+  return true;
+}
+
+void Worker::commitNow() {
+  Generation& g = *prepared_;
+  // Every older context points at its listener's context in the newest generation, so a
+  // session moves there in one step between requests (ListenerRef::follow).
+  for (auto& old : generations_) {
+    for (auto& ctx : old->listeners) {
+      ctx->newer = nullptr;
+      for (auto& n : g.listeners) {
+        if (n->config->name == ctx->config->name) ctx->newer = n.get();
+      }
+    }
+  }
+  generations_.push_back(std::move(prepared_));
+  for (std::size_t i = 0; i < preparedSlots_.size(); ++i) {
+    preparedSlots_[i]->current = g.listeners[i].get();
+  }
+  // Listeners the new config does not have stop accepting; each closes when its accept loops
+  // have returned (closeSlot).
+  for (auto& s : slots_) {
+    if (std::find(preparedSlots_.begin(), preparedSlots_.end(), s.get()) != preparedSlots_.end()) {
+      continue;
+    }
+    s->closing = true;
+    for (io::Operation* op : s->accepts) {
+      if (op != nullptr) proactor_->cancel(*op);
+    }
+  }
+  for (auto& s : preparedNew_) {
+    slots_.push_back(std::move(s));
+    if (!draining_) startAccepting(*slots_.back());
+  }
+  preparedNew_.clear();
+  preparedSlots_.clear();
+  if (index_ == 0) restartHealthChecks();
+  for (auto it = slots_.begin(); it != slots_.end();) {
+    if ((*it)->closing && (*it)->loops == 0) {
+      it = slots_.erase(it);  // never accepted (draining): nothing pending on it
+    } else {
+      ++it;
+    }
+  }
+  sweep();
+}
+
+void Worker::restartHealthChecks() {
+  const Generation& g = *generations_.back();
+  if (healthChecker_.checker) {
+    healthChecker_.checker->stop();
+    retiredCheckers_.push_back(std::move(healthChecker_));
+  }
+  Checker& c = healthChecker_;
+  c = Checker{};
+  c.snapshot = g.snapshot;
+  std::vector<metrics::ClusterCounters*> counters;
+  for (const auto& h : g.clusters) {
+    c.boards.push_back(h->origin->health[h->index]);
+    counters.push_back(&h->cluster.counters());
+  }
+  c.checker = std::make_unique<upstream::HealthChecker>(*proactor_, *c.snapshot->config, c.boards,
+                                                        counters);
+  c.checker->start();
+}
+
+void Worker::startAccepting(ListenerSlot& s) {
+  // Several accepts posted per listener ahead of clients (the AcceptEx way): a burst of
+  // connections finds an operation waiting instead of queueing behind one.
+  s.accepts.assign(kAcceptsPerListener, nullptr);
+  for (std::size_t k = 0; k < kAcceptsPerListener; ++k) spawn(acceptLoop(s, k));
+}
+
+Task<void> Worker::acceptLoop(ListenerSlot& s, std::size_t k) {
+  ++s.loops;
+  while (!stopping_.load(std::memory_order_relaxed) && !draining_ && !s.closing) {
+    io::AcceptAwaiter a(*proactor_, *s.listener);
+    s.accepts[k] = &a;
+    io::IoResult r = co_await a;
+    s.accepts[k] = nullptr;
+    if (r.ec == std::errc::operation_canceled) break;
+    if (r.ec) {
+      log::warn("listener {}: accept: {}", s.name, r.ec.message());
+      continue;
+    }
+    // A connection accepted while the listener was being removed is still served, on the
+    // context it had (its generation lives while the slot points at it).
+    session::ListenerContext& l = *s.current;
     if (l.config->protocol == config::ListenerProtocol::kTcp) {
-      spawn(session::serveTcp(*context_, l, std::move(a.socket), a.peer));
+      spawn(serveTcpHeld(*context_, l, std::move(a.socket), a.peer));
     } else if (l.config->kind == config::ListenerKind::kStatic) {
-      spawn(session::serveStatic(*context_, l, std::move(a.socket), a.peer));
+      spawn(serveStaticHeld(*context_, l, std::move(a.socket), a.peer));
     } else {
       spawn(session::serveHttp(*context_, l, std::move(a.socket), a.peer));
     }
   }
+  if (--s.loops == 0 && s.closing) closeSlot(s);
+}
+
+void Worker::closeSlot(ListenerSlot& s) {
+  // No accept is pending on it any more: the listener may go (io::Listener's rule).
+  log::debug("listener {}: closed by a reload", s.name);
+  auto it = std::find_if(slots_.begin(), slots_.end(), [&](auto& p) { return p.get() == &s; });
+  if (it != slots_.end()) slots_.erase(it);
+  sweep();
+}
+
+// Frees generations that are not the newest, that no session holds and no listener slot serves.
+void Worker::sweep() {
+  for (auto it = generations_.begin(); it != generations_.end();) {
+    Generation& g = **it;
+    bool held = it->get() == generations_.back().get();
+    for (auto& ctx : g.listeners) {
+      if (ctx->users > 0) held = true;
+      for (auto& s : slots_) {
+        if (s->current == ctx.get()) held = true;
+      }
+    }
+    it = held ? std::next(it) : generations_.erase(it);
+  }
+  generationCount_.store(generations_.size());
+}
+
+void Worker::unused(session::ListenerContext&) {
+  // The last session on a context let go. Only a replaced generation can be freed; the newest
+  // stays. Generations are few (one per reload still finishing), so a sweep is cheap.
+  if (generations_.size() > 1) sweep();
 }
 
 void Worker::drain() {
@@ -151,8 +362,10 @@ void Worker::drainNow() {
   draining_ = true;
   // The accept loops end; a connection accepted meanwhile is still served (and closed after
   // its first response, since the registry drains).
-  for (io::Operation* op : accepts_) {
-    if (op != nullptr) proactor_->cancel(*op);
+  for (auto& s : slots_) {
+    for (io::Operation* op : s->accepts) {
+      if (op != nullptr) proactor_->cancel(*op);
+    }
   }
   context_->sessions.drain(*proactor_);
 }

@@ -56,15 +56,74 @@ struct RoutePolicy {
   std::string_view hostRewrite;  // the cluster's host_rewrite; empty: the client's Host
 };
 
+// A table of objects owned elsewhere, indexed like a vector of them: t[i] is a T&.
+template <class T>
+class RefTable {
+ public:
+  T& operator[](std::size_t i) const { return *items_[i]; }
+  std::size_t size() const { return items_.size(); }
+  void push_back(T* t) { items_.push_back(t); }
+
+ private:
+  std::vector<T*> items_;
+};
+
+struct ListenerContext;
+
+// Who frees a listener context once a reload replaced it and no session holds it (the worker).
+class ListenerContextOwner {
+ public:
+  virtual void unused(ListenerContext& l) = 0;
+
+ protected:
+  ~ListenerContextOwner() = default;
+};
+
+// One listener of one config snapshot as one worker serves it. A reload makes new contexts;
+// sessions hold theirs (ListenerRef) until they move on to the newer one between requests, so a
+// request finishes on the snapshot it started with. Everything here belongs to the worker thread.
 struct ListenerContext {
   std::size_t index = 0;  // position in the config's listeners
   const config::ListenerConfig* config = nullptr;
   const route::RouteTable* routes = nullptr;  // proxy listeners
   metrics::ListenerCounters* counters = nullptr;
-  metrics::RouteCounters* routeCounters = nullptr;  // routes..., then the no-route slot
+  RefTable<metrics::RouteCounters> routeCounters;  // routes..., then the no-route slot
   HttpPolicy policy;
   std::vector<RoutePolicy> routePolicies;   // per route, then one for "no route"
   upstream::Cluster* tcpCluster = nullptr;  // protocol: tcp listeners
+  RefTable<upstream::Cluster> clusters;     // the snapshot's clusters, by position (pickCluster)
+  // Set by a reload: the context of the same listener in the newest snapshot (null when the
+  // reload removed the listener: sessions stay here until they end).
+  ListenerContext* newer = nullptr;
+  std::size_t users = 0;  // ListenerRefs held on it
+  ListenerContextOwner* owner = nullptr;
+};
+
+// A session's hold on its listener context (worker thread only): the context, its snapshot and
+// its clusters' pools stay alive while held.
+class ListenerRef {
+ public:
+  explicit ListenerRef(ListenerContext& l) : l_(&l) { ++l.users; }
+  ~ListenerRef() { drop(); }
+  ListenerRef(const ListenerRef&) = delete;
+  ListenerRef& operator=(const ListenerRef&) = delete;
+  ListenerContext* operator->() const { return l_; }
+  ListenerContext& operator*() const { return *l_; }
+  // Between requests: moves to the newest snapshot's context of the same listener, if a reload
+  // made one (the next request routes by the new config).
+  void follow() {
+    ListenerContext* n = l_->newer;
+    if (n == nullptr) return;
+    ++n->users;
+    drop();
+    l_ = n;
+  }
+
+ private:
+  void drop() {
+    if (--l_->users == 0 && l_->owner != nullptr) l_->owner->unused(*l_);
+  }
+  ListenerContext* l_;
 };
 
 // The HTTP rules of listener l in c, and of its routes (see HttpPolicy, RoutePolicy).
@@ -74,7 +133,6 @@ struct WorkerContext {
   io::Proactor& proactor;
   BufferPool& buffers;
   log::AccessLog& accessLog;
-  std::vector<upstream::Cluster>& clusters;
   SteadyClock clock;
   SessionRegistry sessions;
   http::RequestIdGenerator requestIds;  // X-Request-Id for requests that come without a trusted one

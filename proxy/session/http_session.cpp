@@ -165,7 +165,7 @@ struct Connection : SessionRegistry::Entry {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
   WorkerContext& w;
-  ListenerContext& l;
+  ListenerRef l;  // the listener's context; moves to a reload's newer one between requests
   io::Socket client;
   io::Address peer;
   Buffer in;  // client bytes; released while idle
@@ -199,7 +199,7 @@ class RequestBodyFilter final : public Pump::Filter {
 class Exchanges {
  public:
   explicit Exchanges(Connection& c)
-      : c_(c), w_(c.w), l_(c.l), req_(http::MessageType::kRequest, requestLimits(*c.l.config)) {
+      : c_(c), w_(c.w), l_(*c.l), req_(http::MessageType::kRequest, requestLimits(*c.l->config)) {
     routeSlot_ = l_.config->routes.size();
   }
 
@@ -341,7 +341,7 @@ class Exchanges {
     replayable_ = req_.messageComplete();
 
     // A weighted split (blue-green, canary) picks its cluster per request.
-    upstream::Cluster& cluster = w_.clusters[route::pickCluster(*route, w_.requestIds.nextU64())];
+    upstream::Cluster& cluster = l_.clusters[route::pickCluster(*route, w_.requestIds.nextU64())];
     hash_ = hashKeyOf(cluster.config().balance.hashOn, h, c_.peer, route::viewOf(h).path,
                       w_.requestIds);
     triedCount_ = 0;
@@ -1018,14 +1018,15 @@ Task<void> serveHttp(WorkerContext& w, ListenerContext& l, io::Socket client, io
         break;
       }
     }
-    wait = cfg.idleTimeout;
+    c.l.follow();  // a reload's routes apply from the next request on
+    wait = c.l->config->idleTimeout;
     next = co_await serveRequests(c);
   }
   if (next == Next::kKeepAlive) next = Next::kClose;  // drained
   if (next == Next::kClose) co_await lingeringClose(w.proactor, std::move(c.client), c.in);
   c.in.release();
   c.client.close();
-  l.counters->active.sub();
+  c.l->counters->active.sub();  // the same counter in every snapshot (kept by name)
 }
 
 }  // namespace ferry::session

@@ -70,7 +70,12 @@ void Lease::drop() {
 // The cluster's upkeep timer: idle expiry and min_idle, on the worker's proactor.
 struct Cluster::Upkeep final : io::TimerOp {
   Cluster* cluster = nullptr;
+  bool orphan = false;  // its cluster is gone: the cancelled timer's completion frees it
   void onComplete(std::error_code ec, std::size_t) override {
+    if (orphan) {
+      delete this;
+      return;
+    }
     if (ec == std::errc::operation_canceled || cluster == nullptr) return;
     cluster->upkeep();
   }
@@ -144,7 +149,14 @@ Cluster::Cluster(Cluster&& o) noexcept
 }
 
 Cluster::~Cluster() {
-  if (upkeep_ && upkeep_->pending()) proactor_->cancel(*upkeep_);
+  // A cancelled timer still completes later (deferred): a pending upkeep outlives the cluster
+  // (a reload may remove it while the worker runs) and frees itself on that completion.
+  if (upkeep_ && upkeep_->pending()) {
+    upkeep_->cluster = nullptr;
+    upkeep_->orphan = true;
+    proactor_->cancel(*upkeep_);
+    upkeep_.release();
+  }
 }
 
 void Cluster::start(io::Proactor& p) {

@@ -104,7 +104,7 @@ struct HealthChecker::Loop {
 
 HealthChecker::HealthChecker(io::Proactor& p, const config::Config& config,
                              std::span<const std::shared_ptr<HealthBoard>> boards,
-                             std::span<metrics::ClusterCounters> counters)
+                             std::span<metrics::ClusterCounters* const> counters)
     : proactor_(p), config_(config) {
   for (std::size_t c = 0; c < config.clusters.size() && c < boards.size(); ++c) {
     const config::ClusterConfig& cc = config.clusters[c];
@@ -117,7 +117,7 @@ HealthChecker::HealthChecker(io::Proactor& p, const config::Config& config,
       l->endpoint = e;
       l->address = cc.endpoints[e];
       l->board = boards[c].get();
-      l->counters = c < counters.size() ? &counters[c] : nullptr;
+      l->counters = c < counters.size() ? counters[c] : nullptr;
       l->counter = CheckCounter(hc.healthyThreshold, hc.unhealthyThreshold);
       if (hc.type == config::HealthCheckType::kHttp) {
         std::string host = hc.host.empty() ? l->address.toString() : hc.host;

@@ -100,7 +100,7 @@ class HealthChecker {
   // boards[i] and counters[i] belong to config.clusters[i].
   HealthChecker(io::Proactor& p, const config::Config& config,
                 std::span<const std::shared_ptr<HealthBoard>> boards,
-                std::span<metrics::ClusterCounters> counters);
+                std::span<metrics::ClusterCounters* const> counters);
   ~HealthChecker();
   HealthChecker(const HealthChecker&) = delete;
   HealthChecker& operator=(const HealthChecker&) = delete;

@@ -40,8 +40,8 @@ Outcome ferry(const std::string& args) {
 TEST(Cli, HelpListsEveryOption) {
   Outcome r = ferry("--help");
   EXPECT_EQ(r.exitCode, 0);
-  for (const char* o : {"--help", "--version", "--config", "--check", "--print-schema", "--workers",
-                        "--io", "--log-level"}) {
+  for (const char* o : {"--help", "--version", "--config", "--check", "--diff", "--print-schema",
+                        "--workers", "--io", "--log-level"}) {
     EXPECT_NE(r.out.find(o), std::string::npos) << o << "\n" << r.out;
   }
 }
@@ -64,6 +64,7 @@ TEST(Cli, BadValuesExit2WithAClearMessage) {
       {"--log-level loud", "ferry: --log-level: loud not in {trace,debug,info,warn,error,off}"},
       {"--bogus", "ferry: The following argument was not expected: --bogus"},
       {"--check", "ferry: --check: 1 required FILE missing"},
+      {"--diff a b", "ferry: --diff requires --check"},
   };
   for (const Case& c : cases) {
     Outcome r = ferry(c.args);
@@ -93,6 +94,55 @@ TEST(Cli, CheckReportsEveryProblemAndExits1) {
   r = ferry("--check " + std::string(FERRY_SOURCE_DIR) + "/config/ferry.yaml");
   EXPECT_EQ(r.exitCode, 0) << r.err;
   std::remove(path.c_str());
+}
+
+// ferry --check --diff OLD NEW: what a reload would add, change, drain and keep, by name; an
+// invalid file's errors instead (exit 1).
+TEST(Cli, CheckDiffPrintsWhatAReloadWouldDo) {
+  std::string dir = ::testing::TempDir();
+  std::string from = dir + "/ferry-cli-old.yaml";
+  std::string to = dir + "/ferry-cli-new.yaml";
+  std::ofstream(from) << "listeners:\n"
+                         "  - name: web\n    address: 127.0.0.1:8080\n    routes:\n"
+                         "      - { name: a, match: { path_prefix: /a }, cluster: blue }\n"
+                         "      - { name: b, match: { path_prefix: /b }, cluster: keep }\n"
+                         "  - { name: old, address: 127.0.0.1:8081, routes: [{ cluster: keep }] }\n"
+                         "clusters:\n"
+                         "  - { name: blue, endpoints: [127.0.0.1:9001] }\n"
+                         "  - { name: keep, endpoints: [127.0.0.1:9002] }\n"
+                         "  - { name: edit, endpoints: [127.0.0.1:9003] }\n";
+  std::ofstream(to) << "workers: 4\n"
+                       "listeners:\n"
+                       "  - name: web\n    address: 127.0.0.1:8080\n    routes:\n"
+                       "      - { name: b, match: { path_prefix: /b }, cluster: keep }\n"
+                       "      - { name: c, match: { path_prefix: /c }, cluster: green }\n"
+                       "  - { name: api, address: 127.0.0.1:8082, routes: [{ cluster: edit }] }\n"
+                       "clusters:\n"
+                       "  - { name: green, endpoints: [127.0.0.1:9004] }\n"
+                       "  - { name: keep, endpoints: [127.0.0.1:9002] }\n"
+                       "  - { name: edit, endpoints: [127.0.0.1:9003], connect_timeout: 1s }\n";
+  Outcome r = ferry("--check --diff " + from + " " + to);
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "change listener web: routes; socket kept\n"
+            "keep route web/b\n"
+            "add route web/c\n"
+            "drain route web/a\n"
+            "add listener api: bound on 127.0.0.1:8082\n"
+            "add route api/edit\n"
+            "drain listener old: stops accepting; open connections finish on the old config\n"
+            "add cluster green\n"
+            "keep cluster keep: pools kept\n"
+            "change cluster edit: new pools; requests in flight finish on the old ones\n"
+            "drain cluster blue: requests in flight finish, then its pools close\n"
+            "change setting workers: needs a restart\n");
+  std::ofstream(to) << "listeners: 3\n";
+  r = ferry("--check --diff " + from + " " + to);
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_NE(r.err.find(to + ":1:12: listeners:"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "");
+  std::remove(from.c_str());
+  std::remove(to.c_str());
 }
 
 }  // namespace

@@ -142,6 +142,8 @@ class Ferry {
   explicit Ferry(const std::string& yaml, std::vector<std::string> extraArgs = {});
   ~Ferry();
   int adminPort() const { return adminPort_; }
+  // The config file ferry serves (a test rewrites it before a reload).
+  std::string configPath() const { return dir_ + "/ferry.yaml"; }
   // The port ferry bound for the named listener.
   int port(const std::string& listener) const;
   std::string metrics();
