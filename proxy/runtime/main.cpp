@@ -101,11 +101,20 @@ int main(int argc, char** argv) {
   sigaddset(&sigs, SIGINT);
   sigaddset(&sigs, SIGTERM);
   sigaddset(&sigs, SIGHUP);
+  sigaddset(&sigs, SIGUSR1);  // reopen the access log (logrotate)
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 #endif
 
   metrics::Registry registry(cfg, workers);
+  registry.addCallback("ferry_access_log_dropped_lines_total",
+                       "Access-log lines dropped because a worker's buffer was full",
+                       metrics::Registry::Type::kCounter,
+                       [] { return static_cast<double>(log::accessLogDropped()); });
+  registry.addCallback("ferry_log_lines_suppressed_total",
+                       "Repeated warning and error lines suppressed by rate limiting",
+                       metrics::Registry::Type::kCounter,
+                       [] { return static_cast<double>(log::suppressedLines()); });
   std::shared_ptr<const runtime::Snapshot> snapshot = runtime::Snapshot::build(cfg);
   std::vector<std::unique_ptr<runtime::Worker>> pool;
   std::vector<io::Address> bound(cfg->listeners.size());  // filled by the workers' start-up
@@ -148,6 +157,10 @@ int main(int argc, char** argv) {
   for (;;) {
     int sig = 0;
     sigwait(&sigs, &sig);
+    if (sig == SIGUSR1) {
+      log::reopen();
+      continue;
+    }
     if (sig == SIGHUP) {
       runtime::notifyReloading();  // deploy: systemd RELOADING=1 ... READY=1 around a reload
       log::warn("SIGHUP: reload is not implemented yet; keeping the running config");
@@ -168,6 +181,7 @@ int main(int argc, char** argv) {
   for (auto& w : pool) w->join();
   adminServer.stop();
   log::info("stopped");
+  log::flushAccessLogs();
   std::fflush(nullptr);
   runtime::notifyStopped(0);  // deploy: SCM STOPPED (the last word before exit)
   // Connections still open after the drain timeout are dropped with the process.

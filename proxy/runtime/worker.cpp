@@ -50,13 +50,16 @@ Result<bool> Worker::setUp() {
     block = std::max<std::size_t>(block, l.maxRequestHeaderBytes);
   }
   buffers_ = std::make_unique<BufferPool>(block);
-  accessLog_ = std::make_unique<log::AccessLog>(1 /* stdout */, cfg.accessLog);
+  accessLog_ = cfg.accessLog.enabled
+                   ? std::make_unique<log::AccessLog>(cfg.accessLog.path, cfg.accessLog.format)
+                   : std::make_unique<log::AccessLog>();
   metrics::WorkerCounters& counters = registry_.worker(index_);
   counters.buffers.store(buffers_.get());
+  if (index_ == 0) registry_.setIoBackend(io::backendName(backendUsed_));
   clusters_.reserve(cfg.clusters.size());
   for (std::size_t i = 0; i < cfg.clusters.size(); ++i) {
     clusters_.emplace_back(cfg.clusters[i], *snapshot_->balancers[i], index_, workers_,
-                           counters.clusters[i]);
+                           registry_.cluster(index_, cfg.clusters[i].name));
   }
   listenerContexts_.resize(cfg.listeners.size());
   for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
@@ -72,8 +75,8 @@ Result<bool> Worker::setUp() {
     ctx.index = i;
     ctx.config = &lc;
     ctx.routes = &snapshot_->routes[i];
-    ctx.counters = &counters.listeners[i];
-    ctx.routeCounters = &counters.routes[registry_.routeSlot(i, 0)];
+    ctx.counters = &registry_.listener(index_, lc.name);
+    ctx.routeCounters = registry_.routesOf(index_, lc);
     session::buildPolicies(cfg, lc, ctx);
     if (lc.protocol == config::ListenerProtocol::kTcp) {
       for (std::size_t k = 0; k < cfg.clusters.size(); ++k) {
@@ -82,7 +85,10 @@ Result<bool> Worker::setUp() {
     }
   }
   context_.reset(
-      new session::WorkerContext{*proactor_, *buffers_, *accessLog_, clusters_, {}, {}, {}});
+      new session::WorkerContext{*proactor_, *buffers_, *accessLog_, clusters_, {}, {}, {}, {}});
+  for (const config::ClusterConfig& cc : cfg.clusters) {
+    context_->endpointCounters.push_back(registry_.endpointsOf(index_, cc));
+  }
   return true;
 }
 

@@ -61,7 +61,7 @@ struct ListenerContext {
   const config::ListenerConfig* config = nullptr;
   const route::RouteTable* routes = nullptr;  // proxy listeners
   metrics::ListenerCounters* counters = nullptr;
-  metrics::RouteCounters* routeCounters = nullptr;  // routes..., then the no-route slot
+  std::vector<metrics::RouteCounters*> routeCounters;  // routes..., then the no-route slot
   HttpPolicy policy;
   std::vector<RoutePolicy> routePolicies;   // per route, then one for "no route"
   upstream::Cluster* tcpCluster = nullptr;  // protocol: tcp listeners
@@ -78,6 +78,8 @@ struct WorkerContext {
   SteadyClock clock;
   SessionRegistry sessions;
   http::RequestIdGenerator requestIds;  // X-Request-Id for requests that come without a trusted one
+  // Per cluster (as clusters), the metric cells of its endpoints (as its endpoints).
+  std::vector<std::vector<metrics::EndpointCounters*>> endpointCounters;
 };
 
 // Serves one client connection of an HTTP proxy listener until it closes. Owns client.
