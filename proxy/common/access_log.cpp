@@ -9,6 +9,7 @@
 #include <unistd.h>
 #endif
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -29,9 +30,9 @@ namespace ferry::log {
 namespace {
 
 constexpr std::array<std::string_view, static_cast<std::size_t>(AccessField::kCount)> kFieldNames =
-    {"TIME",     "CLIENT_ADDRESS", "CLIENT_PORT", "METHOD",     "TARGET",           "PROTOCOL",
-     "STATUS",   "BYTES_IN",       "BYTES_OUT",   "DURATION_US", "UPSTREAM",        "UPSTREAM_TIME_US",
-     "CAUSE",    "RETRIES",        "REUSED",      "REQUEST_ID", "ROUTE",            "CLUSTER",
+    {"TIME",     "CLIENT_ADDRESS", "CLIENT_PORT", "METHOD",      "TARGET",   "PROTOCOL",
+     "STATUS",   "BYTES_IN",       "BYTES_OUT",   "DURATION_US", "UPSTREAM", "UPSTREAM_TIME_US",
+     "CAUSE",    "RETRIES",        "REUSED",      "REQUEST_ID",  "ROUTE",    "CLUSTER",
      "LISTENER", "USER_AGENT",     "REFERER"};
 
 // ferry's own line (the default): what an operator greps for first.
@@ -82,6 +83,14 @@ class Out {
   // line cannot be forged or broken.
   void text(std::string_view s) {
     static constexpr char kHex[] = "0123456789ABCDEF";
+    auto plain = [](char c) {
+      auto u = static_cast<unsigned char>(c);
+      return u >= 0x20 && u != 0x7f && c != '"' && c != '\\';
+    };
+    if (std::all_of(s.begin(), s.end(), plain)) {  // the usual case: one copy
+      put(s);
+      return;
+    }
     for (char c : s) {
       auto u = static_cast<unsigned char>(c);
       if (u < 0x20 || u == 0x7f || c == '"' || c == '\\') {
@@ -499,8 +508,8 @@ class Writer {
       return;
     }
 #ifdef _WIN32
-    int fd = ::_open(path_.c_str(), _O_WRONLY | _O_APPEND | _O_CREAT | _O_BINARY,
-                     _S_IREAD | _S_IWRITE);
+    int fd =
+        ::_open(path_.c_str(), _O_WRONLY | _O_APPEND | _O_CREAT | _O_BINARY, _S_IREAD | _S_IWRITE);
 #else
     int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 #endif
@@ -541,9 +550,8 @@ class Writer {
         ++passes_;
         cv_.notify_all();
         if (!flushWanted_) {
-          cv_.wait_for(lock, kPollInterval, [&] {
-            return flushWanted_ || g_reopenGeneration.load() != generation;
-          });
+          cv_.wait_for(lock, kPollInterval,
+                       [&] { return flushWanted_ || g_reopenGeneration.load() != generation; });
         }
         flushWanted_ = false;
         // Rings of workers that are gone, once drained, go.

@@ -22,18 +22,18 @@ namespace ferry::log {
 struct AccessRecord {
   std::string_view clientAddress;  // without the port
   std::uint16_t clientPort = 0;
-  std::string_view method;          // empty: not an HTTP request (a TCP tunnel, a bad head)
-  std::string_view target;          // as received
-  std::string_view protocol;        // "HTTP/1.1", "HTTP/1.0", "tcp"
-  int status = 0;                   // 0: none answered
-  std::uint64_t bytesIn = 0;        // from the client
-  std::uint64_t bytesOut = 0;       // to the client
-  std::uint64_t durationUs = 0;     // head received to answer sent
-  std::string_view upstream;        // the endpoint (host:port) of the last attempt; empty: none
-  std::int64_t upstreamTimeUs = -1; // time in upstream exchanges, all attempts; -1: none
-  std::string_view cause = "ok";    // the termination cause (session::causeName)
+  std::string_view method;           // empty: not an HTTP request (a TCP tunnel, a bad head)
+  std::string_view target;           // as received
+  std::string_view protocol;         // "HTTP/1.1", "HTTP/1.0", "tcp"
+  int status = 0;                    // 0: none answered
+  std::uint64_t bytesIn = 0;         // from the client
+  std::uint64_t bytesOut = 0;        // to the client
+  std::uint64_t durationUs = 0;      // head received to answer sent
+  std::string_view upstream;         // the endpoint (host:port) of the last attempt; empty: none
+  std::int64_t upstreamTimeUs = -1;  // time in upstream exchanges, all attempts; -1: none
+  std::string_view cause = "ok";     // the termination cause (session::causeName)
   int retries = 0;
-  bool reused = false;              // the last attempt went on a pooled connection
+  bool reused = false;  // the last attempt went on a pooled connection
   std::string_view requestId;
   std::string_view route;
   std::string_view cluster;

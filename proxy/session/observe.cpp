@@ -74,8 +74,8 @@ bool upstreamTimeoutOf(Cause c, metrics::Timeout& out) {
 
 }  // namespace
 
-void recordRequest(metrics::ListenerCounters& l, metrics::RouteCounters& r, int status,
-                   Cause cause, std::uint64_t bytesIn, std::uint64_t bytesOut, Duration duration,
+void recordRequest(metrics::ListenerCounters& l, metrics::RouteCounters& r, int status, Cause cause,
+                   std::uint64_t bytesIn, std::uint64_t bytesOut, Duration duration,
                    bool headRead) {
   r.count(status);
   if (headRead) r.duration.observe(duration);

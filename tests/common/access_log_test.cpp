@@ -56,7 +56,9 @@ std::string line(std::string_view spec, const AccessRecord& r) {
 TEST(AccessFormat, DefaultFerryLineHasEveryOperatorField) {
   std::string l = line("ferry", sample());
   EXPECT_TRUE(std::regex_match(
-      l, std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z 192\.0\.2\.7 "GET /a\?b=1 HTTP/1\.1" 502 78 123 4567us route=api upstream=127\.0\.0\.1:8081 cause=upstream_connect_refused retries=1 reused=1 id=abc-1\n)")))
+      l,
+      std::regex(
+          R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z 192\.0\.2\.7 "GET /a\?b=1 HTTP/1\.1" 502 78 123 4567us route=api upstream=127\.0\.0\.1:8081 cause=upstream_connect_refused retries=1 reused=1 id=abc-1\n)")))
       << l;
 }
 
@@ -68,27 +70,42 @@ TEST(AccessFormat, DefaultFerryLineForATcpConnection) {
   r.cause = "ok";
   std::string l = line("ferry", r);
   EXPECT_TRUE(std::regex_match(
-      l, std::regex(R"(\S+ 192\.0\.2\.7 tcp web 78 123 4567us upstream=127\.0\.0\.1:8081 cause=ok\n)")))
+      l, std::regex(
+             R"(\S+ 192\.0\.2\.7 tcp web 78 123 4567us upstream=127\.0\.0\.1:8081 cause=ok\n)")))
       << l;
 }
 
 TEST(AccessFormat, CombinedIsNginxCombined) {
   std::string l = line("combined", sample());
   EXPECT_TRUE(std::regex_match(
-      l, std::regex(R"(192\.0\.2\.7 - - \[\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d \+0000\] "GET /a\?b=1 HTTP/1\.1" 502 123 "-" "curl/7\.88"\n)")))
+      l,
+      std::regex(
+          R"(192\.0\.2\.7 - - \[\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d \+0000\] "GET /a\?b=1 HTTP/1\.1" 502 123 "-" "curl/7\.88"\n)")))
       << l;
 }
 
 TEST(AccessFormat, JsonHasEveryField) {
   std::string l = line("json", sample());
-  for (const char* kv :
-       {R"("client_address":"192.0.2.7")", R"("client_port":51234)", R"("method":"GET")",
-        R"("target":"/a?b=1")", R"("protocol":"HTTP/1.1")", R"("status":502)",
-        R"("bytes_in":78)", R"("bytes_out":123)", R"("duration_us":4567)",
-        R"("upstream":"127.0.0.1:8081")", R"("upstream_time_us":4000)",
-        R"("cause":"upstream_connect_refused")", R"("retries":1)", R"("reused":true)",
-        R"("request_id":"abc-1")", R"("route":"api")", R"("cluster":"app")",
-        R"("listener":"web")", R"("user_agent":"curl/7.88")", R"("referer":null)"}) {
+  for (const char* kv : {R"("client_address":"192.0.2.7")",
+                         R"("client_port":51234)",
+                         R"("method":"GET")",
+                         R"("target":"/a?b=1")",
+                         R"("protocol":"HTTP/1.1")",
+                         R"("status":502)",
+                         R"("bytes_in":78)",
+                         R"("bytes_out":123)",
+                         R"("duration_us":4567)",
+                         R"("upstream":"127.0.0.1:8081")",
+                         R"("upstream_time_us":4000)",
+                         R"("cause":"upstream_connect_refused")",
+                         R"("retries":1)",
+                         R"("reused":true)",
+                         R"("request_id":"abc-1")",
+                         R"("route":"api")",
+                         R"("cluster":"app")",
+                         R"("listener":"web")",
+                         R"("user_agent":"curl/7.88")",
+                         R"("referer":null)"}) {
     EXPECT_NE(l.find(kv), std::string::npos) << kv << " in " << l;
   }
   EXPECT_EQ(l.front(), '{');
@@ -162,7 +179,8 @@ bool eventually(F pred) {
 
 TEST(AccessLog, WorkersWriteWholeLinesThroughTheWriterAndReopenFollowsRotation) {
   auto dir = std::filesystem::temp_directory_path() /
-             ("ferry-access-" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
+             ("ferry-access-" +
+              std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
   std::filesystem::create_directories(dir);
   std::string path = (dir / "access.log").string();
   {

@@ -65,8 +65,12 @@ TEST(Registry, TwoUnnamedRoutesToOneClusterExportDistinctLabelSets) {
   routes[1]->count(503);
   routes[1]->count(503);
   std::string text = reg.serialize();
-  EXPECT_EQ(valueOf(text, R"(ferry_http_requests_total{listener="web",route="app",code_class="2xx"})"), 1);
-  EXPECT_EQ(valueOf(text, R"(ferry_http_requests_total{listener="web",route="app-2",code_class="5xx"})"), 2);
+  EXPECT_EQ(
+      valueOf(text, R"(ferry_http_requests_total{listener="web",route="app",code_class="2xx"})"),
+      1);
+  EXPECT_EQ(
+      valueOf(text, R"(ferry_http_requests_total{listener="web",route="app-2",code_class="5xx"})"),
+      2);
 }
 
 TEST(Registry, SumsWorkersAndKeysByNameNotPosition) {
@@ -98,28 +102,33 @@ clusters:
   // Retired series are no longer exported: the route "app-2" and endpoint 127.0.0.1:2.
   EXPECT_EQ(text.find("route=\"app-2\""), std::string::npos);
   EXPECT_EQ(text.find("127.0.0.1:2"), std::string::npos);
-  EXPECT_NE(text.find(R"(ferry_upstream_endpoint_idle_connections{cluster="other",endpoint="127.0.0.1:3"} 0)"),
-            std::string::npos);
+  EXPECT_NE(
+      text.find(
+          R"(ferry_upstream_endpoint_idle_connections{cluster="other",endpoint="127.0.0.1:3"} 0)"),
+      std::string::npos);
 }
 
 TEST(Registry, HistogramBucketsAreCumulativeInSeconds) {
   Registry reg(load(kTwoUnnamedRoutes), 2);
   RouteCounters& r0 = reg.route(0, "web", "app");
   RouteCounters& r1 = reg.route(1, "web", "app");
-  r0.duration.observe(std::chrono::microseconds(50));    // <= 100us
-  r0.duration.observe(std::chrono::microseconds(100));   // <= 100us (le is inclusive)
-  r1.duration.observe(std::chrono::milliseconds(3));     // <= 5ms
-  r1.duration.observe(std::chrono::seconds(31));         // +Inf
+  r0.duration.observe(std::chrono::microseconds(50));   // <= 100us
+  r0.duration.observe(std::chrono::microseconds(100));  // <= 100us (le is inclusive)
+  r1.duration.observe(std::chrono::milliseconds(3));    // <= 5ms
+  r1.duration.observe(std::chrono::seconds(31));        // +Inf
   std::string text = reg.serialize();
-  const std::string h = R"(ferry_http_request_duration_seconds_bucket{listener="web",route="app",le=")";
+  const std::string h =
+      R"(ferry_http_request_duration_seconds_bucket{listener="web",route="app",le=")";
   EXPECT_EQ(valueOf(text, h + "0.0001\"}"), 2);
   EXPECT_EQ(valueOf(text, h + "0.0025\"}"), 2);
   EXPECT_EQ(valueOf(text, h + "0.005\"}"), 3);
   EXPECT_EQ(valueOf(text, h + "30\"}"), 3);
   EXPECT_EQ(valueOf(text, h + "+Inf\"}"), 4);
-  EXPECT_EQ(valueOf(text, R"(ferry_http_request_duration_seconds_count{listener="web",route="app"})"), 4);
-  EXPECT_NEAR(valueOf(text, R"(ferry_http_request_duration_seconds_sum{listener="web",route="app"})"),
-              31.00315, 1e-9);
+  EXPECT_EQ(
+      valueOf(text, R"(ferry_http_request_duration_seconds_count{listener="web",route="app"})"), 4);
+  EXPECT_NEAR(
+      valueOf(text, R"(ferry_http_request_duration_seconds_sum{listener="web",route="app"})"),
+      31.00315, 1e-9);
 }
 
 TEST(Registry, ReasonFamiliesHaveEverySeries) {
@@ -128,10 +137,16 @@ TEST(Registry, ReasonFamiliesHaveEverySeries) {
   std::string text = reg.serialize();
   EXPECT_EQ(valueOf(text, R"(ferry_timeouts_total{listener="web",kind="upstream_connect"})"), 1);
   for (const char* r : kRejectionNames) {
-    EXPECT_EQ(valueOf(text, std::string(R"(ferry_http_rejections_total{listener="web",reason=")") + r + "\"}"), 0);
+    EXPECT_EQ(valueOf(text, std::string(R"(ferry_http_rejections_total{listener="web",reason=")") +
+                                r + "\"}"),
+              0);
   }
   for (const char* r : kCloseReasonNames) {
-    EXPECT_EQ(valueOf(text, std::string(R"(ferry_upstream_connections_closed_total{cluster="app",reason=")") + r + "\"}"), 0);
+    EXPECT_EQ(
+        valueOf(text,
+                std::string(R"(ferry_upstream_connections_closed_total{cluster="app",reason=")") +
+                    r + "\"}"),
+        0);
   }
 }
 
@@ -142,7 +157,9 @@ TEST(Registry, BuildInfoReloadsAndCallbacks) {
   reg.recordReload(false);
   reg.addCallback("ferry_test_value", "A test value", Registry::Type::kGauge, [] { return 42.0; });
   std::string text = reg.serialize();
-  EXPECT_TRUE(std::regex_search(text, std::regex(R"(ferry_build_info\{io_backend="epoll",version="[0-9]+\.[0-9]+\.[0-9]+"\} 1)")))
+  EXPECT_TRUE(std::regex_search(
+      text,
+      std::regex(R"(ferry_build_info\{io_backend="epoll",version="[0-9]+\.[0-9]+\.[0-9]+"\} 1)")))
       << text;
   EXPECT_EQ(valueOf(text, R"(ferry_config_reloads_total{result="success"})"), 1);
   EXPECT_EQ(valueOf(text, R"(ferry_config_reloads_total{result="failure"})"), 1);
