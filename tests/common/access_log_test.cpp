@@ -178,9 +178,9 @@ bool eventually(F pred) {
 }
 
 TEST(AccessLog, WorkersWriteWholeLinesThroughTheWriterAndReopenFollowsRotation) {
-  auto dir = std::filesystem::temp_directory_path() /
-             ("ferry-access-" +
-              std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
+  std::string name = "ferry-access-";
+  name += std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+  auto dir = std::filesystem::temp_directory_path() / name;
   std::filesystem::create_directories(dir);
   std::string path = (dir / "access.log").string();
   {
@@ -190,7 +190,8 @@ TEST(AccessLog, WorkersWriteWholeLinesThroughTheWriterAndReopenFollowsRotation) 
       workers.emplace_back([&, w] {
         AccessLog log(path, "%LISTENER% %STATUS% %TARGET%");
         AccessRecord r = sample();
-        std::string listener = "w" + std::to_string(w);
+        std::string listener = "w";  // appended: GCC 12 (mingw) warns on "w" + string
+        listener += std::to_string(w);
         r.listener = listener;
         for (int i = 0; i < kLines; ++i) {
           r.status = 200 + i % 100;
@@ -212,6 +213,7 @@ TEST(AccessLog, WorkersWriteWholeLinesThroughTheWriterAndReopenFollowsRotation) 
     EXPECT_EQ(count + static_cast<int>(accessLogDropped()), 4 * kLines);
     EXPECT_EQ(accessLogDropped(), 0U);  // 1 MiB per worker holds these
   }
+#ifndef _WIN32  // Windows does not rename a file another handle holds open
   // logrotate: rename, then reopen(); new lines go to a new file at the old path.
   std::string rotated = path + ".1";
   std::filesystem::rename(path, rotated);
@@ -222,7 +224,9 @@ TEST(AccessLog, WorkersWriteWholeLinesThroughTheWriterAndReopenFollowsRotation) 
   flushAccessLogs();
   EXPECT_TRUE(eventually([&] { return readFile(path) == "after 502\n"; })) << readFile(path);
   EXPECT_EQ(readFile(rotated).find("after"), std::string::npos);
-  std::filesystem::remove_all(dir);
+#endif
+  std::error_code ec;  // Windows: the writer still holds the file open
+  std::filesystem::remove_all(dir, ec);
 }
 
 TEST(Limiter, LetsABurstThroughThenCountsWhatItSuppressed) {
