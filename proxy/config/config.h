@@ -295,12 +295,19 @@ struct AdminConfig {
   io::Address address;
 };
 
+// access_log: `true`/`false`, or {enabled, format, path}.
+struct AccessLogConfig {
+  bool enabled = true;
+  std::string format = "ferry";  // ferry, combined, json, or a %FIELD% template
+  std::string path = "stdout";   // stdout, or a file (appended to; reopened on SIGUSR1)
+};
+
 struct Config {
   std::string file;         // where it was loaded from
   unsigned workers = 0;     // 0: one per core
   std::string io = "auto";  // auto, io_uring, epoll
   std::string logLevel = "info";
-  bool accessLog = true;
+  AccessLogConfig accessLog;
   Duration drainDelay = seconds(0);     // on stop: /ready is 503 this long before accepts end
   Duration drainTimeout = seconds(30);  // on stop: in-flight requests get this long to finish
   bool watch = false;                   // reload when the file changes (runtime/watch)

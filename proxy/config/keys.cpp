@@ -10,6 +10,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include "proxy/common/access_log.h"
+
 namespace ferry::config::keys {
 namespace {
 
@@ -1019,6 +1021,39 @@ constexpr Field kCluster[] = {
 constexpr Section kClusterSection{
     .name = "cluster", .where = "clusters[]", .fields = kCluster, .validate = validateCluster};
 
+// ---- access_log ----
+std::string checkAccessFormat(std::string_view s) {
+  std::string error;
+  return log::AccessFormat::parse(s, error) ? std::string() : error;
+}
+constexpr Field kAccessLog[] = {
+    {.name = "enabled",
+     .type = Type::kBool,
+     .defaultText = "true",
+     .doc = "Write one line per request (`access_log: false` is short for `{enabled: false}`).",
+     .set = set<&AccessLogConfig::enabled>},
+    {.name = "format",
+     .type = Type::kString,
+     .defaultText = "ferry",
+     .doc = "`ferry` (time, client, request line, status, bytes, duration, route, upstream, "
+            "cause, retries, reused, request id), `combined` (NGINX/Apache), `json` (one object "
+            "per line), or a template of %FIELD% names: %TIME% %CLIENT_ADDRESS% %CLIENT_PORT% "
+            "%METHOD% %TARGET% %PROTOCOL% %STATUS% %BYTES_IN% %BYTES_OUT% %DURATION_US% "
+            "%UPSTREAM% %UPSTREAM_TIME_US% %CAUSE% %RETRIES% %REUSED% %REQUEST_ID% %ROUTE% "
+            "%CLUSTER% %LISTENER% %USER_AGENT% %REFERER% (%% is a percent sign).",
+     .flags = kNonEmpty,
+     .check = checkAccessFormat,
+     .set = set<&AccessLogConfig::format>},
+    {.name = "path",
+     .type = Type::kString,
+     .defaultText = "stdout",
+     .doc = "`stdout`, or a file appended to; reopened on SIGUSR1 and POST /reopen (logrotate).",
+     .flags = kNonEmpty,
+     .set = set<&AccessLogConfig::path>},
+};
+constexpr Section kAccessLogSection{
+    .name = "access_log", .where = "access_log", .fields = kAccessLog};
+
 // ---- root ----
 constexpr const char* kIo[] = {"auto", "io_uring", "epoll"};
 constexpr const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
@@ -1044,10 +1079,11 @@ constexpr Field kRoot[] = {
      .choices = kLevels,
      .set = set<&Config::logLevel>},
     {.name = "access_log",
-     .type = Type::kBool,
-     .defaultText = "true",
-     .doc = "One log line per request.",
-     .set = set<&Config::accessLog>},
+     .type = Type::kObject,
+     .doc = "One log line per request: `true`, `false`, or `{enabled, format, path}`.",
+     .flags = kScalarItem,
+     .section = &kAccessLogSection,
+     .child = child<&Config::accessLog>},
     {.name = "drain_delay",
      .type = Type::kDuration,
      .defaultText = "off",
@@ -1090,12 +1126,12 @@ constexpr Field kRoot[] = {
 constexpr Section kRootSection{.name = "ferry", .where = "", .fields = kRoot};
 
 constexpr const Section* kSections[] = {
-    &kRootSection,       &kAdminSection,       &kListenerSection, &kForwardingSection,
-    &kStaticSection,     &kRouteSection,       &kMatchSection,    &kHeaderMatchSection,
-    &kQueryMatchSection, &kWeightedSection,    &kRetrySection,    &kHeaderRulesSection,
-    &kDirectSection,     &kRedirectSection,    &kClusterSection,  &kEndpointSection,
-    &kBalanceSection,    &kHashOnSection,      &kBackoffSection,  &kRetryBudgetSection,
-    &kOutlierSection,    &kHealthCheckSection,
+    &kRootSection,       &kAdminSection,       &kAccessLogSection, &kListenerSection,
+    &kForwardingSection, &kStaticSection,      &kRouteSection,     &kMatchSection,
+    &kHeaderMatchSection, &kQueryMatchSection, &kWeightedSection,  &kRetrySection,
+    &kHeaderRulesSection, &kDirectSection,     &kRedirectSection,  &kClusterSection,
+    &kEndpointSection,   &kBalanceSection,     &kHashOnSection,    &kBackoffSection,
+    &kRetryBudgetSection, &kOutlierSection,    &kHealthCheckSection,
 };
 
 // Digits then a unit from units; the value times the unit's factor, checked for overflow.

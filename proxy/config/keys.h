@@ -37,7 +37,7 @@ enum Flags : std::uint32_t {
   kOff = 2,          // `off` is accepted (stored as zero / empty); zero is then refused
   kAuto = 4,         // `auto` is accepted (stored as zero)
   kNonEmpty = 8,     // a string or list must not be empty
-  kScalarItem = 16,  // kObjectList: an item may be a scalar, read as the section's first field
+  kScalarItem = 16,  // kObjectList items, kObject: a scalar is read as the section's first field
 };
 
 // What the loader parsed for one key, handed to Field::set.

@@ -428,6 +428,10 @@ class Loader {
         }
         break;
       case Type::kObject:
+        if (n.IsScalar() && (f.flags & keys::kScalarItem)) {
+          readScalarItem(n, *f.section, f.child(obj), path);
+          return;
+        }
         if (!n.IsMap()) {
           error(n, path, "must be a mapping");
           return;

@@ -201,7 +201,13 @@ Json fieldSchema(const Field& f) {
       break;
     }
     case Type::kObject:
-      j.add("$ref", Json::str(std::string("#/definitions/") + f.section->name));
+      if (f.flags & keys::kScalarItem) {  // a scalar sets the section's first field
+        Json ref = Json::obj();
+        ref.add("$ref", Json::str(std::string("#/definitions/") + f.section->name));
+        j.add("anyOf", Json::arr().push(fieldSchema(f.section->fields[0])).push(ref));
+      } else {
+        j.add("$ref", Json::str(std::string("#/definitions/") + f.section->name));
+      }
       break;
     case Type::kObjectList: {
       Json ref = Json::obj();

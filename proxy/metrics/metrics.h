@@ -1,19 +1,25 @@
 #pragma once
-// Per-worker counters and their Prometheus exposition.
+// Per-worker metric cells and their Prometheus exposition (design: README.md in this folder).
 //
-// Concurrency note: each worker owns its WorkerCounters and is its only writer. Values are
-// relaxed atomics written with load+store (no locked instruction: a single writer cannot lose an
-// update), so the admin thread reads them at scrape time without tearing and without a lock on
-// the request path. The exposition sums the workers. prometheus-cpp is linked only here.
+// Concurrency note: every cell (Counter, Histogram) has one writer, the worker that owns it.
+// Values are relaxed atomics written with load+store (no locked instruction: a single writer
+// cannot lose an update), so the admin thread reads them at scrape time without tearing and
+// without a lock on the request path. A scrape sums the workers' cells. prometheus-cpp is
+// linked only here (metrics.cpp).
+//
+// Keys: cells belong to named things (listener, route of a listener, cluster, endpoint of a
+// cluster), never to a position in the config, so a reload can keep, add and retire series.
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "proxy/common/buffer.h"
@@ -21,6 +27,7 @@
 
 namespace ferry::metrics {
 
+// A monotonic counter, or a gauge (add/sub). One writer thread; readable from any thread.
 class Counter {
  public:
   void add(std::uint64_t n = 1) {
@@ -29,29 +36,127 @@ class Counter {
   void sub(std::uint64_t n = 1) {
     v_.store(v_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
   }
+  // A gauge that mirrors a count its writer knows (a pool's idle list).
+  void set(std::uint64_t n) { v_.store(n, std::memory_order_relaxed); }
   std::uint64_t get() const { return v_.load(std::memory_order_relaxed); }
 
  private:
   std::atomic<std::uint64_t> v_{0};
 };
 
-// Requests answered on one route (or on a listener with no matching route), by status class.
+// A latency histogram with fixed buckets chosen for a proxy (100 µs .. 30 s). observe() is a
+// search over 17 bounds and two relaxed stores: no allocation, no lock. One writer thread.
+class Histogram {
+ public:
+  // Upper bounds in microseconds; a last, implicit bucket is +Inf.
+  static constexpr std::array<std::uint64_t, 17> kBoundsUs = {
+      100,    250,    500,    1000,    2500,    5000,    10000,    25000,   50000,
+      100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000, 30000000};
+  static constexpr std::size_t kBuckets = kBoundsUs.size() + 1;
+
+  void observeUs(std::uint64_t us) {
+    std::size_t i = 0;
+    while (i < kBoundsUs.size() && us > kBoundsUs[i]) ++i;
+    buckets_[i].add();
+    sumUs_.add(us);
+  }
+  template <class Rep, class Period>
+  void observe(std::chrono::duration<Rep, Period> d) {
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+    observeUs(us < 0 ? 0 : static_cast<std::uint64_t>(us));
+  }
+  // Non-cumulative count of bucket i (i == kBoundsUs.size(): above the last bound).
+  std::uint64_t bucket(std::size_t i) const { return buckets_[i].get(); }
+  std::uint64_t sumUs() const { return sumUs_.get(); }
+
+ private:
+  std::array<Counter, kBuckets> buckets_;
+  Counter sumUs_;
+};
+
+// ---- reasons (bounded label values) ----
+
+// Why a request was refused before reaching a backend (label `reason` of
+// ferry_http_rejections_total). The session maps its Outcome causes onto these.
+enum class Rejection : std::uint8_t {
+  kBadRequest,        // 400: malformed head or body framing
+  kTargetTooLong,     // 414
+  kHeadersTooLarge,   // 431
+  kBodyTooLarge,      // 413
+  kMethodNotAllowed,  // 405 (TRACE)
+  kNotImplemented,    // 501 (CONNECT)
+  kNoRoute,           // 404: no route matched
+  kCount
+};
+inline constexpr std::array<const char*, static_cast<std::size_t>(Rejection::kCount)>
+    kRejectionNames = {"bad_request",    "target_too_long",    "headers_too_large",
+                       "body_too_large", "method_not_allowed", "not_implemented",
+                       "no_route"};
+
+// Which timeout fired (label `kind` of ferry_timeouts_total).
+enum class Timeout : std::uint8_t {
+  kRequestHeader,     // request_header_timeout: the head did not arrive (408)
+  kRequestBody,       // request_body_timeout: the client stalled mid-upload (408)
+  kRoute,             // the route's whole-exchange timeout (504)
+  kClientSend,        // send_timeout: the client did not read the response
+  kUpstreamConnect,   // connect_timeout (504)
+  kUpstreamResponse,  // response_timeout before a response head (504)
+  kUpstreamBody,      // response_timeout after the response began (cut)
+  kCount
+};
+inline constexpr std::array<const char*, static_cast<std::size_t>(Timeout::kCount)> kTimeoutNames =
+    {"request_header",   "request_body",      "route",        "client_send",
+     "upstream_connect", "upstream_response", "upstream_body"};
+
+// Why the session let go of an upstream connection instead of pooling it (label `reason` of
+// ferry_upstream_connections_closed_total).
+enum class CloseReason : std::uint8_t {
+  kNotReusable,  // the exchange ended fine but the connection cannot carry another request
+                 // (Connection: close, a body read to EOF, a tunnel ended)
+  kError,        // the exchange failed (reset, timeout, bad response, client gone)
+  kCount
+};
+inline constexpr std::array<const char*, static_cast<std::size_t>(CloseReason::kCount)>
+    kCloseReasonNames = {"not_reusable", "error"};
+
+// ---- the cells of one named thing, one set per worker ----
+
+// Requests answered on one route (or on a listener with no matching route).
 struct RouteCounters {
   std::array<Counter, 6> byClass;  // 1xx..5xx, then anything else
+  Histogram duration;              // first byte of the head to the end of the answer
   void count(int status) {
     std::size_t c = status >= 100 && status < 600 ? static_cast<std::size_t>(status / 100 - 1) : 5;
     byClass[c].add();
   }
 };
 
+struct ListenerCounters {
+  Counter accepted;        // downstream connections accepted
+  Counter active;          // gauge: downstream connections open now
+  Counter activeRequests;  // gauge: requests between their head and their answer
+  Counter bytesReceived;   // from clients (heads and bodies)
+  Counter bytesSent;       // to clients
+  std::array<Counter, static_cast<std::size_t>(Rejection::kCount)> rejections;
+  std::array<Counter, static_cast<std::size_t>(Timeout::kCount)> timeouts;
+};
+
+// Per cluster. Fields others add here are exported by one line in kClusterFields
+// (metrics.cpp).
 struct ClusterCounters {
   Counter opened;           // new upstream connections established
   Counter reused;           // requests sent on a pooled keep-alive connection
   Counter connectFailures;  // connect attempts that failed or timed out
   Counter active;           // gauge: connections carrying a request now
   Counter idle;             // gauge: connections waiting in the pool
-  // Retries (upstream/retry.h): indexed by upstream::RetryReason (connect_failure, refused,
-  // reset, 5xx, 503, timeout).
+  // Recorded once per upstream attempt by the session.
+  Histogram connectTime;    // connect start to connected (new connections only)
+  Histogram firstByteTime;  // request sent to the first response byte
+  Histogram poolWait;       // asking the pool to holding a connection (idle: ~0; new: connect)
+  Counter upstreamBytesSent;
+  Counter upstreamBytesReceived;
+  std::array<Counter, static_cast<std::size_t>(CloseReason::kCount)> closedByReason;
+  // Retries (upstream/retry.h): indexed by upstream::RetryReason (kRetryReasonNames).
   std::array<Counter, 6> retries;             // retries sent, by the failure they answered
   std::array<Counter, 6> retryBudgetRefused;  // retries the retry budget refused, by failure
   Counter ejections;                          // outlier ejections made by this worker
@@ -71,63 +176,77 @@ struct ClusterCounters {
   Counter poolFull;          // closed when given back with max_idle connections already idle
   Counter warmOpened;        // connections opened ahead of demand (min_idle)
 };
+// Label values of ClusterCounters::retries and retryBudgetRefused (upstream::RetryReason order).
+inline constexpr std::array<const char*, 6> kRetryReasonNames = {
+    "connect_failure", "refused", "reset", "5xx", "503", "timeout"};
 
-struct ListenerCounters {
-  Counter accepted;  // downstream connections accepted
-  Counter active;    // gauge: downstream connections open now
+// Per endpoint of a cluster.
+struct EndpointCounters {
+  Counter active;  // gauge: connections carrying a request now
+  Counter idle;    // gauge: connections idle in this endpoint's pool (this worker's)
 };
 
-// Indexing: by name, through the Registry's name -> slot maps (see countersOf). A
-// reload adds slots for new names at the end; a name keeps its slot for the process's life, so
-// counters carry over a reload and never go backwards. Deques: adding slots never moves the
-// counters sessions point at.
+// The per-worker view the runtime hands to sessions; kept for code that reaches the buffer pool.
 struct WorkerCounters {
   // The worker's buffer pool, set once before the worker serves; read at scrape time for
   // ferry_buffers_in_use (BufferPool::outstanding is safe to read from another thread).
   std::atomic<const BufferPool*> buffers{nullptr};
-  std::deque<ListenerCounters> listeners;
-  std::deque<RouteCounters> routes;
-  std::deque<ClusterCounters> clusters;
 };
 
-// The counters of one worker for one config, by that config's positions (what a worker's
-// snapshot points its sessions at).
-struct CountersOf {
-  std::vector<ListenerCounters*> listeners;         // per listener
-  std::vector<std::vector<RouteCounters*>> routes;  // per listener: routes..., then "no route"
-  std::vector<ClusterCounters*> clusters;           // per cluster
-};
+// The name a route is exported under: its name (config generates one for unnamed routes);
+// the no-route slot is "none" (proxy listeners) or "static" (static listeners).
+std::string_view noRouteName(const config::ListenerConfig& l);
 
 class Registry {
  public:
+  // Declares every listener, route, cluster and endpoint of config (apply()).
   Registry(std::shared_ptr<const config::Config> config, unsigned workers);
   ~Registry();
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
+  // Declares the named things of c: new names get cells (every series at 0 from the start),
+  // names already known keep theirs, names c no longer has stop being exported (their cells
+  // live on, so a worker still on the old snapshot writes somewhere valid). Any thread but the
+  // request path (takes the registry's lock). Call before workers take cells of c.
+  void apply(const config::Config& c);
+
+  // Cells of worker w for a named thing; the same object for the same name and worker for the
+  // life of the registry. Set-up time only (takes the lock); a name apply() has not seen is
+  // declared on the spot.
+  ListenerCounters& listener(unsigned w, std::string_view name);
+  RouteCounters& route(unsigned w, std::string_view listener, std::string_view route);
+  ClusterCounters& cluster(unsigned w, std::string_view name);
+  EndpointCounters& endpoint(unsigned w, std::string_view cluster, std::string_view endpoint);
+  // Worker w's route cells of listener l: one per route in config order, then the no-route
+  // slot (what session::ListenerContext::routeCounters holds).
+  std::vector<RouteCounters*> routesOf(unsigned w, const config::ListenerConfig& l);
+  // Worker w's endpoint cells of cluster c, in the order of c.endpoints.
+  std::vector<EndpointCounters*> endpointsOf(unsigned w, const config::ClusterConfig& c);
+
   WorkerCounters& worker(unsigned i) { return *workers_[i]; }
-  // A reload: the exposition follows `config` from now on; new names get slots. Any thread
-  // (reloads are serialized by the caller).
-  void apply(std::shared_ptr<const config::Config> config);
-  // Worker `w`'s counters for the positions of `config` (applied before). Any thread; takes the
-  // registry's lock (never on the request path: once per worker and reload).
-  CountersOf countersOf(const config::Config& config, unsigned w);
-  // A reload's outcome: ferry_config_reloads_total{result}, ferry_config_last_reload_successful
-  // and ferry_config_last_reload_success_timestamp_seconds (unixSeconds when ok).
-  void reloaded(bool ok, double unixSeconds);
+  unsigned workers() const { return static_cast<unsigned>(workers_.size()); }
+
+  // ferry_build_info's io_backend label ("io_uring", "epoll", "iocp"): set once the first
+  // worker picked its backend.
+  void setIoBackend(std::string_view name);
+  // Exports a value computed at scrape (a module's own atomic, e.g. the access log's dropped
+  // lines) as a family without labels. fn is called on the scraping thread. Set-up time only.
+  enum class Type { kCounter, kGauge };
+  void addCallback(std::string name, std::string help, Type type, double (*fn)());
+  // A config reload's result (ferry_config_reloads_total{result},
+  // ferry_config_last_reload_successful, and when ok
+  // ferry_config_last_reload_success_timestamp_seconds = unixSeconds). Any thread.
+  void recordReload(bool ok, double unixSeconds = 0);
+
   // The Prometheus text exposition of everything, summed over workers. Any thread.
   std::string serialize() const;
 
- private:
   struct Impl;
-  std::size_t slot(std::map<std::string, std::size_t>& names, const std::string& name,
-                   std::size_t& count);
+
+ private:
   std::unique_ptr<Impl> impl_;
-  mutable std::mutex mutex_;  // guards config_, the slot maps and the deques' growth
-  std::shared_ptr<const config::Config> config_;
   std::vector<std::unique_ptr<WorkerCounters>> workers_;
-  std::map<std::string, std::size_t> listenerSlots_, routeSlots_, clusterSlots_;
-  std::size_t listenerCount_ = 0, routeCount_ = 0, clusterCount_ = 0;
-  std::uint64_t reloadsOk_ = 0, reloadsFailed_ = 0;
-  bool lastReloadOk_ = true;
-  double lastReloadSuccess_ = 0;  // unix seconds: start-up, then the last good reload
 };
 
 }  // namespace ferry::metrics

@@ -121,11 +121,20 @@ int main(int argc, char** argv) {
   sigaddset(&sigs, SIGINT);
   sigaddset(&sigs, SIGTERM);
   sigaddset(&sigs, SIGHUP);
+  sigaddset(&sigs, SIGUSR1);  // reopen the access log (logrotate)
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 #endif
 
   metrics::Registry registry(cfg, workers);
+  registry.addCallback("ferry_access_log_dropped_lines_total",
+                       "Access-log lines dropped because a worker's buffer was full",
+                       metrics::Registry::Type::kCounter,
+                       [] { return static_cast<double>(log::accessLogDropped()); });
+  registry.addCallback("ferry_log_lines_suppressed_total",
+                       "Repeated warning and error lines suppressed by rate limiting",
+                       metrics::Registry::Type::kCounter,
+                       [] { return static_cast<double>(log::suppressedLines()); });
   runtime::Runtime rt(file, registry, [] {
   // POST /drain: the main thread begins the graceful stop, as on SIGTERM.
 #ifdef _WIN32
@@ -173,6 +182,10 @@ int main(int argc, char** argv) {
   for (;;) {
     int sig = 0;
     sigwait(&sigs, &sig);
+    if (sig == SIGUSR1) {
+      log::reopen();
+      continue;
+    }
     if (sig == SIGHUP) {
       log::info("SIGHUP: reloading {}", file);
       rt.reloadFile(false);  // logs what changed or every error; notifies RELOADING/READY
@@ -187,6 +200,7 @@ int main(int argc, char** argv) {
   rt.stopGracefully();
   adminServer.stop();
   log::info("stopped");
+  log::flushAccessLogs();
   std::fflush(nullptr);
   runtime::notifyStopped(0);  // deploy: SCM STOPPED (the last word before exit)
   // Connections still open after the drain timeout are dropped with the process.

@@ -64,7 +64,7 @@ admin::Control::Outcome Runtime::reloadFile(bool watch) {
   if (watch && loaded.text == old->text) return {true, "unchanged"};
   notifyReloading();  // systemd: RELOADING=1 ... READY=1
   auto fail = [&](std::string text) {
-    registry_.reloaded(false, 0);
+    registry_.recordReload(false);
     notifyReady();  // the old config serves on
     return Outcome{false, std::move(text)};
   };
@@ -81,13 +81,13 @@ admin::Control::Outcome Runtime::reloadFile(bool watch) {
   std::shared_ptr<const config::Config> cfg = loaded.result.config;
   config::Diff d = config::diff(*old->config, *cfg);
   std::shared_ptr<const Snapshot> next = Snapshot::build(cfg, std::move(loaded.text));
-  registry_.apply(cfg);  // slots for new names, before the workers point at them
+  registry_.apply(*cfg);  // slots for new names, before the workers point at them
   std::vector<io::Address> bound(cfg->listeners.size());
   for (std::size_t i = 0; i < workers_.size(); ++i) {
     Result<bool> r = workers_[i]->prepare(next, bound);
     if (!r) {
       for (std::size_t k = 0; k < i; ++k) workers_[k]->abort();
-      registry_.apply(old->config);
+      registry_.apply(*old->config);
       std::string text = file_ + ": " + r.error().message();
       log::error("reload rejected: {}; the running config is unchanged", text);
       return fail(text + "\n");
@@ -110,7 +110,7 @@ admin::Control::Outcome Runtime::reloadFile(bool watch) {
   double now = static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(
                                        std::chrono::system_clock::now().time_since_epoch())
                                        .count());
-  registry_.reloaded(true, now);
+  registry_.recordReload(true, now);
   log::info("reloaded {}", file_);
   notifyReady();
   return {true, text};

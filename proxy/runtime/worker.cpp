@@ -69,7 +69,6 @@ Worker::~Worker() {
 
 std::unique_ptr<Worker::Generation> Worker::makeGeneration(std::shared_ptr<const Snapshot> s) {
   const config::Config& cfg = *s->config;
-  metrics::CountersOf counters = registry_.countersOf(cfg, index_);
   auto g = std::make_unique<Generation>();
   g->snapshot = s;
   const Generation* newest = generations_.empty() ? nullptr : generations_.back().get();
@@ -82,7 +81,9 @@ std::unique_ptr<Worker::Generation> Worker::makeGeneration(std::shared_ptr<const
       }
     }
     if (!keep) {
-      keep = std::make_shared<ClusterHolder>(s, i, index_, workers_, *counters.clusters[i]);
+      keep = std::make_shared<ClusterHolder>(s, i, index_, workers_,
+                                             registry_.cluster(index_, cc.name));
+      keep->cluster.setEndpointCells(registry_.endpointsOf(index_, cc));
     }
     g->clusters.push_back(std::move(keep));
   }
@@ -92,8 +93,8 @@ std::unique_ptr<Worker::Generation> Worker::makeGeneration(std::shared_ptr<const
     ctx->index = i;
     ctx->config = &lc;
     ctx->routes = &s->routes[i];
-    ctx->counters = counters.listeners[i];
-    for (metrics::RouteCounters* r : counters.routes[i]) ctx->routeCounters.push_back(r);
+    ctx->counters = &registry_.listener(index_, lc.name);
+    ctx->routeCounters = registry_.routesOf(index_, lc);
     for (const auto& h : g->clusters) ctx->clusters.push_back(&h->cluster);
     session::buildPolicies(cfg, lc, *ctx);
     if (lc.protocol == config::ListenerProtocol::kTcp) {
@@ -118,8 +119,11 @@ Result<bool> Worker::setUp() {
     block = std::max<std::size_t>(block, l.maxRequestHeaderBytes);
   }
   buffers_ = std::make_unique<BufferPool>(block);
-  accessLog_ = std::make_unique<log::AccessLog>(1 /* stdout */, cfg.accessLog);
+  accessLog_ = cfg.accessLog.enabled
+                   ? std::make_unique<log::AccessLog>(cfg.accessLog.path, cfg.accessLog.format)
+                   : std::make_unique<log::AccessLog>();
   registry_.worker(index_).buffers.store(buffers_.get());
+  if (index_ == 0) registry_.setIoBackend(io::backendName(backendUsed_));
   context_.reset(new session::WorkerContext{*proactor_, *buffers_, *accessLog_, {}, {}, {}});
   // The first snapshot goes the way of a reload: prepared (listeners bound), then committed.
   Result<bool> r = prepareNow(first_, bound_);

@@ -87,7 +87,7 @@ struct ListenerContext {
   const config::ListenerConfig* config = nullptr;
   const route::RouteTable* routes = nullptr;  // proxy listeners
   metrics::ListenerCounters* counters = nullptr;
-  RefTable<metrics::RouteCounters> routeCounters;  // routes..., then the no-route slot
+  std::vector<metrics::RouteCounters*> routeCounters;  // routes..., then the no-route slot
   HttpPolicy policy;
   std::vector<RoutePolicy> routePolicies;   // per route, then one for "no route"
   upstream::Cluster* tcpCluster = nullptr;  // protocol: tcp listeners

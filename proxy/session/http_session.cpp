@@ -32,6 +32,7 @@
 #include "proxy/io/awaitables.h"
 #include "proxy/session/context.h"
 #include "proxy/session/downstream.h"
+#include "proxy/session/observe.h"
 #include "proxy/session/outcome.h"
 #include "proxy/session/relay.h"
 #include "proxy/upstream/outlier.h"
@@ -48,30 +49,45 @@ constexpr std::size_t kMaxTries = 16;
 struct RequestLine {
   char method[16] = {};
   char target[256] = {};
+  char userAgent[128] = {};
+  char referer[128] = {};
   std::size_t methodLen = 0;
   std::size_t targetLen = 0;
+  std::size_t userAgentLen = 0;
+  std::size_t refererLen = 0;
   int minor = 1;
   void set(const http::MessageHead& h) {
-    methodLen = std::min(h.method.size(), sizeof(method));
-    std::memcpy(method, h.method.data(), methodLen);
-    targetLen = std::min(h.target.size(), sizeof(target));
-    std::memcpy(target, h.target.data(), targetLen);
+    methodLen = copy(method, sizeof(method), h.method);
+    targetLen = copy(target, sizeof(target), h.target);
+    userAgentLen = copy(userAgent, sizeof(userAgent), h.find("user-agent").value_or(""));
+    refererLen = copy(referer, sizeof(referer), h.find("referer").value_or(""));
     minor = h.versionMinor;
+  }
+  static std::size_t copy(char* out, std::size_t cap, std::string_view v) {
+    std::size_t n = std::min(v.size(), cap);
+    std::memcpy(out, v.data(), n);
+    return n;
   }
   std::string_view m() const { return {method, methodLen}; }
   std::string_view t() const { return {target, targetLen}; }
+  std::string_view protocol() const {
+    return methodLen == 0 ? std::string_view() : minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
+  }
 };
 
 // Counts a request as active on a cluster and its endpoint (least_request reads the latter) for
 // as long as it holds an upstream connection.
 class ActiveGuard {
  public:
-  ActiveGuard(upstream::Cluster& c, std::size_t ep) : c_(c), ep_(ep) {
+  ActiveGuard(upstream::Cluster& c, std::size_t ep, metrics::EndpointCounters* cells)
+      : c_(c), ep_(ep), cells_(cells) {
     c_.counters().active.add();
+    if (cells_ != nullptr) cells_->active.add();
     c_.begin(ep_);
   }
   ~ActiveGuard() {
     c_.counters().active.sub();
+    if (cells_ != nullptr) cells_->active.sub();
     c_.end(ep_);
   }
   ActiveGuard(const ActiveGuard&) = delete;
@@ -80,6 +96,7 @@ class ActiveGuard {
  private:
   upstream::Cluster& c_;
   std::size_t ep_;
+  metrics::EndpointCounters* cells_;
 };
 
 // The key ring_hash and maglev place a request by (hash_on); a random one when it is absent.
@@ -122,7 +139,9 @@ struct Record {
   std::uint64_t bytesIn = 0;
   std::uint64_t bytesOut = 0;
   std::string_view route = "-";
+  std::string_view cluster;
   io::Address upstream;
+  Duration upstreamTime{-1};  // in upstream attempts, all of them; negative: none
   int retries = 0;
   bool reused = false;
   char requestId[http::RequestIdGenerator::kMaxBytes] = {};
@@ -223,12 +242,15 @@ class Exchanges {
     clientHttp10_ = false;
     rec_ = Record{};
     line_ = RequestLine{};
+    headRead_ = false;
     HeadLimits limits{cfg.idleTimeout, cfg.requestHeaderTimeout, cfg.maxRequestHeaderBytes};
     HeadOutcome o =
         co_await readHead(w_.proactor, c_.client.native(), c_.in, req_, limits, w_.clock);
     start_ = w_.clock.now();
     switch (o) {
       case HeadOutcome::kReady:
+        l_.counters->activeRequests.add();
+        headRead_ = true;
         co_return co_await proxy();
       case HeadOutcome::kTimeout:
         co_return co_await finish(Outcome{Cause::kRequestHeaderTimeout}, Next::kClose);
@@ -398,6 +420,11 @@ class Exchanges {
     co_return co_await finish(out, next);
   }
 
+  // This worker's metric cells of endpoint ep of cluster c, if the runtime set them up.
+  static metrics::EndpointCounters* endpointCells(upstream::Cluster& c, std::size_t ep) {
+    return c.endpointCells(ep);
+  }
+
   // A timeout bounded by the route's whole-exchange deadline (route `timeout`) and the try's
   // per_try_timeout, if they are set.
   Duration capped(Duration t) const {
@@ -531,9 +558,21 @@ class Exchanges {
     return r.payloadBytes;
   }
 
-  // Phase 4: one attempt at the upstream exchange. upstreamFailed_ says whether a failure was
-  // the backend's (so a retry may help) rather than the client's.
+  // Phase 4: one attempt at the upstream exchange, measured (observe.h) and recorded once.
   Task<Outcome> exchange(upstream::Cluster& cluster, bool fresh, upstream::AttemptFacts& facts) {
+    AttemptMeter meter{w_.clock.now()};
+    meter_ = &meter;
+    Outcome out = co_await attempt(cluster, fresh, facts);
+    meter_ = nullptr;
+    Duration d = meter.record(*l_.counters, cluster.counters(), out.cause, w_.clock.now());
+    rec_.upstreamTime = std::max(rec_.upstreamTime, Duration::zero()) + d;
+    rec_.cluster = cluster.config().name;
+    co_return out;
+  }
+
+  // One attempt. upstreamFailed_ says whether a failure was the backend's (so a retry may help)
+  // rather than the client's.
+  Task<Outcome> attempt(upstream::Cluster& cluster, bool fresh, upstream::AttemptFacts& facts) {
     const config::ClusterConfig& cc = cluster.config();
     const config::ListenerConfig& cfg = *l_.config;
     upstreamFailed_ = false;  // a refusal by admission is not the backend's failure
@@ -557,8 +596,11 @@ class Exchanges {
     }
     upstreamFailed_ = true;
     std::span<const char> body(c_.in.data(), firstBody_);
+    metrics::EndpointCounters* cells = endpointCells(cluster, ep);
     io::Socket& up = lease.socket();
     rec_.reused = lease.reused();
+    if (cells != nullptr) cells->idle.set(cluster.endpoint(ep).idleCount());
+    if (up) meter_->holding = w_.clock.now();
     facts.stage = upstream::AttemptFacts::Stage::kConnect;
     facts.replayable = true;  // nothing of the body has been let go of yet
     if (up) {
@@ -570,7 +612,7 @@ class Exchanges {
       if (!r.ok()) {
         facts.stage = r.bytes == 0 ? upstream::AttemptFacts::Stage::kUnwritten
                                    : upstream::AttemptFacts::Stage::kWritten;
-        log::warn("upstream {}: send: {}", rec_.upstream.toString(), r.ec.message());
+        FERRY_WARN_LIMITED("upstream {}: send: {}", rec_.upstream.toString(), r.ec.message());
         co_return Outcome{Cause::kUpstreamSendFailed};
       }
     } else {
@@ -581,17 +623,20 @@ class Exchanges {
       std::span<const char> first = proxyLen > 0
                                         ? std::span<const char>(proxyHdr, proxyLen)
                                         : std::span<const char>(head_.data(), head_.size());
+      meter_->connectStart = w_.clock.now();
       auto c = io::connect(w_.proactor, pool.address(), first, capped(cc.connectTimeout));
       std::error_code err = (co_await c).ec;
       if (err) {
         cluster.counters().connectFailures.add();
-        log::warn("upstream {} of cluster {}: connect: {}", rec_.upstream.toString(), cc.name,
-                  err.message());
+        FERRY_WARN_LIMITED("upstream {} of cluster {}: connect: {}", rec_.upstream.toString(),
+                           cc.name, err.message());
         co_return Outcome{err == std::errc::timed_out && pastDeadline() ? Cause::kRequestTimeout
                                                                         : connectCause(err)};
       }
       up = std::move(c.socket);
       cluster.counters().opened.add();
+      meter_->holding = w_.clock.now();
+      meter_->fresh = true;
       facts.stage = upstream::AttemptFacts::Stage::kWritten;
       io::TransmitElement els[2] = {io::TransmitElement::memory(head_.view()),
                                     io::TransmitElement::memory(body.data(), body.size())};
@@ -601,13 +646,14 @@ class Exchanges {
       if (rest.back().length > 0 || rest.size() == 2) {
         io::IoResult r = co_await io::transmit(w_.proactor, up.native(), rest, cc.responseTimeout);
         if (!r.ok()) {
-          log::warn("upstream {}: send: {}", rec_.upstream.toString(), r.ec.message());
+          FERRY_WARN_LIMITED("upstream {}: send: {}", rec_.upstream.toString(), r.ec.message());
           co_return Outcome{Cause::kUpstreamSendFailed};
         }
       }
     }
     facts.stage = upstream::AttemptFacts::Stage::kWritten;
-    ActiveGuard active(cluster, ep);
+    ActiveGuard active(cluster, ep, cells);
+    meter_->sent = w_.clock.now();
     if (!replayable_) c_.in.consume(firstBody_);
     facts.replayable = replayable_;
     rec_.bytesIn += firstBody_;
@@ -634,6 +680,7 @@ class Exchanges {
       co_await both(requestSide(request, reqEnd), response(up.native(), cc, &request));
     }
     rec_.bytesIn += request.bytesRead();
+    meter_->bytesSent += head_.size() + firstBody_ + request.bytesRead();
     requestEnded_ = reqEnd == Pump::End::kEnded;
     // Once a response began the request cannot be sent again: its held body is done with (and
     // must not reach a tunnel as if the client had sent it again).
@@ -645,6 +692,8 @@ class Exchanges {
                           l_.policy.tunnelIdleTimeout, cfg.sendTimeout);
       rec_.bytesIn += t.xToY;
       rec_.bytesOut += t.yToX;
+      meter_->bytesSent += t.xToY;
+      meter_->bytesReceived += t.yToX;
       upstreamFailed_ = false;
       closeSaid_ = true;
       co_return Outcome{Cause::kOk, true};
@@ -688,6 +737,8 @@ class Exchanges {
         out_.empty()) {
       std::optional<std::string_view> ka = resp_.head().find("keep-alive");
       lease.giveBack(w_.clock.now(), ka ? upstream::keepAliveTimeout(*ka) : Duration{});
+      if (cells != nullptr) cells->idle.set(cluster.endpoint(ep).idleCount());
+      meter_->pooled = true;
     }
     co_return out;
   }
@@ -726,7 +777,8 @@ class Exchanges {
       if (!out_.empty()) {
         st = resp_.feed(out_.data(), out_.size());
         if (st.status == http::Parser::Status::kError) {
-          log::warn("upstream {}: bad response: {}", rec_.upstream.toString(), resp_.error());
+          FERRY_WARN_LIMITED("upstream {}: bad response: {}", rec_.upstream.toString(),
+                             resp_.error());
           respCause_ = Cause::kUpstreamBadResponse;
           co_return;
         }
@@ -746,7 +798,7 @@ class Exchanges {
           continue;
         }
         if (out_.writable().empty()) {
-          log::warn("upstream {}: response head too large", rec_.upstream.toString());
+          FERRY_WARN_LIMITED("upstream {}: response head too large", rec_.upstream.toString());
           respCause_ = Cause::kUpstreamBadResponse;
           co_return;
         }
@@ -760,8 +812,8 @@ class Exchanges {
         respCause_ = Cause::kClientClosed;  // the request side failed; its cause is used
         co_return;
       }
-      log::warn("upstream {}: {}", rec_.upstream.toString(),
-                r.ok() ? "closed before responding" : r.ec.message());
+      FERRY_WARN_LIMITED("upstream {}: {}", rec_.upstream.toString(),
+                         r.ok() ? "closed before responding" : r.ec.message());
       respCause_ = r.ec != std::errc::timed_out ? Cause::kUpstreamResetBeforeResponse
                    : pastDeadline()             ? Cause::kRequestTimeout
                                                 : Cause::kUpstreamResponseTimeout;
@@ -818,7 +870,8 @@ class Exchanges {
         co_return;
       }
       if (!r.ok()) {
-        log::warn("upstream {}: response body: {}", rec_.upstream.toString(), r.ec.message());
+        FERRY_WARN_LIMITED("upstream {}: response body: {}", rec_.upstream.toString(),
+                           r.ec.message());
         respCause_ = r.ec == std::errc::timed_out ? Cause::kUpstreamTimeoutDuringResponse
                                                   : Cause::kUpstreamResetDuringResponse;
         co_return;
@@ -826,7 +879,7 @@ class Exchanges {
       if (r.bytes == 0) {
         st = resp_.finish();
         if (st.status != http::Parser::Status::kMessageComplete) {
-          log::warn("upstream {}: {}", rec_.upstream.toString(), resp_.error());
+          FERRY_WARN_LIMITED("upstream {}: {}", rec_.upstream.toString(), resp_.error());
           respCause_ = Cause::kUpstreamResetDuringResponse;
           co_return;
         }
@@ -835,7 +888,8 @@ class Exchanges {
       out_.commit(r.bytes);
       st = resp_.feed(out_.data(), out_.size());
       if (st.status == http::Parser::Status::kError) {
-        log::warn("upstream {}: bad response body: {}", rec_.upstream.toString(), resp_.error());
+        FERRY_WARN_LIMITED("upstream {}: bad response body: {}", rec_.upstream.toString(),
+                           resp_.error());
         respCause_ = Cause::kUpstreamBadResponse;
         co_return;
       }
@@ -857,6 +911,7 @@ class Exchanges {
     respSlot_.op = &rd;
     io::IoResult r = co_await rd;
     respSlot_.op = nullptr;
+    if (r.ok() && r.bytes > 0 && meter_ != nullptr) meter_->firstBytes(w_.clock.now(), r.bytes);
     co_return r;
   }
 
@@ -920,18 +975,39 @@ class Exchanges {
         }
       }
     }
-    l_.routeCounters[routeSlot_].count(rec_.status);
+    Duration took = w_.clock.now() - start_;
+    recordRequest(*l_.counters, *l_.routeCounters[routeSlot_], rec_.status, rec_.cause,
+                  rec_.bytesIn, rec_.bytesOut, took, headRead_);
+    if (headRead_) l_.counters->activeRequests.sub();
+    headRead_ = false;
     if (w_.accessLog.enabled()) {
-      auto us = std::chrono::duration_cast<std::chrono::microseconds>(w_.clock.now() - start_);
       char up[io::Address::kMaxText];
-      std::size_t upLen = rec_.upstream.format(up, sizeof(up));
-      w_.accessLog.write(
-          "{} \"{} {} HTTP/1.{}\" {} {} {} {}us route={} upstream={} cause={} retries={} "
-          "reused={} id={}",
-          c_.clientIp(), line_.m(), line_.t(), line_.minor, rec_.status, rec_.bytesIn,
-          rec_.bytesOut, us.count(), rec_.route,
-          upLen == 0 ? std::string_view("-") : std::string_view(up, upLen), causeName(rec_.cause),
-          rec_.retries, rec_.reused ? 1 : 0, rec_.id());
+      log::AccessRecord a;
+      a.clientAddress = c_.clientIp();
+      a.clientPort = c_.peer.port();
+      a.method = line_.m();
+      a.target = line_.t();
+      a.protocol = line_.protocol();
+      a.status = rec_.status;
+      a.bytesIn = rec_.bytesIn;
+      a.bytesOut = rec_.bytesOut;
+      a.durationUs = static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::microseconds>(took).count());
+      a.upstream = std::string_view(up, rec_.upstream.format(up, sizeof(up)));
+      a.upstreamTimeUs =
+          rec_.upstreamTime < Duration::zero()
+              ? -1
+              : std::chrono::duration_cast<std::chrono::microseconds>(rec_.upstreamTime).count();
+      a.cause = causeName(rec_.cause);
+      a.retries = rec_.retries;
+      a.reused = rec_.reused;
+      a.requestId = rec_.requestIdLen == 0 ? std::string_view() : rec_.id();
+      a.route = rec_.route == "-" ? std::string_view() : rec_.route;
+      a.cluster = rec_.cluster;
+      a.listener = l_.config->name;
+      a.userAgent = std::string_view(line_.userAgent, line_.userAgentLen);
+      a.referer = std::string_view(line_.referer, line_.refererLen);
+      w_.accessLog.log(a);
     }
     routeSlot_ = l_.config->routes.size();
     co_return next;
@@ -947,6 +1023,8 @@ class Exchanges {
   TimePoint start_{};
   Record rec_;
   RequestLine line_;
+  AttemptMeter* meter_ = nullptr;  // the upstream attempt in progress, if any
+  bool headRead_ = false;          // a request head was read: counted in activeRequests
   std::size_t routeSlot_ = 0;
   std::size_t firstBody_ = 0;
   CancelSlot respSlot_;

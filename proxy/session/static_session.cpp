@@ -10,6 +10,7 @@
 #include "proxy/io/awaitables.h"
 #include "proxy/session/context.h"
 #include "proxy/session/downstream.h"
+#include "proxy/session/observe.h"
 
 namespace ferry::session {
 namespace {
@@ -54,7 +55,7 @@ Task<void> serveStatic(WorkerContext& w, ListenerContext& l, io::Socket client, 
   l.counters->accepted.add();
   l.counters->active.add();
   const config::ListenerConfig& cfg = *l.config;
-  metrics::RouteCounters& counters = l.routeCounters[0];
+  metrics::RouteCounters& counters = *l.routeCounters[0];
   Buffer in;
   Buffer head;
   http::Parser req(http::MessageType::kRequest);
@@ -73,12 +74,15 @@ Task<void> serveStatic(WorkerContext& w, ListenerContext& l, io::Socket client, 
       }
     }
     HeadOutcome o = co_await readHead(w.proactor, client.native(), in, req, limits, w.clock);
+    TimePoint start = w.clock.now();
     if (o != HeadOutcome::kReady) {
       if (o == HeadOutcome::kTimeout || o == HeadOutcome::kInvalid) {
         int st = o == HeadOutcome::kTimeout ? 408 : req.error().empty() ? 431 : req.errorStatus();
         co_await sendAll(w.proactor, client.native(), http::cannedResponse(st, true),
                          cfg.sendTimeout);
-        counters.count(st);
+        recordRequest(*l.counters, counters, st,
+                      st == 408 ? Cause::kRequestHeaderTimeout : Cause::kBadRequest, 0,
+                      http::cannedResponse(st, true).size(), Duration::zero(), false);
       }
       break;
     }
@@ -119,10 +123,26 @@ Task<void> serveStatic(WorkerContext& w, ListenerContext& l, io::Socket client, 
       if (!r.ok()) close = true;
       bytes = r.bytes;
     }
-    counters.count(status);
+    Duration took = w.clock.now() - start;
+    recordRequest(*l.counters, counters, status,
+                  status == 405 ? Cause::kMethodNotAllowed : Cause::kLocalResponse, h.headBytes,
+                  bytes, took, true);
     if (w.accessLog.enabled()) {
-      w.accessLog.write("{} \"{} {} HTTP/1.{}\" {} {} static={}", peerText, h.method, h.target,
-                        h.versionMinor, status, bytes, cfg.name);
+      log::AccessRecord a;
+      a.clientAddress = peerText;
+      a.clientPort = peer.port();
+      a.method = h.method;
+      a.target = h.target;
+      a.protocol = h.isHttp10() ? "HTTP/1.0" : "HTTP/1.1";
+      a.status = status;
+      a.bytesIn = h.headBytes;
+      a.bytesOut = bytes;
+      a.durationUs = static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::microseconds>(took).count());
+      a.cause = status == 405 ? "method_not_allowed" : "local_response";
+      a.route = "static";
+      a.listener = cfg.name;
+      w.accessLog.log(a);
     }
     in.consume(h.headBytes);
   }

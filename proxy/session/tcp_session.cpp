@@ -60,15 +60,26 @@ Task<void> serveTcp(WorkerContext& w, ListenerContext& l, io::Socket client, io:
                         cfg.tunnelIdleTimeout, cfg.sendTimeout, /*splice=*/true);
     cause = t.clean ? "ok" : t.timedOut ? "tunnel_idle_timeout" : "reset";
   }
+  l.counters->bytesReceived.add(t.xToY);
+  l.counters->bytesSent.add(t.yToX);
+  cluster.counters().upstreamBytesSent.add(t.xToY);
+  cluster.counters().upstreamBytesReceived.add(t.yToX);
   if (w.accessLog.enabled()) {
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(w.clock.now() - start);
     char peerText[io::Address::kMaxText];
     char upText[io::Address::kMaxText];
-    std::size_t pl = peer.format(peerText, sizeof(peerText));
-    std::size_t ul = upAddr.format(upText, sizeof(upText));
-    w.accessLog.write("{} tcp {} {} {} {}us upstream={} cause={}", std::string_view(peerText, pl),
-                      cfg.name, t.xToY, t.yToX, us.count(),
-                      ul == 0 ? std::string_view("-") : std::string_view(upText, ul), cause);
+    log::AccessRecord a;
+    a.clientAddress = std::string_view(peerText, peer.formatHost(peerText, sizeof(peerText)));
+    a.clientPort = peer.port();
+    a.protocol = "tcp";
+    a.bytesIn = t.xToY;
+    a.bytesOut = t.yToX;
+    a.durationUs = static_cast<std::uint64_t>(us.count());
+    a.upstream = std::string_view(upText, upAddr.format(upText, sizeof(upText)));
+    a.cause = cause;
+    a.cluster = cluster.config().name;
+    a.listener = cfg.name;
+    w.accessLog.log(a);
   }
   in.release();
   up.close();

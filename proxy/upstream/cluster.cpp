@@ -144,7 +144,8 @@ Cluster::Cluster(Cluster&& o) noexcept
       health_(std::move(o.health_)),
       healthyCount_(o.healthyCount_),
       seenVersion_(o.seenVersion_),
-      nextExpiry_(o.nextExpiry_) {
+      nextExpiry_(o.nextExpiry_),
+      endpointCells_(std::move(o.endpointCells_)) {
   FERRY_RELEASE_ASSERT(o.proactor_ == nullptr);
 }
 

@@ -93,6 +93,14 @@ class Cluster {
   void begin(std::size_t ep) { ++active_[ep]; }
   void end(std::size_t ep) { --active_[ep]; }
   EndpointPool& endpoint(std::size_t i) { return endpoints_[i]; }
+  // This worker's metric cells per endpoint (metrics::Registry::endpointsOf), set by the runtime
+  // before the cluster serves; null for an endpoint without cells.
+  void setEndpointCells(std::vector<metrics::EndpointCounters*> cells) {
+    endpointCells_ = std::move(cells);
+  }
+  metrics::EndpointCounters* endpointCells(std::size_t ep) const {
+    return ep < endpointCells_.size() ? endpointCells_[ep] : nullptr;
+  }
   std::size_t size() const { return endpoints_.size(); }
 
   // Admission (max_active_requests): true and counted, or false (counted as refused) when the
@@ -164,6 +172,7 @@ class Cluster {
   std::unique_ptr<Upkeep> upkeep_;
   std::uint32_t requests_ = 0;  // admitted and not finished
   std::uint32_t pending_ = 0;   // waiting in an endpoint's queue
+  std::vector<metrics::EndpointCounters*> endpointCells_;
 };
 
 // Holds one admission of a cluster for as long as it lives (see Cluster::admit).

@@ -241,6 +241,9 @@ std::map<std::string, Place> places() {
       {"ferry", {"", 1, 0, "", kListenerHead + "    routes: [{cluster: c}]\n" + kTail}},
       {"admin",
        {"admin:\n", 2, 2, "admin.", kListenerHead + "    routes: [{cluster: c}]\n" + kTail}},
+      {"access_log",
+       {"access_log:\n", 2, 2, "access_log.",
+        kListenerHead + "    routes: [{cluster: c}]\n" + kTail}},
       {"listener", {kListenerHead + "    routes: [{cluster: c}]\n", 5, 4, "listeners[0].", kTail}},
       {"forwarding",
        {kListenerHead + "    routes: [{cluster: c}]\n    forwarding:\n", 6, 6,
@@ -329,6 +332,8 @@ std::pair<std::string, std::string> badValue(const keys::Field& f) {
     case Type::kStatusFile:
       return {"x", "must be a mapping of status: file"};
     case Type::kObject:
+      // A scalar is read as the section's first field (access_log: false).
+      if (f.flags & keys::kScalarItem) return badValue(f.section->fields[0]);
       return {"x", "must be a mapping"};
   }
   return {};
@@ -723,6 +728,34 @@ TEST(Loader, MissingFileIsReported) {
   LoadResult r = loadFile("/nonexistent/ferry.yaml");
   ASSERT_EQ(r.errors.size(), 1U);
   EXPECT_EQ(r.errors[0].format(), "/nonexistent/ferry.yaml:1:1: cannot read the file");
+}
+
+}  // namespace
+}  // namespace ferry::config
+
+namespace ferry::config {
+namespace {
+
+// access_log: a bool (the old form), or {enabled, format, path}; a bad template is an error at
+// its position naming the unknown field.
+TEST(Loader, AccessLogTakesABoolOrAMapping) {
+  const std::string rest = kListenerHead + "    routes: [{cluster: c}]\n" + kTail;
+  LoadResult off = load("access_log: false\n" + rest);
+  ASSERT_TRUE(off.errors.empty()) << all(off);
+  EXPECT_FALSE(off.config->accessLog.enabled);
+  LoadResult dflt = load(rest);
+  ASSERT_TRUE(dflt.errors.empty()) << all(dflt);
+  EXPECT_TRUE(dflt.config->accessLog.enabled);
+  EXPECT_EQ(dflt.config->accessLog.format, "ferry");
+  EXPECT_EQ(dflt.config->accessLog.path, "stdout");
+  LoadResult map = load("access_log: { format: json, path: /var/log/ferry.log }\n" + rest);
+  ASSERT_TRUE(map.errors.empty()) << all(map);
+  EXPECT_TRUE(map.config->accessLog.enabled);
+  EXPECT_EQ(map.config->accessLog.format, "json");
+  EXPECT_EQ(map.config->accessLog.path, "/var/log/ferry.log");
+  LoadResult bad = load("access_log:\n  format: \"%STATUS% %NOPE%\"\n" + rest);
+  EXPECT_NE(all(bad).find("t.yaml:2:11: access_log.format: "), std::string::npos) << all(bad);
+  EXPECT_NE(all(bad).find("unknown field %NOPE%"), std::string::npos) << all(bad);
 }
 
 }  // namespace
