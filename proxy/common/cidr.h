@@ -57,6 +57,7 @@ struct CidrRange {
   std::uint8_t prefixLength;  // 0..32 for IPv4, 0..128 for IPv6
 
   bool contains(const IpAddress& ip) const;
+  bool operator==(const CidrRange&) const = default;
 };
 
 // Parses one range ("10.0.0.0/8", "::1/128", "127.0.0.1"); error as for parseIp.

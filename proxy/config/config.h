@@ -74,6 +74,7 @@ struct WeightedCluster {
 struct BackoffConfig {
   Duration base = milliseconds(25);
   Duration max = milliseconds(250);
+  bool operator==(const BackoffConfig&) const = default;  // same definition (reload diff)
 };
 
 struct RetryConfig {
@@ -300,6 +301,7 @@ struct AccessLogConfig {
   bool enabled = true;
   std::string format = "ferry";  // ferry, combined, json, or a %FIELD% template
   std::string path = "stdout";   // stdout, or a file (appended to; reopened on SIGUSR1)
+  bool operator==(const AccessLogConfig&) const = default;  // same definition (reload diff)
 };
 
 struct Config {

@@ -33,6 +33,7 @@
 #include "proxy/runtime/service_win.h"  // deploy: ferry service install|uninstall|run
 #include "proxy/runtime/watch.h"
 #include "proxy/runtime/worker.h"
+#include "proxy/upstream/health.h"
 
 namespace {
 
@@ -148,6 +149,13 @@ int main(int argc, char** argv) {
     std::_Exit(1);
   }
   admin::AdminServer adminServer(registry, rt);
+  adminServer.add("/clusters", admin::Method::kGet,
+                  "every cluster's endpoints: health, ejection, weight (JSON)", [&rt] {
+                    std::shared_ptr<const runtime::Snapshot> s = rt.snapshot();
+                    return admin::Response{200, "application/json",
+                                           upstream::clustersJson(*s->config, s->health,
+                                                                  SteadyClock().now())};
+                  });
   if (cfg->admin.enabled) {
     Result<bool> r = adminServer.start(cfg->admin.address);
     if (!r) {

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "proxy/common/access_log.h"
 #include "proxy/common/log.h"
 #include "proxy/config/diff.h"
 #include "proxy/runtime/notify.h"
@@ -80,7 +81,7 @@ admin::Control::Outcome Runtime::reloadFile(bool watch) {
   }
   std::shared_ptr<const config::Config> cfg = loaded.result.config;
   config::Diff d = config::diff(*old->config, *cfg);
-  std::shared_ptr<const Snapshot> next = Snapshot::build(cfg, std::move(loaded.text));
+  std::shared_ptr<const Snapshot> next = Snapshot::build(cfg, std::move(loaded.text), old.get());
   registry_.apply(*cfg);  // slots for new names, before the workers point at them
   std::vector<io::Address> bound(cfg->listeners.size());
   for (std::size_t i = 0; i < workers_.size(); ++i) {
@@ -139,10 +140,10 @@ void Runtime::drain() {
 }
 
 admin::Control::Outcome Runtime::reopen() {
-  // The access log and ferry's own log go to stdout/stderr (a service manager or a container
-  // runtime rotates them): there is no file of ferry's own to reopen.
-  log::info("POST /reopen: logs go to stdout and stderr; nothing to reopen");
-  return {true, "logs go to stdout and stderr: nothing to reopen"};
+  // The access log's file, if it writes to one (logrotate moved it): the same as SIGUSR1.
+  log::reopen();
+  log::info("POST /reopen: access log reopened");
+  return {true, "access log reopened"};
 }
 
 std::vector<io::Address> Runtime::bound() const {

@@ -26,14 +26,21 @@ Task<void> serveStaticHeld(session::WorkerContext& w, session::ListenerContext& 
 }  // namespace
 
 std::shared_ptr<const Snapshot> Snapshot::build(std::shared_ptr<const config::Config> c,
-                                                std::string text) {
+                                                std::string text, const Snapshot* previous) {
   auto s = std::make_shared<Snapshot>();
   for (const config::ListenerConfig& l : c->listeners) {
     s->routes.push_back(route::RouteTable::build(l.routes, *c));
   }
   for (const config::ClusterConfig& cc : c->clusters) {
     s->balancers.push_back(upstream::makeBalancerFactory(cc));
-    s->health.push_back(std::make_shared<upstream::HealthBoard>(cc.endpoints.size()));
+    // A cluster the reload keeps (same name, same definition) keeps its health board: the
+    // workers keep that cluster object, and its health must not start over.
+    std::shared_ptr<upstream::HealthBoard> board;
+    for (std::size_t k = 0; previous != nullptr && k < previous->config->clusters.size(); ++k) {
+      if (previous->config->clusters[k] == cc) board = previous->health[k];
+    }
+    if (!board) board = std::make_shared<upstream::HealthBoard>(cc.endpoints.size());
+    s->health.push_back(std::move(board));
   }
   s->config = std::move(c);
   s->text = std::move(text);
@@ -84,6 +91,7 @@ std::unique_ptr<Worker::Generation> Worker::makeGeneration(std::shared_ptr<const
       keep = std::make_shared<ClusterHolder>(s, i, index_, workers_,
                                              registry_.cluster(index_, cc.name));
       keep->cluster.setEndpointCells(registry_.endpointsOf(index_, cc));
+      keep->cluster.start(*proactor_);  // its upkeep: idle expiry, min_idle warm connections
     }
     g->clusters.push_back(std::move(keep));
   }

@@ -41,8 +41,10 @@ struct Snapshot {
   // Per cluster: its endpoints' health (active checks, ejections), shared by every worker. A
   // cluster kept by a reload keeps the board of the snapshot it was made for (ClusterHolder).
   std::vector<std::shared_ptr<upstream::HealthBoard>> health;
+  // previous: the snapshot a reload replaces (its unchanged clusters' health boards carry over).
   static std::shared_ptr<const Snapshot> build(std::shared_ptr<const config::Config> c,
-                                               std::string text = {});
+                                               std::string text = {},
+                                               const Snapshot* previous = nullptr);
 };
 
 class Worker final : session::ListenerContextOwner {
