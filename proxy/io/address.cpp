@@ -14,6 +14,10 @@ using socklen_t = int;
 
 namespace ferry::io {
 
+static_assert(sizeof(sockaddr_in6) <= Address::capacity() &&
+                  sizeof(sockaddr_in) <= Address::capacity(),
+              "an Address holds an IPv4 or IPv6 socket address");
+
 std::optional<Address> Address::parse(std::string_view s) {
   std::string_view host;
   std::string_view port;

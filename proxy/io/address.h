@@ -1,7 +1,10 @@
 #pragma once
-// A socket address (IPv4 or IPv6), stored the size of sockaddr_storage so that io/ headers stay
-// free of platform headers. Parsing accepts "1.2.3.4:80", "[::1]:80" and "localhost:80"
-// (localhost only: names are resolved by upstream/, not here).
+// A socket address (IPv4 or IPv6), stored in place so that io/ headers stay free of platform
+// headers: the size of a sockaddr_in6 (28 bytes) on Linux, where every idle connection keeps
+// its peer's (issue #11: memory per idle connection); 88 on Windows, where AcceptEx writes both
+// addresses, with its 16 bytes of room each, into an AcceptOp's `local`. Parsing accepts
+// "1.2.3.4:80", "[::1]:80" and "localhost:80" (localhost only: names are resolved by upstream/, not
+// here).
 
 #include <cstddef>
 #include <cstdint>
@@ -40,7 +43,12 @@ class Address {
   bool operator==(const Address& o) const;
 
  private:
-  alignas(8) unsigned char storage_[128] = {};
+#ifdef _WIN32
+  static constexpr std::size_t kStorage = 88;
+#else
+  static constexpr std::size_t kStorage = 28;  // sizeof(sockaddr_in6), checked in address.cpp
+#endif
+  alignas(8) unsigned char storage_[kStorage] = {};
   std::uint32_t len_ = 0;
 };
 

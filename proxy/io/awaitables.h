@@ -5,10 +5,33 @@
 
 #include <coroutine>
 #include <span>
+#include <type_traits>
 
+#include "proxy/common/assert.h"
 #include "proxy/io/proactor.h"
 
 namespace ferry::io {
+
+// The one Proactor member that submits each operation type: the awaiter calls it by the type,
+// so it does not carry a 16-byte member-function pointer per pending operation.
+inline void submitOp(Proactor& p, RecvOp& op) {
+  p.recv(op);
+}
+inline void submitOp(Proactor& p, PooledRecvOp& op) {
+  p.recvPooled(op);
+}
+inline void submitOp(Proactor& p, TransmitOp& op) {
+  p.transmitPackets(op);
+}
+inline void submitOp(Proactor& p, DisconnectOp& op) {
+  p.disconnectEx(op);
+}
+inline void submitOp(Proactor& p, TimerOp& op) {
+  p.startTimer(op);
+}
+inline void submitOp(Proactor& p, ConnectOp& op) {
+  p.connectEx(op);
+}
 
 struct IoResult {
   std::error_code ec;
@@ -20,9 +43,11 @@ template <class Op>
 class Awaiter final : public Op {
  public:
   using Submit = void (Proactor::*)(Op&);
-  // init fills the operation's inputs; awaiters are returned as prvalues (never copied).
+  // init fills the operation's inputs; awaiters are returned as prvalues (never copied). submit
+  // names the Proactor member for Op (there is one per operation type: submitOp above).
   template <class Init>
-  Awaiter(Proactor& p, Submit submit, Init&& init) : proactor_(p), submit_(submit) {
+  Awaiter(Proactor& p, [[maybe_unused]] Submit submit, Init&& init) : proactor_(p) {
+    FERRY_ASSERT(submitsLikeType(submit));
     init(static_cast<Op&>(*this));
   }
   Awaiter(const Awaiter&) = delete;
@@ -31,7 +56,7 @@ class Awaiter final : public Op {
   bool await_ready() const noexcept { return false; }
   void await_suspend(std::coroutine_handle<> h) {
     handle_ = h;
-    (proactor_.*submit_)(*this);
+    submitOp(proactor_, static_cast<Op&>(*this));
   }
   IoResult await_resume() noexcept { return {ec_, bytes_}; }
 
@@ -42,8 +67,17 @@ class Awaiter final : public Op {
   }
 
  private:
+  static bool submitsLikeType(Submit s) {
+    if constexpr (std::is_same_v<Op, RecvOp>) return s == &Proactor::recv;
+    if constexpr (std::is_same_v<Op, PooledRecvOp>) return s == &Proactor::recvPooled;
+    if constexpr (std::is_same_v<Op, TransmitOp>) return s == &Proactor::transmitPackets;
+    if constexpr (std::is_same_v<Op, DisconnectOp>) return s == &Proactor::disconnectEx;
+    if constexpr (std::is_same_v<Op, TimerOp>) return s == &Proactor::startTimer;
+    if constexpr (std::is_same_v<Op, ConnectOp>) return s == &Proactor::connectEx;
+    return false;
+  }
+
   Proactor& proactor_;
-  Submit submit_;
   std::coroutine_handle<> handle_;
   std::error_code ec_;
   std::size_t bytes_ = 0;

@@ -62,22 +62,28 @@ class Operation {
 
   bool pending() const { return state_.pending; }
 
-  // Backend bookkeeping. Only proactor implementations touch this.
+  // Backend bookkeeping. Only proactor implementations touch this. Packed: every pending
+  // operation of an idle connection carries one (64 bytes on Linux; 104 on Windows, where the
+  // OVERLAPPED lives in scratch).
   struct State {
     OpKind kind = OpKind::kNone;
     std::uint8_t stage = 0;
-    bool pending = false;
-    bool cancelRequested = false;
-    bool timedOut = false;          // the deadline passed and the backend cancelled the operation
+    bool pending : 1 = false;
+    bool cancelRequested : 1 = false;
+    bool timedOut : 1 = false;      // the deadline passed and the backend cancelled the operation
     std::uint32_t index = 0;        // transmit_packets: current element
-    std::uint64_t progress = 0;     // bytes done in the current element or stage
-    std::uint64_t total = 0;        // bytes done in the whole operation
-    Operation* next = nullptr;      // intrusive queues (waiting accepts, posts)
-    void* owner = nullptr;          // the listener an accept waits on, or other backend object
-    TimePoint deadline{};           // backends with their own timer queue
-    std::uint32_t timerSlot = ~0U;  // position in such a backend's timer heap
-    NativeHandle waitHandle = kInvalidHandle;    // the socket a readiness backend waits on
-    alignas(16) unsigned char scratch[64] = {};  // timespecs, small syscall arguments
+    std::uint32_t timerSlot = ~0U;  // position in a backend's timer heap
+    NativeHandle waitHandle = kInvalidHandle;  // the socket a readiness backend waits on
+    std::uint64_t progress = 0;                // bytes done in the current element or stage
+    std::uint64_t total = 0;                   // bytes done in the whole operation
+    Operation* next = nullptr;                 // intrusive queues (waiting accepts, posts)
+    void* owner = nullptr;  // the listener an accept waits on, or other backend object
+    TimePoint deadline{};   // backends with their own timer queue
+#ifdef _WIN32
+    alignas(8) unsigned char scratch[40] = {};  // the OVERLAPPED and its back pointer
+#else
+    alignas(8) unsigned char scratch[8] = {};  // small results kept between completions
+#endif
   } state_;
 };
 

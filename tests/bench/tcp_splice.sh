@@ -39,11 +39,17 @@ YML
   FERRY_SPLICE=$splice "$build/ferry" -c "$dir/ferry.yaml" --io "$io" >"$dir/ferry.log" 2>&1 & ferry_pid=$!
   pids+=($ferry_pid)
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$fa/ready" >/dev/null 2>&1 && break; sleep 0.05; done
+  if ! kill -0 "$ferry_pid" 2>/dev/null; then
+    echo "tcp_splice: ferry did not start:" >&2; cat "$dir/ferry.log" >&2; exit 1
+  fi
   t0=$(ticks "$ferry_pid"); w0=$(date +%s.%N)
   if ! "$build/tests/tcp_volume" client "$fp" "$bytes" >"$dir/client.out"; then
     echo "tcp_splice: the volume did not arrive whole ($(cat "$dir/client.out"))" >&2; exit 1
   fi
-  w1=$(date +%s.%N); t1=$(ticks "$ferry_pid")
+  w1=$(date +%s.%N)
+  if ! t1=$(ticks "$ferry_pid" 2>/dev/null); then
+    echo "tcp_splice: ferry ended during the run:" >&2; cat "$dir/ferry.log" >&2; exit 1
+  fi
   kill "$ferry_pid"; wait "$ferry_pid" 2>/dev/null || true
   wait "$backend_pid" 2>/dev/null || true
   awk -v a="$t0" -v b="$t1" -v hz="$hz" -v w0="$w0" -v w1="$w1" 'BEGIN {printf "%.2f %.2f\n", (b-a)/hz, w1-w0}'

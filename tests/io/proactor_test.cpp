@@ -815,7 +815,7 @@ TEST_P(ProactorTest, ClosingAListenerWhileClientsConnectIsSafe) {
     ASSERT_TRUE(made.ok()) << made.error().message();
     std::unique_ptr<Listener> l = std::move(made.value());
     targets[static_cast<std::size_t>(round)] = l->address();
-    bool closed = false;
+    bool closed = false, stopAccepting = false;
     int accepted = 0, loopsEnded = 0, canceledResults = 0;
     constexpr int kLoops = 4;
     std::vector<std::unique_ptr<AcceptAwaiter>> accepts;
@@ -831,7 +831,9 @@ TEST_P(ProactorTest, ClosingAListenerWhileClientsConnectIsSafe) {
           ++accepted;
           a.socket.close();
         }
-        if (closed) break;  // never post on a listener that is gone
+        // Never post on a listener that is gone, nor after the cancels (an accept that
+        // completed just before its cancel was not cancelled; the worker's loops stop alike).
+        if (closed || stopAccepting) break;
       }
       ++loopsEnded;
     };
@@ -844,6 +846,7 @@ TEST_P(ProactorTest, ClosingAListenerWhileClientsConnectIsSafe) {
     };
     ASSERT_TRUE(until([&] { return accepted >= 20; }, 20s)) << accepted << " accepted";
     if (how == Close::kAfterCancellingAccepts) {
+      stopAccepting = true;
       for (auto& a : accepts) p_->cancel(*a);
       ASSERT_TRUE(until([&] { return loopsEnded == kLoops; }, 10s));
       // Clients keep connecting: a backend that accepts ahead (io_uring) queues them meanwhile.
@@ -863,7 +866,11 @@ TEST_P(ProactorTest, ClosingAListenerWhileClientsConnectIsSafe) {
     // Late completions arrive now; every accept still posted completes with
     // operation_canceled. Clients go on connecting to the closed address for a while.
     ASSERT_TRUE(until([&] { return loopsEnded == kLoops; }, 10s));
-    EXPECT_EQ(canceledResults, kLoops);
+    // Every accept posted at the close completes as cancelled; on IOCP one that had completed
+    // before the close (its packet not yet dequeued) is also reported cancelled, its socket
+    // closed, while io_uring and epoll deliver such a completion before the close.
+    EXPECT_GE(canceledResults, 1);
+    EXPECT_LE(canceledResults, kLoops);
     int seen = attempts;
     ASSERT_TRUE(until([&] { return attempts >= seen + 32; }, 10s));
     target = -1;

@@ -16,11 +16,15 @@
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <vector>
 
@@ -81,11 +85,13 @@ class EpollProactor final : public backend::LoopProactor {
   ~EpollProactor() override {
     if (epfd_ >= 0) ::close(epfd_);
     if (eventFd_ >= 0) ::close(eventFd_);
+    std::free(fds_);
   }
 
   Result<bool> init() {
     epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
     if (epfd_ < 0) return systemError(errno, "epoll_create1");
+    growFds(1);  // the slot table, sized for the file limit now (see growFds)
     eventFd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (eventFd_ < 0) return systemError(errno, "eventfd");
     epoll_event ev{};
@@ -269,8 +275,31 @@ class EpollProactor final : public backend::LoopProactor {
 
   // --- waiting on sockets ---
   FdSlots& slots(int fd) {
-    if (static_cast<std::size_t>(fd) >= fds_.size()) fds_.resize(static_cast<std::size_t>(fd) + 64);
-    return fds_[static_cast<std::size_t>(fd)];
+    auto i = static_cast<std::size_t>(fd);
+    if (i >= fdCount_) growFds(i + 1);
+    return fds_[i];
+  }
+
+  // The slot table is indexed by fd. It is sized once for the process's file limit with calloc,
+  // whose untouched zero pages cost no memory: a slot is resident only once its fd was used, and
+  // the table never moves (a vector grown by doubling kept up to twice the slots, and the freed
+  // old arrays stayed in the heap: issue #11, memory per idle connection on epoll). Past the
+  // limit (raised at run time) it grows by realloc.
+  void growFds(std::size_t need) {
+    std::size_t count = std::max(need, fdCount_ * 2);
+    if (fds_ == nullptr) {
+      rlimit lim{};
+      std::size_t limit = ::getrlimit(RLIMIT_NOFILE, &lim) == 0 ? lim.rlim_cur : 0;
+      count = std::max(need, std::min<std::size_t>(limit, std::size_t{1} << 21));
+      fds_ = static_cast<FdSlots*>(std::calloc(count, sizeof(FdSlots)));
+    } else {
+      auto* grown = static_cast<FdSlots*>(std::realloc(fds_, count * sizeof(FdSlots)));
+      FERRY_RELEASE_ASSERT(grown != nullptr);
+      std::memset(static_cast<void*>(grown + fdCount_), 0, (count - fdCount_) * sizeof(FdSlots));
+      fds_ = grown;
+    }
+    FERRY_RELEASE_ASSERT(fds_ != nullptr);
+    fdCount_ = count;
   }
 
   void wait(Operation& op, int fd, bool write) {
@@ -640,7 +669,8 @@ class EpollProactor final : public backend::LoopProactor {
 
   int epfd_ = -1;
   int eventFd_ = -1;
-  std::vector<FdSlots> fds_;
+  FdSlots* fds_ = nullptr;  // fdCount_ slots, zero-filled; see growFds
+  std::size_t fdCount_ = 0;
   TimerHeap timers_;
   PooledBuffers pool_;
   bool splice_;
