@@ -30,9 +30,8 @@ std::string config(const std::vector<int>& endpoints, const std::string& cluster
 
 std::string get(int port, const std::string& path, const std::string& method = "GET") {
   std::string body = method == "POST" ? "Content-Length: 5\r\n\r\nhello" : "\r\n";
-  return rawExchange(port,
-                     method + " " + path + " HTTP/1.1\r\nHost: a\r\nConnection: close\r\n" + body,
-                     10s);
+  return rawExchange(
+      port, method + " " + path + " HTTP/1.1\r\nHost: a\r\nConnection: close\r\n" + body, 10s);
 }
 
 std::string bodyOf(const std::string& r) {
@@ -166,10 +165,11 @@ TEST(HealthCheck, AKilledBackendIsMarkedUnhealthyAndComesBack) {
   int p2 = std::atoi(s2->firstLine().c_str());
   ASSERT_GT(p2, 0);
   const int intervalMs = 200, unhealthy = 3;
-  Ferry f(config({s1.port(), p2},
-                 "    health_check: { type: http, path: /health, interval: " +
-                     std::to_string(intervalMs) + "ms, timeout: 100ms, healthy_threshold: 2,"
-                     " unhealthy_threshold: " + std::to_string(unhealthy) + " }\n"));
+  Ferry f(config({s1.port(), p2}, "    health_check: { type: http, path: /health, interval: " +
+                                      std::to_string(intervalMs) +
+                                      "ms, timeout: 100ms, healthy_threshold: 2,"
+                                      " unhealthy_threshold: " +
+                                      std::to_string(unhealthy) + " }\n"));
   int port = f.port("web");
   std::string ep2 = "127.0.0.1:" + std::to_string(p2);
   std::string downLine = "endpoint " + ep2 + " of cluster c is unhealthy";
@@ -195,9 +195,10 @@ TEST(HealthCheck, AKilledBackendIsMarkedUnhealthyAndComesBack) {
   }
   ASSERT_TRUE(marked) << f.process().logText();
   long ms = std::chrono::duration_cast<std::chrono::milliseconds>(markedAt - kill).count();
-  std::printf("[ measured ] killed backend marked unhealthy after %ld ms (unhealthy_threshold x "
-              "interval = %d ms); %ld of %ld GETs failed meanwhile\n",
-              ms, unhealthy * intervalMs, failed, total);
+  std::printf(
+      "[ measured ] killed backend marked unhealthy after %ld ms (unhealthy_threshold x "
+      "interval = %d ms); %ld of %ld GETs failed meanwhile\n",
+      ms, unhealthy * intervalMs, failed, total);
   EXPECT_EQ(failed, 0);
   // A bound with room for a loaded machine: the checks take unhealthy x interval, not seconds.
   EXPECT_LT(ms, 5000);
@@ -211,8 +212,8 @@ TEST(HealthCheck, AKilledBackendIsMarkedUnhealthyAndComesBack) {
   s2 = std::make_unique<Process>(
       std::vector<std::string>{backendBinary(), "s2", std::to_string(p2)}, true);
   ASSERT_EQ(std::atoi(s2->firstLine().c_str()), p2);
-  EXPECT_TRUE(waitUntil(
-      [&] { return f.process().logText().find(upLine) != std::string::npos; }, 10s));
+  EXPECT_TRUE(
+      waitUntil([&] { return f.process().logText().find(upLine) != std::string::npos; }, 10s));
   EXPECT_TRUE(waitUntil([&] { return bodyOf(get(port, "/")) == "s2\n"; }, 10s));
 }
 
@@ -225,12 +226,23 @@ TEST(HealthCheck, TcpCheckMarksARefusingEndpointDown) {
                  " unhealthy_threshold: 2 }\n"));
   std::string line =
       "endpoint 127.0.0.1:" + std::to_string(dead.port()) + " of cluster c is unhealthy";
-  EXPECT_TRUE(waitUntil(
-      [&] { return f.process().logText().find(line) != std::string::npos; }, 10s));
+  EXPECT_TRUE(
+      waitUntil([&] { return f.process().logText().find(line) != std::string::npos; }, 10s));
   EXPECT_EQ(f.process().logText().find("127.0.0.1:" + std::to_string(s1.port()) +
                                        " of cluster c is unhealthy"),
             std::string::npos);
   for (int i = 0; i < 10; ++i) EXPECT_EQ(bodyOf(get(f.port("web"), "/")), "s1\n");
+  // The admin listener's GET /clusters says the same, as JSON.
+  std::string deadEp = "\"address\":\"127.0.0.1:" + std::to_string(dead.port()) + "\"";
+  EXPECT_TRUE(waitUntil(
+      [&] {
+        std::string r = bodyOf(rawExchange(
+            f.adminPort(), "GET /clusters HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"));
+        std::size_t at = r.find(deadEp);
+        return r.find("\"name\":\"c\"") != std::string::npos && at != std::string::npos &&
+               r.find("\"health\":\"unhealthy\"", at) != std::string::npos;
+      },
+      10s));
 }
 
 }  // namespace
