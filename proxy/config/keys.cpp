@@ -1126,11 +1126,11 @@ constexpr Field kRoot[] = {
 constexpr Section kRootSection{.name = "ferry", .where = "", .fields = kRoot};
 
 constexpr const Section* kSections[] = {
-    &kRootSection,       &kAdminSection,       &kAccessLogSection, &kListenerSection,
-    &kForwardingSection, &kStaticSection,      &kRouteSection,     &kMatchSection,
-    &kHeaderMatchSection, &kQueryMatchSection, &kWeightedSection,  &kRetrySection,
-    &kHeaderRulesSection, &kDirectSection,     &kRedirectSection,  &kClusterSection,
-    &kEndpointSection,   &kBalanceSection,     &kHashOnSection,    &kBackoffSection,
+    &kRootSection,        &kAdminSection,      &kAccessLogSection,   &kListenerSection,
+    &kForwardingSection,  &kStaticSection,     &kRouteSection,       &kMatchSection,
+    &kHeaderMatchSection, &kQueryMatchSection, &kWeightedSection,    &kRetrySection,
+    &kHeaderRulesSection, &kDirectSection,     &kRedirectSection,    &kClusterSection,
+    &kEndpointSection,    &kBalanceSection,    &kHashOnSection,      &kBackoffSection,
     &kRetryBudgetSection, &kOutlierSection,    &kHealthCheckSection,
 };
 

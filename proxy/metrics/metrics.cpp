@@ -108,8 +108,8 @@ constexpr ScalarField<ClusterCounters> kClusterFields[] = {
      MetricType::Counter, &ClusterCounters::healthChecksFailed},
     {"ferry_upstream_connections", "Upstream connections open, opening or carrying a request",
      MetricType::Gauge, &ClusterCounters::total},
-    {"ferry_upstream_requests_active", "Requests admitted to the cluster now",
-     MetricType::Gauge, &ClusterCounters::requests},
+    {"ferry_upstream_requests_active", "Requests admitted to the cluster now", MetricType::Gauge,
+     &ClusterCounters::requests},
     {"ferry_upstream_requests_pending", "Requests waiting for an upstream connection",
      MetricType::Gauge, &ClusterCounters::pending},
     {"ferry_upstream_requests_queued_total", "Requests that had to wait for a connection",
@@ -131,8 +131,8 @@ constexpr ScalarField<ClusterCounters> kClusterFields[] = {
      "Connections closed at max_requests_per_connection or max_connection_lifetime",
      MetricType::Counter, &ClusterCounters::retired},
     {"ferry_upstream_pool_full_closed_total",
-     "Connections closed when given back to a pool already holding max_idle",
-     MetricType::Counter, &ClusterCounters::poolFull},
+     "Connections closed when given back to a pool already holding max_idle", MetricType::Counter,
+     &ClusterCounters::poolFull},
     {"ferry_upstream_warm_connections_opened_total",
      "Connections opened ahead of demand (min_idle)", MetricType::Counter,
      &ClusterCounters::warmOpened},
@@ -285,10 +285,10 @@ struct Registry::Impl : prometheus::Collectable {
   std::atomic<std::uint64_t> reloadsOk{0};
   std::atomic<std::uint64_t> reloadsFailed{0};
   // Unix seconds of the last good load (start-up, then each successful reload).
-  std::atomic<double> lastReloadSuccess{static_cast<double>(
-      std::chrono::duration_cast<std::chrono::seconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count())};
+  std::atomic<double> lastReloadSuccess{
+      static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count())};
   std::atomic<bool> lastReloadOk{true};
 
   std::vector<MetricFamily> Collect() const override {
@@ -346,9 +346,9 @@ struct Registry::Impl : prometheus::Collectable {
                "1 if the last config reload succeeded (or none was tried)", MetricType::Gauge);
     last.metric.push_back(scalar({}, lastReloadOk.load() ? 1 : 0, MetricType::Gauge));
     out.push_back(std::move(last));
-    MetricFamily lastOk = family("ferry_config_last_reload_success_timestamp_seconds",
-                                 "When the config was last loaded successfully (start or reload)",
-                                 MetricType::Gauge);
+    MetricFamily lastOk =
+        family("ferry_config_last_reload_success_timestamp_seconds",
+               "When the config was last loaded successfully (start or reload)", MetricType::Gauge);
     lastOk.metric.push_back(scalar({}, lastReloadSuccess.load(), MetricType::Gauge));
     out.push_back(std::move(lastOk));
     MetricFamily bugs = family("ferry_bugs_total", "Internal invariant violations (FERRY_BUG)",

@@ -152,9 +152,9 @@ int main(int argc, char** argv) {
   adminServer.add("/clusters", admin::Method::kGet,
                   "every cluster's endpoints: health, ejection, weight (JSON)", [&rt] {
                     std::shared_ptr<const runtime::Snapshot> s = rt.snapshot();
-                    return admin::Response{200, "application/json",
-                                           upstream::clustersJson(*s->config, s->health,
-                                                                  SteadyClock().now())};
+                    return admin::Response{
+                        200, "application/json",
+                        upstream::clustersJson(*s->config, s->health, SteadyClock().now())};
                   });
   if (cfg->admin.enabled) {
     Result<bool> r = adminServer.start(cfg->admin.address);

@@ -70,7 +70,8 @@ void Lease::drop() {
 // The cluster's upkeep timer: idle expiry and min_idle, on the worker's proactor.
 struct Cluster::Upkeep final : io::TimerOp {
   Cluster* cluster = nullptr;
-  bool orphan = false;  // its cluster is gone: the cancelled timer's completion frees it
+  bool orphan = false;     // its cluster is gone: the cancelled timer's completion frees it
+  bool cancelled = false;  // a cancel was asked (asking twice would complete it twice)
   void onComplete(std::error_code ec, std::size_t) override {
     if (orphan) {
       delete this;
@@ -155,7 +156,7 @@ Cluster::~Cluster() {
   if (upkeep_ && upkeep_->pending()) {
     upkeep_->cluster = nullptr;
     upkeep_->orphan = true;
-    proactor_->cancel(*upkeep_);
+    if (!upkeep_->cancelled) proactor_->cancel(*upkeep_);
     upkeep_.release();
   }
 }
@@ -212,7 +213,10 @@ std::size_t Cluster::adoptPools(Cluster& old) {
 
 void Cluster::retire() {
   for (EndpointPool& p : endpoints_) p.retire();
-  if (upkeep_ && upkeep_->pending()) proactor_->cancel(*upkeep_);
+  if (upkeep_ && upkeep_->pending() && !upkeep_->cancelled) {
+    upkeep_->cancelled = true;
+    proactor_->cancel(*upkeep_);
+  }
   if (upkeep_) upkeep_->cluster = nullptr;
 }
 

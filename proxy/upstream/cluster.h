@@ -24,8 +24,8 @@
 #include "proxy/metrics/metrics.h"
 #include "proxy/upstream/health.h"
 #include "proxy/upstream/outlier.h"
-#include "proxy/upstream/retry.h"
 #include "proxy/upstream/pool.h"
+#include "proxy/upstream/retry.h"
 
 namespace ferry::upstream {
 

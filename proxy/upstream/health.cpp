@@ -163,8 +163,8 @@ Task<void> HealthChecker::run(Loop& l) {
         }
       }
       if (l.counter.healthy()) {
-        log::info("health check: endpoint {} of cluster {} is healthy again",
-                  l.address.toString(), l.cluster->name);
+        log::info("health check: endpoint {} of cluster {} is healthy again", l.address.toString(),
+                  l.cluster->name);
       } else {
         log::warn("health check: endpoint {} of cluster {} is unhealthy ({} failed checks)",
                   l.address.toString(), l.cluster->name, l.check->unhealthyThreshold);
@@ -193,9 +193,9 @@ Task<bool> HealthChecker::checkOnce(Loop& l) {
   for (;;) {
     TimePoint now = clock.now();
     if (now >= deadline) co_return false;
-    io::IoResult r = co_await io::recv(proactor_, s.native(),
-                                       std::span(l.reply + have, sizeof(l.reply) - have),
-                                       std::max<Duration>(deadline - now, milliseconds(1)));
+    io::IoResult r =
+        co_await io::recv(proactor_, s.native(), std::span(l.reply + have, sizeof(l.reply) - have),
+                          std::max<Duration>(deadline - now, milliseconds(1)));
     if (!r.ok() || r.bytes == 0) {
       co_return statusPasses(parseStatusLine(std::string_view(l.reply, have)), hc.expectStatus);
     }

@@ -67,8 +67,8 @@ TEST(RetryPolicy, BackoffIsJitteredExponentialAndCapped) {
   c.backoff.max = milliseconds(100);
   RetryPolicy p = RetryPolicy::from(c);
   balance::Rng rng(42);
-  const Duration caps[] = {milliseconds(10), milliseconds(20), milliseconds(40), milliseconds(80),
-                           milliseconds(100), milliseconds(100)};
+  const Duration caps[] = {milliseconds(10), milliseconds(20),  milliseconds(40),
+                           milliseconds(80), milliseconds(100), milliseconds(100)};
   for (std::uint32_t n = 1; n <= 6; ++n) {
     Duration lo = Duration::max(), hi = Duration::zero();
     for (int k = 0; k < 2000; ++k) {
@@ -180,9 +180,9 @@ TEST(DecideRetry, SafetyFirstThenPolicyThenBudget) {
   EXPECT_EQ(plenty.retriesInWindow(t), 1U);
   // A stale pooled connection: retried even past retry_on, max_retries and the budget.
   RetryPolicy strict = RetryPolicy::from(retryConfig({}, 0));
-  EXPECT_EQ(decideRetry(strict, facts(Stage::kWritten, true), RetryReason::kReset, 0, empty, t,
-                        true),
-            RetryVerdict::kRetry);
+  EXPECT_EQ(
+      decideRetry(strict, facts(Stage::kWritten, true), RetryReason::kReset, 0, empty, t, true),
+      RetryVerdict::kRetry);
   EXPECT_EQ(decideRetry(strict, facts(Stage::kWritten, true), RetryReason::kReset, 0, empty, t),
             RetryVerdict::kNotRetryOn);
 }
