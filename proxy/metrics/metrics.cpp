@@ -100,7 +100,7 @@ constexpr ScalarField<ClusterCounters> kClusterFields[] = {
      &ClusterCounters::upstreamBytesSent},
     {"ferry_upstream_received_bytes_total", "Bytes received from backends", MetricType::Counter,
      &ClusterCounters::upstreamBytesReceived},
-    {"ferry_upstream_endpoint_ejections_total", "Endpoints ejected by outlier detection",
+    {"ferry_upstream_outlier_ejections_total", "Endpoints ejected by outlier detection",
      MetricType::Counter, &ClusterCounters::ejections},
     {"ferry_upstream_endpoints_unhealthy", "Endpoints failing their active health checks",
      MetricType::Gauge, &ClusterCounters::endpointsUnhealthy},
@@ -266,6 +266,13 @@ struct Callback {
   double (*fn)();
 };
 
+struct SamplesCallback {
+  std::string name;
+  std::string help;
+  Registry::Type type;
+  std::function<std::vector<Registry::Sample>()> fn;
+};
+
 }  // namespace
 
 std::string_view noRouteName(const config::ListenerConfig& l) {
@@ -282,6 +289,7 @@ struct Registry::Impl : prometheus::Collectable {
   Table<EndpointCounters> endpoints{{"cluster", "endpoint"}, {}};
   std::string ioBackend = "unknown";
   std::vector<Callback> callbacks;
+  std::vector<SamplesCallback> samplesCallbacks;
   std::atomic<std::uint64_t> reloadsOk{0};
   std::atomic<std::uint64_t> reloadsFailed{0};
   // Unix seconds of the last good load (start-up, then each successful reload).
@@ -377,6 +385,16 @@ struct Registry::Impl : prometheus::Collectable {
       MetricType t = c.type == Type::kCounter ? MetricType::Counter : MetricType::Gauge;
       MetricFamily f = family(c.name, c.help, t);
       f.metric.push_back(scalar({}, c.fn(), t));
+      out.push_back(std::move(f));
+    }
+    for (const SamplesCallback& c : samplesCallbacks) {
+      MetricType t = c.type == Type::kCounter ? MetricType::Counter : MetricType::Gauge;
+      MetricFamily f = family(c.name, c.help, t);
+      for (Registry::Sample& smp : c.fn()) {
+        std::vector<ClientMetric::Label> labels;
+        for (auto& [k, v] : smp.labels) labels.push_back({std::move(k), std::move(v)});
+        f.metric.push_back(scalar(std::move(labels), smp.value, t));
+      }
       out.push_back(std::move(f));
     }
 
@@ -475,6 +493,13 @@ void Registry::setIoBackend(std::string_view name) {
 void Registry::addCallback(std::string name, std::string help, Type type, double (*fn)()) {
   std::lock_guard lock(impl_->mu);
   impl_->callbacks.push_back(Callback{std::move(name), std::move(help), type, fn});
+}
+
+void Registry::addSamplesCallback(std::string name, std::string help, Type type,
+                                  std::function<std::vector<Sample>()> fn) {
+  std::lock_guard lock(impl_->mu);
+  impl_->samplesCallbacks.push_back(
+      SamplesCallback{std::move(name), std::move(help), type, std::move(fn)});
 }
 
 void Registry::recordReload(bool ok, double unixSeconds) {

@@ -14,12 +14,14 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "proxy/common/buffer.h"
@@ -234,6 +236,16 @@ class Registry {
   // lines) as a family without labels. fn is called on the scraping thread. Set-up time only.
   enum class Type { kCounter, kGauge };
   void addCallback(std::string name, std::string help, Type type, double (*fn)());
+  // One series of a family computed at scrape by its owner (addSamplesCallback).
+  struct Sample {
+    std::vector<std::pair<std::string, std::string>> labels;
+    double value = 0;
+  };
+  // Exports a labelled family whose values live with their owner (e.g. upstream's health
+  // boards, shared by the workers): fn runs on the scraping thread and returns every series.
+  // Set-up time only.
+  void addSamplesCallback(std::string name, std::string help, Type type,
+                          std::function<std::vector<Sample>()> fn);
   // A config reload's result (ferry_config_reloads_total{result},
   // ferry_config_last_reload_successful, and when ok
   // ferry_config_last_reload_success_timestamp_seconds = unixSeconds). Any thread.

@@ -148,6 +148,35 @@ int main(int argc, char** argv) {
     std::fflush(nullptr);
     std::_Exit(1);
   }
+  // Endpoint health lives in the snapshot's boards (shared by the workers): read at scrape.
+  auto endpointSamples = [&rt](int what) {
+    std::vector<metrics::Registry::Sample> out;
+    std::shared_ptr<const runtime::Snapshot> s = rt.snapshot();
+    TimePoint now = SteadyClock().now();
+    for (std::size_t c = 0; c < s->config->clusters.size(); ++c) {
+      const config::ClusterConfig& cc = s->config->clusters[c];
+      const upstream::HealthBoard& b = *s->health[c];
+      for (std::size_t e = 0; e < cc.endpoints.size() && e < b.size(); ++e) {
+        bool ejected = b.ejectedUntil(e) > now;
+        double v = what == 0   ? (b.checkedHealthy(e) && !ejected ? 1 : 0)
+                   : what == 1 ? (ejected ? 1 : 0)
+                               : static_cast<double>(b.timesEjected(e));
+        out.push_back({{{"cluster", cc.name}, {"endpoint", cc.endpoints[e].toString()}}, v});
+      }
+    }
+    return out;
+  };
+  registry.addSamplesCallback(
+      "ferry_upstream_endpoint_healthy",
+      "1 if the endpoint passes its active health checks and is not ejected",
+      metrics::Registry::Type::kGauge, [endpointSamples] { return endpointSamples(0); });
+  registry.addSamplesCallback(
+      "ferry_upstream_endpoint_ejected", "1 while outlier detection has the endpoint ejected",
+      metrics::Registry::Type::kGauge, [endpointSamples] { return endpointSamples(1); });
+  registry.addSamplesCallback(
+      "ferry_upstream_endpoint_ejections_total",
+      "Times outlier detection ejected the endpoint (since its cluster was defined this way)",
+      metrics::Registry::Type::kCounter, [endpointSamples] { return endpointSamples(2); });
   admin::AdminServer adminServer(registry, rt);
   adminServer.add("/clusters", admin::Method::kGet,
                   "every cluster's endpoints: health, ejection, weight (JSON)", [&rt] {

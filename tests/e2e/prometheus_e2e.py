@@ -29,14 +29,9 @@ import urllib.parse
 import urllib.request
 
 DEADLINE = time.monotonic() + 150
-# Families other modules export (health checks, outlier detection, retry policy): a panel that
-# queries one must parse; it must return data once ferry's /metrics has the family.
-PENDING_FAMILIES = [
-    "ferry_upstream_endpoint_healthy",
-    "ferry_upstream_endpoint_ejections_total",
-    "ferry_upstream_retries_total",
-    "ferry_upstream_retry_budget_exhausted_total",
-]
+# Families a panel may query before ferry exports them: such a panel must parse, and must return
+# data once ferry's /metrics has the family. Empty: every family the dashboard uses exists.
+PENDING_FAMILIES = []
 BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
            2.5, 5, 10, 30]
 

@@ -232,6 +232,13 @@ TEST(HealthCheck, TcpCheckMarksARefusingEndpointDown) {
                                        " of cluster c is unhealthy"),
             std::string::npos);
   for (int i = 0; i < 10; ++i) EXPECT_EQ(bodyOf(get(f.port("web"), "/")), "s1\n");
+  // /metrics says it per endpoint.
+  auto healthy = [&](int port) {
+    return f.metric("ferry_upstream_endpoint_healthy{cluster=\"c\",endpoint=\"127.0.0.1:" +
+                    std::to_string(port) + "\"}");
+  };
+  EXPECT_TRUE(waitUntil([&] { return healthy(dead.port()) == 0; }, 10s)) << f.metrics();
+  EXPECT_EQ(healthy(s1.port()), 1) << f.metrics();
   // The admin listener's GET /clusters says the same, as JSON.
   std::string deadEp = "\"address\":\"127.0.0.1:" + std::to_string(dead.port()) + "\"";
   EXPECT_TRUE(waitUntil(
