@@ -33,4 +33,12 @@ enum class Next {
 // Runs splice(2) until done or blocked. Never blocks (the sockets and the pipe are non-blocking).
 Next advance(SpliceOp& op, std::error_code& ec);
 
+inline bool waits(Next n) {
+  return n == Next::kWaitRead || n == Next::kWaitWrite;
+}
+// The byte count an op completes with after a Next that is not a wait.
+inline std::size_t completedBytes(const SpliceOp& op, Next n) {
+  return n == Next::kEof ? 0 : op.state_.total;
+}
+
 }  // namespace ferry::io::splice_step

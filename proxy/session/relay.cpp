@@ -64,7 +64,7 @@ Task<Pump::End> Pump::run() {
 }
 
 SplicePump::SplicePump(io::Proactor& p, Buffer& pending, Pump::Ends ends)
-    : p_(p), pending_(pending), ends_(ends), op_(p) {
+    : PumpProgress(p), pending_(pending), ends_(ends), op_(p) {
   op_.from = ends.from;
   op_.to = ends.to;
   op_.readTimeout = ends.readTimeout;

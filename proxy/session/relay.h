@@ -25,7 +25,31 @@
 
 namespace ferry::session {
 
-class Pump {
+// What Pump and SplicePump share: the worker's proactor, the one cancellable pending operation,
+// and what moved (bytes each way, the last read's time, the error that ended it).
+class PumpProgress {
+ public:
+  // Any time on the worker: ends run() early with kCancelled.
+  void cancel() { slot_.cancel(p_); }
+  std::uint64_t bytesRead() const { return read_; }
+  std::uint64_t bytesWritten() const { return written_; }
+  // Time of the last byte read (for idle timeouts that span both directions).
+  TimePoint lastActivity() const { return last_; }
+  void setClock(const Clock* c) { clock_ = c; }
+  std::error_code error() const { return ec_; }
+
+ protected:
+  explicit PumpProgress(io::Proactor& p) : p_(p) {}
+  io::Proactor& p_;
+  CancelSlot slot_;
+  std::uint64_t read_ = 0;
+  std::uint64_t written_ = 0;
+  TimePoint last_{};
+  const Clock* clock_ = nullptr;
+  std::error_code ec_;
+};
+
+class Pump : public PumpProgress {
  public:
   // What a filter says about the bytes at hand.
   struct Step {
@@ -66,29 +90,14 @@ class Pump {
 
   // buffer: the pump reads into it (acquired by the caller); bytes already in it go first.
   Pump(io::Proactor& p, Buffer& buffer, Ends ends, Filter* filter = nullptr)
-      : p_(p), buf_(buffer), ends_(ends), filter_(filter) {}
+      : PumpProgress(p), buf_(buffer), ends_(ends), filter_(filter) {}
 
   Task<End> run();
-  // Any time on the worker: ends run() early with kCancelled.
-  void cancel() { slot_.cancel(p_); }
-  std::uint64_t bytesRead() const { return read_; }
-  std::uint64_t bytesWritten() const { return written_; }
-  // Time of the last byte read (for idle timeouts that span both directions).
-  TimePoint lastActivity() const { return last_; }
-  void setClock(const Clock* c) { clock_ = c; }
-  std::error_code error() const { return ec_; }
 
  private:
-  io::Proactor& p_;
   Buffer& buf_;
   Ends ends_;
   Filter* filter_;
-  CancelSlot slot_;
-  std::uint64_t read_ = 0;
-  std::uint64_t written_ = 0;
-  TimePoint last_{};
-  const Clock* clock_ = nullptr;
-  std::error_code ec_;
 };
 
 // One direction moved by the kernel (io::SpliceOp: splice(2) through a pipe, where the proactor
@@ -97,28 +106,15 @@ class Pump {
 // started) are sent first, EOF is passed on as a half-close when asked, read and write timeouts
 // as for a Pump (the read timeout bounds the wait for bytes, the write timeout the wait for the
 // other side to take them).
-class SplicePump {
+class SplicePump : public PumpProgress {
  public:
   SplicePump(io::Proactor& p, Buffer& pending, Pump::Ends ends);
   Task<Pump::End> run();
-  void cancel() { slot_.cancel(p_); }
-  std::uint64_t bytesRead() const { return read_; }
-  std::uint64_t bytesWritten() const { return written_; }
-  TimePoint lastActivity() const { return last_; }
-  void setClock(const Clock* c) { clock_ = c; }
-  std::error_code error() const { return ec_; }
 
  private:
-  io::Proactor& p_;
   Buffer& pending_;
   Pump::Ends ends_;
   io::SpliceAwaiter op_;
-  CancelSlot slot_;
-  std::uint64_t read_ = 0;
-  std::uint64_t written_ = 0;
-  TimePoint last_{};
-  const Clock* clock_ = nullptr;
-  std::error_code ec_;
 };
 
 // Runs a and b at once on this worker; completes when both have completed.

@@ -581,25 +581,16 @@ class EpollProactor final : public backend::LoopProactor {
     finish(op, ec, op.state_.total);
   }
 
-  // Takes op off l's queue of waiting accepts; false if it was not there.
+  // One step of a splice: complete it, or wait for the side that would block.
   void spliceStep(SpliceOp& op) {
     std::error_code ec;
-    switch (splice_step::advance(op, ec)) {
-      case splice_step::Next::kDone:
-        finish(op, {}, op.state_.total);
-        return;
-      case splice_step::Next::kEof:
-        finish(op, {}, 0);
-        return;
-      case splice_step::Next::kError:
-        finish(op, ec, op.state_.total);
-        return;
-      case splice_step::Next::kWaitRead:
-        spliceWait(op, op.from, false, op.readTimeout);
-        return;
-      case splice_step::Next::kWaitWrite:
-        spliceWait(op, op.to, true, op.writeTimeout);
-        return;
+    splice_step::Next n = splice_step::advance(op, ec);
+    if (!splice_step::waits(n)) {
+      finish(op, ec, splice_step::completedBytes(op, n));
+    } else if (n == splice_step::Next::kWaitRead) {
+      spliceWait(op, op.from, false, op.readTimeout);
+    } else {
+      spliceWait(op, op.to, true, op.writeTimeout);
     }
   }
 

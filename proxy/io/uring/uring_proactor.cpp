@@ -710,26 +710,16 @@ class UringProactor final : public backend::LoopProactor {
 
   void stepSplice(SpliceOp& op) {
     std::error_code ec;
-    switch (splice_step::advance(op, ec)) {
-      case splice_step::Next::kDone:
-        defer(op, {}, op.state_.total);
-        return;
-      case splice_step::Next::kEof:
-        defer(op, {}, 0);
-        return;
-      case splice_step::Next::kError:
-        defer(op, ec, op.state_.total);
-        return;
-      case splice_step::Next::kWaitRead:
-      case splice_step::Next::kWaitWrite: {
-        bool write = op.buffered > 0;
-        io_uring_sqe* sqe = sqeFor(op);
-        io_uring_prep_poll_add(sqe, write ? op.to : op.from, write ? POLLOUT : POLLIN);
-        op.timeout = write ? op.writeTimeout : op.readTimeout;
-        restartClock(op);
-        return;
-      }
+    splice_step::Next n = splice_step::advance(op, ec);
+    if (!splice_step::waits(n)) {
+      defer(op, ec, splice_step::completedBytes(op, n));
+      return;
     }
+    bool write = op.buffered > 0;
+    io_uring_sqe* sqe = sqeFor(op);
+    io_uring_prep_poll_add(sqe, write ? op.to : op.from, write ? POLLOUT : POLLIN);
+    op.timeout = write ? op.writeTimeout : op.readTimeout;
+    restartClock(op);
   }
 
   void stepTransmit(TransmitOp& op) {
