@@ -18,6 +18,8 @@ Buffer BufferPool::acquire() {
   if (free_.empty()) {
     b.data_ = new char[blockSize_];
     ++allocated_;
+    // Room for every block ever made, so giving one back never grows the free list.
+    free_.reserve(allocated_);
   } else {
     b.data_ = free_.back();
     free_.pop_back();

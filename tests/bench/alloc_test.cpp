@@ -64,11 +64,16 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   // One GET; true if a complete 200 response came back on the same connection.
-  bool get() {
+  bool get() { return send() && receive(); }
+
+  bool send() {
     static const char kReq[] = "GET /x HTTP/1.1\r\nHost: t\r\n\r\n";
-    if (!connected_ ||
-        ::send(fd_, kReq, sizeof(kReq) - 1, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof(kReq) - 1))
-      return false;
+    return connected_ && ::send(fd_, kReq, sizeof(kReq) - 1, MSG_NOSIGNAL) ==
+                             static_cast<ssize_t>(sizeof(kReq) - 1);
+  }
+
+  // Reads one response to the end of its body.
+  bool receive() {
     std::string got;
     std::array<char, 4096> buf{};
     for (;;) {
@@ -138,8 +143,11 @@ clusters:
     constexpr int kMeasured = 250;  // per connection: 2,000 requests in all
     std::vector<std::unique_ptr<Client>> clients;
     for (int i = 0; i < kConnections; ++i) clients.push_back(std::make_unique<Client>(port));
+    // Warm-up, with every connection's request in flight at once: each worker reaches the most
+    // buffers, frames and upstream connections the measured (one at a time) requests can need.
     for (int r = 0; r < kWarmup; ++r) {
-      for (auto& c : clients) ASSERT_TRUE(c->get()) << "warm-up request " << r;
+      for (auto& c : clients) ASSERT_TRUE(c->send()) << "warm-up request " << r;
+      for (auto& c : clients) ASSERT_TRUE(c->receive()) << "warm-up response " << r;
     }
     Counts before = readCounts(countFile);
     // The counter is live: ferry allocated while starting up.
