@@ -284,7 +284,8 @@ class Exchanges {
       co_return co_await finish(Outcome{Cause::kBadRequest}, Next::kClose);
     }
     // An absolute-form target's authority replaces Host, for routing and for the backend.
-    const route::Route* route = l_.routes->match(route::viewOf(h));
+    const route::RequestView view = route::viewOf(h);
+    const route::Route* route = l_.routes->match(view);
     bool bodiless = !h.expectsBody && h.keepAlive;
     if (route == nullptr) {
       routeSlot_ = l_.config->routes.size();
@@ -364,7 +365,7 @@ class Exchanges {
 
     // A weighted split (blue-green, canary) picks its cluster per request.
     upstream::Cluster& cluster = l_.clusters[route::pickCluster(*route, w_.requestIds.nextU64())];
-    hash_ = hashKeyOf(cluster.config().balance.hashOn, h, c_.peer, route::viewOf(h).path,
+    hash_ = hashKeyOf(cluster.config().balance.hashOn, h, c_.peer, view.path,
                       w_.requestIds);
     triedCount_ = 0;
     Duration routeTimeout = route->config != nullptr ? route->config->timeout : Duration::zero();
