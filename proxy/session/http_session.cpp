@@ -365,8 +365,7 @@ class Exchanges {
 
     // A weighted split (blue-green, canary) picks its cluster per request.
     upstream::Cluster& cluster = l_.clusters[route::pickCluster(*route, w_.requestIds.nextU64())];
-    hash_ = hashKeyOf(cluster.config().balance.hashOn, h, c_.peer, view.path,
-                      w_.requestIds);
+    hash_ = hashKeyOf(cluster.config().balance.hashOn, h, c_.peer, view.path, w_.requestIds);
     triedCount_ = 0;
     Duration routeTimeout = route->config != nullptr ? route->config->timeout : Duration::zero();
     deadline_ = routeTimeout > Duration::zero() ? start_ + routeTimeout : TimePoint::max();
