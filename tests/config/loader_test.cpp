@@ -91,8 +91,11 @@ TEST(Loader, DefaultsMatchTheTable) {
   EXPECT_EQ(c.balance.policy, BalancePolicy::kRoundRobin);
   EXPECT_EQ(c.proxyProtocol, ProxyProtocolVersion::kOff);
   EXPECT_EQ(c.hostRewrite, "");
-  ASSERT_EQ(c.weightedEndpoints.size(), 1U);
-  EXPECT_EQ(c.weightedEndpoints[0].weight, 1U);
+  ASSERT_EQ(c.endpoints.size(), 1U);
+  EXPECT_EQ(c.endpoints[0].weight, 1U);
+  EXPECT_EQ(c.dnsRefresh.min, seconds(5));
+  EXPECT_EQ(c.dnsRefresh.max, seconds(300));
+  EXPECT_EQ(r.config->resolver.nameservers, "");
 }
 
 // Every key of issue 6, 7 and 8 read into the model.
@@ -210,8 +213,8 @@ clusters:
   EXPECT_EQ(db.cluster, "blue");
   const ClusterConfig& blue = r.config->clusters[0];
   ASSERT_EQ(blue.endpoints.size(), 2U);
-  EXPECT_EQ(blue.endpoints[1].toString(), "127.0.0.1:2");
-  EXPECT_EQ(blue.weightedEndpoints[1].weight, 3U);
+  EXPECT_EQ(blue.endpoints[1].address, "127.0.0.1:2");
+  EXPECT_EQ(blue.endpoints[1].weight, 3U);
   EXPECT_EQ(blue.balance.policy, BalancePolicy::kRingHash);
   EXPECT_EQ(blue.balance.hashOn.kind, HashOn::Kind::kCookie);
   EXPECT_EQ(blue.balance.hashOn.name, "session");
@@ -244,6 +247,8 @@ std::map<std::string, Place> places() {
       {"access_log",
        {"access_log:\n", 2, 2, "access_log.",
         kListenerHead + "    routes: [{cluster: c}]\n" + kTail}},
+      {"resolver",
+       {"resolver:\n", 2, 2, "resolver.", kListenerHead + "    routes: [{cluster: c}]\n" + kTail}},
       {"listener", {kListenerHead + "    routes: [{cluster: c}]\n", 5, 4, "listeners[0].", kTail}},
       {"forwarding",
        {kListenerHead + "    routes: [{cluster: c}]\n    forwarding:\n", 6, 6,
@@ -276,6 +281,9 @@ std::map<std::string, Place> places() {
        {kListenerHead + "    routes: [{cluster: c}]\nclusters:\n  - name: c\n    endpoints:\n"
                         "      - address: 127.0.0.1:1\n",
         9, 8, "clusters[0].endpoints[0].", ""}},
+      {"dns_refresh",
+       {kListenerHead + "    routes: [{cluster: c}]\n" + kTail + "    dns_refresh:\n", 9, 6,
+        "clusters[0].dns_refresh.", ""}},
       {"balance",
        {kListenerHead + "    routes: [{cluster: c}]\n" + kTail + "    balance:\n", 9, 6,
         "clusters[0].balance.", ""}},
@@ -322,6 +330,10 @@ std::pair<std::string, std::string> badValue(const keys::Field& f) {
       return {"nowhere",
               "'nowhere' is not an address (write ip:port, e.g. 127.0.0.1:8080 or "
               "[::1]:8080)"};
+    case Type::kHostPort:
+      return {"nowhere",
+              "'nowhere' has no port (write host:port, e.g. 10.0.0.1:8080, [::1]:8080 or "
+              "backend.internal:8080)"};
     case Type::kStringList:
     case Type::kObjectList:
       return {"x", "must be a list"};

@@ -12,15 +12,10 @@
 #include <vector>
 
 #ifndef _WIN32
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
+
+#include "tests/support/dnsmasq.h"
 #endif
 
 namespace ferry::upstream {
@@ -122,88 +117,7 @@ TEST(Resolver, ResolvesNumericHostsOnItsThread) {
 
 #ifndef _WIN32
 
-// dnsmasq on 127.0.0.1 and a free port, answering from a hosts file (addn-hosts, TTL 1 s) and
-// nothing else. Started and ended by the test, by its pid.
-class Dnsmasq {
- public:
-  explicit Dnsmasq(const std::filesystem::path& dir) : dir_(dir), hosts_(dir / "hosts") {}
-  ~Dnsmasq() { stop(); }
-
-  void writeHosts(const std::string& text) {
-    std::filesystem::path tmp = dir_ / "hosts.new";
-    std::ofstream(tmp) << text;
-    std::filesystem::rename(tmp, hosts_);
-  }
-  // Starts it on a free port; true once it answers (the caller checks with a query).
-  bool start() {
-    port_ = freeUdpPort();
-    std::string bin = "/usr/sbin/dnsmasq";
-    std::vector<std::string> args{bin,
-                                  "--keep-in-foreground",
-                                  "--no-resolv",
-                                  "--no-hosts",
-                                  "--addn-hosts=" + hosts_.string(),
-                                  "--port=" + std::to_string(port_),
-                                  "--listen-address=127.0.0.1",
-                                  "--bind-interfaces",
-                                  "--conf-file=/dev/null",
-                                  "--pid-file=",
-                                  "--local-ttl=1",
-                                  "--user=root",
-                                  "--group=root",
-                                  "--log-facility=" + (dir_ / "dnsmasq.log").string()};
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(bin.c_str(), argv.data());
-      ::_exit(127);
-    }
-    return pid_ > 0;
-  }
-  bool running() {
-    if (pid_ <= 0) return false;
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return false;
-    }
-    return true;
-  }
-  void reload() { ::kill(pid_, SIGHUP); }
-  void stop() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      ::waitpid(pid_, nullptr, 0);
-      pid_ = -1;
-    }
-  }
-  std::uint16_t port() const { return port_; }
-  std::string log() const {
-    std::string out, line;
-    std::ifstream in(dir_ / "dnsmasq.log");
-    while (std::getline(in, line)) out += line + "\n";
-    return out;
-  }
-
- private:
-  static std::uint16_t freeUdpPort() {
-    int s = ::socket(AF_INET, SOCK_DGRAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(a);
-    ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-    ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(s);
-    return ntohs(a.sin_port);
-  }
-  std::filesystem::path dir_;
-  std::filesystem::path hosts_;
-  pid_t pid_ = -1;
-  std::uint16_t port_ = 0;
-};
+using test::Dnsmasq;
 
 class ResolverDnsmasq : public ::testing::Test {
  protected:
@@ -222,15 +136,7 @@ class ResolverDnsmasq : public ::testing::Test {
   // Starts dnsmasq and a resolver pointed at it; retries with another port if dnsmasq lost the
   // race for the one it was given.
   void startBoth() {
-    for (int attempt = 0; attempt < 5; ++attempt) {
-      ASSERT_TRUE(dns_->start());
-      if (waitFor([&] { return !dns_->running() || !dns_->log().empty(); }, seconds(10)) &&
-          dns_->running()) {
-        break;
-      }
-      dns_->stop();
-    }
-    ASSERT_TRUE(dns_->running()) << dns_->log();
+    ASSERT_TRUE(test::startDnsmasq(*dns_)) << dns_->log();
     ResolverOptions opts;
     opts.nameservers = "127.0.0.1:" + std::to_string(dns_->port());
     opts.hostsFile = false;
