@@ -67,8 +67,8 @@ Result<EndpointSources> NameDirectory::resolve(const config::Config& c) {
       std::shared_ptr<ResolvedName>& n = names_[e.address];
       if (!n) {
         n = resolver_->watch(
-            e.host, e.port, [this](const std::shared_ptr<const AddressList>&) { changed(); },
-            b.min, b.max);
+            e.host, e.port, [this](const std::shared_ptr<const AddressList>&) { changed(); }, b.min,
+            b.max);
       } else {
         resolver_->setRefresh(*n, b.min, b.max);
       }

@@ -84,13 +84,13 @@ class NameDirectory {
 
  private:
   friend class NameSubscriber;
-  void changed();                      // the resolver thread: a name's addresses changed
+  void changed();                       // the resolver thread: a name's addresses changed
   void delivered(NameSubscriber& sub);  // a worker: sub completed
 
   ResolverOptions base_;
   mutable std::mutex mu_;
-  std::unique_ptr<Resolver> resolver_;  // null until the first name
-  std::string nameservers_;             // what the resolver uses
+  std::unique_ptr<Resolver> resolver_;                          // null until the first name
+  std::string nameservers_;                                     // what the resolver uses
   std::map<std::string, std::shared_ptr<ResolvedName>> names_;  // by "host:port"
   std::vector<NameSubscriber*> subscribers_;
 };

@@ -107,9 +107,9 @@ TEST_F(Dns, ANameWithDeadAndLiveAddressesIsServedByTheLiveOne) {
   EXPECT_NE(c.find("\"resolved\":[\"[::1]:" + std::to_string(port)), std::string::npos) << c;
   EXPECT_NE(c.find("\"127.0.0.2:" + std::to_string(port) + "\""), std::string::npos) << c;
   EXPECT_NE(c.find("\"127.0.0.1:" + std::to_string(port) + "\""), std::string::npos) << c;
-  EXPECT_EQ(f.metric("ferry_upstream_endpoint_addresses{cluster=\"c\",endpoint=\"" + endpoint +
-                     "\"}"),
-            3);
+  EXPECT_EQ(
+      f.metric("ferry_upstream_endpoint_addresses{cluster=\"c\",endpoint=\"" + endpoint + "\"}"),
+      3);
 
   for (int i = 0; i < 20; ++i) {
     std::string r = rawExchange(f.port("web"), get(true));
@@ -169,8 +169,7 @@ TEST_F(Dns, ANameThatMovesTakesNewRequestsToItsNewAddress) {
     EXPECT_EQ(backendOf(fresh), "b") << "new connection " << i << " after the move";
   }
   std::string c = clusters(f);
-  EXPECT_NE(c.find("\"resolved\":[\"127.0.0.3:" + std::to_string(port) + "\"]"),
-            std::string::npos)
+  EXPECT_NE(c.find("\"resolved\":[\"127.0.0.3:" + std::to_string(port) + "\"]"), std::string::npos)
       << c;
   EXPECT_NE(c.find("\"dns_generation\":2"), std::string::npos) << c;
 }
@@ -211,9 +210,9 @@ TEST_F(Dns, ANameThatNeverResolvesAnswers503WithItsCause) {
   Ferry f(config("\"nowhere.ferry.test:" + std::to_string(a.port()) + "\""));
   std::string r = rawExchange(f.port("web"), get(true));
   EXPECT_EQ(statusOf(r), 503) << r;
-  ASSERT_TRUE(waitUntil(
-      [&] { return f.process().logText().find("cause=upstream_unresolved") != std::string::npos; }))
-      << f.process().logText();
+  ASSERT_TRUE(waitUntil([&] {
+    return f.process().logText().find("cause=upstream_unresolved") != std::string::npos;
+  })) << f.process().logText();
   EXPECT_NE(f.process().logText().find("not resolved (DNS) yet"), std::string::npos);
   std::string c = clusters(f);
   EXPECT_NE(c.find("\"resolved\":[]"), std::string::npos) << c;
@@ -224,8 +223,8 @@ TEST_F(Dns, ANameThatNeverResolvesAnswers503WithItsCause) {
 
   // With a resolvable endpoint beside it, a request that picked the unresolved one is retried
   // there (connect-failure is in the default retry_on): every request succeeds.
-  Ferry g(config("\"nowhere.ferry.test:" + std::to_string(a.port()) + "\", \"known.ferry.test:" +
-                 std::to_string(a.port()) + "\""));
+  Ferry g(config("\"nowhere.ferry.test:" + std::to_string(a.port()) +
+                 "\", \"known.ferry.test:" + std::to_string(a.port()) + "\""));
   for (int i = 0; i < 10; ++i) {
     std::string ok = rawExchange(g.port("web"), get(true));
     ASSERT_EQ(statusOf(ok), 200) << ok;
@@ -258,9 +257,9 @@ TEST_F(Dns, AReloadKeepingANameServesWithoutAFailedRequest) {
   });
   ASSERT_TRUE(waitUntil([&] { return ok.load() >= 50 || failed.load() > 0; }));
   // A new route in front, same cluster and name: the cluster is unchanged and keeps its pools.
-  std::string next =
-      config(eps, "      - { name: health, match: { path: /healthz }, direct_response: "
-                  "{ status: 200, body: ok } }\n");
+  std::string next = config(eps,
+                            "      - { name: health, match: { path: /healthz }, direct_response: "
+                            "{ status: 200, body: ok } }\n");
   writeConfig(f, next);
   std::string r = admin(f.adminPort(), "POST", "/reload");
   EXPECT_EQ(statusOf(r), 200) << r;
