@@ -283,6 +283,42 @@ TEST_F(Dns, AReloadKeepingANameServesWithoutAFailedRequest) {
             f.process().logText().rfind("resolver started"));  // one resolver, started once
 }
 
+// The other connect sites take a name's list too: a TCP listener's tunnel, min_idle warm
+// connections and active HTTP health checks all pass the dead addresses and reach the live one.
+TEST_F(Dns, TcpTunnelsWarmConnectionsAndHealthChecksConnectByList) {
+  Backend live("live");
+  const int port = live.port();
+  ASSERT_NO_FATAL_FAILURE(
+      startDns("::1 api.ferry.test\n127.0.0.2 api.ferry.test\n127.0.0.1 api.ferry.test\n"));
+  std::string endpoint = "api.ferry.test:" + std::to_string(port);
+  Ferry f(
+      "workers: 1\nadmin: { address: {{ADMIN}} }\n"
+      "resolver: { nameservers: \"127.0.0.1:" +
+      std::to_string(dns_->port()) +
+      "\" }\n"
+      "listeners:\n  - { name: db, address: 127.0.0.1:0, protocol: tcp, cluster: c }\n"
+      "clusters:\n  - name: c\n    min_idle: 2\n"
+      "    health_check: { type: http, path: /, interval: 300ms, timeout: 300ms,"
+      " unhealthy_threshold: 1, healthy_threshold: 1 }\n"
+      "    endpoints: [\"" +
+      endpoint + "\"]\n");
+  // Health checks: each a GET sent after the connect by list, answered by the live backend.
+  ASSERT_TRUE(waitUntil([&] { return live.requests() >= 3; }, 20s)) << f.process().logText();
+  EXPECT_EQ(
+      f.metric("ferry_upstream_endpoint_healthy{cluster=\"c\",endpoint=\"" + endpoint + "\"}"), 1);
+  EXPECT_EQ(f.metric("ferry_upstream_health_checks_failed_total{cluster=\"c\"}"), 0);
+  // Warm connections opened ahead of demand.
+  ASSERT_TRUE(waitUntil([&] {
+    return f.metric("ferry_upstream_warm_connections_opened_total{cluster=\"c\"}") >= 2;
+  })) << f.metrics();
+  // The tunnel.
+  for (int i = 0; i < 5; ++i) {
+    std::string r = rawExchange(f.port("db"), get(true));
+    ASSERT_EQ(statusOf(r), 200) << r << f.process().logText();
+    EXPECT_EQ(backendOf(r), "live");
+  }
+}
+
 // A config of IP literals never starts the resolver thread.
 TEST_F(Dns, LiteralEndpointsStartNoResolver) {
   Backend a("a");
