@@ -586,7 +586,10 @@ class Exchanges {
     std::size_t ep = cluster.pick(hash_, std::span(tried_.data(), triedCount_));
     if (triedCount_ < tried_.size()) tried_[triedCount_++] = ep;
     // The endpoint's addresses as this worker last took them: one for an IP literal, a DNS
-    // name's answer, or none for a name not resolved yet (503 at once, nothing to wait for).
+    // name's answer, or none for a name not resolved yet: 503 at once (nothing to wait for),
+    // retried elsewhere as a connect failure would be, but not reported to outlier detection
+    // (reportAttempt skips the cause): no backend was tried, and ejecting a name that has no
+    // address changes nothing; it serves as soon as it resolves.
     if (const upstream::AddressList* addrs = cluster.addresses(ep).get()) {
       rec_.upstream = addrs->addresses.front();
     } else {
