@@ -244,7 +244,19 @@ void Resolver::Impl::applyServers() {
     csv = std::move(*newServers);
     newServers.reset();
   }
-  int rc = ares_set_servers_ports_csv(channel, csv.c_str());
+  int rc = ARES_SUCCESS;
+  if (csv.empty()) {
+    // Back to the system's servers: read them as a new channel would, then take its list.
+    ares_channel fresh = nullptr;
+    ares_addr_port_node* servers = nullptr;
+    rc = ares_init(&fresh);
+    if (rc == ARES_SUCCESS) rc = ares_get_servers_ports(fresh, &servers);
+    if (rc == ARES_SUCCESS) rc = ares_set_servers_ports(channel, servers);
+    if (servers != nullptr) ares_free_data(servers);
+    if (fresh != nullptr) ares_destroy(fresh);
+  } else {
+    rc = ares_set_servers_ports_csv(channel, csv.c_str());
+  }
   if (rc != ARES_SUCCESS) {
     log::error("dns: name servers '{}': {}; keeping the previous ones", csv, ares_strerror(rc));
     return;

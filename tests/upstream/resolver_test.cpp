@@ -245,6 +245,27 @@ TEST_F(ResolverDnsmasq, UnknownNameFailsWithoutAddressesAndOtherNamesStillResolv
   EXPECT_EQ(known->attempts(), attempts);
 }
 
+// New name servers (a reload's resolver.nameservers) apply at once: a name that failed against
+// a server where none listens resolves against the new one.
+TEST_F(ResolverDnsmasq, NewNameServersApplyAtOnce) {
+  dns_->writeHosts("127.0.0.6 api.ferry.test\n");
+  ASSERT_TRUE(test::startDnsmasq(*dns_)) << dns_->log();
+  ResolverOptions opts;
+  opts.nameservers = "127.0.0.1:9";  // nothing answers there
+  opts.hostsFile = false;
+  opts.minRefresh = seconds(30);  // no retry in the test's time: only the new servers help
+  opts.queryTimeout = milliseconds(200);
+  opts.tries = 1;
+  auto r = Resolver::start(opts);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  auto name = r.value()->watch("api.ferry.test", 80);
+  ASSERT_TRUE(waitFor([&] { return name->failures() >= 1; }));
+  EXPECT_EQ(name->current(), nullptr);
+  r.value()->setNameservers("127.0.0.1:" + std::to_string(dns_->port()));
+  ASSERT_TRUE(waitFor([&] { return name->current() != nullptr; })) << dns_->log();
+  EXPECT_EQ(texts(name->current()->addresses), (std::set<std::string>{"127.0.0.6:80"}));
+}
+
 // The runtime's directory over a real dnsmasq: one watch per host:port shared by the clusters
 // and snapshots that name it, unwatched when no config has it; each change is posted to the
 // subscribed worker's proactor, where the new list is read.
