@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -258,16 +259,43 @@ struct BalanceConfig {
 
 enum class ProxyProtocolVersion { kOff, kV1, kV2 };
 
+// One backend of a cluster: `HOST:PORT`, where HOST is an IP literal (`10.0.0.1`, `[::1]`) or a
+// DNS name resolved off the workers (proxy/upstream/resolver.h).
 struct EndpointConfig {
-  io::Address address;
-  std::uint32_t weight = 1;  // relative share for the weighted policies
+  // The endpoint's identity, normalized from what was written: `host:port` with a lower-case
+  // name, or the literal's canonical text (`127.0.0.1:80`, `[::1]:80`). It names the endpoint
+  // everywhere: the balancer's endpoint, the pool, the metrics label `endpoint`, /clusters.
+  std::string address;
+  std::string host;                    // without brackets; lower case for a name
+  std::uint16_t port = 0;              // 1-65535
+  std::optional<io::Address> literal;  // set when host is an IP literal: never resolved
+  std::uint32_t weight = 1;            // relative share for the weighted policies
+  bool isName() const { return !literal.has_value(); }
   bool operator==(const EndpointConfig&) const = default;  // same definition (reload diff)
+};
+
+// Parses an endpoint's `HOST:PORT` (`[v6]:PORT` for IPv6). On failure returns nullopt and sets
+// error to why (after the quoted text in the loader's message) and hint to what to write. Pure.
+std::optional<EndpointConfig> parseEndpoint(std::string_view text, std::string& error);
+
+// How often a cluster's DNS names are resolved again: each answer's TTL clamped to [min, max];
+// a failing name is retried after min, doubling up to max.
+struct DnsRefreshConfig {
+  Duration min = seconds(5);
+  Duration max = seconds(300);
+  bool operator==(const DnsRefreshConfig&) const = default;  // same definition (reload diff)
+};
+
+// The process's DNS resolver (started only when some cluster has a DNS name).
+struct ResolverConfig {
+  std::string nameservers;  // "IP[:port],..." ("[v6]:port"); empty: the system's
+  bool operator==(const ResolverConfig&) const = default;
 };
 
 struct ClusterConfig {
   std::string name;
-  std::vector<io::Address> endpoints;             // the addresses of weightedEndpoints, in order
-  std::vector<EndpointConfig> weightedEndpoints;  // as written: address and weight
+  std::vector<EndpointConfig> endpoints;  // as written, in order (names unique in the cluster)
+  DnsRefreshConfig dnsRefresh;            // for the endpoints that are DNS names
   Duration connectTimeout = seconds(2);
   Duration responseTimeout = seconds(30);  // between bytes from the backend: 504; 0: off
   std::uint32_t maxIdlePerWorker = 64;     // idle keep-alive connections kept per endpoint
@@ -314,6 +342,7 @@ struct Config {
   Duration drainTimeout = seconds(30);  // on stop: in-flight requests get this long to finish
   bool watch = false;                   // reload when the file changes (runtime/watch)
   AdminConfig admin;
+  ResolverConfig resolver;
   std::vector<ListenerConfig> listeners;
   std::vector<ClusterConfig> clusters;
 

@@ -771,12 +771,23 @@ constexpr Section kListenerSection{
         "\"not\": {\"required\": [\"cluster\"]}}"};
 
 // ---- cluster ----
+// The loader has parsed the text already (Type::kHostPort): this fills the model from it.
+void setEndpointAddress(void* obj, const Value& v) {
+  auto& e = *static_cast<EndpointConfig*>(obj);
+  std::string why;
+  if (std::optional<EndpointConfig> p = parseEndpoint(v.text, why)) {
+    p->weight = e.weight;
+    e = std::move(*p);
+  }
+}
 constexpr Field kEndpoint[] = {
     {.name = "address",
-     .type = Type::kAddress,
-     .doc = "IP:port of the backend (a bare string item is this).",
+     .type = Type::kHostPort,
+     .doc = "HOST:PORT of the backend (a bare string item is this): an IP literal (`10.0.0.1`, "
+            "`[::1]`) or a DNS name, resolved off the workers and connected by list (every "
+            "address, RFC 8305 order).",
      .flags = kRequired,
-     .set = set<&EndpointConfig::address>},
+     .set = setEndpointAddress},
     {.name = "weight",
      .type = Type::kUint,
      .defaultText = "1",
@@ -867,11 +878,81 @@ constexpr Section kBalanceSection{
         "\"required\": [\"policy\"]}, \"then\": {\"required\": [\"hash_on\"]}, "
         "\"else\": {\"not\": {\"required\": [\"hash_on\"]}}"};
 
-void validateCluster(Reporter&, void* obj) {
+void validateCluster(Reporter& r, void* obj) {
   auto& c = *static_cast<C*>(obj);
-  c.endpoints.clear();
-  for (const EndpointConfig& e : c.weightedEndpoints) c.endpoints.push_back(e.address);
+  // An endpoint's name is its identity (pool, metrics label, /clusters): one per cluster.
+  for (std::size_t i = 0; i < c.endpoints.size(); ++i) {
+    for (std::size_t k = 0; k < i; ++k) {
+      if (!c.endpoints[i].address.empty() && c.endpoints[i].address == c.endpoints[k].address) {
+        r.error("endpoints", "endpoint '" + c.endpoints[i].address + "' is listed twice",
+                "give it a weight instead");
+      }
+    }
+  }
 }
+
+// ---- dns_refresh ----
+void validateDnsRefresh(Reporter& r, void* obj) {
+  auto& d = *static_cast<DnsRefreshConfig*>(obj);
+  if (d.min > d.max) r.error("min", "dns_refresh min is above its max");
+}
+constexpr Field kDnsRefresh[] = {
+    {.name = "min",
+     .type = Type::kDuration,
+     .defaultText = "5s",
+     .min = 100,
+     .max = kDay,
+     .doc = "The shortest time a name's answer is used (a smaller TTL counts as this); a name "
+            "that fails to resolve is retried after it, then after twice as long, up to max.",
+     .set = set<&DnsRefreshConfig::min>},
+    {.name = "max",
+     .type = Type::kDuration,
+     .defaultText = "300s",
+     .min = 100,
+     .max = kDay,
+     .doc = "The longest time a name's answer is used (a larger TTL counts as this).",
+     .set = set<&DnsRefreshConfig::max>},
+};
+constexpr Section kDnsRefreshSection{.name = "dns_refresh",
+                                     .where = "clusters[].dns_refresh",
+                                     .fields = kDnsRefresh,
+                                     .validate = validateDnsRefresh};
+
+// ---- resolver ----
+std::string checkNameservers(std::string_view s) {
+  std::size_t start = 0;
+  while (start <= s.size()) {
+    std::size_t comma = s.find(',', start);
+    std::string_view one =
+        s.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    while (!one.empty() && one.front() == ' ') one.remove_prefix(1);
+    while (!one.empty() && one.back() == ' ') one.remove_suffix(1);
+    std::string text(one);
+    bool ok = io::Address::parse(text).has_value();  // IP:port, [v6]:port
+    if (!ok && text.find(':') == std::string::npos)
+      ok = io::Address::parse(text + ":53").has_value();
+    if (!ok && text.find(':') != std::string::npos && text.front() != '[') {
+      ok = io::Address::parse("[" + text + "]:53").has_value();  // a bare IPv6 address
+    }
+    if (!ok || text == "localhost" || text.rfind("localhost:", 0) == 0) {
+      return "'" + text + "' is not a name server: write IP, IP:port or [IPv6]:port";
+    }
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return {};
+}
+constexpr Field kResolver[] = {
+    {.name = "nameservers",
+     .type = Type::kString,
+     .doc = "DNS servers for endpoint names, comma-separated `IP`, `IP:port` or `[IPv6]:port`; "
+            "absent: the system's (/etc/resolv.conf, or Windows' settings). The hosts file is "
+            "read first either way.",
+     .flags = kNonEmpty,
+     .check = checkNameservers,
+     .set = set<&ResolverConfig::nameservers>},
+};
+constexpr Section kResolverSection{.name = "resolver", .where = "resolver", .fields = kResolver};
 constexpr const char* kProxyProtocols[] = {"off", "v1", "v2"};
 constexpr Field kCluster[] = {
     {.name = "name",
@@ -882,10 +963,16 @@ constexpr Field kCluster[] = {
      .set = set<&C::name>},
     {.name = "endpoints",
      .type = Type::kObjectList,
-     .doc = "Backends: `IP:port`, or `{address, weight}`.",
+     .doc = "Backends: `HOST:PORT` (an IP literal or a DNS name), or `{address, weight}`.",
      .flags = kRequired | kNonEmpty | kScalarItem,
      .section = &kEndpointSection,
-     .child = child<&C::weightedEndpoints>},
+     .child = child<&C::endpoints>},
+    {.name = "dns_refresh",
+     .type = Type::kObject,
+     .doc = "For endpoints that are DNS names: `{min, max}` bounds on how long an answer is "
+            "used (its TTL, clamped); a name that stops resolving keeps its last addresses.",
+     .section = &kDnsRefreshSection,
+     .child = child<&C::dnsRefresh>},
     {.name = "balance",
      .type = Type::kObject,
      .doc = "Load balancing: `{policy, hash_on, slow_start}`.",
@@ -1111,6 +1198,12 @@ constexpr Field kRoot[] = {
      .doc = "The admin listener: `{address, enabled}`.",
      .section = &kAdminSection,
      .child = child<&Config::admin>},
+    {.name = "resolver",
+     .type = Type::kObject,
+     .doc = "The DNS resolver for endpoint names (c-ares, on its own thread, started only when "
+            "some endpoint is a name): `{nameservers}`.",
+     .section = &kResolverSection,
+     .child = child<&Config::resolver>},
     {.name = "listeners",
      .type = Type::kObjectList,
      .doc = "Where clients connect.",
@@ -1126,12 +1219,13 @@ constexpr Field kRoot[] = {
 constexpr Section kRootSection{.name = "ferry", .where = "", .fields = kRoot};
 
 constexpr const Section* kSections[] = {
-    &kRootSection,        &kAdminSection,      &kAccessLogSection,   &kListenerSection,
-    &kForwardingSection,  &kStaticSection,     &kRouteSection,       &kMatchSection,
-    &kHeaderMatchSection, &kQueryMatchSection, &kWeightedSection,    &kRetrySection,
-    &kHeaderRulesSection, &kDirectSection,     &kRedirectSection,    &kClusterSection,
-    &kEndpointSection,    &kBalanceSection,    &kHashOnSection,      &kBackoffSection,
-    &kRetryBudgetSection, &kOutlierSection,    &kHealthCheckSection,
+    &kRootSection,        &kAdminSection,       &kAccessLogSection,   &kResolverSection,
+    &kListenerSection,    &kForwardingSection,  &kStaticSection,      &kRouteSection,
+    &kMatchSection,       &kHeaderMatchSection, &kQueryMatchSection,  &kWeightedSection,
+    &kRetrySection,       &kHeaderRulesSection, &kDirectSection,      &kRedirectSection,
+    &kClusterSection,     &kEndpointSection,    &kDnsRefreshSection,  &kBalanceSection,
+    &kHashOnSection,      &kBackoffSection,     &kRetryBudgetSection, &kOutlierSection,
+    &kHealthCheckSection,
 };
 
 // Digits then a unit from units; the value times the unit's factor, checked for overflow.

@@ -23,6 +23,7 @@ enum class Type {
   kSize,        // bytes: 65536, 64KiB, 1MiB, 1GiB; in [min, max]
   kEnum,        // one of choices; stored as the index into choices
   kAddress,     // host:port with an IP literal host
+  kHostPort,    // host:port with an IP literal or a DNS name host (parseEndpoint)
   kStringList,  // a list of strings (check applies to each)
   kStringMap,   // a mapping of string to string, order kept
   kCidrList,    // a list of CIDR ranges

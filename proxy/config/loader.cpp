@@ -335,6 +335,16 @@ class Loader {
           }
         }
         break;
+      case Type::kHostPort:
+        if (string(n, path, v.text)) {
+          std::string why;
+          ok = parseEndpoint(v.text, why).has_value();
+          if (!ok) {
+            error(n, path, "'" + v.text + "' " + why,
+                  "write host:port, e.g. 10.0.0.1:8080, [::1]:8080 or backend.internal:8080");
+          }
+        }
+        break;
       case Type::kStringList:
         if (!n.IsSequence()) {
           error(n, path, "must be a list");

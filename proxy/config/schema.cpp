@@ -83,6 +83,9 @@ constexpr const char* kSizePattern = "^0*[1-9][0-9]*(KiB|MiB|GiB)$";
 constexpr const char* kSizeOffPattern = "^(off|0*[1-9][0-9]*(KiB|MiB|GiB))$";
 constexpr const char* kAddressPattern =
     "^(localhost|\\[[0-9A-Fa-f:.]+\\]|[0-9]{1,3}(\\.[0-9]{1,3}){3}):[0-9]{1,5}$";
+// An IP literal or a DNS name (labels of letters, digits, '-' and '_'), then a port.
+constexpr const char* kHostPortPattern =
+    "^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9_-]{1,63}(\\.[A-Za-z0-9_-]{1,63})*\\.?):[0-9]{1,5}$";
 constexpr const char* kCidrPattern = "^([0-9.]+|[0-9A-Fa-f:.]+)/[0-9]{1,3}$";
 
 Json stringSchema(const Field& f) {
@@ -169,6 +172,9 @@ Json fieldSchema(const Field& f) {
     }
     case Type::kAddress:
       j.add("type", Json::str("string")).add("pattern", Json::str(kAddressPattern));
+      break;
+    case Type::kHostPort:
+      j.add("type", Json::str("string")).add("pattern", Json::str(kHostPortPattern));
       break;
     case Type::kStringList:
       j.add("type", Json::str("array")).add("items", stringSchema(f));
@@ -264,6 +270,8 @@ std::string typeText(const Field& f) {
     }
     case Type::kAddress:
       return "ip:port";
+    case Type::kHostPort:
+      return "host:port";
     case Type::kStringList:
       return "list of strings";
     case Type::kStringMap:

@@ -430,7 +430,9 @@ struct Registry::Impl : prometheus::Collectable {
     }
     for (const config::ClusterConfig& cc : c.clusters) {
       clusters.get(0, workers, {cc.name});
-      for (const io::Address& a : cc.endpoints) endpoints.get(0, workers, {cc.name, a.toString()});
+      for (const config::EndpointConfig& e : cc.endpoints) {
+        endpoints.get(0, workers, {cc.name, e.address});
+      }
     }
   }
 };
@@ -481,7 +483,8 @@ std::vector<RouteCounters*> Registry::routesOf(unsigned w, const config::Listene
 
 std::vector<EndpointCounters*> Registry::endpointsOf(unsigned w, const config::ClusterConfig& c) {
   std::vector<EndpointCounters*> out;
-  for (const io::Address& a : c.endpoints) out.push_back(&endpoint(w, c.name, a.toString()));
+  for (const config::EndpointConfig& e : c.endpoints)
+    out.push_back(&endpoint(w, c.name, e.address));
   return out;
 }
 

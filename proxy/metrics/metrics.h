@@ -223,7 +223,8 @@ class Registry {
   // Worker w's route cells of listener l: one per route in config order, then the no-route
   // slot (what session::ListenerContext::routeCounters holds).
   std::vector<RouteCounters*> routesOf(unsigned w, const config::ListenerConfig& l);
-  // Worker w's endpoint cells of cluster c, in the order of c.endpoints.
+  // Worker w's endpoint cells of cluster c, in the order of c.endpoints (labelled by each
+  // endpoint's name, config::EndpointConfig::address).
   std::vector<EndpointCounters*> endpointsOf(unsigned w, const config::ClusterConfig& c);
 
   WorkerCounters& worker(unsigned i) { return *workers_[i]; }

@@ -34,6 +34,7 @@
 #include "proxy/runtime/watch.h"
 #include "proxy/runtime/worker.h"
 #include "proxy/upstream/health.h"
+#include "proxy/upstream/names.h"
 
 namespace {
 
@@ -144,7 +145,18 @@ int main(int argc, char** argv) {
     ::kill(::getpid(), SIGTERM);
 #endif
   });
-  if (!rt.start(runtime::Snapshot::build(cfg, std::move(loaded.text)), workers, backend)) {
+  // Endpoints that are DNS names: watched (the resolver thread starts only if there is one),
+  // and given a moment to resolve so the first requests find addresses.
+  Result<upstream::EndpointSources> sources = rt.names().resolve(*cfg);
+  if (!sources) {
+    log::error("dns: {}", sources.error().message());
+    std::fflush(nullptr);
+    std::_Exit(1);
+  }
+  rt.names().awaitFirstAnswers(sources.value(), runtime::kFirstAnswerWait);
+  if (!rt.start(runtime::Snapshot::build(cfg, std::move(loaded.text), nullptr,
+                                         std::move(sources.value())),
+                workers, backend)) {
     std::fflush(nullptr);
     std::_Exit(1);
   }
@@ -161,7 +173,7 @@ int main(int argc, char** argv) {
         double v = what == 0   ? (b.checkedHealthy(e) && !ejected ? 1 : 0)
                    : what == 1 ? (ejected ? 1 : 0)
                                : static_cast<double>(b.timesEjected(e));
-        out.push_back({{{"cluster", cc.name}, {"endpoint", cc.endpoints[e].toString()}}, v});
+        out.push_back({{{"cluster", cc.name}, {"endpoint", cc.endpoints[e].address}}, v});
       }
     }
     return out;
@@ -177,14 +189,55 @@ int main(int argc, char** argv) {
       "ferry_upstream_endpoint_ejections_total",
       "Times outlier detection ejected the endpoint (since its cluster was defined this way)",
       metrics::Registry::Type::kCounter, [endpointSamples] { return endpointSamples(2); });
+  // Endpoint addresses (literals: 1; DNS names: what they resolve to now) and DNS resolutions.
+  registry.addSamplesCallback(
+      "ferry_upstream_endpoint_addresses",
+      "Addresses the endpoint has now (1 for an IP literal; a DNS name's answer, 0 until resolved)",
+      metrics::Registry::Type::kGauge, [&rt] {
+        std::vector<metrics::Registry::Sample> out;
+        std::shared_ptr<const runtime::Snapshot> s = rt.snapshot();
+        for (std::size_t c = 0; c < s->config->clusters.size() && c < s->sources.size(); ++c) {
+          const config::ClusterConfig& cc = s->config->clusters[c];
+          for (std::size_t e = 0; e < cc.endpoints.size() && e < s->sources[c].size(); ++e) {
+            std::shared_ptr<const upstream::AddressList> l = s->sources[c][e]->current();
+            out.push_back({{{"cluster", cc.name}, {"endpoint", cc.endpoints[e].address}},
+                           l ? static_cast<double>(l->addresses.size()) : 0.0});
+          }
+        }
+        return out;
+      });
+  registry.addSamplesCallback(
+      "ferry_upstream_dns_resolutions_total",
+      "Resolutions of an endpoint's DNS name by result (success, failure); the name's watch is "
+      "shared by the clusters naming it",
+      metrics::Registry::Type::kCounter, [&rt] {
+        std::vector<metrics::Registry::Sample> out;
+        std::shared_ptr<const runtime::Snapshot> s = rt.snapshot();
+        for (std::size_t c = 0; c < s->config->clusters.size() && c < s->sources.size(); ++c) {
+          const config::ClusterConfig& cc = s->config->clusters[c];
+          for (std::size_t e = 0; e < cc.endpoints.size() && e < s->sources[c].size(); ++e) {
+            if (!cc.endpoints[e].isName()) continue;
+            const upstream::ResolvedName& n = *s->sources[c][e];
+            double failed = static_cast<double>(n.failures());
+            double all = static_cast<double>(n.attempts());
+            const std::string& ep = cc.endpoints[e].address;
+            out.push_back(
+                {{{"cluster", cc.name}, {"endpoint", ep}, {"result", "success"}}, all - failed});
+            out.push_back(
+                {{{"cluster", cc.name}, {"endpoint", ep}, {"result", "failure"}}, failed});
+          }
+        }
+        return out;
+      });
   admin::AdminServer adminServer(registry, rt);
-  adminServer.add("/clusters", admin::Method::kGet,
-                  "every cluster's endpoints: health, ejection, weight (JSON)", [&rt] {
-                    std::shared_ptr<const runtime::Snapshot> s = rt.snapshot();
-                    return admin::Response{
-                        200, "application/json",
-                        upstream::clustersJson(*s->config, s->health, SteadyClock().now())};
-                  });
+  adminServer.add(
+      "/clusters", admin::Method::kGet,
+      "every cluster's endpoints: health, ejection, weight, resolved addresses (JSON)", [&rt] {
+        std::shared_ptr<const runtime::Snapshot> s = rt.snapshot();
+        return admin::Response{
+            200, "application/json",
+            upstream::clustersJson(*s->config, s->health, SteadyClock().now(), s->sources)};
+      });
   if (cfg->admin.enabled) {
     Result<bool> r = adminServer.start(cfg->admin.address);
     if (!r) {

@@ -37,7 +37,8 @@ Runtime::~Runtime() = default;
 bool Runtime::start(std::shared_ptr<const Snapshot> first, unsigned workers, io::Backend backend) {
   std::vector<io::Address> bound(first->config->listeners.size());  // filled by the workers
   for (unsigned i = 0; i < workers; ++i) {
-    workers_.push_back(std::make_unique<Worker>(i, workers, first, registry_, backend, bound));
+    workers_.push_back(
+        std::make_unique<Worker>(i, workers, first, registry_, backend, bound, &names_));
     Result<bool> r = workers_.back()->start();
     if (!r) {
       log::error("worker {}: {}", i, r.error().message());
@@ -81,7 +82,15 @@ admin::Control::Outcome Runtime::reloadFile(bool watch) {
   }
   std::shared_ptr<const config::Config> cfg = loaded.result.config;
   config::Diff d = config::diff(*old->config, *cfg);
-  std::shared_ptr<const Snapshot> next = Snapshot::build(cfg, std::move(loaded.text), old.get());
+  Result<upstream::EndpointSources> sources = names_.resolve(*cfg);
+  if (!sources) {
+    std::string text = file_ + ": " + sources.error().message();
+    log::error("reload rejected: {}; the running config is unchanged", text);
+    return fail(text + "\n");
+  }
+  names_.awaitFirstAnswers(sources.value(), kFirstAnswerWait);
+  std::shared_ptr<const Snapshot> next =
+      Snapshot::build(cfg, std::move(loaded.text), old.get(), std::move(sources.value()));
   registry_.apply(*cfg);  // slots for new names, before the workers point at them
   std::vector<io::Address> bound(cfg->listeners.size());
   for (std::size_t i = 0; i < workers_.size(); ++i) {
@@ -89,12 +98,14 @@ admin::Control::Outcome Runtime::reloadFile(bool watch) {
     if (!r) {
       for (std::size_t k = 0; k < i; ++k) workers_[k]->abort();
       registry_.apply(*old->config);
+      names_.retain(*old->config);
       std::string text = file_ + ": " + r.error().message();
       log::error("reload rejected: {}; the running config is unchanged", text);
       return fail(text + "\n");
     }
   }
   for (auto& w : workers_) w->commit();
+  names_.retain(*cfg);
   {
     std::lock_guard<std::mutex> state(stateMutex_);
     snapshot_ = next;

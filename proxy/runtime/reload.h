@@ -5,13 +5,15 @@
 // Reload, in order (serialized: one at a time, from SIGHUP, POST /reload or the file watcher):
 //   1. read and validate the file; on any error nothing changes, every error is logged and
 //      returned (POST /reload answers 400 with them);
-//   2. build the new immutable Snapshot (route tables, balancers);
+//   2. resolve its endpoints (upstream::NameDirectory: names it keeps keep their watch and
+//      addresses, new ones are watched and given a moment for a first answer), then build the
+//      new immutable Snapshot (route tables, balancers, endpoint sources);
 //   3. every worker prepares its side (clusters kept by name and definition, new or moved
 //      listeners bound); a bind error aborts them all and nothing changes;
 //   4. every worker commits: new connections and the next request of each keep-alive connection
 //      use the new snapshot; requests in flight finish on theirs; removed listeners stop
 //      accepting and close; old generations (and the pools only they use) go when no session
-//      holds them.
+//      holds them; names the new config does not have are no longer resolved.
 // Metrics: ferry_config_reloads_total{result}, ferry_config_last_reload_successful,
 // ferry_config_last_reload_success_timestamp_seconds; sd_notify RELOADING=1 ... READY=1.
 
@@ -37,6 +39,10 @@ struct Loaded {
 };
 Loaded loadConfigFile(const std::string& path);
 
+// How long start and reload wait for new DNS names' first answers (or failures), so the first
+// requests find addresses; a name still unanswered then is served as unresolved (503) until it is.
+inline constexpr Duration kFirstAnswerWait = seconds(5);
+
 class Runtime final : public admin::Control {
  public:
   // wake: called (any thread) when POST /drain asks the process to stop; it must make the main
@@ -55,6 +61,8 @@ class Runtime final : public admin::Control {
   // Per listener of the live snapshot, the address it is bound to.
   std::vector<io::Address> bound() const;
   Worker& worker(std::size_t i) { return *workers_[i]; }
+  // The process's endpoint names (main resolves the first config's before start()).
+  upstream::NameDirectory& names() { return names_; }
 
   // admin::Control
   Outcome reload() override { return reloadFile(false); }
@@ -74,6 +82,7 @@ class Runtime final : public admin::Control {
   mutable std::mutex stateMutex_;  // guards snapshot_ and listeners_
   std::shared_ptr<const Snapshot> snapshot_;
   std::vector<std::pair<std::string, io::Address>> listeners_;  // name, bound address
+  upstream::NameDirectory names_;  // before workers_: outlives their subscriptions
   std::vector<std::unique_ptr<Worker>> workers_;
 };
 

@@ -26,8 +26,10 @@ Task<void> serveStaticHeld(session::WorkerContext& w, session::ListenerContext& 
 }  // namespace
 
 std::shared_ptr<const Snapshot> Snapshot::build(std::shared_ptr<const config::Config> c,
-                                                std::string text, const Snapshot* previous) {
+                                                std::string text, const Snapshot* previous,
+                                                upstream::EndpointSources sources) {
   auto s = std::make_shared<Snapshot>();
+  s->sources = std::move(sources);
   for (const config::ListenerConfig& l : c->listeners) {
     s->routes.push_back(route::RouteTable::build(l.routes, *c));
   }
@@ -54,6 +56,7 @@ Worker::ClusterHolder::ClusterHolder(std::shared_ptr<const Snapshot> o, std::siz
       index(i),
       cluster(origin->config->clusters[i], *origin->balancers[i], worker, workers, counters) {
   cluster.attachHealth(origin->health[i]);
+  if (i < origin->sources.size()) cluster.attachSources(origin->sources[i]);
 }
 
 Worker::ClusterHolder::~ClusterHolder() {
@@ -61,17 +64,31 @@ Worker::ClusterHolder::~ClusterHolder() {
 }
 
 Worker::Worker(unsigned index, unsigned workers, std::shared_ptr<const Snapshot> snapshot,
-               metrics::Registry& registry, io::Backend backend, std::vector<io::Address>& bound)
+               metrics::Registry& registry, io::Backend backend, std::vector<io::Address>& bound,
+               upstream::NameDirectory* names)
     : index_(index),
       workers_(workers),
       first_(std::move(snapshot)),
       registry_(registry),
       backendWanted_(backend),
-      bound_(bound) {}
+      bound_(bound),
+      names_(names) {
+  namesChanged_.worker = this;
+}
 
 Worker::~Worker() {
   stop();
   join();
+}
+
+void Worker::refreshAddresses() {
+  std::size_t changed = 0;
+  auto refresh = [&](Generation& g) {
+    for (const auto& h : g.clusters) changed += h->cluster.refreshAddresses();
+  };
+  for (auto& g : generations_) refresh(*g);
+  if (prepared_) refresh(*prepared_);
+  if (changed > 0) log::debug("worker {}: {} endpoint address list(s) changed", index_, changed);
 }
 
 std::unique_ptr<Worker::Generation> Worker::makeGeneration(std::shared_ptr<const Snapshot> s) {
@@ -133,6 +150,8 @@ Result<bool> Worker::setUp() {
   registry_.worker(index_).buffers.store(buffers_.get());
   if (index_ == 0) registry_.setIoBackend(io::backendName(backendUsed_));
   context_.reset(new session::WorkerContext{*proactor_, *buffers_, *accessLog_, {}, {}, {}});
+  // Subscribed before the first generation takes its lists: a change after that is posted.
+  if (names_ != nullptr) names_->subscribe(namesChanged_, *proactor_);
   // The first snapshot goes the way of a reload: prepared (listeners bound), then committed.
   Result<bool> r = prepareNow(first_, bound_);
   if (!r) return r;
@@ -296,7 +315,7 @@ void Worker::restartHealthChecks() {
     counters.push_back(&h->cluster.counters());
   }
   c.checker = std::make_unique<upstream::HealthChecker>(*proactor_, *c.snapshot->config, c.boards,
-                                                        counters);
+                                                        counters, c.snapshot->sources);
   c.checker->start();
 }
 
@@ -393,6 +412,7 @@ void Worker::stop() {
 
 void Worker::join() {
   if (thread_.joinable()) thread_.join();
+  if (names_ != nullptr) names_->unsubscribe(namesChanged_);
 }
 
 void drainWorkers(std::vector<std::unique_ptr<Worker>>& workers, Duration delay, Duration timeout) {

@@ -27,6 +27,7 @@
 #include "proxy/route/route_table.h"
 #include "proxy/session/context.h"
 #include "proxy/upstream/cluster.h"
+#include "proxy/upstream/names.h"
 
 namespace ferry::runtime {
 
@@ -41,10 +42,14 @@ struct Snapshot {
   // Per cluster: its endpoints' health (active checks, ejections), shared by every worker. A
   // cluster kept by a reload keeps the board of the snapshot it was made for (ClusterHolder).
   std::vector<std::shared_ptr<upstream::HealthBoard>> health;
+  // Per cluster, per endpoint: where its addresses come from (upstream::NameDirectory::resolve).
+  // Empty (tests): IP literals use their own address, DNS names have none.
+  upstream::EndpointSources sources;
   // previous: the snapshot a reload replaces (its unchanged clusters' health boards carry over).
   static std::shared_ptr<const Snapshot> build(std::shared_ptr<const config::Config> c,
                                                std::string text = {},
-                                               const Snapshot* previous = nullptr);
+                                               const Snapshot* previous = nullptr,
+                                               upstream::EndpointSources sources = {});
 };
 
 class Worker final : session::ListenerContextOwner {
@@ -52,8 +57,10 @@ class Worker final : session::ListenerContextOwner {
   // bound: per listener, the address it is bound to. A listener configured with port 0 is bound
   // by the first worker to an ephemeral port, recorded there, and joined by the next workers
   // (they start one after another, so the vector is never written concurrently).
+  // names: told the worker's proactor, so that DNS changes reach its clusters (may be null).
   Worker(unsigned index, unsigned workers, std::shared_ptr<const Snapshot> snapshot,
-         metrics::Registry& registry, io::Backend backend, std::vector<io::Address>& bound);
+         metrics::Registry& registry, io::Backend backend, std::vector<io::Address>& bound,
+         upstream::NameDirectory* names = nullptr);
   ~Worker();
   // Starts the thread, which sets up its proactor and listeners; returns once they are up or
   // with the first error (e.g. a port in use).
@@ -126,6 +133,14 @@ class Worker final : session::ListenerContextOwner {
   // Worker 0: (re)starts the active health checks for the newest generation.
   void restartHealthChecks();
 
+  // Worker thread: a DNS name's addresses changed; every cluster of every generation (and of
+  // one being prepared) takes the new lists.
+  void refreshAddresses();
+  struct NamesChanged final : upstream::NameSubscriber {
+    Worker* worker = nullptr;
+    void onNamesChanged() override { worker->refreshAddresses(); }
+  };
+
   // Runs drainNow() on the worker's thread when posted there.
   struct DrainOp final : io::Operation {
     Worker* worker = nullptr;
@@ -139,6 +154,9 @@ class Worker final : session::ListenerContextOwner {
   io::Backend backendWanted_;
   std::vector<io::Address>& bound_;
   io::Backend backendUsed_ = io::Backend::kAuto;
+  upstream::NameDirectory* names_;
+  // Before proactor_: it may still sit in the stopped proactor's post queue when that goes.
+  NamesChanged namesChanged_;
   std::unique_ptr<io::Proactor> proactor_;
   std::unique_ptr<BufferPool> buffers_;
   std::unique_ptr<log::AccessLog> accessLog_;

@@ -585,8 +585,22 @@ class Exchanges {
     if (!admission.admitted()) co_return Outcome{Cause::kOverloaded};
     std::size_t ep = cluster.pick(hash_, std::span(tried_.data(), triedCount_));
     if (triedCount_ < tried_.size()) tried_[triedCount_++] = ep;
-    upstream::EndpointPool& pool = cluster.endpoint(ep);
-    rec_.upstream = pool.address();
+    // The endpoint's addresses as this worker last took them: one for an IP literal, a DNS
+    // name's answer, or none for a name not resolved yet: 503 at once (nothing to wait for),
+    // retried elsewhere as a connect failure would be, but not reported to outlier detection
+    // (reportAttempt skips the cause): no backend was tried, and ejecting a name that has no
+    // address changes nothing; it serves as soon as it resolves.
+    if (const upstream::AddressList* addrs = cluster.addresses(ep).get()) {
+      rec_.upstream = addrs->addresses.front();
+    } else {
+      rec_.upstream = io::Address();
+      upstreamFailed_ = true;  // another endpoint may take it (retry_on connect-failure)
+      facts.stage = upstream::AttemptFacts::Stage::kConnect;
+      facts.replayable = true;  // nothing of the request was let go of
+      FERRY_WARN_LIMITED("upstream {} of cluster {}: not resolved (DNS) yet",
+                         cluster.endpointName(ep), cc.name);
+      co_return Outcome{Cause::kUpstreamUnresolved};
+    }
     // The endpoint's pooled connection, a slot for a new one, or a wait in its queue.
     upstream::Lease lease;
     upstream::Cluster::Acquire got = co_await cluster.acquire(w_.proactor, ep, fresh, lease);
@@ -624,8 +638,25 @@ class Exchanges {
                                         ? std::span<const char>(proxyHdr, proxyLen)
                                         : std::span<const char>(head_.data(), head_.size());
       meter_->connectStart = w_.clock.now();
-      auto c = io::connect(w_.proactor, pool.address(), first, capped(cc.connectTimeout));
-      std::error_code err = (co_await c).ec;
+      std::error_code err;
+      bool firstSent = true;
+      const upstream::AddressList& addrs = *cluster.addresses(ep);
+      if (addrs.addresses.size() == 1) {
+        // One address (an IP literal): the first bytes ride the handshake.
+        auto c = io::connect(w_.proactor, addrs.addresses[0], first, capped(cc.connectTimeout));
+        err = (co_await c).ec;
+        if (!err) up = std::move(c.socket);
+      } else {
+        // A name's several addresses: connect_by_list within connect_timeout, then send.
+        upstream::Connected c = co_await upstream::connectTo(w_.proactor, cluster.addresses(ep),
+                                                             first, capped(cc.connectTimeout));
+        err = c.ec;
+        firstSent = c.firstSent;
+        if (!err) {
+          up = std::move(c.socket);
+          rec_.upstream = c.remote;
+        }
+      }
       if (err) {
         cluster.counters().connectFailures.add();
         FERRY_WARN_LIMITED("upstream {} of cluster {}: connect: {}", rec_.upstream.toString(),
@@ -633,19 +664,23 @@ class Exchanges {
         co_return Outcome{err == std::errc::timed_out && pastDeadline() ? Cause::kRequestTimeout
                                                                         : connectCause(err)};
       }
-      up = std::move(c.socket);
       cluster.counters().opened.add();
       meter_->holding = w_.clock.now();
       meter_->fresh = true;
-      facts.stage = upstream::AttemptFacts::Stage::kWritten;
-      io::TransmitElement els[2] = {io::TransmitElement::memory(head_.view()),
+      if (firstSent) facts.stage = upstream::AttemptFacts::Stage::kWritten;
+      // What the handshake did not carry: the PROXY header (if it did not ride it), the head,
+      // the body's first bytes.
+      io::TransmitElement els[3] = {io::TransmitElement::memory(proxyHdr, proxyLen),
+                                    io::TransmitElement::memory(head_.view()),
                                     io::TransmitElement::memory(body.data(), body.size())};
-      std::span<const io::TransmitElement> rest =
-          proxyLen > 0 ? std::span<const io::TransmitElement>(els, 2)
-                       : std::span<const io::TransmitElement>(els + 1, 1);
-      if (rest.back().length > 0 || rest.size() == 2) {
+      std::span<const io::TransmitElement> rest(els + (proxyLen > 0 ? 0 : 1),
+                                                els + 3);  // nothing rode the handshake
+      if (firstSent) rest = rest.subspan(1);
+      if (rest.back().length > 0 || rest.size() >= 2) {
         io::IoResult r = co_await io::transmit(w_.proactor, up.native(), rest, cc.responseTimeout);
         if (!r.ok()) {
+          facts.stage = !firstSent && r.bytes == 0 ? upstream::AttemptFacts::Stage::kUnwritten
+                                                   : upstream::AttemptFacts::Stage::kWritten;
           FERRY_WARN_LIMITED("upstream {}: send: {}", rec_.upstream.toString(), r.ec.message());
           co_return Outcome{Cause::kUpstreamSendFailed};
         }

@@ -35,6 +35,7 @@ int statusFor(Cause c) {
     case Cause::kNoHealthyUpstream:
     case Cause::kOverloaded:
     case Cause::kQueueTimeout:
+    case Cause::kUpstreamUnresolved:
       return 503;
     case Cause::kUpstreamConnectRefused:
     case Cause::kUpstreamConnectFailed:
@@ -89,6 +90,8 @@ std::string_view causeName(Cause c) {
       return "upstream_connect_timeout";
     case Cause::kUpstreamConnectFailed:
       return "upstream_connect_failed";
+    case Cause::kUpstreamUnresolved:
+      return "upstream_unresolved";
     case Cause::kUpstreamSendFailed:
       return "upstream_send_failed";
     case Cause::kUpstreamResetBeforeResponse:
@@ -113,6 +116,7 @@ std::optional<upstream::RetryReason> retryReasonOf(Cause c) {
       return upstream::RetryReason::kRefused;
     case Cause::kUpstreamConnectTimeout:
     case Cause::kUpstreamConnectFailed:
+    case Cause::kUpstreamUnresolved:  // nothing was sent: another endpoint may take it
       return upstream::RetryReason::kConnectFailure;
     case Cause::kUpstreamSendFailed:
     case Cause::kUpstreamResetBeforeResponse:

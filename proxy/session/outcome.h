@@ -33,6 +33,7 @@ enum class Cause : std::uint8_t {
   kUpstreamConnectRefused,       // the backend refused the connection: 502
   kUpstreamConnectTimeout,       // the connect did not finish within connect_timeout: 504
   kUpstreamConnectFailed,        // any other connect error (unreachable, no route): 502
+  kUpstreamUnresolved,           // the endpoint is a DNS name with no address yet: 503 at once
   kUpstreamSendFailed,           // writing the request to the backend failed: 502
   kUpstreamResetBeforeResponse,  // the backend reset or closed before a response head: 502
   kUpstreamResponseTimeout,      // no response byte within response_timeout: 504

@@ -34,22 +34,39 @@ Task<void> serveTcp(WorkerContext& w, ListenerContext& l, io::Socket client, io:
   io::Address upAddr;
   std::string_view cause = "ok";
   for (std::size_t attempt = 0; attempt < cluster.size() && !up; ++attempt) {
-    upstream::EndpointPool& ep = cluster.endpoint(cluster.pick());
-    upAddr = ep.address();
+    std::size_t ep = cluster.pick();
+    // Every address of the endpoint (one for an IP literal; a DNS name's answer, connected by
+    // list), or none yet for a name not resolved: the next endpoint is tried.
+    std::shared_ptr<const upstream::AddressList> addrs = cluster.addresses(ep);
+    if (!addrs) {
+      upAddr = io::Address();
+      cause = "upstream_unresolved";
+      FERRY_WARN_LIMITED("tcp listener {}: upstream {}: not resolved (DNS) yet", cfg.name,
+                         cluster.endpointName(ep));
+      continue;
+    }
+    upAddr = addrs->addresses.front();
     char hdr[http::kProxyV1MaxBytes + 64];
     std::size_t hdrLen = encodeProxyHeader(cluster.config(), client, peer, hdr, sizeof(hdr));
-    auto c = io::connect(w.proactor, upAddr, std::span<const char>(hdr, hdrLen),
-                         cluster.config().connectTimeout);
-    io::IoResult r = co_await c;
-    if (r.ok()) {
+    std::span<const char> first(hdr, hdrLen);
+    upstream::Connected c = co_await upstream::connectTo(w.proactor, std::move(addrs), first,
+                                                         cluster.config().connectTimeout);
+    if (!c.ec && !c.firstSent && hdrLen > 0) {  // connected by list: the PROXY header follows
+      io::TransmitElement el = io::TransmitElement::memory(hdr, hdrLen);
+      c.ec = (co_await io::transmit(w.proactor, c.socket.native(), std::span(&el, 1),
+                                    cluster.config().connectTimeout))
+                 .ec;
+    }
+    if (!c.ec) {
       up = std::move(c.socket);
+      upAddr = c.remote;
       cluster.counters().opened.add();
       break;
     }
     cluster.counters().connectFailures.add();
-    cause = r.ec == std::errc::timed_out ? "upstream_connect_timeout" : "upstream_connect_failed";
-    log::warn("tcp listener {}: upstream {}: connect: {}", cfg.name, upAddr.toString(),
-              r.ec.message());
+    cause = c.ec == std::errc::timed_out ? "upstream_connect_timeout" : "upstream_connect_failed";
+    log::warn("tcp listener {}: upstream {}: connect: {}", cfg.name, cluster.endpointName(ep),
+              c.ec.message());
   }
   TunnelResult t;
   if (up) {

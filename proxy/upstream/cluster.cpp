@@ -5,6 +5,7 @@
 #include "proxy/common/assert.h"
 #include "proxy/common/log.h"
 #include "proxy/io/awaitables.h"
+#include "proxy/io/connect_by_list.h"
 
 namespace ferry::upstream {
 
@@ -33,10 +34,7 @@ std::shared_ptr<const balance::BalancerFactory> makeBalancerFactory(
   }
   b.slowStart.window = c.balance.slowStart;
   std::vector<balance::EndpointSpec> specs;
-  for (std::size_t i = 0; i < c.endpoints.size(); ++i) {
-    std::uint32_t w = i < c.weightedEndpoints.size() ? c.weightedEndpoints[i].weight : 1;
-    specs.push_back({c.endpoints[i].toString(), w});
-  }
+  for (const config::EndpointConfig& e : c.endpoints) specs.push_back({e.address, e.weight});
   return balance::BalancerFactory::build(b, specs);
 }
 
@@ -51,8 +49,68 @@ PoolLimits poolLimits(const config::ClusterConfig& c) {
   return l;
 }
 
+namespace {
+// connect_by_list as an awaitable: the operation lives in the awaiting coroutine's frame.
+class ListConnect final : public io::ConnectByListOp {
+ public:
+  explicit ListConnect(io::Proactor& p) : proactor_(p) {}
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) {
+    handle_ = h;
+    io::connectByList(proactor_, *this);
+  }
+  std::error_code await_resume() const noexcept { return ec_; }
+  void onComplete(std::error_code ec, std::size_t) override {
+    ec_ = ec;
+    handle_.resume();
+  }
+
+ private:
+  io::Proactor& proactor_;
+  std::coroutine_handle<> handle_;
+  std::error_code ec_;
+};
+}  // namespace
+
+Task<Connected> connectTo(io::Proactor& p, std::shared_ptr<const AddressList> list,
+                          std::span<const char> first, Duration timeout) {
+  Connected out;
+  if (!list || list->addresses.empty()) {
+    out.ec = std::make_error_code(std::errc::host_unreachable);
+    co_return out;
+  }
+  if (list->addresses.size() == 1) {
+    auto c = io::connect(p, list->addresses[0], first, timeout);
+    out.ec = (co_await c).ec;
+    if (!out.ec) {
+      out.socket = std::move(c.socket);
+      out.remote = list->addresses[0];
+      out.firstSent = true;
+    }
+    co_return out;
+  }
+  ListConnect c(p);
+  c.addresses = list->addresses;
+  c.timeout = timeout;         // the whole operation
+  c.attemptTimeout = timeout;  // a hanging address is passed by the stagger, not by its own bound
+  out.ec = co_await c;
+  if (!out.ec) {
+    out.socket = std::move(c.socket);
+    out.remote = c.remote;
+  }
+  co_return out;
+}
+
 void Lease::giveBack(TimePoint now, Duration keepAlive) {
   if (pool_ == nullptr) return;
+  if (epochNow_ != nullptr && *epochNow_ != epoch_) {
+    // An address left the endpoint's list meanwhile: this connection may lead to it.
+    EndpointPool* p = pool_;
+    pool_ = nullptr;
+    p->release(std::move(conn_), CloseReason::kRetired);
+    conn_ = PooledConnection{};
+    return;
+  }
   EndpointPool* p = pool_;
   pool_ = nullptr;
   p->giveBack(std::move(conn_), now, keepAlive);
@@ -128,13 +186,57 @@ Cluster::Cluster(const config::ClusterConfig& cfg, const balance::BalancerFactor
       health_(cfg.endpoints.size()) {
   PoolLimits limits = poolLimits(cfg);
   endpoints_.reserve(cfg.endpoints.size());
-  for (const io::Address& a : cfg.endpoints) endpoints_.emplace_back(a, limits, counters_);
+  eps_.resize(cfg.endpoints.size());
+  for (std::size_t i = 0; i < cfg.endpoints.size(); ++i) {
+    const config::EndpointConfig& e = cfg.endpoints[i];
+    // A name's pool has no one address: the pool keeps the endpoint's connections, whichever
+    // address each reached.
+    endpoints_.emplace_back(e.literal.value_or(io::Address()), limits, counters_);
+    if (e.literal) {
+      eps_[i].source = ResolvedName::fixed(*e.literal);
+      eps_[i].list = eps_[i].source->current();
+    }
+  }
+}
+
+void Cluster::attachSources(std::span<const std::shared_ptr<ResolvedName>> sources) {
+  for (std::size_t i = 0; i < eps_.size() && i < sources.size(); ++i) {
+    if (sources[i]) eps_[i].source = sources[i];
+  }
+  refreshAddresses();
+}
+
+std::size_t Cluster::refreshAddresses() {
+  std::size_t changed = 0;
+  for (std::size_t i = 0; i < eps_.size(); ++i) {
+    Addresses& a = eps_[i];
+    if (!a.source) continue;
+    std::shared_ptr<const AddressList> now = a.source->current();
+    if (now == a.list) continue;
+    ++changed;
+    bool lost = false;
+    if (a.list) {
+      for (const io::Address& old : a.list->addresses) {
+        if (!now ||
+            std::find(now->addresses.begin(), now->addresses.end(), old) == now->addresses.end()) {
+          lost = true;
+        }
+      }
+    }
+    a.list = std::move(now);
+    if (lost) {
+      ++a.epoch;
+      endpoints_[i].closeIdle();
+    }
+  }
+  return changed;
 }
 
 Cluster::Cluster(Cluster&& o) noexcept
     : cfg_(o.cfg_),
       counters_(o.counters_),
       endpoints_(std::move(o.endpoints_)),
+      eps_(std::move(o.eps_)),
       balancer_(std::move(o.balancer_)),
       active_(std::move(o.active_)),
       board_(std::move(o.board_)),
@@ -182,27 +284,35 @@ void Cluster::upkeep() {
 
 Task<void> Cluster::warm(std::size_t ep) {
   EndpointPool& pool = endpoints_[ep];
-  auto c = io::connect(*proactor_, pool.address(), {}, cfg_->connectTimeout);
-  io::IoResult r = co_await c;
+  std::uint64_t epoch = eps_[ep].epoch;
   PooledConnection conn;
-  if (r.ok()) {
+  if (!eps_[ep].list) {  // a name not resolved yet: nothing to open
+    pool.addWarm(std::move(conn), clock_.now());
+    co_return;
+  }
+  Connected c = co_await connectTo(*proactor_, eps_[ep].list, {}, cfg_->connectTimeout);
+  if (!c.ec && eps_[ep].epoch == epoch) {
     counters_->opened.add();
     counters_->warmOpened.add();
     conn.socket = std::move(c.socket);
-  } else {
+  } else if (c.ec) {
     counters_->connectFailures.add();
-    log::debug("cluster {}: warm connection to {}: {}", cfg_->name, pool.address().toString(),
-               r.ec.message());
+    log::debug("cluster {}: warm connection to {}: {}", cfg_->name, endpointName(ep),
+               c.ec.message());
   }
   pool.addWarm(std::move(conn), clock_.now());
 }
 
 std::size_t Cluster::adoptPools(Cluster& old) {
   std::size_t moved = 0;
-  for (EndpointPool& from : old.endpoints_) {
-    for (EndpointPool& to : endpoints_) {
-      if (to.address() == from.address()) {
-        moved += from.moveIdleTo(to);
+  for (std::size_t i = 0; i < old.endpoints_.size(); ++i) {
+    for (std::size_t k = 0; k < endpoints_.size(); ++k) {
+      // The same endpoint, and no address it had is gone: its connections are still good.
+      const auto& a = eps_[k].list;
+      const auto& b = old.eps_[i].list;
+      bool same = a == b || (a && b && a->addresses == b->addresses);
+      if (endpointName(k) == old.endpointName(i) && same) {
+        moved += old.endpoints_[i].moveIdleTo(endpoints_[k]);
         break;
       }
     }
@@ -247,6 +357,8 @@ Task<Cluster::Acquire> Cluster::acquire(io::Proactor& p, std::size_t ep, bool fr
   start(p);
   EndpointPool& pool = endpoints_[ep];
   lease.drop();
+  lease.epoch_ = eps_[ep].epoch;
+  lease.epochNow_ = &eps_[ep].epoch;
   for (;;) {
     PooledConnection conn;
     EndpointPool::Take t = pool.take(clock_.now(), fresh, conn);
@@ -328,7 +440,7 @@ void Cluster::report(std::size_t ep, OutlierDetector::Result r) {
   if (outlier_.report(ep, r, now, *board_)) {
     counters_->ejections.add();
     log::warn("outlier detection: endpoint {} of cluster {} ejected for {} ms (ejection {})",
-              endpoints_[ep].address().toString(), cfg_->name,
+              endpointName(ep), cfg_->name,
               std::chrono::duration_cast<std::chrono::milliseconds>(board_->ejectedUntil(ep) - now)
                   .count(),
               board_->timesEjected(ep));

@@ -13,6 +13,8 @@
 #include <atomic>
 #include <cstddef>
 #include <memory>
+#include <span>
+#include <string>
 #include <vector>
 
 #include "proxy/balance/balancer.h"
@@ -25,6 +27,7 @@
 #include "proxy/upstream/health.h"
 #include "proxy/upstream/outlier.h"
 #include "proxy/upstream/pool.h"
+#include "proxy/upstream/resolver.h"
 #include "proxy/upstream/retry.h"
 
 namespace ferry::upstream {
@@ -35,6 +38,21 @@ std::shared_ptr<const balance::BalancerFactory> makeBalancerFactory(const config
 
 // The pool limits a cluster's config sets.
 PoolLimits poolLimits(const config::ClusterConfig& c);
+
+// What connecting to an endpoint gave (connectTo).
+struct Connected {
+  std::error_code ec;
+  io::Socket socket;
+  io::Address remote;      // the address that answered
+  bool firstSent = false;  // `first` rode the handshake (one address); else the caller sends it
+};
+
+// Connects to one of list's addresses. With exactly one (an IP literal), connect_ex with `first`
+// riding the handshake, bounded by timeout; with several, connect_by_list (best first, RFC 8305
+// stagger) bounded by timeout in all, and `first` is left to the caller. An empty or null list
+// fails at once with host_unreachable. Worker thread; list is pinned for the connect's life.
+Task<Connected> connectTo(io::Proactor& p, std::shared_ptr<const AddressList> list,
+                          std::span<const char> first, Duration timeout);
 
 // A request's hold on one endpoint's pool: a reserved slot, then its connection. Destroyed or
 // dropped without giveBack(), the connection closes and the slot goes to the next waiter.
@@ -62,6 +80,10 @@ class Lease {
   EndpointPool* pool_ = nullptr;
   PooledConnection conn_;
   bool reused_ = false;
+  // The endpoint's address epoch when the lease began, and where its current one is: a
+  // connection given back after an address left the endpoint's list is closed, not pooled.
+  std::uint64_t epoch_ = 0;
+  const std::uint64_t* epochNow_ = nullptr;
 };
 
 class Cluster {
@@ -93,6 +115,22 @@ class Cluster {
   void begin(std::size_t ep) { ++active_[ep]; }
   void end(std::size_t ep) { --active_[ep]; }
   EndpointPool& endpoint(std::size_t i) { return endpoints_[i]; }
+  // Endpoint i's name: its address as configured, normalized ("10.0.0.1:80", "api.internal:80").
+  const std::string& endpointName(std::size_t i) const { return cfg_->endpoints[i].address; }
+
+  // ---- Addresses (resolver.h) ----
+  // Endpoint i's addresses now, in connect_by_list order: one for an IP literal; null for a DNS
+  // name not resolved yet. Worker thread; a caller that connects keeps a copy for the connect.
+  const std::shared_ptr<const AddressList>& addresses(std::size_t i) const { return eps_[i].list; }
+  // Where the endpoints' addresses come from (per endpoint, in config order; the runtime's
+  // NameDirectory): a name's shared watch, or a literal's fixed list. Until attached, a DNS name
+  // has no addresses. Setup only, on the owning worker.
+  void attachSources(std::span<const std::shared_ptr<ResolvedName>> sources);
+  // Takes each name's latest list (the worker calls it when the resolver says one changed: a
+  // safe point, between requests' steps). An endpoint whose new list lacks an address of its
+  // old one closes its idle connections, and connections in use are closed when given back:
+  // new requests reach only current addresses. Returns how many endpoints changed.
+  std::size_t refreshAddresses();
   // This worker's metric cells per endpoint (metrics::Registry::endpointsOf), set by the runtime
   // before the cluster serves; null for an endpoint without cells.
   void setEndpointCells(std::vector<metrics::EndpointCounters*> cells) {
@@ -109,7 +147,7 @@ class Cluster {
   bool admit();
   void finish();
 
-  // Reload (pools are keyed by endpoint address, not by position): moves the idle connections
+  // Reload (pools are keyed by endpoint name, not by position): moves the idle connections
   // of every endpoint of `old` that this cluster also has into this cluster's pool, and
   // retires `old` (its remaining idle connections close, its requests in flight finish and
   // their connections close when given back, its upkeep stops). Destroy `old` once quiescent().
@@ -153,9 +191,17 @@ class Cluster {
   // Refreshes health_ from the board when its version changed or an ejection ran out.
   void refreshHealth(TimePoint now);
 
+  // An endpoint's addresses as this worker sees them.
+  struct Addresses {
+    std::shared_ptr<ResolvedName> source;     // null: a name with no source attached
+    std::shared_ptr<const AddressList> list;  // null: not resolved yet
+    std::uint64_t epoch = 0;                  // +1 each time an address leaves the list
+  };
+
   const config::ClusterConfig* cfg_;
   metrics::ClusterCounters* counters_;
   std::vector<EndpointPool> endpoints_;
+  std::vector<Addresses> eps_;  // per endpoint; never resized (leases point at epochs)
   std::unique_ptr<balance::Balancer> balancer_;
   std::vector<std::uint32_t> active_;
   SteadyClock clock_;

@@ -5,6 +5,7 @@
 
 #include "proxy/common/log.h"
 #include "proxy/io/awaitables.h"
+#include "proxy/upstream/cluster.h"
 
 namespace ferry::upstream {
 
@@ -93,8 +94,9 @@ struct HealthChecker::Loop {
   const config::ClusterConfig* cluster = nullptr;
   const config::HealthCheckConfig* check = nullptr;
   std::size_t endpoint = 0;
-  io::Address address;
-  std::string request;  // the HTTP check's request, built once
+  std::string name;                      // the endpoint's, for logs
+  std::shared_ptr<ResolvedName> source;  // its addresses now; null: none (an unattached name)
+  std::string request;                   // the HTTP check's request, built once
   HealthBoard* board = nullptr;
   metrics::ClusterCounters* counters = nullptr;
   CheckCounter counter{1, 1};
@@ -104,7 +106,8 @@ struct HealthChecker::Loop {
 
 HealthChecker::HealthChecker(io::Proactor& p, const config::Config& config,
                              std::span<const std::shared_ptr<HealthBoard>> boards,
-                             std::span<metrics::ClusterCounters* const> counters)
+                             std::span<metrics::ClusterCounters* const> counters,
+                             std::span<const std::vector<std::shared_ptr<ResolvedName>>> sources)
     : proactor_(p), config_(config) {
   for (std::size_t c = 0; c < config.clusters.size() && c < boards.size(); ++c) {
     const config::ClusterConfig& cc = config.clusters[c];
@@ -115,12 +118,18 @@ HealthChecker::HealthChecker(io::Proactor& p, const config::Config& config,
       l->cluster = &cc;
       l->check = &hc;
       l->endpoint = e;
-      l->address = cc.endpoints[e];
+      const config::EndpointConfig& ep = cc.endpoints[e];
+      l->name = ep.address;
+      if (c < sources.size() && e < sources[c].size() && sources[c][e]) {
+        l->source = sources[c][e];
+      } else if (ep.literal) {
+        l->source = ResolvedName::fixed(*ep.literal);
+      }
       l->board = boards[c].get();
       l->counters = c < counters.size() ? counters[c] : nullptr;
       l->counter = CheckCounter(hc.healthyThreshold, hc.unhealthyThreshold);
       if (hc.type == config::HealthCheckType::kHttp) {
-        std::string host = hc.host.empty() ? l->address.toString() : hc.host;
+        std::string host = hc.host.empty() ? ep.address : hc.host;
         l->request = "GET " + hc.path + " HTTP/1.1\r\nHost: " + host +
                      "\r\nUser-Agent: ferry-health-check\r\nConnection: close\r\n\r\n";
       }
@@ -163,11 +172,11 @@ Task<void> HealthChecker::run(Loop& l) {
         }
       }
       if (l.counter.healthy()) {
-        log::info("health check: endpoint {} of cluster {} is healthy again", l.address.toString(),
+        log::info("health check: endpoint {} of cluster {} is healthy again", l.name,
                   l.cluster->name);
       } else {
-        log::warn("health check: endpoint {} of cluster {} is unhealthy ({} failed checks)",
-                  l.address.toString(), l.cluster->name, l.check->unhealthyThreshold);
+        log::warn("health check: endpoint {} of cluster {} is unhealthy ({} failed checks)", l.name,
+                  l.cluster->name, l.check->unhealthyThreshold);
       }
     }
     auto timer = io::sleepFor(proactor_, l.check->interval);
@@ -183,11 +192,20 @@ Task<bool> HealthChecker::checkOnce(Loop& l) {
   SteadyClock clock;
   TimePoint deadline = clock.now() + hc.timeout;
   std::span<const char> first(l.request.data(), l.request.size());
-  auto c = io::connect(proactor_, l.address, first, hc.timeout);
-  io::IoResult cr = co_await c;
-  if (!cr.ok()) co_return false;
+  std::shared_ptr<const AddressList> list = l.source ? l.source->current() : nullptr;
+  if (!list) co_return false;  // a name not resolved yet: nothing can answer the check
+  Connected c = co_await connectTo(proactor_, std::move(list), first, hc.timeout);
+  if (c.ec) co_return false;
   io::Socket s = std::move(c.socket);
   if (hc.type == config::HealthCheckType::kTcp) co_return true;
+  if (!c.firstSent && !first.empty()) {
+    io::TransmitElement el = io::TransmitElement::memory(first.data(), first.size());
+    TimePoint now = clock.now();
+    if (now >= deadline) co_return false;
+    io::IoResult w = co_await io::transmit(proactor_, s.native(), std::span(&el, 1),
+                                           std::max<Duration>(deadline - now, milliseconds(1)));
+    if (!w.ok()) co_return false;
+  }
   // The status line: read until it is complete (or the reply buffer is full).
   std::size_t have = 0;
   for (;;) {
@@ -227,7 +245,8 @@ void appendEscaped(std::string& out, std::string_view s) {
 }  // namespace
 
 std::string clustersJson(const config::Config& config,
-                         std::span<const std::shared_ptr<HealthBoard>> boards, TimePoint now) {
+                         std::span<const std::shared_ptr<HealthBoard>> boards, TimePoint now,
+                         std::span<const std::vector<std::shared_ptr<ResolvedName>>> sources) {
   std::string out = "{\"clusters\":[";
   for (std::size_t c = 0; c < config.clusters.size(); ++c) {
     const config::ClusterConfig& cc = config.clusters[c];
@@ -241,8 +260,8 @@ std::string clustersJson(const config::Config& config,
     out += ",\"outlier_detection\":";
     out += cc.outlierDetection ? "true" : "false";
     out += ",\"endpoints\":[";
-    for (std::size_t e = 0; e < cc.weightedEndpoints.size(); ++e) {
-      const config::EndpointConfig& ep = cc.weightedEndpoints[e];
+    for (std::size_t e = 0; e < cc.endpoints.size(); ++e) {
+      const config::EndpointConfig& ep = cc.endpoints[e];
       bool have = b != nullptr && e < b->size();
       bool healthy = !have || b->checkedHealthy(e);
       TimePoint until = have ? b->ejectedUntil(e) : TimePoint{};
@@ -251,7 +270,7 @@ std::string clustersJson(const config::Config& config,
                           : std::chrono::milliseconds(0);
       if (e > 0) out += ',';
       out += "{\"address\":\"";
-      appendEscaped(out, ep.address.toString());
+      appendEscaped(out, ep.address);
       out += "\",\"weight\":" + std::to_string(ep.weight);
       out += ",\"health\":\"";
       out += healthy ? "healthy" : "unhealthy";
@@ -259,6 +278,26 @@ std::string clustersJson(const config::Config& config,
       out += ejected ? "true" : "false";
       out += ",\"ejected_for_ms\":" + std::to_string(left.count());
       out += ",\"times_ejected\":" + std::to_string(have ? b->timesEjected(e) : 0);
+      const ResolvedName* src =
+          c < sources.size() && e < sources[c].size() ? sources[c][e].get() : nullptr;
+      std::shared_ptr<const AddressList> list = src != nullptr ? src->current() : nullptr;
+      out += ",\"dns\":";
+      out += ep.isName() ? "true" : "false";
+      out += ",\"resolved\":[";
+      if (list) {
+        for (std::size_t k = 0; k < list->addresses.size(); ++k) {
+          if (k > 0) out += ',';
+          out += '"' + list->addresses[k].toString() + '"';
+        }
+      } else if (ep.literal) {
+        out += '"' + ep.literal->toString() + '"';
+      }
+      out += ']';
+      if (ep.isName()) {
+        out += ",\"dns_generation\":" + std::to_string(list ? list->generation : 0);
+        out += ",\"dns_resolutions\":" + std::to_string(src != nullptr ? src->attempts() : 0);
+        out += ",\"dns_failures\":" + std::to_string(src != nullptr ? src->failures() : 0);
+      }
       out += '}';
     }
     out += "]}";

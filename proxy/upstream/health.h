@@ -27,6 +27,7 @@
 #include "proxy/config/config.h"
 #include "proxy/io/proactor.h"
 #include "proxy/metrics/metrics.h"
+#include "proxy/upstream/resolver.h"
 
 namespace ferry::upstream {
 
@@ -97,10 +98,13 @@ class CheckCounter {
 // outlive it (they belong to the worker's snapshot).
 class HealthChecker {
  public:
-  // boards[i] and counters[i] belong to config.clusters[i].
+  // boards[i], counters[i] and sources[i] belong to config.clusters[i]; sources[i][e] is where
+  // endpoint e's addresses come from (NameDirectory), read at every check; without it an IP
+  // literal is checked at its address and a DNS name fails its checks (no address).
   HealthChecker(io::Proactor& p, const config::Config& config,
                 std::span<const std::shared_ptr<HealthBoard>> boards,
-                std::span<metrics::ClusterCounters* const> counters);
+                std::span<metrics::ClusterCounters* const> counters,
+                std::span<const std::vector<std::shared_ptr<ResolvedName>>> sources = {});
   ~HealthChecker();
   HealthChecker(const HealthChecker&) = delete;
   HealthChecker& operator=(const HealthChecker&) = delete;
@@ -126,10 +130,15 @@ class HealthChecker {
 // Every cluster's endpoints as JSON, for the admin listener's GET /clusters:
 // {"clusters":[{"name":"c","healthy_panic_threshold":50,"endpoints":[{"address":"127.0.0.1:8081",
 //   "weight":1,"health":"healthy"|"unhealthy","ejected":false,"ejected_for_ms":0,
-//   "times_ejected":0}, ...]}, ...]}
-// boards[i] belongs to config.clusters[i] (a missing or null board reads as all healthy).
-// Any thread (it only reads the boards' atomics); allocates (admin path, not the request path).
+//   "times_ejected":0,"dns":false,"resolved":["127.0.0.1:8081"]}, ...]}, ...]}
+// "address" is the endpoint's name as configured; "resolved" its addresses now (connect_by_list
+// order; empty for a DNS name not resolved yet); a DNS name also has "dns_generation",
+// "dns_resolutions" and "dns_failures".
+// boards[i] and sources[i] belong to config.clusters[i] (a missing or null board reads as all
+// healthy; without sources a literal shows its address, a name none).
+// Any thread (it only reads atomics); allocates (admin path, not the request path).
 std::string clustersJson(const config::Config& config,
-                         std::span<const std::shared_ptr<HealthBoard>> boards, TimePoint now);
+                         std::span<const std::shared_ptr<HealthBoard>> boards, TimePoint now,
+                         std::span<const std::vector<std::shared_ptr<ResolvedName>>> sources = {});
 
 }  // namespace ferry::upstream

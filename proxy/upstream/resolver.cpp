@@ -141,6 +141,7 @@ struct Resolver::Impl {
   std::vector<std::shared_ptr<ResolvedName>> names;  // guarded by mu
   std::atomic<bool> stop{false};
   std::thread thread;
+  std::optional<std::string> newServers;  // guarded by mu: setNameservers' list, not yet applied
 
   // One query in flight: keeps its name alive until c-ares calls back.
   struct Query {
@@ -149,6 +150,15 @@ struct Resolver::Impl {
   };
 
   void run();
+  void applyServers();
+  Duration minOf(const ResolvedName& n) const {
+    std::int64_t v = n.minRefreshNs_.load(std::memory_order_relaxed);
+    return v > 0 ? Duration(std::chrono::nanoseconds(v)) : opts.minRefresh;
+  }
+  Duration maxOf(const ResolvedName& n) const {
+    std::int64_t v = n.maxRefreshNs_.load(std::memory_order_relaxed);
+    return v > 0 ? Duration(std::chrono::nanoseconds(v)) : opts.maxRefresh;
+  }
   void startQuery(const std::shared_ptr<ResolvedName>& n);
   void finish(ResolvedName& n, int status, ares_addrinfo* res);
   static void onResult(void* arg, int status, int timeouts, ares_addrinfo* res);
@@ -193,13 +203,14 @@ void Resolver::Impl::finish(ResolvedName& n, int status, ares_addrinfo* res) {
   if (found.empty()) {
     n.failures_.fetch_add(1, std::memory_order_relaxed);
     const char* why = status == ARES_SUCCESS ? "no addresses" : ares_strerror(status);
+    Duration minRefresh = minOf(n);
     if (!n.failing_) {
       log::warn("dns: {} does not resolve ({}); keeping its last {} address(es)", n.host(), why,
                 cur ? cur->addresses.size() : 0);
       n.failing_ = true;
-      n.retryDelay_ = opts.minRefresh;
+      n.retryDelay_ = minRefresh;
     } else {
-      n.retryDelay_ = std::min(n.retryDelay_ * 2, std::max(opts.minRefresh, opts.maxRefresh));
+      n.retryDelay_ = std::min(n.retryDelay_ * 2, std::max(minRefresh, maxOf(n)));
     }
     n.nextAt_ = now + n.retryDelay_;
     return;
@@ -210,18 +221,55 @@ void Resolver::Impl::finish(ResolvedName& n, int status, ares_addrinfo* res) {
   list->host = n.host();
   list->port = n.port();
   list->addresses = orderForConnect(found);
-  list->ttl = clampTtl(ttl, opts.minRefresh, opts.maxRefresh);
+  list->ttl = clampTtl(ttl, minOf(n), maxOf(n));
   n.nextAt_ = now + list->ttl;
-  if (cur && cur->addresses == list->addresses) return;  // unchanged: nothing to hand out
+  // Unchanged (as a set: a server that rotates its answers changes nothing): nothing to hand out.
+  if (cur && cur->addresses.size() == list->addresses.size() &&
+      std::all_of(list->addresses.begin(), list->addresses.end(), [&](const io::Address& a) {
+        return std::find(cur->addresses.begin(), cur->addresses.end(), a) != cur->addresses.end();
+      })) {
+    return;
+  }
   list->generation = cur ? cur->generation + 1 : 1;
   std::shared_ptr<const AddressList> published = std::move(list);
   n.list_.store(published);
   if (n.onChange_) n.onChange_(published);
 }
 
+void Resolver::Impl::applyServers() {
+  std::string csv;
+  {
+    std::lock_guard lock(mu);
+    if (!newServers) return;
+    csv = std::move(*newServers);
+    newServers.reset();
+  }
+  int rc = ARES_SUCCESS;
+  if (csv.empty()) {
+    // Back to the system's servers: read them as a new channel would, then take its list.
+    ares_channel fresh = nullptr;
+    ares_addr_port_node* servers = nullptr;
+    rc = ares_init(&fresh);
+    if (rc == ARES_SUCCESS) rc = ares_get_servers_ports(fresh, &servers);
+    if (rc == ARES_SUCCESS) rc = ares_set_servers_ports(channel, servers);
+    if (servers != nullptr) ares_free_data(servers);
+    if (fresh != nullptr) ares_destroy(fresh);
+  } else {
+    rc = ares_set_servers_ports_csv(channel, csv.c_str());
+  }
+  if (rc != ARES_SUCCESS) {
+    log::error("dns: name servers '{}': {}; keeping the previous ones", csv, ares_strerror(rc));
+    return;
+  }
+  log::info("dns: name servers now {}", csv.empty() ? std::string("the system's") : csv);
+  std::lock_guard lock(mu);
+  for (const auto& n : names) n->nextAt_ = TimePoint{};  // ask the new servers at once
+}
+
 void Resolver::Impl::run() {
   std::vector<std::shared_ptr<ResolvedName>> due;
   while (!stop.load()) {
+    applyServers();
     TimePoint now = std::chrono::steady_clock::now();
     TimePoint earliest = now + seconds(3600);
     due.clear();
@@ -313,10 +361,14 @@ Resolver::~Resolver() {
 }
 
 std::shared_ptr<ResolvedName> Resolver::watch(std::string host, std::uint16_t port,
-                                              ChangeCallback onChange) {
+                                              ChangeCallback onChange, Duration minRefresh,
+                                              Duration maxRefresh) {
   auto n = std::make_shared<ResolvedName>(std::move(host), port);
   n->onChange_ = std::move(onChange);
-  n->retryDelay_ = opts_.minRefresh;
+  if (minRefresh > Duration::zero() && maxRefresh > Duration::zero()) {
+    setRefresh(*n, minRefresh, maxRefresh);
+  }
+  n->retryDelay_ = minRefresh > Duration::zero() ? minRefresh : opts_.minRefresh;
   {
     std::lock_guard lock(impl_->mu);
     impl_->names.push_back(n);
@@ -328,6 +380,32 @@ std::shared_ptr<ResolvedName> Resolver::watch(std::string host, std::uint16_t po
 void Resolver::unwatch(const std::shared_ptr<ResolvedName>& name) {
   std::lock_guard lock(impl_->mu);
   std::erase(impl_->names, name);
+}
+
+void Resolver::setRefresh(ResolvedName& name, Duration min, Duration max) {
+  name.minRefreshNs_.store(std::chrono::duration_cast<std::chrono::nanoseconds>(min).count(),
+                           std::memory_order_relaxed);
+  name.maxRefreshNs_.store(std::chrono::duration_cast<std::chrono::nanoseconds>(max).count(),
+                           std::memory_order_relaxed);
+}
+
+void Resolver::setNameservers(std::string nameservers) {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->newServers = std::move(nameservers);
+  }
+  impl_->waker.wake();
+}
+
+std::shared_ptr<ResolvedName> ResolvedName::fixed(const io::Address& address) {
+  auto n = std::make_shared<ResolvedName>(address.host(), address.port());
+  auto list = std::make_shared<AddressList>();
+  list->host = n->host();
+  list->port = n->port();
+  list->addresses.push_back(address);
+  list->generation = 1;
+  n->list_.store(std::shared_ptr<const AddressList>(std::move(list)));
+  return n;
 }
 
 }  // namespace ferry::upstream

@@ -57,10 +57,15 @@ struct ResolverOptions {
 class ResolvedName {
  public:
   ResolvedName(std::string host, std::uint16_t port) : host_(std::move(host)), port_(port) {}
+  // An IP literal's fixed list of one address (generation 1), never resolved: endpoints that
+  // are literals and names are then read the same way.
+  static std::shared_ptr<ResolvedName> fixed(const io::Address& address);
   const std::string& host() const { return host_; }
   std::uint16_t port() const { return port_; }
   // The latest address list, or null before the first successful resolution. Any thread.
   std::shared_ptr<const AddressList> current() const { return list_.load(); }
+  // Publishes list as the current one (the resolver thread; tests play the resolver with it).
+  void publish(std::shared_ptr<const AddressList> list) { list_.store(std::move(list)); }
   // Resolutions finished, and how many of them failed. Any thread.
   std::uint64_t attempts() const { return attempts_.load(std::memory_order_relaxed); }
   std::uint64_t failures() const { return failures_.load(std::memory_order_relaxed); }
@@ -72,6 +77,9 @@ class ResolvedName {
   std::atomic<std::shared_ptr<const AddressList>> list_;
   std::atomic<std::uint64_t> attempts_{0};
   std::atomic<std::uint64_t> failures_{0};
+  // This name's dns_refresh bounds (Resolver::setRefresh), in nanoseconds; 0: the resolver's.
+  std::atomic<std::int64_t> minRefreshNs_{0};
+  std::atomic<std::int64_t> maxRefreshNs_{0};
   // The resolver thread's own state.
   std::function<void(const std::shared_ptr<const AddressList>&)> onChange_;
   TimePoint nextAt_{};
@@ -93,11 +101,20 @@ class Resolver {
   Resolver& operator=(const Resolver&) = delete;
 
   // Resolves host now and keeps it fresh. onChange, if set, runs on the resolver thread with each
-  // new list (the first one included); it must not block. Any thread.
+  // new list (the first one included); it must not block. minRefresh / maxRefresh: this name's
+  // dns_refresh bounds (zero: the options'). Any thread.
   std::shared_ptr<ResolvedName> watch(std::string host, std::uint16_t port,
-                                      ChangeCallback onChange = {});
+                                      ChangeCallback onChange = {}, Duration minRefresh = {},
+                                      Duration maxRefresh = {});
   // Stops refreshing name; its last list stays readable. Any thread.
   void unwatch(const std::shared_ptr<ResolvedName>& name);
+  // Sets name's own dns_refresh bounds (in place of options().minRefresh / maxRefresh), used
+  // from its next answer on. Any thread.
+  void setRefresh(ResolvedName& name, Duration min, Duration max);
+  // Replaces the name servers ("IP[:port],...", empty: the system's) on the resolver thread;
+  // every watched name is then resolved again at once. A list c-ares rejects is logged and the
+  // old servers stay. Any thread.
+  void setNameservers(std::string nameservers);
 
   const ResolverOptions& options() const { return opts_; }
 

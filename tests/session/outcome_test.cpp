@@ -29,6 +29,7 @@ TEST(Outcome, EachCauseMapsToOneStatus) {
       {Cause::kNoHealthyUpstream, 503},
       {Cause::kUpstreamConnectRefused, 502},
       {Cause::kUpstreamConnectTimeout, 504},
+      {Cause::kUpstreamUnresolved, 503},
       {Cause::kUpstreamResetBeforeResponse, 502},
       {Cause::kUpstreamResponseTimeout, 504},
       {Cause::kUpstreamBadResponse, 502},
@@ -53,6 +54,9 @@ TEST(Outcome, RetryReasonsOfCauses) {
   EXPECT_EQ(retryReasonOf(Cause::kUpstreamConnectRefused), RetryReason::kRefused);
   EXPECT_EQ(retryReasonOf(Cause::kUpstreamConnectTimeout), RetryReason::kConnectFailure);
   EXPECT_EQ(retryReasonOf(Cause::kUpstreamConnectFailed), RetryReason::kConnectFailure);
+  // A DNS name with no address yet: nothing was sent, another endpoint may take it.
+  EXPECT_EQ(retryReasonOf(Cause::kUpstreamUnresolved), RetryReason::kConnectFailure);
+  EXPECT_EQ(causeName(Cause::kUpstreamUnresolved), "upstream_unresolved");
   EXPECT_EQ(retryReasonOf(Cause::kUpstreamSendFailed), RetryReason::kReset);
   EXPECT_EQ(retryReasonOf(Cause::kUpstreamResetBeforeResponse), RetryReason::kReset);
   EXPECT_EQ(retryReasonOf(Cause::kUpstreamResponseTimeout), RetryReason::kTimeout);

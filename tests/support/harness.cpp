@@ -160,6 +160,12 @@ Backend::Backend(const std::string& name) : proc_({backendBinary(), name, "0"}, 
   if (port_ <= 0) throw std::runtime_error("test backend did not start: " + proc_.logText());
 }
 
+Backend::Backend(const std::string& name, int port, const std::string& ip)
+    : proc_({backendBinary(), name, std::to_string(port), ip}, true) {
+  port_ = std::atoi(proc_.firstLine().c_str());
+  if (port_ <= 0) throw std::runtime_error("test backend did not start: " + proc_.logText());
+}
+
 long Backend::stats(const std::string& field) {
   std::string r = rawExchange(port_, "GET /stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
   ++statsCalls_;

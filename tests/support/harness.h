@@ -78,6 +78,9 @@ class Process {
 class Backend {
  public:
   explicit Backend(const std::string& name);
+  // Listening on ip:port (another loopback address, e.g. 127.0.0.3, and a chosen port: two
+  // backends on one port for a DNS name's addresses).
+  Backend(const std::string& name, int port, const std::string& ip);
   int port() const { return port_; }
   // connections= and requests= from its /stats (asked directly, not through ferry).
   long connections();

@@ -1,7 +1,8 @@
 // A test backend: an HTTP/1.1 server that answers with its own name, written independently of
 // ferry's code (its own small parser) so that tests do not check ferry against itself.
 //
-//   test_backend NAME [PORT]      listens on 127.0.0.1:PORT (0: any), prints "PORT\n", serves
+//   test_backend NAME [PORT [IP]]  listens on IP:PORT (127.0.0.1, 0: any port), prints "PORT\n",
+//                                  serves
 //
 // GET  /anything        200 "NAME\n"  (headers X-Backend: NAME, X-Connection: its number)
 // GET  /stats           200 "connections=C requests=R\n" (this request included)
@@ -312,7 +313,7 @@ void serve(int fd, long conn) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: test_backend NAME [PORT]\n");
+    std::fprintf(stderr, "usage: test_backend NAME [PORT [IP]]\n");
     return 2;
   }
   std::signal(SIGPIPE, SIG_IGN);
@@ -325,6 +326,10 @@ int main(int argc, char** argv) {
   a.sin_family = AF_INET;
   a.sin_port = htons(static_cast<uint16_t>(port));
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (argc > 3 && ::inet_pton(AF_INET, argv[3], &a.sin_addr) != 1) {
+    std::fprintf(stderr, "test_backend: '%s' is not an IPv4 address\n", argv[3]);
+    return 2;
+  }
   if (::bind(ls, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || ::listen(ls, 512) != 0) {
     std::perror("bind/listen");
     return 1;

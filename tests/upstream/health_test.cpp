@@ -146,9 +146,8 @@ struct ClusterFixture {
   explicit ClusterFixture(std::size_t n, std::uint32_t panic = 50) {
     cfg.name = "c";
     for (std::size_t i = 0; i < n; ++i) {
-      io::Address a = *io::Address::parse("127.0.0.1:" + std::to_string(9000 + i));
-      cfg.weightedEndpoints.push_back({a, 1});
-      cfg.endpoints.push_back(a);
+      std::string why;
+      cfg.endpoints.push_back(*config::parseEndpoint("127.0.0.1:" + std::to_string(9000 + i), why));
     }
     cfg.healthyPanicThreshold = panic;
     cfg.outlierDetection = outlierConfig();
@@ -227,7 +226,7 @@ TEST(ClusterHealth, OutlierReportsEjectThroughTheSharedBoard) {
 TEST(ClustersJson, EndpointsWithHealthEjectionAndWeight) {
   config::Config cfg;
   ClusterFixture f(2);
-  f.cfg.weightedEndpoints[1].weight = 3;
+  f.cfg.endpoints[1].weight = 3;
   cfg.clusters.push_back(f.cfg);
   auto board = std::make_shared<HealthBoard>(2);
   TimePoint now = TimePoint{} + std::chrono::hours(1);
@@ -239,9 +238,11 @@ TEST(ClustersJson, EndpointsWithHealthEjectionAndWeight) {
             "{\"clusters\":[{\"name\":\"c\",\"healthy_panic_threshold\":50,\"health_check\":false,"
             "\"outlier_detection\":true,\"endpoints\":["
             "{\"address\":\"127.0.0.1:9000\",\"weight\":1,\"health\":\"unhealthy\","
-            "\"ejected\":false,\"ejected_for_ms\":0,\"times_ejected\":0},"
+            "\"ejected\":false,\"ejected_for_ms\":0,\"times_ejected\":0,\"dns\":false,"
+            "\"resolved\":[\"127.0.0.1:9000\"]},"
             "{\"address\":\"127.0.0.1:9001\",\"weight\":3,\"health\":\"healthy\","
-            "\"ejected\":true,\"ejected_for_ms\":1500,\"times_ejected\":2}]}]}");
+            "\"ejected\":true,\"ejected_for_ms\":1500,\"times_ejected\":2,\"dns\":false,"
+            "\"resolved\":[\"127.0.0.1:9001\"]}]}]}");
   // Without a board: all healthy.
   std::string none = clustersJson(cfg, {}, now);
   EXPECT_NE(none.find("\"health\":\"healthy\",\"ejected\":false"), std::string::npos);

@@ -6,21 +6,19 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <future>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
-#ifndef _WIN32
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include "proxy/upstream/names.h"
 
+#ifndef _WIN32
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
+
+#include "tests/support/dnsmasq.h"
 #endif
 
 namespace ferry::upstream {
@@ -44,6 +42,43 @@ bool waitFor(const std::function<bool()>& cond, std::chrono::seconds limit = sec
     std::this_thread::sleep_for(milliseconds(10));
   }
   return cond();
+}
+
+// A config whose clusters have these endpoints (HOST:PORT each).
+config::Config configOf(std::vector<std::vector<std::string>> clusters,
+                        const std::string& nameservers = "") {
+  config::Config c;
+  c.resolver.nameservers = nameservers;
+  for (std::size_t i = 0; i < clusters.size(); ++i) {
+    config::ClusterConfig& cc = c.clusters.emplace_back();
+    cc.name = "c" + std::to_string(i);
+    for (const std::string& e : clusters[i]) {
+      std::string why;
+      cc.endpoints.push_back(config::parseEndpoint(e, why).value());
+    }
+  }
+  return c;
+}
+
+TEST(NameDirectory, LiteralsGetFixedListsAndStartNoResolver) {
+  NameDirectory dir;
+  auto sources = dir.resolve(configOf({{"127.0.0.1:80", "[::1]:81"}, {"10.0.0.1:1"}}));
+  ASSERT_TRUE(sources.ok());
+  EXPECT_FALSE(dir.resolverStarted());
+  EXPECT_EQ(dir.watched(), 0U);
+  ASSERT_EQ(sources.value().size(), 2U);
+  ASSERT_EQ(sources.value()[0].size(), 2U);
+  auto l = sources.value()[0][1]->current();
+  ASSERT_NE(l, nullptr);
+  EXPECT_EQ(texts(l->addresses), (std::set<std::string>{"[::1]:81"}));
+  EXPECT_EQ(l->generation, 1U);
+}
+
+TEST(NameDirectory, ANameTheResolverRejectsFailsTheConfig) {
+  NameDirectory dir;
+  auto sources = dir.resolve(configOf({{"api.test:80"}}, "not an address"));
+  EXPECT_FALSE(sources.ok());
+  EXPECT_FALSE(dir.resolverStarted());
 }
 
 TEST(Resolver, ClampsTtlToTheRefreshBounds) {
@@ -122,88 +157,7 @@ TEST(Resolver, ResolvesNumericHostsOnItsThread) {
 
 #ifndef _WIN32
 
-// dnsmasq on 127.0.0.1 and a free port, answering from a hosts file (addn-hosts, TTL 1 s) and
-// nothing else. Started and ended by the test, by its pid.
-class Dnsmasq {
- public:
-  explicit Dnsmasq(const std::filesystem::path& dir) : dir_(dir), hosts_(dir / "hosts") {}
-  ~Dnsmasq() { stop(); }
-
-  void writeHosts(const std::string& text) {
-    std::filesystem::path tmp = dir_ / "hosts.new";
-    std::ofstream(tmp) << text;
-    std::filesystem::rename(tmp, hosts_);
-  }
-  // Starts it on a free port; true once it answers (the caller checks with a query).
-  bool start() {
-    port_ = freeUdpPort();
-    std::string bin = "/usr/sbin/dnsmasq";
-    std::vector<std::string> args{bin,
-                                  "--keep-in-foreground",
-                                  "--no-resolv",
-                                  "--no-hosts",
-                                  "--addn-hosts=" + hosts_.string(),
-                                  "--port=" + std::to_string(port_),
-                                  "--listen-address=127.0.0.1",
-                                  "--bind-interfaces",
-                                  "--conf-file=/dev/null",
-                                  "--pid-file=",
-                                  "--local-ttl=1",
-                                  "--user=root",
-                                  "--group=root",
-                                  "--log-facility=" + (dir_ / "dnsmasq.log").string()};
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(bin.c_str(), argv.data());
-      ::_exit(127);
-    }
-    return pid_ > 0;
-  }
-  bool running() {
-    if (pid_ <= 0) return false;
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return false;
-    }
-    return true;
-  }
-  void reload() { ::kill(pid_, SIGHUP); }
-  void stop() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      ::waitpid(pid_, nullptr, 0);
-      pid_ = -1;
-    }
-  }
-  std::uint16_t port() const { return port_; }
-  std::string log() const {
-    std::string out, line;
-    std::ifstream in(dir_ / "dnsmasq.log");
-    while (std::getline(in, line)) out += line + "\n";
-    return out;
-  }
-
- private:
-  static std::uint16_t freeUdpPort() {
-    int s = ::socket(AF_INET, SOCK_DGRAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(a);
-    ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-    ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(s);
-    return ntohs(a.sin_port);
-  }
-  std::filesystem::path dir_;
-  std::filesystem::path hosts_;
-  pid_t pid_ = -1;
-  std::uint16_t port_ = 0;
-};
+using test::Dnsmasq;
 
 class ResolverDnsmasq : public ::testing::Test {
  protected:
@@ -222,15 +176,7 @@ class ResolverDnsmasq : public ::testing::Test {
   // Starts dnsmasq and a resolver pointed at it; retries with another port if dnsmasq lost the
   // race for the one it was given.
   void startBoth() {
-    for (int attempt = 0; attempt < 5; ++attempt) {
-      ASSERT_TRUE(dns_->start());
-      if (waitFor([&] { return !dns_->running() || !dns_->log().empty(); }, seconds(10)) &&
-          dns_->running()) {
-        break;
-      }
-      dns_->stop();
-    }
-    ASSERT_TRUE(dns_->running()) << dns_->log();
+    ASSERT_TRUE(test::startDnsmasq(*dns_)) << dns_->log();
     ResolverOptions opts;
     opts.nameservers = "127.0.0.1:" + std::to_string(dns_->port());
     opts.hostsFile = false;
@@ -297,6 +243,109 @@ TEST_F(ResolverDnsmasq, UnknownNameFailsWithoutAddressesAndOtherNamesStillResolv
   std::uint64_t unknownAttempts = unknown->attempts();
   ASSERT_TRUE(waitFor([&] { return unknown->attempts() >= unknownAttempts + 2; }));
   EXPECT_EQ(known->attempts(), attempts);
+}
+
+// New name servers (a reload's resolver.nameservers) apply at once: a name that failed against
+// a server where none listens resolves against the new one.
+TEST_F(ResolverDnsmasq, NewNameServersApplyAtOnce) {
+  dns_->writeHosts("127.0.0.6 api.ferry.test\n");
+  ASSERT_TRUE(test::startDnsmasq(*dns_)) << dns_->log();
+  ResolverOptions opts;
+  opts.nameservers = "127.0.0.1:9";  // nothing answers there
+  opts.hostsFile = false;
+  opts.minRefresh = seconds(30);  // no retry in the test's time: only the new servers help
+  opts.queryTimeout = milliseconds(200);
+  opts.tries = 1;
+  auto r = Resolver::start(opts);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  auto name = r.value()->watch("api.ferry.test", 80);
+  ASSERT_TRUE(waitFor([&] { return name->failures() >= 1; }));
+  EXPECT_EQ(name->current(), nullptr);
+  r.value()->setNameservers("127.0.0.1:" + std::to_string(dns_->port()));
+  ASSERT_TRUE(waitFor([&] { return name->current() != nullptr; })) << dns_->log();
+  EXPECT_EQ(texts(name->current()->addresses), (std::set<std::string>{"127.0.0.6:80"}));
+}
+
+// The runtime's directory over a real dnsmasq: one watch per host:port shared by the clusters
+// and snapshots that name it, unwatched when no config has it; each change is posted to the
+// subscribed worker's proactor, where the new list is read.
+TEST_F(ResolverDnsmasq, DirectorySharesWatchesAndPostsChangesToWorkers) {
+  dns_->writeHosts("127.0.0.7 api.ferry.test\n127.0.0.9 other.ferry.test\n");
+  ASSERT_TRUE(test::startDnsmasq(*dns_)) << dns_->log();
+  std::string servers = "127.0.0.1:" + std::to_string(dns_->port());
+  struct Sub final : NameSubscriber {
+    std::atomic<int> calls{0};
+    std::shared_ptr<ResolvedName> name;
+    std::atomic<std::uint64_t> seen{0};  // the generation read on the worker
+    void onNamesChanged() override {
+      auto l = name->current();
+      seen.store(l ? l->generation : 0);
+      calls.fetch_add(1);
+    }
+  } sub;
+  {
+    NameDirectory dir;
+    // A worker: its proactor made and run on its own thread (io_uring's single issuer).
+    std::unique_ptr<io::Proactor> p;
+    std::promise<void> ready;
+    std::thread worker([&] {
+      auto made = io::makeProactor(io::Backend::kAuto);
+      if (made.ok()) {
+        p = std::move(made.value());
+        dir.subscribe(sub, *p);
+      }
+      ready.set_value();
+      if (p) p->run();
+    });
+    ready.get_future().wait();
+    if (!p) {
+      worker.join();
+      FAIL() << "no proactor";
+    }
+
+    config::Config first =
+        configOf({{"api.ferry.test:80", "10.0.0.1:80"}, {"api.ferry.test:80"}}, servers);
+    first.clusters[0].dnsRefresh = {milliseconds(200), seconds(1)};
+    auto a = dir.resolve(first);
+    ASSERT_TRUE(a.ok()) << a.error().message();
+    EXPECT_TRUE(dir.resolverStarted());
+    EXPECT_EQ(dir.watched(), 1U);
+    std::shared_ptr<ResolvedName> api = a.value()[0][0];
+    EXPECT_EQ(a.value()[1][0], api);  // one watch for both clusters
+    sub.name = api;
+    dir.awaitFirstAnswers(a.value(), seconds(10));
+    ASSERT_NE(api->current(), nullptr) << dns_->log();
+    EXPECT_EQ(texts(api->current()->addresses), (std::set<std::string>{"127.0.0.7:80"}));
+    ASSERT_TRUE(waitFor([&] { return sub.seen.load() == 1; }));
+
+    // A reload that keeps the name keeps its watch; a new name gets its own.
+    config::Config second = configOf({{"other.ferry.test:81", "api.ferry.test:80"}}, servers);
+    auto b = dir.resolve(second);
+    ASSERT_TRUE(b.ok());
+    dir.retain(second);
+    EXPECT_EQ(b.value()[0][1], api);
+    EXPECT_EQ(dir.watched(), 2U);
+
+    // The name moves: the worker is told and reads generation 2.
+    dns_->writeHosts("127.0.0.8 api.ferry.test\n127.0.0.9 other.ferry.test\n");
+    dns_->reload();
+    ASSERT_TRUE(waitFor([&] { return sub.seen.load() == 2; })) << dns_->log();
+    EXPECT_EQ(texts(api->current()->addresses), (std::set<std::string>{"127.0.0.8:80"}));
+
+    // A config without names: every watch ends, the last lists stay readable.
+    config::Config third = configOf({{"127.0.0.1:80"}}, servers);
+    ASSERT_TRUE(dir.resolve(third).ok());
+    dir.retain(third);
+    EXPECT_EQ(dir.watched(), 0U);
+    std::uint64_t attempts = api->attempts();
+    std::this_thread::sleep_for(milliseconds(300));  // longer than its refresh: none came
+    EXPECT_EQ(api->attempts(), attempts);
+    EXPECT_NE(api->current(), nullptr);
+
+    dir.unsubscribe(sub);
+    p->stop();
+    worker.join();
+  }
 }
 
 #endif  // _WIN32
