@@ -33,19 +33,20 @@ namespace ferry::io {
 
 // What a backend needs to know about an operation; set by the proactor, read by no one else.
 enum class OpKind : std::uint8_t {
-  kNone,        // never submitted
-  kAccept,      // accept_ex: waiting for a connection, then (stage 1) for its first bytes
-  kConnect,     // connect_ex: stage 0 the handshake, stage 1 the first data
-  kRecv,        // recv into a caller buffer
-  kRecvPooled,  // recv into a buffer of the proactor's pool, picked when data came
-  kSend,        // transmit_packets, memory elements being sent
-  kSendPoll,    // transmit_packets, waiting for the socket to drain before a file range
-  kSendZc,      // transmit_packets, a zero-copy send whose buffer notification is outstanding
-  kDisconnect,  // disconnect_ex: the shutdown of the send side
-  kSplice,      // splice: stage 0 waiting for bytes to read, stage 1 for room to write
-  kTimer,       // a timer
-  kPost,        // posted from another thread
-  kInternal,    // a backend's own operation (multishot accept, wake-ups)
+  kNone,          // never submitted
+  kAccept,        // accept_ex: waiting for a connection, then (stage 1) for its first bytes
+  kConnect,       // connect_ex: stage 0 the handshake, stage 1 the first data
+  kRecv,          // recv into a caller buffer
+  kRecvPooled,    // recv into a buffer of the proactor's pool, picked when data came
+  kSend,          // transmit_packets, memory elements being sent
+  kSendPoll,      // transmit_packets, waiting for the socket to drain before a file range
+  kSendZc,        // transmit_packets, a zero-copy send whose buffer notification is outstanding
+  kDisconnect,    // disconnect_ex: the shutdown of the send side
+  kWaitReadable,  // wait_readable: until a recv would not block (bytes, the peer's close, an error)
+  kSplice,        // splice: stage 0 waiting for bytes to read, stage 1 for room to write
+  kTimer,         // a timer
+  kPost,          // posted from another thread
+  kInternal,      // a backend's own operation (multishot accept, wake-ups)
 };
 
 class Operation {
@@ -201,6 +202,18 @@ class SpliceOp : public Operation {
   Socket pipeIn;
 };
 
+// wait_readable: completes (ec empty, 0 bytes) once a recv on `socket` would not block: bytes
+// arrived, the peer closed its side, or the connection failed (a later recv says how; IOCP may
+// report a reset as the completion's error). It reads nothing and holds no buffer, so it can
+// watch an idle connection (io_uring: a poll for POLLIN|POLLRDHUP; epoll: readiness interest;
+// IOCP: a zero-byte WSARecv). A send may run on the socket meanwhile, but no other read: cancel
+// the wait before reading (epoll keeps one reader per socket). Cancelling is how a watcher lets
+// go; as for every operation, the op must stay alive until its (canceled) completion arrives.
+class WaitReadableOp : public Operation {
+ public:
+  NativeHandle socket = kInvalidHandle;
+};
+
 // A timer: completes successfully after `timeout`.
 class TimerOp : public Operation {};
 
@@ -253,6 +266,7 @@ class Proactor {
   virtual std::size_t pooledBuffersInUse() const = 0;
   virtual void transmitPackets(TransmitOp& op) = 0;
   virtual void disconnectEx(DisconnectOp& op) = 0;
+  virtual void waitReadable(WaitReadableOp& op) = 0;
   virtual void startTimer(TimerOp& op) = 0;
   // Whether splice() moves bytes in the kernel here (Linux backends); when false, relays copy
   // through buffers with recv and transmit_packets.

@@ -262,6 +262,13 @@ class IocpProactor final : public backend::LoopProactor {
     }
   }
 
+  // A zero-byte WSARecv: it completes when bytes or the peer's FIN arrive, and reads nothing.
+  void waitReadable(WaitReadableOp& op) override {
+    backend::begin(op, OpKind::kWaitReadable);
+    restartClock(op);
+    postRecv(op, op.socket, nullptr, 0);
+  }
+
   void startTimer(TimerOp& op) override {
     backend::begin(op, OpKind::kTimer);
     if (op.timeout.count() <= 0) {
@@ -341,6 +348,8 @@ class IocpProactor final : public backend::LoopProactor {
         return static_cast<RecvOp&>(op).socket;
       case OpKind::kRecvPooled:
         return static_cast<PooledRecvOp&>(op).socket;
+      case OpKind::kWaitReadable:
+        return static_cast<WaitReadableOp&>(op).socket;
       case OpKind::kAccept:
         return op.state_.stage == 0
                    ? static_cast<NativeHandle>(static_cast<AcceptSite*>(op.state_.owner)->socket)
@@ -489,6 +498,9 @@ class IocpProactor final : public backend::LoopProactor {
         return;
       case OpKind::kRecvPooled:
         onPooledReady(static_cast<PooledRecvOp&>(op), ec);
+        return;
+      case OpKind::kWaitReadable:
+        complete(op, ec, 0);
         return;
       case OpKind::kAccept:
         onAccept(static_cast<AcceptOp&>(op), ec, bytes);
