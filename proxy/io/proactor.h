@@ -33,20 +33,20 @@ namespace ferry::io {
 
 // What a backend needs to know about an operation; set by the proactor, read by no one else.
 enum class OpKind : std::uint8_t {
-  kNone,          // never submitted
-  kAccept,        // accept_ex: waiting for a connection, then (stage 1) for its first bytes
-  kConnect,       // connect_ex: stage 0 the handshake, stage 1 the first data
-  kRecv,          // recv into a caller buffer
-  kRecvPooled,    // recv into a buffer of the proactor's pool, picked when data came
-  kSend,          // transmit_packets, memory elements being sent
-  kSendPoll,      // transmit_packets, waiting for the socket to drain before a file range
-  kSendZc,        // transmit_packets, a zero-copy send whose buffer notification is outstanding
-  kDisconnect,    // disconnect_ex: the shutdown of the send side
-  kWaitReadable,  // wait_readable: until a recv would not block (bytes, the peer's close, an error)
-  kSplice,        // splice: stage 0 waiting for bytes to read, stage 1 for room to write
-  kTimer,         // a timer
-  kPost,          // posted from another thread
-  kInternal,      // a backend's own operation (multishot accept, wake-ups)
+  kNone,        // never submitted
+  kAccept,      // accept_ex: waiting for a connection, then (stage 1) for its first bytes
+  kConnect,     // connect_ex: stage 0 the handshake, stage 1 the first data
+  kRecv,        // recv into a caller buffer
+  kRecvPooled,  // recv into a buffer of the proactor's pool, picked when data came
+  kSend,        // transmit_packets, memory elements being sent
+  kSendPoll,    // transmit_packets, waiting for the socket to drain before a file range
+  kSendZc,      // transmit_packets, a zero-copy send whose buffer notification is outstanding
+  kDisconnect,  // disconnect_ex: the shutdown of the send side
+  kWaitRead,    // wait_readable: until a recv would not block (bytes, the peer's FIN, an error)
+  kSplice,      // splice: stage 0 waiting for bytes to read, stage 1 for room to write
+  kTimer,       // a timer
+  kPost,        // posted from another thread
+  kInternal,    // a backend's own operation (multishot accept, wake-ups)
 };
 
 class Operation {

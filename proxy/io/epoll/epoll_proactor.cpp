@@ -182,7 +182,7 @@ class EpollProactor final : public backend::LoopProactor {
 
   // Readiness interest only: nothing is read; epoll_wait reports bytes, EPOLLRDHUP or an error.
   void waitReadable(WaitReadableOp& op) override {
-    backend::begin(op, OpKind::kWaitReadable);
+    backend::begin(op, OpKind::kWaitRead);
     armTimeout(op);
     wait(op, op.socket, false);
   }
@@ -438,7 +438,7 @@ class EpollProactor final : public backend::LoopProactor {
       case OpKind::kRecvPooled:
         pooledStep(static_cast<PooledRecvOp&>(op));
         return;
-      case OpKind::kWaitReadable:
+      case OpKind::kWaitRead:
         finish(op, {}, 0);
         return;
       case OpKind::kAccept: {

@@ -264,7 +264,7 @@ class IocpProactor final : public backend::LoopProactor {
 
   // A zero-byte WSARecv: it completes when bytes or the peer's FIN arrive, and reads nothing.
   void waitReadable(WaitReadableOp& op) override {
-    backend::begin(op, OpKind::kWaitReadable);
+    backend::begin(op, OpKind::kWaitRead);
     restartClock(op);
     postRecv(op, op.socket, nullptr, 0);
   }
@@ -348,7 +348,7 @@ class IocpProactor final : public backend::LoopProactor {
         return static_cast<RecvOp&>(op).socket;
       case OpKind::kRecvPooled:
         return static_cast<PooledRecvOp&>(op).socket;
-      case OpKind::kWaitReadable:
+      case OpKind::kWaitRead:
         return static_cast<WaitReadableOp&>(op).socket;
       case OpKind::kAccept:
         return op.state_.stage == 0
@@ -499,7 +499,7 @@ class IocpProactor final : public backend::LoopProactor {
       case OpKind::kRecvPooled:
         onPooledReady(static_cast<PooledRecvOp&>(op), ec);
         return;
-      case OpKind::kWaitReadable:
+      case OpKind::kWaitRead:
         complete(op, ec, 0);
         return;
       case OpKind::kAccept:

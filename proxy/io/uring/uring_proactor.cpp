@@ -271,7 +271,7 @@ class UringProactor final : public backend::LoopProactor {
 
   // A poll: it reads nothing, and completes on bytes, the peer's FIN (POLLRDHUP) or an error.
   void waitReadable(WaitReadableOp& op) override {
-    backend::begin(op, OpKind::kWaitReadable);
+    backend::begin(op, OpKind::kWaitRead);
     io_uring_sqe* sqe = sqeFor(op);
     io_uring_prep_poll_add(sqe, op.socket, POLLIN | POLLRDHUP);
     restartClock(op);
@@ -494,7 +494,7 @@ class UringProactor final : public backend::LoopProactor {
                  res < 0 ? 0 : static_cast<std::size_t>(res));
         return;
       }
-      case OpKind::kWaitReadable:
+      case OpKind::kWaitRead:
         complete(op, res < 0 ? errorOf(op, res) : std::error_code{}, 0);
         return;
       case OpKind::kAccept:
