@@ -82,6 +82,46 @@ struct Cluster::Upkeep final : io::TimerOp {
   }
 };
 
+// The watch of one idle connection: a wait_readable on its socket that completes when the
+// backend closes it. Made by the upkeep (never on the request path), then reused. A stopped
+// watch (its connection taken or closed) still completes later, since a cancel is
+// asynchronous; its storage lives until then, past the cluster if need be (orphaned: it frees
+// itself on that completion).
+struct Cluster::Watch final : io::WaitReadableOp, IdleWatch {
+  Cluster* cluster = nullptr;    // null: orphaned (the cluster is gone)
+  EndpointPool* pool = nullptr;  // while armed: the pool of the connection it watches
+  bool stopped = false;          // unwatch() asked: the completion only frees it for reuse
+  void onComplete(std::error_code, std::size_t) override {
+    if (cluster == nullptr) {
+      delete this;
+      return;
+    }
+    cluster->watchDone(*this);
+  }
+};
+
+// A warm connect in flight, in its coroutine's frame (see warm()). Linked into the cluster's
+// list so that the cluster's teardown can cancel the connect and tell the coroutine, which then
+// resumes without touching the cluster: a reload may drop a cluster while its min_idle
+// connects wait on a backend that is slow to accept.
+struct Cluster::WarmTicket {
+  WarmTicket(Cluster& c, io::Operation& o) : cluster(&c), op(&o), next(c.warming_) {
+    if (next != nullptr) next->prev = this;
+    c.warming_ = this;
+  }
+  ~WarmTicket() {
+    if (cluster == nullptr) return;  // orphaned: the list is gone with its cluster
+    (prev != nullptr ? prev->next : cluster->warming_) = next;
+    if (next != nullptr) next->prev = prev;
+  }
+  WarmTicket(const WarmTicket&) = delete;
+  WarmTicket& operator=(const WarmTicket&) = delete;
+  Cluster* cluster;  // null: orphaned (the cluster is gone)
+  io::Operation* op;
+  WarmTicket* prev = nullptr;
+  WarmTicket* next;
+};
+
 namespace {
 // A request waiting in an endpoint's queue: a timer for queue_timeout that a grant cancels, so
 // the waiting coroutine always resumes from the proactor (never inside another request's call
@@ -151,6 +191,24 @@ Cluster::Cluster(Cluster&& o) noexcept
 }
 
 Cluster::~Cluster() {
+  // Idle connections close now (their watches stop); watches still due to complete and warm
+  // connects in flight are detached and cancelled: they finish without the cluster.
+  for (EndpointPool& p : endpoints_) {
+    p.closeIdle();
+    p.setOwner(nullptr);
+  }
+  for (std::unique_ptr<Watch>& w : watches_) {
+    if (!w->pending()) continue;
+    w->cluster = nullptr;
+    if (!w->stopped) proactor_->cancel(*w);
+    static_cast<void>(w.release());
+  }
+  while (warming_ != nullptr) {
+    WarmTicket* t = warming_;
+    warming_ = t->next;
+    t->cluster = nullptr;
+    proactor_->cancel(*t->op);
+  }
   // A cancelled timer still completes later (deferred): a pending upkeep outlives the cluster
   // (a reload may remove it while the worker runs) and frees itself on that completion.
   if (upkeep_ && upkeep_->pending()) {
@@ -164,6 +222,7 @@ Cluster::~Cluster() {
 void Cluster::start(io::Proactor& p) {
   if (proactor_ != nullptr) return;
   proactor_ = &p;
+  for (EndpointPool& e : endpoints_) e.setOwner(this);
   upkeep_ = std::make_unique<Upkeep>();
   upkeep_->cluster = this;
   upkeep();
@@ -174,6 +233,7 @@ void Cluster::upkeep() {
   for (std::size_t i = 0; i < endpoints_.size(); ++i) {
     EndpointPool& pool = endpoints_[i];
     pool.evictExpired(now);
+    pool.watchIdle();
     for (std::size_t n = pool.warmDeficit(); n > 0 && pool.reserveWarm(); --n) spawn(warm(i));
   }
   upkeep_->timeout = upkeepPeriod(*cfg_);
@@ -183,7 +243,9 @@ void Cluster::upkeep() {
 Task<void> Cluster::warm(std::size_t ep) {
   EndpointPool& pool = endpoints_[ep];
   auto c = io::connect(*proactor_, pool.address(), {}, cfg_->connectTimeout);
+  WarmTicket ticket(*this, c);
   io::IoResult r = co_await c;
+  if (ticket.cluster == nullptr) co_return;  // the cluster is gone; c's socket closes here
   PooledConnection conn;
   if (r.ok()) {
     counters_->opened.add();
@@ -195,6 +257,47 @@ Task<void> Cluster::warm(std::size_t ep) {
                r.ec.message());
   }
   pool.addWarm(std::move(conn), clock_.now());
+}
+
+IdleWatch* Cluster::watch(EndpointPool& pool, const PooledConnection& c) {
+  if (proactor_ == nullptr) return nullptr;
+  Watch* w = nullptr;
+  if (!freeWatches_.empty()) {
+    w = freeWatches_.back();
+    freeWatches_.pop_back();
+  } else {
+    watches_.push_back(std::make_unique<Watch>());
+    w = watches_.back().get();
+    w->cluster = this;
+    freeWatches_.reserve(watches_.size());  // giving watches back never allocates
+  }
+  w->pool = &pool;
+  w->stopped = false;
+  w->socket = c.socket.native();
+  w->timeout = Duration::zero();
+  proactor_->waitReadable(*w);
+  return w;
+}
+
+void Cluster::unwatch(IdleWatch& iw) {
+  auto& w = static_cast<Watch&>(iw);
+  w.stopped = true;
+  proactor_->cancel(w);
+}
+
+void Cluster::watchDone(Watch& w) {
+  EndpointPool* pool = w.pool;
+  bool fired = !w.stopped;
+  w.pool = nullptr;
+  freeWatches_.push_back(&w);
+  if (!fired || pool == nullptr || !pool->watchFired(w)) return;
+  std::size_t ep = static_cast<std::size_t>(pool - endpoints_.data());
+  if (metrics::EndpointCounters* cells = endpointCells(ep)) cells->idle.set(pool->idleCount());
+  log::debug("cluster {}: {} closed an idle connection", cfg_->name, pool->address().toString());
+}
+
+void Cluster::endSocket(EndpointPool&, io::Socket&& s, bool) {
+  s.close();
 }
 
 std::size_t Cluster::adoptPools(Cluster& old) {
@@ -293,7 +396,7 @@ Task<Cluster::Acquire> Cluster::acquire(io::Proactor& p, std::size_t ep, bool fr
       }
       // Closed meanwhile, or a retry that wants a new one: keep the slot, open anew.
       lease.conn_.socket.close();
-      if (!fresh) counters_->idleClosedByPeer.add();
+      if (!fresh) countClose(*counters_, CloseReason::kPeerClosed);
     }
     lease.conn_.created = clock_.now();
     lease.conn_.requests = 1;

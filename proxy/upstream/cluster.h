@@ -64,7 +64,9 @@ class Lease {
   bool reused_ = false;
 };
 
-class Cluster {
+// The cluster is its pools' owner (PoolOwner): it watches their idle connections with a
+// pending read on its proactor and ends their sockets.
+class Cluster final : private PoolOwner {
  public:
   // factory: the cluster's balancer (makeBalancerFactory); worker, workers: this worker's index
   // and the count, so that per-worker state (round-robin cursors, random seeds) differs.
@@ -73,15 +75,19 @@ class Cluster {
   // Movable only before start() (a std::vector of clusters is reserved, then filled).
   Cluster(Cluster&&) noexcept;
   Cluster& operator=(Cluster&&) = delete;
-  ~Cluster();
+  // Closes the idle connections; watches and warm connects still in flight are cancelled and
+  // left to finish on their own (they no longer touch the cluster).
+  ~Cluster() override;
 
   const config::ClusterConfig& config() const { return *cfg_; }
   metrics::ClusterCounters& counters() { return *counters_; }
 
   // Starts the cluster's upkeep on this worker's proactor: a timer that closes idle
-  // connections whose time is up even with no traffic, and opens min_idle connections ahead of
-  // demand. Idempotent; worker thread. The worker should call it at setup; sessions call it on
-  // first use as well. The cluster must then stay where it is and outlive the proactor's run.
+  // connections whose time is up even with no traffic, watches idle connections for the
+  // backend's close (a connection still idle at a tick gets a pending read: POOL.md), and opens
+  // min_idle connections ahead of demand. Idempotent; worker thread. The worker should call it at
+  // setup; sessions call it on first use as well. The cluster must then stay where it is and
+  // outlive the proactor's run.
   void start(io::Proactor& p);
 
   // The endpoint for a request by the cluster's policy, skipping the ones in `tried` (a retry
@@ -148,8 +154,16 @@ class Cluster {
 
  private:
   struct Upkeep;
+  struct Watch;
+  struct WarmTicket;
   void upkeep();
   Task<void> warm(std::size_t ep);
+  // PoolOwner (pool.h): idle watches on the proactor, sockets' ends.
+  IdleWatch* watch(EndpointPool& pool, const PooledConnection& c) override;
+  void unwatch(IdleWatch& w) override;
+  void endSocket(EndpointPool& pool, io::Socket&& s, bool clean) override;
+  // A watch's completion: the backend closed its idle connection, unless it was stopped.
+  void watchDone(Watch& w);
   // Refreshes health_ from the board when its version changed or an ejection ran out.
   void refreshHealth(TimePoint now);
 
@@ -170,8 +184,11 @@ class Cluster {
   TimePoint nextExpiry_ = TimePoint::max();
   io::Proactor* proactor_ = nullptr;
   std::unique_ptr<Upkeep> upkeep_;
-  std::uint32_t requests_ = 0;  // admitted and not finished
-  std::uint32_t pending_ = 0;   // waiting in an endpoint's queue
+  std::vector<std::unique_ptr<Watch>> watches_;  // every watch made, armed or free
+  std::vector<Watch*> freeWatches_;              // not pending: ready for another connection
+  WarmTicket* warming_ = nullptr;                // warm connects in flight (a list)
+  std::uint32_t requests_ = 0;                   // admitted and not finished
+  std::uint32_t pending_ = 0;                    // waiting in an endpoint's queue
   std::vector<metrics::EndpointCounters*> endpointCells_;
 };
 
