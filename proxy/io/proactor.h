@@ -229,6 +229,14 @@ class Listener {
   virtual Address address() const = 0;
 };
 
+// What became of the sockets given to Proactor::endForReuse (proactor's thread).
+struct SocketReuseCounts {
+  std::uint64_t recycled = 0;  // disconnected with TF_REUSE_SOCKET and kept for a connect_ex
+  std::uint64_t closed = 0;    // closed instead: no reuse here, switched off, too many kept, or
+                               // the disconnect (or a connect_ex on the handle) failed
+  std::uint64_t reused = 0;    // connect_ex calls that went out on a recycled handle
+};
+
 enum class Backend { kAuto, kUring, kEpoll, kIocp };
 std::string_view backendName(Backend b);
 
@@ -276,6 +284,15 @@ class Proactor {
   // Takes back a socket after disconnect_ex(reuse): a backend that can reuse handles keeps it
   // for accept_ex (Windows, TF_REUSE_SOCKET, where the system supports it); others close it.
   virtual void recycle(Socket s) { s.close(); }
+
+  // Ends a connection that finished cleanly (ferry ends it: an upstream connection's idle
+  // timeout, max requests, lifetime). Where the system can reuse socket handles (Windows,
+  // unless switched off: IocpOptions::reuseSockets, FERRY_IOCP_SOCKET_REUSE=0; never under
+  // Wine) the proactor disconnects it with DisconnectEx(TF_REUSE_SOCKET), an operation it owns,
+  // and hands the handle to a later connect_ex to the same remote; elsewhere (Linux) it closes
+  // it. No operation may be pending on s. Counted in socketReuse().
+  virtual void endForReuse(Socket s, const Address& remote) = 0;
+  virtual SocketReuseCounts socketReuse() const = 0;
 
   // Asks a pending operation to complete early with operation_canceled (or its own result if it
   // already finished). Does nothing for an operation that is not pending.

@@ -296,8 +296,12 @@ void Cluster::watchDone(Watch& w) {
   log::debug("cluster {}: {} closed an idle connection", cfg_->name, pool->address().toString());
 }
 
-void Cluster::endSocket(EndpointPool&, io::Socket&& s, bool) {
-  s.close();
+void Cluster::endSocket(EndpointPool& pool, io::Socket&& s, bool clean) {
+  if (clean && proactor_ != nullptr) {
+    proactor_->endForReuse(std::move(s), pool.address());  // Windows: DisconnectEx, reuse
+  } else {
+    s.close();
+  }
 }
 
 std::size_t Cluster::adoptPools(Cluster& old) {

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <string>
 
 #include "proxy/common/task.h"
@@ -197,7 +198,53 @@ TEST_P(IdleIoTest, CancelledWaitCompletesOnceAndTheSocketCarriesOn) {
   EXPECT_FALSE(w.ec) << w.ec.message();
 }
 
+// An upstream connection that ends cleanly goes to endForReuse: recycled with
+// DisconnectEx(TF_REUSE_SOCKET) into the next connect_ex to the same remote where the system can
+// reuse handles (Windows), closed elsewhere (Linux; Wine, which cannot reuse: the proactor
+// switches reuse off there, so the request falls back to a close and the next connect opens a
+// new socket). Either way the peer sees the end and the next connection works.
+TEST_P(IdleIoTest, EndForReuseRecyclesWhereTheSystemCanAndClosesElsewhere) {
+  bool canReuse = GetParam() == Backend::kIocp && !test::underWine();
+  Pair pair = makePair();
+  sendAll(pair.client.native(), "request");
+  EXPECT_EQ(recvOnce(pair.server.native()), "request");
+  p_->endForReuse(std::move(pair.client), listener_->address());
+  EXPECT_FALSE(pair.client.valid());
+  EXPECT_EQ(recvOnce(pair.server.native()), "");  // the peer sees the end (a FIN)
+  if (canReuse) {
+    EXPECT_TRUE(runUntil([&] { return p_->socketReuse().recycled == 1; }))
+        << "closed: " << p_->socketReuse().closed;
+  } else {
+    EXPECT_EQ(p_->socketReuse().closed, 1U);
+    EXPECT_EQ(p_->socketReuse().recycled, 0U);
+  }
+  for (int i = 0; i < 2; ++i) {
+    Pair next = makePair();
+    ASSERT_TRUE(next.client.valid());
+    sendAll(next.client.native(), "ping");
+    EXPECT_EQ(recvOnce(next.server.native()), "ping");
+    sendAll(next.server.native(), "pong");
+    EXPECT_EQ(recvOnce(next.client.native()), "pong");
+  }
+  // The first of those connects went out on the recycled handle where there was one.
+  EXPECT_EQ(p_->socketReuse().reused, canReuse ? 1U : 0U);
+  pair.server.close();
+}
+
 #ifdef _WIN32
+// The switch: FERRY_IOCP_SOCKET_REUSE=0 turns recycling off (a plain close), on any system.
+TEST(IocpSocketReuse, SwitchedOffByTheEnvironmentCloses) {
+  ::_putenv("FERRY_IOCP_SOCKET_REUSE=0");
+  auto p = makeProactor(Backend::kIocp);
+  ::_putenv("FERRY_IOCP_SOCKET_REUSE=");
+  ASSERT_TRUE(p.ok()) << p.error().message();
+  auto s = Socket::openTcp(*Address::parse("127.0.0.1:0"));
+  ASSERT_TRUE(s.ok());
+  p.value()->endForReuse(std::move(s.value()), *Address::parse("127.0.0.1:1"));
+  EXPECT_EQ(p.value()->socketReuse().closed, 1U);
+  EXPECT_EQ(p.value()->socketReuse().recycled, 0U);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, IdleIoTest, ::testing::Values(Backend::kIocp),
                          [](const auto& paramInfo) {
                            return std::string(backendName(paramInfo.param));

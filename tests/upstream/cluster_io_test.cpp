@@ -87,6 +87,11 @@ TEST(ClusterTeardown, WatchedIdleConnectionsCloseWithTheirCluster) {
   for (int i = 0; i < 10; ++i) proactor.runOnce(10ms);
   EXPECT_EQ(counters.idle.get(), 0U);
   EXPECT_EQ(counters.total.get(), 0U);
+  // Ferry ended them (they were fine): each socket went to endForReuse (closed on Linux and
+  // under Wine, recycled where Windows can reuse handles).
+  EXPECT_TRUE(runUntil(
+      proactor,
+      [&] { return proactor.socketReuse().closed + proactor.socketReuse().recycled == 2; }, 5s));
 }
 
 }  // namespace
