@@ -236,6 +236,7 @@ void Cluster::upkeep() {
     pool.watchIdle();
     for (std::size_t n = pool.warmDeficit(); n > 0 && pool.reserveWarm(); --n) spawn(warm(i));
   }
+  provisionWatches();
   upkeep_->timeout = upkeepPeriod(*cfg_);
   proactor_->startTimer(*upkeep_);
 }
@@ -259,6 +260,23 @@ Task<void> Cluster::warm(std::size_t ep) {
   pool.addWarm(std::move(conn), clock_.now());
 }
 
+Cluster::Watch* Cluster::newWatch() {
+  watches_.push_back(std::make_unique<Watch>());
+  Watch* w = watches_.back().get();
+  w->cluster = this;
+  freeWatches_.reserve(watches_.size());  // giving watches back never allocates
+  return w;
+}
+
+void Cluster::provisionWatches() {
+  // Idle connections are watched, and a connection just taken may still have its stopped
+  // watch in flight: twice the connections open is enough, so that in steady state (no more
+  // connections than before) the upkeep never allocates.
+  std::size_t open = 0;
+  for (const EndpointPool& p : endpoints_) open += p.total();
+  while (watches_.size() < 2 * open) freeWatches_.push_back(newWatch());
+}
+
 IdleWatch* Cluster::watch(EndpointPool& pool, const PooledConnection& c) {
   if (proactor_ == nullptr) return nullptr;
   Watch* w = nullptr;
@@ -266,10 +284,7 @@ IdleWatch* Cluster::watch(EndpointPool& pool, const PooledConnection& c) {
     w = freeWatches_.back();
     freeWatches_.pop_back();
   } else {
-    watches_.push_back(std::make_unique<Watch>());
-    w = watches_.back().get();
-    w->cluster = this;
-    freeWatches_.reserve(watches_.size());  // giving watches back never allocates
+    w = newWatch();  // past what provisionWatches foresaw
   }
   w->pool = &pool;
   w->stopped = false;
@@ -371,6 +386,7 @@ Task<Cluster::Acquire> Cluster::acquire(io::Proactor& p, std::size_t ep, bool fr
       lease.pool_ = &pool;
       lease.conn_ = std::move(conn);
       lease.reused_ = false;
+      provisionWatches();  // a new connection: its watch is made now, not at a later tick
       co_return Acquire::kReady;
     }
     if (pending_ >= cfg_->maxPendingRequests) {

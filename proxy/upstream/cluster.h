@@ -164,6 +164,10 @@ class Cluster final : private PoolOwner {
   void endSocket(EndpointPool& pool, io::Socket&& s, bool clean) override;
   // A watch's completion: the backend closed its idle connection, unless it was stopped.
   void watchDone(Watch& w);
+  Watch* newWatch();
+  // Makes watches ahead (when connections are opened) so that watching never allocates in
+  // steady state.
+  void provisionWatches();
   // Refreshes health_ from the board when its version changed or an ejection ran out.
   void refreshHealth(TimePoint now);
 
