@@ -26,6 +26,9 @@ inline void submitOp(Proactor& p, TransmitOp& op) {
 inline void submitOp(Proactor& p, DisconnectOp& op) {
   p.disconnectEx(op);
 }
+inline void submitOp(Proactor& p, WaitReadableOp& op) {
+  p.waitReadable(op);
+}
 inline void submitOp(Proactor& p, TimerOp& op) {
   p.startTimer(op);
 }
@@ -72,6 +75,7 @@ class Awaiter final : public Op {
     if constexpr (std::is_same_v<Op, PooledRecvOp>) return s == &Proactor::recvPooled;
     if constexpr (std::is_same_v<Op, TransmitOp>) return s == &Proactor::transmitPackets;
     if constexpr (std::is_same_v<Op, DisconnectOp>) return s == &Proactor::disconnectEx;
+    if constexpr (std::is_same_v<Op, WaitReadableOp>) return s == &Proactor::waitReadable;
     if constexpr (std::is_same_v<Op, TimerOp>) return s == &Proactor::startTimer;
     if constexpr (std::is_same_v<Op, ConnectOp>) return s == &Proactor::connectEx;
     return false;
@@ -108,6 +112,14 @@ inline Awaiter<DisconnectOp> disconnect(Proactor& p, NativeHandle s, Duration ti
   return Awaiter<DisconnectOp>(p, &Proactor::disconnectEx, [&](DisconnectOp& o) {
     o.socket = s;
     o.reuse = reuse;
+    o.timeout = timeout;
+  });
+}
+
+// Waits until a recv on s would not block (see WaitReadableOp); reads nothing.
+inline Awaiter<WaitReadableOp> waitReadable(Proactor& p, NativeHandle s, Duration timeout) {
+  return Awaiter<WaitReadableOp>(p, &Proactor::waitReadable, [&](WaitReadableOp& o) {
+    o.socket = s;
     o.timeout = timeout;
   });
 }

@@ -82,8 +82,16 @@ class LoopProactor : public Proactor {
     stopRequested_.store(true, std::memory_order_release);
     wake();
   }
+  // No handle reuse (Linux): a plain close, counted. IOCP overrides it.
+  void endForReuse(Socket s, const Address&) override {
+    s.close();
+    ++socketReuse_.closed;
+  }
+  SocketReuseCounts socketReuse() const override { return socketReuse_; }
 
  protected:
+  SocketReuseCounts socketReuse_;
+
   // Waits up to maxWaitMs (-1: no bound, 0: not at all) and delivers what is ready.
   virtual std::size_t turn(int maxWaitMs) = 0;
   // Any thread: makes a turn that is waiting return.

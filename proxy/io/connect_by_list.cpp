@@ -76,6 +76,12 @@ void ConnectByListOp::timerDone(Timer& t, std::error_code ec) {
   maybeFinish();
 }
 
+void ConnectByListOp::cancel() {
+  if (state_.pending && !settled_ && count_ > 0) {
+    settle(std::make_error_code(std::errc::operation_canceled));
+  }
+}
+
 // Decides the outcome once; the attempts and timers still pending are cancelled.
 void ConnectByListOp::settle(std::error_code ec) {
   settled_ = true;

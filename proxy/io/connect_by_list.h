@@ -34,6 +34,10 @@ class ConnectByListOp : public Operation {
 
   ConnectByListOp();
 
+  // Settles a pending operation as cancelled: its attempts and timers are cancelled, and it
+  // completes with operation_canceled once they have (never inline). No effect once settled.
+  void cancel();
+
  private:
   friend void connectByList(Proactor& p, ConnectByListOp& op);
   struct Attempt final : ConnectOp {

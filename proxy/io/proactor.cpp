@@ -34,6 +34,9 @@ Result<std::unique_ptr<Proactor>> makeProactor(Backend b, const ProactorOptions&
     // FERRY_IOCP_TRANSMITPACKETS=0 forces the TransmitFile + WSASend fallback (tests use it).
     const char* tp = std::getenv("FERRY_IOCP_TRANSMITPACKETS");
     if (tp != nullptr && std::strcmp(tp, "0") == 0) o.useTransmitPackets = false;
+    // FERRY_IOCP_SOCKET_REUSE=0 switches DisconnectEx(TF_REUSE_SOCKET) recycling off.
+    const char* reuse = std::getenv("FERRY_IOCP_SOCKET_REUSE");
+    if (reuse != nullptr && std::strcmp(reuse, "0") == 0) o.reuseSockets = false;
     return makeIocpProactor(o, options);
   }
 #else

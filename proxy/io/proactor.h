@@ -42,6 +42,7 @@ enum class OpKind : std::uint8_t {
   kSendPoll,    // transmit_packets, waiting for the socket to drain before a file range
   kSendZc,      // transmit_packets, a zero-copy send whose buffer notification is outstanding
   kDisconnect,  // disconnect_ex: the shutdown of the send side
+  kWaitRead,    // wait_readable: until a recv would not block (bytes, the peer's FIN, an error)
   kSplice,      // splice: stage 0 waiting for bytes to read, stage 1 for room to write
   kTimer,       // a timer
   kPost,        // posted from another thread
@@ -201,6 +202,18 @@ class SpliceOp : public Operation {
   Socket pipeIn;
 };
 
+// wait_readable: completes (ec empty, 0 bytes) once a recv on `socket` would not block: bytes
+// arrived, the peer closed its side, or the connection failed (a later recv says how; IOCP may
+// report a reset as the completion's error). It reads nothing and holds no buffer, so it can
+// watch an idle connection (io_uring: a poll for POLLIN|POLLRDHUP; epoll: readiness interest;
+// IOCP: a zero-byte WSARecv). A send may run on the socket meanwhile, but no other read: cancel
+// the wait before reading (epoll keeps one reader per socket). Cancelling is how a watcher lets
+// go; as for every operation, the op must stay alive until its (canceled) completion arrives.
+class WaitReadableOp : public Operation {
+ public:
+  NativeHandle socket = kInvalidHandle;
+};
+
 // A timer: completes successfully after `timeout`.
 class TimerOp : public Operation {};
 
@@ -214,6 +227,14 @@ class Listener {
  public:
   virtual ~Listener() = default;
   virtual Address address() const = 0;
+};
+
+// What became of the sockets given to Proactor::endForReuse (proactor's thread).
+struct SocketReuseCounts {
+  std::uint64_t recycled = 0;  // disconnected with TF_REUSE_SOCKET and kept for a connect_ex
+  std::uint64_t closed = 0;    // closed instead: no reuse here, switched off, too many kept, or
+                               // the disconnect (or a connect_ex on the handle) failed
+  std::uint64_t reused = 0;    // connect_ex calls that went out on a recycled handle
 };
 
 enum class Backend { kAuto, kUring, kEpoll, kIocp };
@@ -253,6 +274,7 @@ class Proactor {
   virtual std::size_t pooledBuffersInUse() const = 0;
   virtual void transmitPackets(TransmitOp& op) = 0;
   virtual void disconnectEx(DisconnectOp& op) = 0;
+  virtual void waitReadable(WaitReadableOp& op) = 0;
   virtual void startTimer(TimerOp& op) = 0;
   // Whether splice() moves bytes in the kernel here (Linux backends); when false, relays copy
   // through buffers with recv and transmit_packets.
@@ -262,6 +284,15 @@ class Proactor {
   // Takes back a socket after disconnect_ex(reuse): a backend that can reuse handles keeps it
   // for accept_ex (Windows, TF_REUSE_SOCKET, where the system supports it); others close it.
   virtual void recycle(Socket s) { s.close(); }
+
+  // Ends a connection that finished cleanly (ferry ends it: an upstream connection's idle
+  // timeout, max requests, lifetime). Where the system can reuse socket handles (Windows,
+  // unless switched off: IocpOptions::reuseSockets, FERRY_IOCP_SOCKET_REUSE=0; never under
+  // Wine) the proactor disconnects it with DisconnectEx(TF_REUSE_SOCKET), an operation it owns,
+  // and hands the handle to a later connect_ex to the same remote; elsewhere (Linux) it closes
+  // it. No operation may be pending on s. Counted in socketReuse().
+  virtual void endForReuse(Socket s, const Address& remote) = 0;
+  virtual SocketReuseCounts socketReuse() const = 0;
 
   // Asks a pending operation to complete early with operation_canceled (or its own result if it
   // already finished). Does nothing for an operation that is not pending.

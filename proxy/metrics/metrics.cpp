@@ -331,8 +331,8 @@ struct Registry::Impl : prometheus::Collectable {
     scalars<ClusterCounters>(out, clusters, workers, kClusterFields);
     histograms<ClusterCounters>(out, clusters, workers, kClusterHistograms);
     reasons(out, clusters, workers, "ferry_upstream_connections_closed_total",
-            "Upstream connections the session closed instead of pooling, by reason", "reason",
-            kCloseReasonNames, &ClusterCounters::closedByReason);
+            "Upstream connections closed, by reason", "reason", kCloseReasonNames,
+            &ClusterCounters::closedByReason);
     reasons(out, clusters, workers, "ferry_upstream_retries_total",
             "Requests sent again, by the failure they answered", "reason", kRetryReasonNames,
             &ClusterCounters::retries);

@@ -110,16 +110,22 @@ inline constexpr std::array<const char*, static_cast<std::size_t>(Timeout::kCoun
     {"request_header",   "request_body",      "route",        "client_send",
      "upstream_connect", "upstream_response", "upstream_body"};
 
-// Why the session let go of an upstream connection instead of pooling it (label `reason` of
-// ferry_upstream_connections_closed_total).
+// Why an upstream connection was closed (label `reason` of
+// ferry_upstream_connections_closed_total): by the session instead of pooling it, or by the
+// pool (proxy/upstream/pool.h).
 enum class CloseReason : std::uint8_t {
   kNotReusable,  // the exchange ended fine but the connection cannot carry another request
                  // (Connection: close, a body read to EOF, a tunnel ended)
   kError,        // the exchange failed (reset, timeout, bad response, client gone)
+  kIdleTimeout,  // pool: idle past idle_timeout or the backend's Keep-Alive timeout
+  kPeerClosed,   // pool: the backend closed it (or sent bytes unasked) while it was idle
+  kRetired,      // pool: max_requests_per_connection or max_connection_lifetime reached
+  kPoolFull,     // pool: given back with max_idle connections already idle
   kCount
 };
 inline constexpr std::array<const char*, static_cast<std::size_t>(CloseReason::kCount)>
-    kCloseReasonNames = {"not_reusable", "error"};
+    kCloseReasonNames = {"not_reusable", "error",   "idle_timeout",
+                         "peer_closed",  "retired", "pool_full"};
 
 // ---- the cells of one named thing, one set per worker ----
 

@@ -73,7 +73,8 @@ class ListConnect final : public io::ConnectByListOp {
 }  // namespace
 
 Task<Connected> connectTo(io::Proactor& p, std::shared_ptr<const AddressList> list,
-                          std::span<const char> first, Duration timeout) {
+                          std::span<const char> first, Duration timeout,
+                          InFlightConnect* inFlight) {
   Connected out;
   if (!list || list->addresses.empty()) {
     out.ec = std::make_error_code(std::errc::host_unreachable);
@@ -81,7 +82,9 @@ Task<Connected> connectTo(io::Proactor& p, std::shared_ptr<const AddressList> li
   }
   if (list->addresses.size() == 1) {
     auto c = io::connect(p, list->addresses[0], first, timeout);
+    if (inFlight != nullptr) inFlight->one = &c;
     out.ec = (co_await c).ec;
+    if (inFlight != nullptr) inFlight->one = nullptr;
     if (!out.ec) {
       out.socket = std::move(c.socket);
       out.remote = list->addresses[0];
@@ -93,7 +96,9 @@ Task<Connected> connectTo(io::Proactor& p, std::shared_ptr<const AddressList> li
   c.addresses = list->addresses;
   c.timeout = timeout;         // the whole operation
   c.attemptTimeout = timeout;  // a hanging address is passed by the stagger, not by its own bound
+  if (inFlight != nullptr) inFlight->list = &c;
   out.ec = co_await c;
+  if (inFlight != nullptr) inFlight->list = nullptr;
   if (!out.ec) {
     out.socket = std::move(c.socket);
     out.remote = c.remote;
@@ -138,6 +143,46 @@ struct Cluster::Upkeep final : io::TimerOp {
     if (ec == std::errc::operation_canceled || cluster == nullptr) return;
     cluster->upkeep();
   }
+};
+
+// The watch of one idle connection: a wait_readable on its socket that completes when the
+// backend closes it. Made by the upkeep (never on the request path), then reused. A stopped
+// watch (its connection taken or closed) still completes later, since a cancel is
+// asynchronous; its storage lives until then, past the cluster if need be (orphaned: it frees
+// itself on that completion).
+struct Cluster::Watch final : io::WaitReadableOp, IdleWatch {
+  Cluster* cluster = nullptr;    // null: orphaned (the cluster is gone)
+  EndpointPool* pool = nullptr;  // while armed: the pool of the connection it watches
+  bool stopped = false;          // unwatch() asked: the completion only frees it for reuse
+  void onComplete(std::error_code, std::size_t) override {
+    if (cluster == nullptr) {
+      delete this;
+      return;
+    }
+    cluster->watchDone(*this);
+  }
+};
+
+// A warm connect in flight, in its coroutine's frame (see warm()). Linked into the cluster's
+// list so that the cluster's teardown can cancel the connect and tell the coroutine, which then
+// resumes without touching the cluster: a reload may drop a cluster while its min_idle
+// connects wait on a backend that is slow to accept.
+struct Cluster::WarmTicket {
+  explicit WarmTicket(Cluster& c) : cluster(&c), next(c.warming_) {
+    if (next != nullptr) next->prev = this;
+    c.warming_ = this;
+  }
+  ~WarmTicket() {
+    if (cluster == nullptr) return;  // orphaned: the list is gone with its cluster
+    (prev != nullptr ? prev->next : cluster->warming_) = next;
+    if (next != nullptr) next->prev = prev;
+  }
+  WarmTicket(const WarmTicket&) = delete;
+  WarmTicket& operator=(const WarmTicket&) = delete;
+  Cluster* cluster;  // null: orphaned (the cluster is gone)
+  InFlightConnect connect;  // set by connectTo while the connect is pending
+  WarmTicket* prev = nullptr;
+  WarmTicket* next;
 };
 
 namespace {
@@ -253,6 +298,24 @@ Cluster::Cluster(Cluster&& o) noexcept
 }
 
 Cluster::~Cluster() {
+  // Idle connections close now (their watches stop); watches still due to complete and warm
+  // connects in flight are detached and cancelled: they finish without the cluster.
+  for (EndpointPool& p : endpoints_) {
+    p.closeIdle();
+    p.setOwner(nullptr);
+  }
+  for (std::unique_ptr<Watch>& w : watches_) {
+    if (!w->pending()) continue;
+    w->cluster = nullptr;
+    if (!w->stopped) proactor_->cancel(*w);
+    static_cast<void>(w.release());
+  }
+  while (warming_ != nullptr) {
+    WarmTicket* t = warming_;
+    warming_ = t->next;
+    t->cluster = nullptr;
+    t->connect.cancel(*proactor_);
+  }
   // A cancelled timer still completes later (deferred): a pending upkeep outlives the cluster
   // (a reload may remove it while the worker runs) and frees itself on that completion.
   if (upkeep_ && upkeep_->pending()) {
@@ -266,6 +329,7 @@ Cluster::~Cluster() {
 void Cluster::start(io::Proactor& p) {
   if (proactor_ != nullptr) return;
   proactor_ = &p;
+  for (EndpointPool& e : endpoints_) e.setOwner(this);
   upkeep_ = std::make_unique<Upkeep>();
   upkeep_->cluster = this;
   upkeep();
@@ -276,8 +340,10 @@ void Cluster::upkeep() {
   for (std::size_t i = 0; i < endpoints_.size(); ++i) {
     EndpointPool& pool = endpoints_[i];
     pool.evictExpired(now);
+    pool.watchIdle();
     for (std::size_t n = pool.warmDeficit(); n > 0 && pool.reserveWarm(); --n) spawn(warm(i));
   }
+  provisionWatches();
   upkeep_->timeout = upkeepPeriod(*cfg_);
   proactor_->startTimer(*upkeep_);
 }
@@ -290,7 +356,10 @@ Task<void> Cluster::warm(std::size_t ep) {
     pool.addWarm(std::move(conn), clock_.now());
     co_return;
   }
-  Connected c = co_await connectTo(*proactor_, eps_[ep].list, {}, cfg_->connectTimeout);
+  WarmTicket ticket(*this);
+  Connected c =
+      co_await connectTo(*proactor_, eps_[ep].list, {}, cfg_->connectTimeout, &ticket.connect);
+  if (ticket.cluster == nullptr) co_return;  // the cluster is gone; c's socket closes here
   if (!c.ec && eps_[ep].epoch == epoch) {
     counters_->opened.add();
     counters_->warmOpened.add();
@@ -301,6 +370,67 @@ Task<void> Cluster::warm(std::size_t ep) {
                c.ec.message());
   }
   pool.addWarm(std::move(conn), clock_.now());
+}
+
+Cluster::Watch* Cluster::newWatch() {
+  watches_.push_back(std::make_unique<Watch>());
+  Watch* w = watches_.back().get();
+  w->cluster = this;
+  freeWatches_.reserve(watches_.size());  // giving watches back never allocates
+  return w;
+}
+
+void Cluster::provisionWatches() {
+  // Idle connections are watched, and a connection just taken may still have its stopped
+  // watch in flight: twice the connections open is enough, so that in steady state (no more
+  // connections than before) the upkeep never allocates.
+  std::size_t open = 0;
+  for (const EndpointPool& p : endpoints_) open += p.total();
+  while (watches_.size() < 2 * open) freeWatches_.push_back(newWatch());
+}
+
+IdleWatch* Cluster::watch(EndpointPool& pool, const PooledConnection& c) {
+  if (proactor_ == nullptr) return nullptr;
+  Watch* w = nullptr;
+  if (!freeWatches_.empty()) {
+    w = freeWatches_.back();
+    freeWatches_.pop_back();
+  } else {
+    w = newWatch();  // past what provisionWatches foresaw
+  }
+  w->pool = &pool;
+  w->stopped = false;
+  w->socket = c.socket.native();
+  w->timeout = Duration::zero();
+  proactor_->waitReadable(*w);
+  return w;
+}
+
+void Cluster::unwatch(IdleWatch& iw) {
+  auto& w = static_cast<Watch&>(iw);
+  w.stopped = true;
+  proactor_->cancel(w);
+}
+
+void Cluster::watchDone(Watch& w) {
+  EndpointPool* pool = w.pool;
+  bool fired = !w.stopped;
+  w.pool = nullptr;
+  freeWatches_.push_back(&w);
+  if (!fired || pool == nullptr || !pool->watchFired(w)) return;
+  std::size_t ep = static_cast<std::size_t>(pool - endpoints_.data());
+  if (metrics::EndpointCounters* cells = endpointCells(ep)) cells->idle.set(pool->idleCount());
+  log::debug("cluster {}: {} closed an idle connection", cfg_->name, endpointName(ep));
+}
+
+void Cluster::endSocket(EndpointPool& pool, io::Socket&& s, bool clean) {
+  // Windows recycles a socket for the next ConnectEx to the same address: an IP literal's. A DNS
+  // name's pool has no one address (its connections may lead to any of the name's), so they close.
+  if (clean && proactor_ != nullptr && pool.address().valid()) {
+    proactor_->endForReuse(std::move(s), pool.address());  // Windows: DisconnectEx, reuse
+  } else {
+    s.close();
+  }
 }
 
 std::size_t Cluster::adoptPools(Cluster& old) {
@@ -376,6 +506,7 @@ Task<Cluster::Acquire> Cluster::acquire(io::Proactor& p, std::size_t ep, bool fr
       lease.pool_ = &pool;
       lease.conn_ = std::move(conn);
       lease.reused_ = false;
+      provisionWatches();  // a new connection: its watch is made now, not at a later tick
       co_return Acquire::kReady;
     }
     if (pending_ >= cfg_->maxPendingRequests) {
@@ -405,7 +536,7 @@ Task<Cluster::Acquire> Cluster::acquire(io::Proactor& p, std::size_t ep, bool fr
       }
       // Closed meanwhile, or a retry that wants a new one: keep the slot, open anew.
       lease.conn_.socket.close();
-      if (!fresh) counters_->idleClosedByPeer.add();
+      if (!fresh) countClose(*counters_, CloseReason::kPeerClosed);
     }
     lease.conn_.created = clock_.now();
     lease.conn_.requests = 1;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "proxy/balance/balancer.h"
+#include "proxy/io/connect_by_list.h"
 #include "proxy/common/task.h"
 #include "proxy/common/time.h"
 #include "proxy/config/config.h"
@@ -47,12 +48,24 @@ struct Connected {
   bool firstSent = false;  // `first` rode the handshake (one address); else the caller sends it
 };
 
+// Where a connect in flight can be cancelled from (connectTo's inFlight: a warm connect that its
+// cluster's teardown stops). Set while the connect is pending, cleared when it completes.
+struct InFlightConnect {
+  io::ConnectOp* one = nullptr;
+  io::ConnectByListOp* list = nullptr;
+  void cancel(io::Proactor& p) const {
+    if (one != nullptr) p.cancel(*one);
+    if (list != nullptr) list->cancel();
+  }
+};
+
 // Connects to one of list's addresses. With exactly one (an IP literal), connect_ex with `first`
 // riding the handshake, bounded by timeout; with several, connect_by_list (best first, RFC 8305
 // stagger) bounded by timeout in all, and `first` is left to the caller. An empty or null list
 // fails at once with host_unreachable. Worker thread; list is pinned for the connect's life.
 Task<Connected> connectTo(io::Proactor& p, std::shared_ptr<const AddressList> list,
-                          std::span<const char> first, Duration timeout);
+                          std::span<const char> first, Duration timeout,
+                          InFlightConnect* inFlight = nullptr);
 
 // A request's hold on one endpoint's pool: a reserved slot, then its connection. Destroyed or
 // dropped without giveBack(), the connection closes and the slot goes to the next waiter.
@@ -86,7 +99,9 @@ class Lease {
   const std::uint64_t* epochNow_ = nullptr;
 };
 
-class Cluster {
+// The cluster is its pools' owner (PoolOwner): it watches their idle connections with a
+// pending read on its proactor and ends their sockets.
+class Cluster final : private PoolOwner {
  public:
   // factory: the cluster's balancer (makeBalancerFactory); worker, workers: this worker's index
   // and the count, so that per-worker state (round-robin cursors, random seeds) differs.
@@ -95,15 +110,19 @@ class Cluster {
   // Movable only before start() (a std::vector of clusters is reserved, then filled).
   Cluster(Cluster&&) noexcept;
   Cluster& operator=(Cluster&&) = delete;
-  ~Cluster();
+  // Closes the idle connections; watches and warm connects still in flight are cancelled and
+  // left to finish on their own (they no longer touch the cluster).
+  ~Cluster() override;
 
   const config::ClusterConfig& config() const { return *cfg_; }
   metrics::ClusterCounters& counters() { return *counters_; }
 
   // Starts the cluster's upkeep on this worker's proactor: a timer that closes idle
-  // connections whose time is up even with no traffic, and opens min_idle connections ahead of
-  // demand. Idempotent; worker thread. The worker should call it at setup; sessions call it on
-  // first use as well. The cluster must then stay where it is and outlive the proactor's run.
+  // connections whose time is up even with no traffic, watches idle connections for the
+  // backend's close (a connection still idle at a tick gets a pending read: POOL.md), and opens
+  // min_idle connections ahead of demand. Idempotent; worker thread. The worker should call it at
+  // setup; sessions call it on first use as well. The cluster must then stay where it is and
+  // outlive the proactor's run.
   void start(io::Proactor& p);
 
   // The endpoint for a request by the cluster's policy, skipping the ones in `tried` (a retry
@@ -186,8 +205,20 @@ class Cluster {
 
  private:
   struct Upkeep;
+  struct Watch;
+  struct WarmTicket;
   void upkeep();
   Task<void> warm(std::size_t ep);
+  // PoolOwner (pool.h): idle watches on the proactor, sockets' ends.
+  IdleWatch* watch(EndpointPool& pool, const PooledConnection& c) override;
+  void unwatch(IdleWatch& w) override;
+  void endSocket(EndpointPool& pool, io::Socket&& s, bool clean) override;
+  // A watch's completion: the backend closed its idle connection, unless it was stopped.
+  void watchDone(Watch& w);
+  Watch* newWatch();
+  // Makes watches ahead (when connections are opened) so that watching never allocates in
+  // steady state.
+  void provisionWatches();
   // Refreshes health_ from the board when its version changed or an ejection ran out.
   void refreshHealth(TimePoint now);
 
@@ -216,8 +247,11 @@ class Cluster {
   TimePoint nextExpiry_ = TimePoint::max();
   io::Proactor* proactor_ = nullptr;
   std::unique_ptr<Upkeep> upkeep_;
-  std::uint32_t requests_ = 0;  // admitted and not finished
-  std::uint32_t pending_ = 0;   // waiting in an endpoint's queue
+  std::vector<std::unique_ptr<Watch>> watches_;  // every watch made, armed or free
+  std::vector<Watch*> freeWatches_;              // not pending: ready for another connection
+  WarmTicket* warming_ = nullptr;                // warm connects in flight (a list)
+  std::uint32_t requests_ = 0;                   // admitted and not finished
+  std::uint32_t pending_ = 0;                    // waiting in an endpoint's queue
   std::vector<metrics::EndpointCounters*> endpointCells_;
 };
 

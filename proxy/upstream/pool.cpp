@@ -37,6 +37,7 @@ EndpointPool::Take EndpointPool::take(TimePoint now, bool fresh, PooledConnectio
       freeSlot();
       continue;
     }
+    unwatch(c);
     ++c.requests;
     out = std::move(c);
     return Take::kIdle;
@@ -208,6 +209,7 @@ std::size_t EndpointPool::moveIdleTo(EndpointPool& to) {
   for (PooledConnection& c : idle_) {
     if (counters_ != nullptr) counters_->idle.sub();
     if (to.idle_.size() < to.limits_.maxIdle && to.waiting_ == 0) {
+      unwatch(c);  // the watch is this pool's owner's; to's owner watches it anew
       FERRY_ASSERT(total_ > 0);
       --total_;
       if (counters_ != nullptr) counters_->total.sub();
@@ -233,6 +235,38 @@ TimePoint EndpointPool::nextExpiry() const {
   return t;
 }
 
+std::size_t EndpointPool::watchIdle() {
+  if (owner_ == nullptr) return 0;
+  std::size_t n = 0;
+  for (PooledConnection& c : idle_) {
+    if (c.watch != nullptr || !c.socket.valid()) continue;
+    c.watch = owner_->watch(*this, c);
+    if (c.watch != nullptr) ++n;
+  }
+  return n;
+}
+
+bool EndpointPool::watchFired(IdleWatch& w) {
+  for (std::size_t i = 0; i < idle_.size(); ++i) {
+    if (idle_[i].watch != &w) continue;
+    PooledConnection c = std::move(idle_[i]);
+    idle_.erase(idle_.begin() + static_cast<std::ptrdiff_t>(i));
+    if (counters_ != nullptr) counters_->idle.sub();
+    c.watch = nullptr;  // it completed: nothing to stop
+    close(c, CloseReason::kPeerClosed);
+    freeSlot();
+    return true;
+  }
+  return false;
+}
+
+void EndpointPool::unwatch(PooledConnection& c) {
+  if (c.watch == nullptr) return;
+  IdleWatch* w = c.watch;
+  c.watch = nullptr;
+  if (owner_ != nullptr) owner_->unwatch(*w);
+}
+
 TimePoint EndpointPool::expiryOf(const PooledConnection& c, TimePoint now,
                                  Duration keepAlive) const {
   TimePoint t = TimePoint::max();
@@ -252,22 +286,38 @@ bool EndpointPool::retired(const PooledConnection& c, TimePoint now) const {
 }
 
 void EndpointPool::close(PooledConnection& c, CloseReason why) {
+  unwatch(c);
+  if (owner_ != nullptr && c.socket.valid()) {
+    bool clean = why == CloseReason::kIdleExpired || why == CloseReason::kRetired ||
+                 why == CloseReason::kPoolFull;
+    owner_->endSocket(*this, std::move(c.socket), clean);
+  }
   c.socket.close();
-  if (counters_ == nullptr) return;
+  if (counters_ != nullptr) countClose(*counters_, why);
+}
+
+void countClose(metrics::ClusterCounters& counters, CloseReason why) {
+  auto byReason = [&](metrics::CloseReason r) {
+    counters.closedByReason[static_cast<std::size_t>(r)].add();
+  };
   switch (why) {
     case CloseReason::kIdleExpired:
-      counters_->idleExpired.add();
+      counters.idleExpired.add();
+      byReason(metrics::CloseReason::kIdleTimeout);
       break;
     case CloseReason::kRetired:
-      counters_->retired.add();
+      counters.retired.add();
+      byReason(metrics::CloseReason::kRetired);
       break;
     case CloseReason::kPoolFull:
-      counters_->poolFull.add();
+      counters.poolFull.add();
+      byReason(metrics::CloseReason::kPoolFull);
       break;
     case CloseReason::kPeerClosed:
-      counters_->idleClosedByPeer.add();
+      counters.idleClosedByPeer.add();
+      byReason(metrics::CloseReason::kPeerClosed);
       break;
-    case CloseReason::kBroken:
+    case CloseReason::kBroken:  // the session counts its own (not_reusable, error)
       break;
   }
 }

@@ -16,6 +16,13 @@
 // Keep-Alive timeout, max_connection_lifetime and max_requests_per_connection end connections;
 // min_idle asks the owner to open connections ahead of demand (warmDeficit()).
 //
+// Idle connections are watched for the backend's close by a pending read that the owner
+// starts and stops (PoolOwner: the I/O is the owner's, cluster.cpp): watchIdle() asks it to
+// watch every idle connection not yet watched, every connection leaving the idle list has its
+// watch stopped first, and watchFired() closes the connection whose watch completed. A
+// connection given back and taken again at once is never watched: the request path costs
+// nothing for it.
+//
 // Thread: one worker; nothing here is shared.
 
 #include <cstddef>
@@ -37,6 +44,12 @@ struct PoolLimits {
   Duration maxConnectionLifetime{};            // zero: no limit
 };
 
+// The owner's handle on the watch of one idle connection (see PoolOwner). Opaque to the pool.
+class IdleWatch {
+ protected:
+  ~IdleWatch() = default;
+};
+
 // An upstream connection and what the limits need to know of it.
 struct PooledConnection {
   io::Socket socket;
@@ -44,6 +57,27 @@ struct PooledConnection {
   std::uint32_t requests = 0;  // requests sent on it so far
   TimePoint idleSince{};       // while idle: when it became idle
   TimePoint expires{};         // while idle: when it must be closed
+  IdleWatch* watch = nullptr;  // while idle: its watch, if the owner started one
+};
+
+// What the pool asks of its owner, which does the I/O (the pool does none). Worker thread; the
+// pool calls it from inside its own calls, so an implementation must not re-enter the pool.
+class EndpointPool;
+class PoolOwner {
+ public:
+  // Starts watching c, idle in pool, for the backend's close (a pending read that reads
+  // nothing); the pool stores the result in c.watch. Null: not watched (yet).
+  virtual IdleWatch* watch(EndpointPool& pool, const PooledConnection& c) = 0;
+  // Stops w: its connection leaves the idle list and its socket is used or closed right after.
+  // The watch's completion may still come; the owner then ignores it.
+  virtual void unwatch(IdleWatch& w) = 0;
+  // Ends the socket of a connection the pool closes. clean: ferry ends a connection that is
+  // fine (idle timeout, retired, max_idle), so the socket may be recycled for the next connect
+  // (DisconnectEx(TF_REUSE_SOCKET) on Windows); otherwise (the backend closed it, an error) a
+  // plain close.
+  virtual void endSocket(EndpointPool& pool, io::Socket&& s, bool clean) = 0;
+
+  virtual ~PoolOwner() = default;
 };
 
 // Why a connection was closed by the pool (for counting).
@@ -89,6 +123,10 @@ class EndpointPool {
   ~EndpointPool();
 
   const io::Address& address() const { return address_; }
+  // The owner that watches idle connections and ends sockets (null: none; sockets are closed
+  // and nothing is watched). Set once the owner stays where it is; before it is gone, its
+  // idle connections must be closed (closeIdle) or moved away.
+  void setOwner(PoolOwner* o) { owner_ = o; }
   const PoolLimits& limits() const { return limits_; }
   std::size_t idleCount() const { return idle_.size(); }
   // Connections open, opening or in use (the slots max_connections caps).
@@ -143,11 +181,20 @@ class EndpointPool {
   // The earliest time an idle connection expires; TimePoint::max() with none.
   TimePoint nextExpiry() const;
 
+  // Asks the owner to watch every idle connection not watched yet; returns how many it started.
+  std::size_t watchIdle();
+  // w completed (the backend closed its connection, sent bytes unasked, or the socket failed):
+  // closes that idle connection, counted as kPeerClosed, and frees its slot. False if no idle
+  // connection has w (it was unwatched first: nothing to do).
+  bool watchFired(IdleWatch& w);
+
  private:
   // Idle expiry: idle_timeout, the Keep-Alive hint (minus a margin) and the lifetime, the first.
   TimePoint expiryOf(const PooledConnection& c, TimePoint now, Duration keepAlive) const;
   bool retired(const PooledConnection& c, TimePoint now) const;
   void close(PooledConnection& c, CloseReason why);
+  // Stops c's watch, if any (c leaves the idle list).
+  void unwatch(PooledConnection& c);
   void freeSlot();
   PoolWaiter* popWaiter();
   void keepOrHand(PooledConnection&& c, TimePoint now, Duration keepAlive);
@@ -155,6 +202,7 @@ class EndpointPool {
   io::Address address_;
   PoolLimits limits_;
   metrics::ClusterCounters* counters_;
+  PoolOwner* owner_ = nullptr;
   std::vector<PooledConnection> idle_;  // LIFO: back() is the warmest
   std::size_t total_ = 0;
   std::size_t warming_ = 0;  // slots reserved by reserveWarm() and not yet filled
@@ -162,6 +210,10 @@ class EndpointPool {
   PoolWaiter* head_ = nullptr;
   PoolWaiter* tail_ = nullptr;
 };
+
+// Counts a close for why in counters (the reason's own counter and
+// ferry_upstream_connections_closed_total).
+void countClose(metrics::ClusterCounters& counters, CloseReason why);
 
 // The timeout a response's Keep-Alive header value gives ("timeout=5, max=100" -> 5s); zero
 // when it names none or the value is not a number. Pure.

@@ -1,8 +1,9 @@
 // A test backend: an HTTP/1.1 server that answers with its own name, written independently of
 // ferry's code (its own small parser) so that tests do not check ferry against itself.
 //
-//   test_backend NAME [PORT [IP]]  listens on IP:PORT (127.0.0.1, 0: any port), prints "PORT\n",
-//                                  serves
+//   test_backend NAME [PORT [IP [IDLE_CLOSE_MS]]]  listens on IP:PORT (127.0.0.1, 0: any port),
+//                                  prints "PORT\n", serves; with IDLE_CLOSE_MS, closes a
+//                                  keep-alive connection idle (between requests) that many ms
 //
 // GET  /anything        200 "NAME\n"  (headers X-Backend: NAME, X-Connection: its number)
 // GET  /stats           200 "connections=C requests=R\n" (this request included)
@@ -27,6 +28,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -42,6 +44,7 @@
 namespace {
 
 std::string g_name;
+int g_idleCloseMs = 0;  // 0: never close an idle connection
 std::atomic<long> g_connections{0};
 std::atomic<long> g_requests{0};
 
@@ -104,6 +107,8 @@ class Conn {
     return true;
   }
   int fd() const { return fd_; }
+  // Bytes received and not yet parsed.
+  bool buffered() const { return pos_ < buf_.size(); }
 
  private:
   int fd_;
@@ -155,6 +160,10 @@ void serve(int fd, long conn) {
   std::string proxyLine;  // a PROXY protocol v1 header, first on the connection
   for (;;) {
     std::string requestLine;
+    if (g_idleCloseMs > 0 && !c.buffered()) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, g_idleCloseMs) == 0) break;  // idle too long: close it
+    }
     if (!c.line(requestLine)) break;
     if (proxyLine.empty() && requestLine.rfind("PROXY ", 0) == 0) {
       proxyLine = requestLine + "\r\n";
@@ -313,12 +322,13 @@ void serve(int fd, long conn) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: test_backend NAME [PORT [IP]]\n");
+    std::fprintf(stderr, "usage: test_backend NAME [PORT [IP [IDLE_CLOSE_MS]]]\n");
     return 2;
   }
   std::signal(SIGPIPE, SIG_IGN);
   g_name = argv[1];
   int port = argc > 2 ? std::atoi(argv[2]) : 0;
+  g_idleCloseMs = argc > 4 ? std::atoi(argv[4]) : 0;
   int ls = ::socket(AF_INET, SOCK_STREAM, 0);
   int one = 1;
   ::setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));

@@ -180,6 +180,13 @@ class EpollProactor final : public backend::LoopProactor {
     defer(op, r == 0 || errno == ENOTCONN ? std::error_code{} : sysErr(errno));
   }
 
+  // Readiness interest only: nothing is read; epoll_wait reports bytes, EPOLLRDHUP or an error.
+  void waitReadable(WaitReadableOp& op) override {
+    backend::begin(op, OpKind::kWaitRead);
+    armTimeout(op);
+    wait(op, op.socket, false);
+  }
+
   void startTimer(TimerOp& op) override {
     backend::begin(op, OpKind::kTimer);
     if (op.timeout.count() <= 0) {
@@ -430,6 +437,9 @@ class EpollProactor final : public backend::LoopProactor {
       }
       case OpKind::kRecvPooled:
         pooledStep(static_cast<PooledRecvOp&>(op));
+        return;
+      case OpKind::kWaitRead:
+        finish(op, {}, 0);
         return;
       case OpKind::kAccept: {
         auto& a = static_cast<AcceptOp&>(op);

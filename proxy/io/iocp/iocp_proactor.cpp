@@ -135,6 +135,14 @@ class IocpProactor final : public backend::LoopProactor {
       : options_(o), pool_(po.pooledBuffers, po.pooledBufferSize) {}
   ~IocpProactor() override {
     for (SOCKET s : recycled_) ::closesocket(s);
+    for (const Recycled& r : connectRecycled_) ::closesocket(r.socket);
+    // Disconnects still in flight: closing the socket ends them, but the kernel may still write
+    // their OVERLAPPED, so their records are left to the process (a worker's end only).
+    for (std::unique_ptr<ReuseDisconnect>& op : reuseOps_) {
+      if (!op->pending()) continue;
+      ::closesocket(sock(op->socket));
+      static_cast<void>(op.release());
+    }
     if (port_ != nullptr) ::CloseHandle(port_);
   }
 
@@ -200,6 +208,11 @@ class IocpProactor final : public backend::LoopProactor {
 
   void connectEx(ConnectOp& op) override {
     backend::begin(op, OpKind::kConnect);
+    if (connectOnRecycled(op)) return;
+    connectOnNewSocket(op);
+  }
+
+  void connectOnNewSocket(ConnectOp& op) {
     auto s = Socket::openTcp(op.remote);
     if (!s) {
       defer(op, s.error().code);
@@ -262,6 +275,13 @@ class IocpProactor final : public backend::LoopProactor {
     }
   }
 
+  // A zero-byte WSARecv: it completes when bytes or the peer's FIN arrive, and reads nothing.
+  void waitReadable(WaitReadableOp& op) override {
+    backend::begin(op, OpKind::kWaitRead);
+    restartClock(op);
+    postRecv(op, op.socket, nullptr, 0);
+  }
+
   void startTimer(TimerOp& op) override {
     backend::begin(op, OpKind::kTimer);
     if (op.timeout.count() <= 0) {
@@ -275,6 +295,35 @@ class IocpProactor final : public backend::LoopProactor {
   void splice(SpliceOp& op) override {
     backend::begin(op, OpKind::kSplice);
     defer(op, std::make_error_code(std::errc::operation_not_supported));
+  }
+
+  // DisconnectEx(TF_REUSE_SOCKET) started here, owned here; on success the handle waits in
+  // connectRecycled_ for a connect_ex to the same remote (connectOnRecycled).
+  void endForReuse(Socket s, const Address& remote) override {
+    if (!options_.reuseSockets || !s.valid() ||
+        reuseInFlight_ + connectRecycled_.size() >= kMaxRecycled) {
+      s.close();
+      ++socketReuse_.closed;
+      return;
+    }
+    ReuseDisconnect* op = nullptr;
+    if (!freeReuseOps_.empty()) {
+      op = freeReuseOps_.back();
+      freeReuseOps_.pop_back();
+    } else {
+      reuseOps_.push_back(std::make_unique<ReuseDisconnect>());
+      op = reuseOps_.back().get();
+      op->proactor = this;
+      freeReuseOps_.reserve(reuseOps_.size());
+    }
+    op->remote = remote;
+    op->socket = s.release();
+    op->reuse = true;
+    // The disconnect may wait out TIME_WAIT (DisconnectEx's documentation): bounded, then the
+    // handle is closed instead.
+    op->timeout = seconds(10);
+    ++reuseInFlight_;
+    disconnectEx(*op);
   }
 
   void recycle(Socket s) override {
@@ -303,6 +352,62 @@ class IocpProactor final : public backend::LoopProactor {
   void wake() override { ::PostQueuedCompletionStatus(port_, 0, kStopKey, nullptr); }
 
  private:
+  struct ReuseDisconnect final : DisconnectOp {
+    IocpProactor* proactor = nullptr;
+    Address remote;
+    void onComplete(std::error_code ec, std::size_t) override {
+      proactor->reuseDisconnected(*this, ec);
+    }
+  };
+  struct Recycled {
+    Address remote;
+    SOCKET socket;
+  };
+  static constexpr std::size_t kMaxRecycled = 256;  // handles kept or being disconnected
+
+  void reuseDisconnected(ReuseDisconnect& op, std::error_code ec) {
+    --reuseInFlight_;
+    SOCKET s = sock(op.socket);
+    op.socket = kInvalidHandle;
+    freeReuseOps_.push_back(&op);
+    if (ec) {
+      ::closesocket(s);
+      ++socketReuse_.closed;
+      return;
+    }
+    connectRecycled_.push_back({op.remote, s});
+    ++socketReuse_.recycled;
+  }
+
+  // Starts op's ConnectEx on a handle recycled from a connection to the same remote; false if
+  // there is none, or if ConnectEx refused it at once (closed, counted): then op goes on a new
+  // socket. A recycled handle is still bound and associated with the port. state_.index marks
+  // op as on a recycled handle (see onConnect).
+  bool connectOnRecycled(ConnectOp& op) {
+    for (std::size_t i = 0; i < connectRecycled_.size(); ++i) {
+      if (!(connectRecycled_[i].remote == op.remote)) continue;
+      SOCKET s = connectRecycled_[i].socket;
+      connectRecycled_[i] = connectRecycled_.back();
+      connectRecycled_.pop_back();
+      op.socket = Socket(static_cast<NativeHandle>(s));
+      restartClock(op);
+      DWORD sent = 0;
+      if (connectEx_(s, static_cast<const sockaddr*>(op.remote.raw()),
+                     static_cast<int>(op.remote.length()), const_cast<char*>(op.firstData.data()),
+                     static_cast<DWORD>(op.firstData.size()), &sent, freshOv(op)) ||
+          WSAGetLastError() == ERROR_IO_PENDING) {
+        op.state_.index = 1;
+        ++socketReuse_.reused;
+        return true;
+      }
+      timers_.remove(op);
+      op.socket.close();
+      ++socketReuse_.closed;
+      return false;
+    }
+    return false;
+  }
+
   bool associate(NativeHandle h) {
     return ::CreateIoCompletionPort(reinterpret_cast<HANDLE>(h), port_, kOpKey, 0) != nullptr;
   }
@@ -341,6 +446,8 @@ class IocpProactor final : public backend::LoopProactor {
         return static_cast<RecvOp&>(op).socket;
       case OpKind::kRecvPooled:
         return static_cast<PooledRecvOp&>(op).socket;
+      case OpKind::kWaitRead:
+        return static_cast<WaitReadableOp&>(op).socket;
       case OpKind::kAccept:
         return op.state_.stage == 0
                    ? static_cast<NativeHandle>(static_cast<AcceptSite*>(op.state_.owner)->socket)
@@ -490,6 +597,9 @@ class IocpProactor final : public backend::LoopProactor {
       case OpKind::kRecvPooled:
         onPooledReady(static_cast<PooledRecvOp&>(op), ec);
         return;
+      case OpKind::kWaitRead:
+        complete(op, ec, 0);
+        return;
       case OpKind::kAccept:
         onAccept(static_cast<AcceptOp&>(op), ec, bytes);
         return;
@@ -579,6 +689,15 @@ class IocpProactor final : public backend::LoopProactor {
   }
 
   void onConnect(ConnectOp& op, std::error_code ec, DWORD bytes) {
+    if (ec && op.state_.stage == 0 && op.state_.index == 1 && !op.state_.cancelRequested &&
+        !op.state_.timedOut) {
+      // The recycled handle did not connect: once more on a new socket.
+      op.socket.close();
+      ++socketReuse_.closed;
+      op.state_.index = 0;
+      connectOnNewSocket(op);
+      return;
+    }
     if (ec) {
       op.socket.close();
       complete(op, ec, 0);
@@ -630,6 +749,10 @@ class IocpProactor final : public backend::LoopProactor {
   PooledBuffers pool_;
   backend::DeferredCompletions deferred_;
   std::vector<SOCKET> recycled_;
+  std::vector<std::unique_ptr<ReuseDisconnect>> reuseOps_;  // endForReuse's, in flight or free
+  std::vector<ReuseDisconnect*> freeReuseOps_;
+  std::size_t reuseInFlight_ = 0;
+  std::vector<Recycled> connectRecycled_;  // disconnected handles for connect_ex, by remote
 };
 
 }  // namespace

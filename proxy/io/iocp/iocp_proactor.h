@@ -11,8 +11,9 @@ namespace ferry::io {
 struct IocpOptions {
   // TransmitPackets where the provider has it; false forces TransmitFile + WSASend.
   bool useTransmitPackets = true;
-  // DisconnectEx(TF_REUSE_SOCKET) handles fed back to AcceptEx; off where the system cannot
-  // reuse (detected: Wine).
+  // DisconnectEx(TF_REUSE_SOCKET) handles fed back to AcceptEx (recycle()) and to ConnectEx
+  // (endForReuse()); off where the system cannot reuse (detected: Wine). The environment
+  // variable FERRY_IOCP_SOCKET_REUSE=0 switches it off in makeProactor.
   bool reuseSockets = true;
 };
 

@@ -269,6 +269,14 @@ class UringProactor final : public backend::LoopProactor {
     defer(op, r == 0 || errno == ENOTCONN ? std::error_code{} : sysErr(errno));
   }
 
+  // A poll: it reads nothing, and completes on bytes, the peer's FIN (POLLRDHUP) or an error.
+  void waitReadable(WaitReadableOp& op) override {
+    backend::begin(op, OpKind::kWaitRead);
+    io_uring_sqe* sqe = sqeFor(op);
+    io_uring_prep_poll_add(sqe, op.socket, POLLIN | POLLRDHUP);
+    restartClock(op);
+  }
+
   void startTimer(TimerOp& op) override {
     backend::begin(op, OpKind::kTimer);
     if (op.timeout.count() <= 0) {
@@ -486,6 +494,9 @@ class UringProactor final : public backend::LoopProactor {
                  res < 0 ? 0 : static_cast<std::size_t>(res));
         return;
       }
+      case OpKind::kWaitRead:
+        complete(op, res < 0 ? errorOf(op, res) : std::error_code{}, 0);
+        return;
       case OpKind::kAccept:
         onAcceptFirstData(static_cast<AcceptOp&>(op), res);
         return;
