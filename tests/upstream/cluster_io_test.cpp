@@ -17,8 +17,8 @@ using namespace std::chrono_literals;
 config::ClusterConfig clusterOf(const io::Address& a) {
   config::ClusterConfig c;
   c.name = std::string(1, 'w');  // not = "w": GCC 12 under mingw warns falsely (-Wrestrict)
-  c.weightedEndpoints.push_back({a, 1});
-  c.endpoints.push_back(a);
+  std::string why;
+  c.endpoints.push_back(*config::parseEndpoint(a.toString(), why));
   return c;
 }
 
