@@ -179,7 +179,7 @@ struct Cluster::WarmTicket {
   }
   WarmTicket(const WarmTicket&) = delete;
   WarmTicket& operator=(const WarmTicket&) = delete;
-  Cluster* cluster;  // null: orphaned (the cluster is gone)
+  Cluster* cluster;         // null: orphaned (the cluster is gone)
   InFlightConnect connect;  // set by connectTo while the connect is pending
   WarmTicket* prev = nullptr;
   WarmTicket* next;

@@ -18,10 +18,10 @@
 #include <vector>
 
 #include "proxy/balance/balancer.h"
-#include "proxy/io/connect_by_list.h"
 #include "proxy/common/task.h"
 #include "proxy/common/time.h"
 #include "proxy/config/config.h"
+#include "proxy/io/connect_by_list.h"
 #include "proxy/io/proactor.h"
 #include "proxy/io/socket.h"
 #include "proxy/metrics/metrics.h"
