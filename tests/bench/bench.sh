@@ -95,7 +95,10 @@ listeners:
 clusters:
   - name: c
     endpoints: [127.0.0.1:$b1, 127.0.0.1:$b2]
+    # The pool: at most 256 connections per endpoint and worker, all kept when idle, so a run
+    # opens at most workers x endpoints x 256 = 1,024 backend connections (issue #11, S5).
     max_idle_per_worker: 256
+    max_connections: 256
 YML
 ferry_args=(-c "$dir/ferry.yaml")
 [[ $io != auto ]] && ferry_args+=(--io "$io")
@@ -327,7 +330,7 @@ END {
   echo
   echo "Written by \`make bench\` (tests/bench/bench.sh) on $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$(dirname "$0")" rev-parse --short HEAD 2>/dev/null || echo '?'),"
   echo "$(nproc) cores, kernel $(uname -r); wrk -t1; backends: two nginx (1 worker each); HAProxy $(haproxy -v 2>/dev/null | awk 'NR==1 {print $3}') (nbthread 2, http-reuse always);"
-  echo "NGINX $(nginx -v 2>&1 | sed 's/.*nginx\///') proxy (2 workers, upstream keepalive 256); ferry (2 workers, max_idle_per_worker 256)."
+  echo "NGINX $(nginx -v 2>&1 | sed 's/.*nginx\///') proxy (2 workers, upstream keepalive 256); ferry (2 workers, max_idle_per_worker 256, max_connections 256)."
   echo
   echo "Scenarios: $(for sc in $scenarios; do printf '%s %s; ' "$sc" "${S_DESC[$sc]}"; done)"
   echo
