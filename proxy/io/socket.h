@@ -64,6 +64,7 @@ struct ListenOptions {
   bool reusePort = true;       // each worker binds its own socket (SO_REUSEPORT)
   int deferAcceptSeconds = 0;  // Linux TCP_DEFER_ACCEPT: complete accept when data arrived
   bool fastOpen = false;       // accept TCP Fast Open SYN data
+  bool operator==(const ListenOptions&) const = default;
 };
 
 // A bound, listening, non-blocking socket.

@@ -12,6 +12,18 @@ namespace ferry::runtime {
 namespace {
 constexpr std::size_t kAcceptsPerListener = 4;
 
+// The listening socket's options. HTTP listeners defer accepts (Linux TCP_DEFER_ACCEPT, 1 s)
+// until the client's first bytes arrived: the client always speaks first, so the accepted
+// socket's first read finds the request instead of waiting for it (a wake-up less per new
+// connection: io/README.md, S2); a client that stays silent is handed over after about 1 s and
+// then has request_header_timeout. TCP listeners do not: there the server may speak first.
+io::ListenOptions listenOptions(const config::ListenerConfig& lc) {
+  io::ListenOptions o;
+  o.backlog = static_cast<int>(lc.backlog);
+  if (lc.protocol == config::ListenerProtocol::kHttp) o.deferAcceptSeconds = 1;
+  return o;
+}
+
 // TCP and static sessions stay on the context they started with: the hold is taken here.
 Task<void> serveTcpHeld(session::WorkerContext& w, session::ListenerContext& l, io::Socket s,
                         io::Address peer) {
@@ -222,7 +234,7 @@ Result<bool> Worker::prepareNow(std::shared_ptr<const Snapshot> next,
     ListenerSlot* keep = nullptr;
     for (const auto& s : slots_) {
       if (!s->closing && s->name == lc.name && s->configured == lc.address &&
-          s->backlog == lc.backlog) {
+          s->options == listenOptions(lc)) {
         keep = s.get();
       }
     }
@@ -231,8 +243,7 @@ Result<bool> Worker::prepareNow(std::shared_ptr<const Snapshot> next,
       preparedSlots_.push_back(keep);
       continue;
     }
-    io::ListenOptions opts;
-    opts.backlog = static_cast<int>(lc.backlog);
+    io::ListenOptions opts = listenOptions(lc);
     io::Address addr = bound[i].valid() ? bound[i] : lc.address;  // port 0: join the first
     auto l = proactor_->listen(addr, opts);
     if (!l) {
@@ -248,7 +259,7 @@ Result<bool> Worker::prepareNow(std::shared_ptr<const Snapshot> next,
     auto s = std::make_unique<ListenerSlot>();
     s->name = lc.name;
     s->configured = lc.address;
-    s->backlog = lc.backlog;
+    s->options = opts;
     s->listener = std::move(l.value());
     preparedSlots_.push_back(s.get());
     preparedNew_.push_back(std::move(s));

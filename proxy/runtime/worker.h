@@ -110,8 +110,8 @@ class Worker final : session::ListenerContextOwner {
   // One listening socket and its accept loops; outlives generations while its address stays.
   struct ListenerSlot {
     std::string name;
-    io::Address configured;  // as written (port 0 stays 0)
-    std::uint32_t backlog = 0;
+    io::Address configured;     // as written (port 0 stays 0)
+    io::ListenOptions options;  // what the socket was opened with (a reload keeps it if equal)
     std::unique_ptr<io::Listener> listener;
     session::ListenerContext* current = nullptr;  // new connections are served on this
     std::vector<io::Operation*> accepts;          // each accept loop's pending accept, or null

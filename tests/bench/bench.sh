@@ -43,45 +43,24 @@ done
 [[ -x $ferry_bin ]] || { echo "bench: no ferry binary at $ferry_bin" >&2; exit 1; }
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-dir=$(mktemp -d /tmp/ferry-bench-XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
+# shellcheck source=tests/bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_init bench
 
 # --- ports: free ones on 127.0.0.1, distinct ---------------------------------------------------
-used_ports=" "
-port() {
-  local p
-  while :; do
-    p=$(shuf -i 20000-32000 -n 1)
-    [[ $used_ports == *" $p "* ]] && continue
-    ss -Htan "sport = :$p" 2>/dev/null | grep -q . && continue
-    used_ports+="$p "
-    echo "$p"
-    return
-  done
-}
 b1=$(port); b2=$(port); fp=$(port); fa=$(port); hp=$(port); np=$(port)
 
 # --- backends: two nginx processes serving 100 B, 64 KiB and 1 MiB ------------------------------
-mkdir -p "$dir/www" "$dir/tmp"
+mkdir -p "$dir/www"
 chmod 755 "$dir" "$dir/www"  # nginx workers may run as another user
 head -c 100 /dev/zero | tr '\0' a >"$dir/www/100"
 head -c 65536 /dev/zero | tr '\0' b >"$dir/www/64k"
 head -c 1048576 /dev/zero | tr '\0' c >"$dir/www/1m"
-temps="client_body_temp_path $dir/tmp; proxy_temp_path $dir/tmp; fastcgi_temp_path $dir/tmp;
-  uwsgi_temp_path $dir/tmp; scgi_temp_path $dir/tmp;"
+temps=$(nginx_temps)
 for i in 1 2; do
   bp=$([[ $i == 1 ]] && echo "$b1" || echo "$b2")
   cat >"$dir/backend$i.conf" <<NGX
-worker_processes 1;
-pid $dir/backend$i.pid;
-error_log $dir/backend$i-error.log;
-daemon off;
+$(nginx_main "backend$i")
 worker_rlimit_nofile 16384;
 events { worker_connections 8000; }
 http {
@@ -116,7 +95,10 @@ listeners:
 clusters:
   - name: c
     endpoints: [127.0.0.1:$b1, 127.0.0.1:$b2]
+    # The pool: at most 256 connections per endpoint and worker, all kept when idle, so a run
+    # opens at most workers x endpoints x 256 = 1,024 backend connections (issue #11, S5).
     max_idle_per_worker: 256
+    max_connections: 256
 YML
 ferry_args=(-c "$dir/ferry.yaml")
 [[ $io != auto ]] && ferry_args+=(--io "$io")
@@ -144,10 +126,7 @@ HAP
 haproxy -f "$dir/haproxy.cfg" -db >"$dir/haproxy.log" 2>&1 & hap_pid=$!; pids+=($hap_pid)
 
 cat >"$dir/nginx-proxy.conf" <<NGX
-worker_processes 2;
-pid $dir/nginx-proxy.pid;
-error_log $dir/nginx-proxy-error.log;
-daemon off;
+$(nginx_main nginx-proxy 2)
 worker_rlimit_nofile 16384;
 events { worker_connections 8000; }
 http {
@@ -174,16 +153,7 @@ http {
 NGX
 nginx -c "$dir/nginx-proxy.conf" & ngx_pid=$!; pids+=($ngx_pid)
 
-wait_port() {
-  for _ in $(seq 100); do
-    curl -s -o /dev/null "http://127.0.0.1:$1/100" && return 0
-    sleep 0.1
-  done
-  echo "bench: port $1 not up" >&2
-  cat "$dir"/*.log >&2
-  return 1
-}
-for p in "$b1" "$b2" "$fp" "$hp" "$np"; do wait_port "$p"; done
+for p in "$b1" "$b2" "$fp" "$hp" "$np"; do wait_port "$p" 100; done
 
 # --- measurements ----------------------------------------------------------------------------
 hz=$(getconf CLK_TCK)
@@ -192,7 +162,7 @@ proc_ticks() {
   local t=0 p
   for p in "$1" $(pgrep -P "$1" 2>/dev/null || true); do
     [[ -r /proc/$p/stat ]] || continue
-    t=$((t + $(awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$p/stat")))
+    t=$((t + $(ticks "$p")))
   done
   echo "$t"
 }
@@ -360,7 +330,7 @@ END {
   echo
   echo "Written by \`make bench\` (tests/bench/bench.sh) on $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$(dirname "$0")" rev-parse --short HEAD 2>/dev/null || echo '?'),"
   echo "$(nproc) cores, kernel $(uname -r); wrk -t1; backends: two nginx (1 worker each); HAProxy $(haproxy -v 2>/dev/null | awk 'NR==1 {print $3}') (nbthread 2, http-reuse always);"
-  echo "NGINX $(nginx -v 2>&1 | sed 's/.*nginx\///') proxy (2 workers, upstream keepalive 256); ferry (2 workers, max_idle_per_worker 256)."
+  echo "NGINX $(nginx -v 2>&1 | sed 's/.*nginx\///') proxy (2 workers, upstream keepalive 256); ferry (2 workers, max_idle_per_worker 256, max_connections 256)."
   echo
   echo "Scenarios: $(for sc in $scenarios; do printf '%s %s; ' "$sc" "${S_DESC[$sc]}"; done)"
   echo

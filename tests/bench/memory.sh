@@ -36,59 +36,28 @@ done
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 ((n * 2 + 1000 <= $(ulimit -n))) || echo "bench-memory: file limit $(ulimit -n) is low for $n connections" >&2
 
-dir=$(mktemp -d /tmp/ferry-memory-XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
+# shellcheck source=tests/bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_init memory
 
-used_ports=" "
-port() {
-  local p
-  while :; do
-    p=$(shuf -i 20000-32000 -n 1)
-    [[ $used_ports == *" $p "* ]] && continue
-    ss -Htan "sport = :$p" 2>/dev/null | grep -q . && continue
-    used_ports+="$p "
-    echo "$p"
-    return
-  done
-}
 b1=$(port); b2=$(port)
 
-mkdir -p "$dir/www" "$dir/tmp"
+mkdir -p "$dir/www"
 chmod 755 "$dir" "$dir/www"  # nginx workers may run as another user
 head -c 100 /dev/zero | tr '\0' a >"$dir/www/100"
 cat >"$dir/backend.conf" <<NGX
-worker_processes 1;
-pid $dir/backend.pid;
-error_log $dir/backend-error.log;
-daemon off;
+$(nginx_main backend)
 worker_rlimit_nofile 19000;
 events { worker_connections 18000; }
 http {
   access_log off;
-  client_body_temp_path $dir/tmp; proxy_temp_path $dir/tmp; fastcgi_temp_path $dir/tmp;
-  uwsgi_temp_path $dir/tmp; scgi_temp_path $dir/tmp;
+  $(nginx_temps)
   keepalive_requests 10000000;
   server { listen 127.0.0.1:$b1 backlog=4096; root $dir/www; }
   server { listen 127.0.0.1:$b2 backlog=4096; root $dir/www; }
 }
 NGX
 nginx -c "$dir/backend.conf" & pids+=($!)
-
-wait_port() {
-  for _ in $(seq 100); do
-    curl -s -o /dev/null "http://127.0.0.1:$1/100" && return 0
-    sleep 0.1
-  done
-  echo "bench-memory: port $1 not up" >&2
-  cat "$dir"/*.log >&2
-  return 1
-}
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 slab_kb() { awk '/^Slab:/ {print $2}' /proc/meminfo; }
@@ -144,7 +113,7 @@ HAP
   esac
   proxy_pid=$!
   pids+=("$proxy_pid")
-  wait_port "$proxy_port"
+  wait_port "$proxy_port" 100
 }
 
 stop_proxy() {

@@ -13,25 +13,19 @@ build=$(realpath "${1:-build}")
 scenario=${2:-S2}
 secs=${PROFILE_SECONDS:-10}
 io=${PROFILE_IO:-io_uring}
-dir=$(mktemp -d /tmp/ferry-profile-XXXXXX)
+# shellcheck source=tests/bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_init profile
 out=${PROFILE_OUT:-$dir}
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; [[ $out == "$dir" ]] || rm -rf "$dir"; }
-trap cleanup EXIT
+[[ $out == "$dir" ]] && keep_dir=1  # perf.data stays there
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 bp=$(port); fp=$(port); fa=$(port)
-mkdir -p "$dir/tmp"
 cat >"$dir/nginx.conf" <<NGX
-worker_processes 1;
-pid $dir/nginx.pid;
-error_log $dir/nginx-error.log;
-daemon off;
+$(nginx_main nginx)
 events { worker_connections 4096; }
 http {
   access_log off;
-  client_body_temp_path $dir/tmp; proxy_temp_path $dir/tmp; fastcgi_temp_path $dir/tmp;
-  uwsgi_temp_path $dir/tmp; scgi_temp_path $dir/tmp;
+  $(nginx_temps)
   keepalive_requests 1000000;
   server { listen 127.0.0.1:$bp; location / { return 200 "$(head -c 100 /dev/zero | tr '\0' a)"; } }
 }
@@ -54,7 +48,6 @@ for _ in $(seq 100); do curl -fs "http://127.0.0.1:$fa/ready" >/dev/null 2>&1 &&
 headers=()
 [[ $scenario == S2 ]] && headers=(-H "Connection: close")
 wrk -t1 -c64 -d2s "${headers[@]}" "http://127.0.0.1:$fp/" >/dev/null  # warm-up
-ticks() { awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$1/stat"; }
 t0=$(ticks "$ferry_pid")
 perf record -q -g -F 999 -p "$ferry_pid" -o "$out/perf.data" -- sleep "$secs" 2>/dev/null & perf_pid=$!
 wrk -t1 -c64 -d"${secs}s" "${headers[@]}" "http://127.0.0.1:$fp/" >"$dir/wrk.txt"

@@ -9,28 +9,18 @@ ferry_bin=$(realpath "${1:-build/ferry}")
 secs=${BENCH_SECONDS:-10}
 rounds=${BENCH_ROUNDS:-2}
 conns=${BENCH_CONNECTIONS:-64}
-dir=$(mktemp -d /tmp/ferry-bench-XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$dir"; }
-trap cleanup EXIT
+# shellcheck source=tests/bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_init bench
 
-port() { python3 - <<'PY' 2>/dev/null || shuf -i 20000-60000 -n 1
-import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])
-PY
-}
 b1=$(port); b2=$(port); stat=$(port); fp=$(port); hp=$(port); fa=$(port)
 
-mkdir -p "$dir/nginx"
 cat > "$dir/nginx.conf" <<NGX
-worker_processes 1;
-pid $dir/nginx.pid;
-error_log $dir/nginx-error.log;
-daemon off;
+$(nginx_main nginx)
 events { worker_connections 4096; }
 http {
   access_log off;
-  client_body_temp_path $dir/nginx; proxy_temp_path $dir/nginx; fastcgi_temp_path $dir/nginx;
-  uwsgi_temp_path $dir/nginx; scgi_temp_path $dir/nginx;
+  $(nginx_temps)
   keepalive_requests 1000000;
   server { listen 127.0.0.1:$b1; location / { return 200 "s1\n"; } }
   server { listen 127.0.0.1:$b2; location / { return 200 "s2\n"; } }
@@ -75,11 +65,9 @@ backend c
 HAP
 haproxy -f "$dir/haproxy.cfg" -db >"$dir/haproxy.log" 2>&1 & hap_pid=$!; pids+=($hap_pid)
 
-wait_port() { for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.1; done; echo "port $1 not up" >&2; cat "$dir"/*.log >&2; return 1; }
 wait_port "$b1"; wait_port "$fp"; wait_port "$hp"
 
 accepts() { curl -s "http://127.0.0.1:$stat/" | awk 'NR==3 {print $1}'; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 
 printf '%-8s %5s %10s %10s %12s %14s\n' proxy round req/s p99 cpu_us/req backend_conns
@@ -87,9 +75,9 @@ declare -A sum_rps sum_cpu
 for r in $(seq "$rounds"); do
   for name in ferry haproxy; do
     if [[ $name == ferry ]]; then p=$fp; pid=$ferry_pid; else p=$hp; pid=$hap_pid; fi
-    a0=$(accepts); c0=$(cpu_ticks "$pid")
+    a0=$(accepts); c0=$(ticks "$pid")
     out=$(wrk -t1 -c"$conns" -d"${secs}s" --latency "http://127.0.0.1:$p/")
-    c1=$(cpu_ticks "$pid"); a1=$(accepts)
+    c1=$(ticks "$pid"); a1=$(accepts)
     reqs=$(echo "$out" | awk '/requests in/ {print $1}')
     rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
     p99=$(echo "$out" | awk '$1=="99%" {print $2}')

@@ -11,13 +11,10 @@ build=$(realpath "${1:-build}")
 bytes=${TCP_BYTES:-1073741824}
 rounds=${TCP_ROUNDS:-3}
 ios=${TCP_IO:-"io_uring epoll"}
-dir=$(mktemp -d /tmp/ferry-tcp-XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$dir"; }
-trap cleanup EXIT
+# shellcheck source=tests/bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_init tcp
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-ticks() { awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 
 run_one() {  # io splice -> "cpu_s wall_s"

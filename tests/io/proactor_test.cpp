@@ -302,6 +302,57 @@ TEST_P(ProactorTest, LargeMemoryTransmitsArriveIntactWithZeroCopyOn) {
   EXPECT_TRUE(x.received == pieces[0] + pieces[1] + pieces[2] + pieces[3]);
 }
 
+// An accept cancelled in the turn it was posted, while a client waits in the backlog (a drain
+// or a reload cancels accepts the loops have just re-posted): the connection is not lost. On
+// io_uring the cancel wins (the accept is withdrawn before it reaches the kernel) and the next
+// accept takes the client; epoll (accept4 at once) and IOCP (AcceptEx) may take the client as
+// the accept is posted, and then the first accept has it.
+TEST_P(ProactorTest, AcceptCancelledAsItIsPostedLosesNoConnection) {
+  auto c = connect(*p_, listenAddr(), {}, 5s);
+  bool connected = false;
+  auto connecting = [&]() -> Task<void> {
+    IoResult r = co_await ByRef<Awaiter<ConnectOp>>{c};
+    EXPECT_TRUE(r.ok()) << r.ec.message();
+    connected = true;
+  };
+  spawn(connecting());
+  ASSERT_TRUE(runUntil(connected));
+  AcceptAwaiter first(*p_, *listener_);
+  bool firstDone = false;
+  IoResult firstResult;
+  auto a = [&]() -> Task<void> {
+    firstResult = co_await ByRef<AcceptAwaiter>{first};
+    firstDone = true;
+  };
+  spawn(a());
+  p_->cancel(first);
+  ASSERT_TRUE(runUntil(firstDone));
+  Socket server;
+  Address peer;
+  if (firstResult.ok()) {
+    EXPECT_NE(GetParam(), Backend::kUring) << "the cancel should have won";
+    server = std::move(first.socket);
+    peer = first.peer;
+  } else {
+    EXPECT_EQ(firstResult.ec, std::errc::operation_canceled);
+    EXPECT_FALSE(first.socket.valid());
+    AcceptAwaiter second(*p_, *listener_);
+    second.timeout = 5s;
+    bool secondDone = false;
+    auto b = [&]() -> Task<void> {
+      IoResult r = co_await ByRef<AcceptAwaiter>{second};
+      EXPECT_TRUE(r.ok()) << r.ec.message();
+      secondDone = true;
+    };
+    spawn(b());
+    ASSERT_TRUE(runUntil(secondDone));
+    server = std::move(second.socket);
+    peer = second.peer;
+  }
+  EXPECT_TRUE(server.valid());
+  EXPECT_EQ(peer, c.socket.localAddress());
+}
+
 TEST_P(ProactorTest, TransmitToAResetPeerFails) {
   Pair pair;
   bool ready = false;

@@ -630,7 +630,11 @@ class EpollProactor final : public backend::LoopProactor {
 
   void onListenerReady(EpollListener& l) {
     while (l.waitHead_ != nullptr) {
-      int fd = ::accept4(l.socket_.native(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      auto& next = static_cast<AcceptOp&>(*l.waitHead_);
+      next.peer = Address{};
+      socklen_t len = static_cast<socklen_t>(Address::capacity());
+      int fd = ::accept4(l.socket_.native(), static_cast<sockaddr*>(next.peer.raw()), &len,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
         if (errno == EINTR || errno == ECONNABORTED) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -638,11 +642,11 @@ class EpollProactor final : public backend::LoopProactor {
         }
         break;
       }
-      Operation* op = l.waitHead_;
-      l.waitHead_ = op->state_.next;
+      l.waitHead_ = next.state_.next;
       if (l.waitHead_ == nullptr) l.waitTail_ = nullptr;
-      op->state_.next = nullptr;
-      startAccepted(static_cast<AcceptOp&>(*op), fd);
+      next.state_.next = nullptr;
+      next.peer.setLength(len);
+      startAccepted(next, fd);
     }
     if (l.waitHead_ == nullptr) {  // nobody waits: stop watching the listener
       unwait(l.self_);
@@ -651,14 +655,14 @@ class EpollProactor final : public backend::LoopProactor {
   }
 
   // Accepted sockets inherit TCP_NODELAY from the listener (Linux copies the listener's TCP
-  // options into the child), so no setsockopt here; the local address is the listener's unless
-  // it is bound to a wildcard address: one getpeername per connection, and no other system call.
+  // options into the child), so no setsockopt here; accept4 wrote the peer's address; the local
+  // address is the listener's unless it is bound to a wildcard address (then one getsockname).
+  // No other system call per connection.
   void startAccepted(AcceptOp& op, int fd) {
     op.socket = Socket(fd);
     slots(fd) = FdSlots{};
     auto* l = static_cast<EpollListener*>(op.state_.owner);
     op.local = l->specific_ ? l->address_ : op.socket.localAddress();
-    op.peer = op.socket.peerAddress();
     if (op.firstData.empty()) {
       defer(op, {}, 0);
       return;
