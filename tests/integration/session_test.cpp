@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 
+#include <chrono>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -43,6 +44,31 @@ TEST(Session, EarlyResponseReachesTheClientDuringTheUpload) {
   EXPECT_EQ(statusOf(resp), 413) << resp;
   EXPECT_NE(resp.find("Connection: close"), std::string::npos) << resp;
   EXPECT_TRUE(c.peerClosed(10s));
+}
+
+// A client that said close and sent nothing more is closed at once, without the lingering close
+// (a shutdown, then reads for the client's FIN): ferry's socket is gone, so a byte the client
+// sends afterwards is answered with a reset. Lingering would read and drop that byte instead.
+TEST(Session, ClientThatSaidCloseIsClosedWithoutLingering) {
+  Backend s1("s1");
+  Ferry f(config({s1.port()}));
+  RawClient c(f.port("web"));
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.send("GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"));
+  std::string resp = c.readResponse(10s);
+  EXPECT_EQ(statusOf(resp), 200) << resp;
+  ASSERT_TRUE(c.peerClosed(10s));
+  ASSERT_EQ(::send(c.fd(), "X", 1, MSG_NOSIGNAL), 1);
+  // The reset ends the client's socket (poll: POLLERR, POLLHUP); its reads still give EOF, as
+  // the FIN came first. A lingering ferry would leave it half-closed (POLLIN only).
+  bool reset = false;
+  auto end = std::chrono::steady_clock::now() + 10s;
+  while (!reset && std::chrono::steady_clock::now() < end) {
+    pollfd p{c.fd(), POLLIN, 0};
+    ::poll(&p, 1, 100);
+    reset = (p.revents & (POLLERR | POLLHUP)) != 0;
+  }
+  EXPECT_TRUE(reset) << "ferry read the client's byte: it lingered";
 }
 
 // A POST whose bytes reached a backend is never sent again, whatever happens after; a GET that
