@@ -51,20 +51,8 @@ void writeConfig(Ferry& f, std::string yaml) {
   std::filesystem::rename(f.configPath() + ".new", f.configPath());
 }
 
-class Dns : public ::testing::Test {
+class Dns : public DnsmasqTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(std::filesystem::exists("/usr/sbin/dnsmasq"))
-        << "dnsmasq missing: deploy/install-deps.sh installs dnsmasq-base";
-    std::string tmpl = (std::filesystem::temp_directory_path() / "ferry-dns-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    dns_ = std::make_unique<Dnsmasq>(dir_);
-  }
-  void TearDown() override {
-    dns_.reset();
-    std::filesystem::remove_all(dir_);
-  }
   void startDns(const std::string& hosts) {
     dns_->writeHosts(hosts);
     ASSERT_TRUE(startDnsmasq(*dns_)) << dns_->log();
@@ -85,9 +73,6 @@ class Dns : public ::testing::Test {
            endpoints + "]\n";
   }
   static std::string clusters(Ferry& f) { return admin(f.adminPort(), "GET", "/clusters"); }
-
-  std::filesystem::path dir_;
-  std::unique_ptr<Dnsmasq> dns_;
 };
 
 // The name resolves to two dead addresses and a live one: connect_by_list passes the dead ones

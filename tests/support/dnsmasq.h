@@ -6,6 +6,7 @@
 
 #ifndef _WIN32
 
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -16,6 +17,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -119,6 +121,26 @@ inline bool startDnsmasq(Dnsmasq& dns) {
   }
   return false;
 }
+
+// A test fixture with a Dnsmasq in its own temporary directory (dns_, dir_), not started yet.
+class DnsmasqTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(std::filesystem::exists("/usr/sbin/dnsmasq"))
+        << "dnsmasq missing: deploy/install-deps.sh installs dnsmasq-base";
+    std::string tmpl = (std::filesystem::temp_directory_path() / "ferry-dns-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    dns_ = std::make_unique<Dnsmasq>(dir_);
+  }
+  void TearDown() override {
+    dns_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<Dnsmasq> dns_;
+};
 
 }  // namespace ferry::test
 

@@ -159,20 +159,8 @@ TEST(Resolver, ResolvesNumericHostsOnItsThread) {
 
 using test::Dnsmasq;
 
-class ResolverDnsmasq : public ::testing::Test {
+class ResolverDnsmasq : public test::DnsmasqTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(std::filesystem::exists("/usr/sbin/dnsmasq"))
-        << "dnsmasq missing: deploy/install-deps.sh installs dnsmasq-base";
-    std::string tmpl = (std::filesystem::temp_directory_path() / "ferry-dns-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    dns_ = std::make_unique<Dnsmasq>(dir_);
-  }
-  void TearDown() override {
-    dns_.reset();
-    std::filesystem::remove_all(dir_);
-  }
   // Starts dnsmasq and a resolver pointed at it; retries with another port if dnsmasq lost the
   // race for the one it was given.
   void startBoth() {
@@ -193,8 +181,6 @@ class ResolverDnsmasq : public ::testing::Test {
     return l ? texts(l->addresses) : std::set<std::string>{};
   }
 
-  std::filesystem::path dir_;
-  std::unique_ptr<Dnsmasq> dns_;
   std::unique_ptr<Resolver> resolver_;
 };
 
