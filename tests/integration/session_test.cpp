@@ -440,10 +440,10 @@ TEST(Session, TcpBackendsHalfCloseKeepsTheClientsDirectionOpen) {
   EXPECT_EQ(atBackend, "still talking after your FIN\n");
 }
 
-// PROXY protocol v2: a binary header from the front names the client (X-Forwarded-For), a
-// cluster with proxy_protocol: v2 sends one to its backend (the exact signature, command, family
-// and source), and a header that does not complete within proxy_protocol_timeout closes the
-// connection; ferry then goes on serving.
+// PROXY protocol v2: a binary header from the front names the client (X-Forwarded-For and the
+// access log), a cluster with proxy_protocol: v2 sends one to its backend (the exact signature,
+// command, family and source), and a header that does not complete within
+// proxy_protocol_timeout closes the connection; ferry then goes on serving.
 TEST(Session, ProxyProtocolV2BothWaysAndTheHeaderTimeout) {
   std::string atBackend;
   OneShotBackend b2([&](int fd) {
@@ -453,7 +453,7 @@ TEST(Session, ProxyProtocolV2BothWaysAndTheHeaderTimeout) {
   });
   Backend s1("s1");
   Ferry f(
-      "workers: 1\naccess_log: false\nadmin: { address: {{ADMIN}} }\n"
+      "workers: 1\naccess_log: true\nadmin: { address: {{ADMIN}} }\n"
       "listeners:\n  - name: web\n    address: 127.0.0.1:0\n    accept_proxy_protocol: true\n"
       "    proxy_protocol_timeout: 300ms\n    request_header_timeout: 120s\n"
       "    routes:\n      - { name: v2, match: { path_prefix: /v2 }, cluster: v2 }\n"
@@ -471,6 +471,10 @@ TEST(Session, ProxyProtocolV2BothWaysAndTheHeaderTimeout) {
       rawExchange(port, v2 + "GET /headers HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 10s);
   EXPECT_EQ(statusOf(r), 200) << r;
   EXPECT_NE(r.find("X-Forwarded-For: 203.0.113.9\r\n"), std::string::npos) << r;
+  EXPECT_TRUE(waitUntil([&] {
+    return f.process().logText().find("203.0.113.9 \"GET /headers ") != std::string::npos;
+  })) << "the access log does not name the client from the PROXY header:\n"
+      << f.process().logText();
   r = rawExchange(port, v2 + "GET /v2 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 10s);
   EXPECT_EQ(statusOf(r), 200) << r;
   ASSERT_GE(atBackend.size(), 28U) << atBackend;
