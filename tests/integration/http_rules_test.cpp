@@ -186,13 +186,15 @@ TEST(HttpRules, LimitsHaveTheirOwnStatuses) {
   Backend s1("s1");
   Ferry f(config(s1.port(), "    max_request_target_bytes: 256\n    max_request_headers: 5\n"));
   int port = f.port("web");
+  const std::string normal = "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
   EXPECT_EQ(statusOf(get(port, "GET /" + std::string(300, 'a') + " HTTP/1.1\r\nHost: a\r\n\r\n")),
             414);
+  EXPECT_EQ(statusOf(get(port, normal)), 200) << "after the 414";
   std::string many = "GET / HTTP/1.1\r\nHost: a\r\n";
   for (int i = 0; i < 8; ++i) many += "X-" + std::to_string(i) + ": v\r\n";
   EXPECT_EQ(statusOf(get(port, many + "\r\n")), 431);
-  EXPECT_EQ(s1.requests(), 0);
-  EXPECT_EQ(statusOf(get(port, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")), 200);
+  EXPECT_EQ(s1.requests(), 1);  // only the normal request reached the backend
+  EXPECT_EQ(statusOf(get(port, normal)), 200) << "after the 431";
 }
 
 // A chunked body has no Content-Length to refuse up front: it is counted as it streams, and
@@ -206,6 +208,8 @@ TEST(HttpRules, ChunkedBodyOverTheLimitGets413) {
   for (int i = 0; i < 8; ++i) c.send(chunk);  // 4 KiB; ferry may stop reading before the end
   std::string r = c.readResponse(10s);
   EXPECT_EQ(statusOf(r), 413) << r;
+  EXPECT_EQ(statusOf(get(f.port("web"), "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")),
+            200);
 }
 
 // The limit counts payload, not chunk framing: exactly 1 KiB in 64 chunks (1 KiB of payload,
