@@ -446,9 +446,14 @@ TEST(Session, TcpBackendsHalfCloseKeepsTheClientsDirectionOpen) {
 // proxy_protocol_timeout closes the connection; ferry then goes on serving.
 TEST(Session, ProxyProtocolV2BothWaysAndTheHeaderTimeout) {
   std::string atBackend;
+  std::atomic<bool> b2Read{false};
   OneShotBackend b2([&](int fd) {
-    readFd(fd, atBackend,
-           [](const std::string& s) { return s.find("\r\n\r\n") != std::string::npos; });
+    // The request head's end, after the 28 bytes of the v2 header (whose signature begins with
+    // CR LF CR LF itself).
+    readFd(fd, atBackend, [](const std::string& s) {
+      return s.size() > 28 && s.find("\r\n\r\n", 28) != std::string::npos;
+    });
+    b2Read = true;
     sendFd(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
   });
   Backend s1("s1");
@@ -477,7 +482,8 @@ TEST(Session, ProxyProtocolV2BothWaysAndTheHeaderTimeout) {
       << f.process().logText();
   r = rawExchange(port, v2 + "GET /v2 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 10s);
   EXPECT_EQ(statusOf(r), 200) << r;
-  ASSERT_GE(atBackend.size(), 28U) << atBackend;
+  ASSERT_TRUE(waitUntil([&] { return b2Read.load(); }));
+  ASSERT_GE(atBackend.size(), 36U) << atBackend;
   EXPECT_EQ(atBackend.substr(0, 16), sig + std::string("\x21\x11\x00\x0c", 4));
   EXPECT_EQ(atBackend.substr(16, 4), std::string("\xcb\x00\x71\x09", 4)) << "source address";
   EXPECT_EQ(atBackend.substr(24, 2), std::string("\x15\xb3", 2)) << "source port";
