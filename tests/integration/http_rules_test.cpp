@@ -147,6 +147,24 @@ TEST(HttpRules, ViaOnRequestsAndResponsesAndOff) {
   EXPECT_EQ(r.find("Via:"), std::string::npos) << r;
 }
 
+// A named pseudonym, appended to a Via chain the client (and the backend) already started.
+TEST(HttpRules, ViaPseudonymIsAppendedToTheChain) {
+  Backend s1("s1");
+  Ferry f(config(s1.port(), "    via: edge-1\n"));
+  std::string r =
+      get(f.port("web"),
+          "GET /headers HTTP/1.1\r\nHost: a\r\nVia: 1.0 lb\r\nConnection: close\r\n\r\n");
+  std::string b = bodyOf(r);
+  std::size_t at = b.find("Via: ");
+  ASSERT_NE(at, std::string::npos) << b;
+  std::string chain = b.substr(at, b.find("\r\n", at) - at);
+  // One field "1.0 lb, 1.1 edge-1", or the client's field followed by ferry's own.
+  EXPECT_TRUE(chain == "Via: 1.0 lb, 1.1 edge-1" ||
+              (chain == "Via: 1.0 lb" && b.find("Via: 1.1 edge-1\r\n", at) != std::string::npos))
+      << b;
+  EXPECT_NE(r.substr(0, r.find("\r\n\r\n")).find("1.1 edge-1"), std::string::npos) << r;
+}
+
 TEST(HttpRules, MaxForwardsAndTrace) {
   Backend s1("s1");
   Ferry f(config(s1.port()));
