@@ -440,6 +440,30 @@ TEST(Session, TcpBackendsHalfCloseKeepsTheClientsDirectionOpen) {
   EXPECT_EQ(atBackend, "still talking after your FIN\n");
 }
 
+// tunnel_idle_timeout through the binary: a TCP tunnel with no byte either way is closed on both
+// sides once it passes (the same tunnel() carries WebSocket connections after a 101).
+TEST(Session, IdleTunnelIsClosedAfterTunnelIdleTimeout) {
+  std::atomic<bool> backendSawEnd{false};
+  OneShotBackend backend([&](int fd) {
+    std::string ignored;
+    readFd(fd, ignored);  // until ferry ends the connection (or 20 s of silence)
+    backendSawEnd = true;
+  });
+  Ferry f(
+      "workers: 1\naccess_log: true\nadmin: { address: {{ADMIN}} }\n"
+      "listeners:\n  - { name: db, address: 127.0.0.1:0, protocol: tcp, cluster: c,"
+      " tunnel_idle_timeout: 500ms }\n"
+      "clusters:\n  - { name: c, endpoints: [127.0.0.1:" +
+      std::to_string(backend.port()) + "] }\n");
+  RawClient c(f.port("db"));
+  ASSERT_TRUE(c.connected());
+  EXPECT_TRUE(c.peerClosed(15s)) << "the idle tunnel was not closed";
+  EXPECT_TRUE(waitUntil([&] { return backendSawEnd.load(); }, 15s));
+  EXPECT_TRUE(waitUntil([&] {
+    return f.process().logText().find("cause=tunnel_idle_timeout") != std::string::npos;
+  })) << f.process().logText();
+}
+
 // PROXY protocol v2: a binary header from the front names the client (X-Forwarded-For and the
 // access log), a cluster with proxy_protocol: v2 sends one to its backend (the exact signature,
 // command, family and source), and a header that does not complete within
