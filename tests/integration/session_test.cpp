@@ -2,14 +2,20 @@
 // retry safety, truncation made visible, timeouts per phase, and the termination cause in the
 // access log. Test backends answer with their names (tests/support/test_backend.cpp).
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/support/harness.h"
@@ -28,6 +34,71 @@ std::string config(const std::vector<int>& endpoints, const std::string& listene
          "    routes:\n      - { name: all, match: { path_prefix: / }, cluster: c }\n"
          "clusters:\n  - name: c\n    endpoints: [" +
          eps + "]\n" + clusterExtra;
+}
+
+// A one-connection backend on 127.0.0.1:0 running `serve(fd)` on its own thread (accepting for
+// at most 20 s), for backend behaviour test_backend has no mode for.
+class OneShotBackend {
+ public:
+  explicit OneShotBackend(std::function<void(int)> serve) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    if (::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
+        ::listen(listener_, 4) != 0 ||
+        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      ADD_FAILURE() << "backend listen failed";
+      return;
+    }
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this, serve = std::move(serve)] {
+      pollfd p{listener_, POLLIN, 0};
+      if (::poll(&p, 1, 20000) != 1) return;
+      int c = ::accept(listener_, nullptr, nullptr);
+      if (c < 0) return;
+      serve(c);
+      ::close(c);
+    });
+  }
+  ~OneShotBackend() {
+    if (thread_.joinable()) thread_.join();
+    if (listener_ >= 0) ::close(listener_);
+  }
+  OneShotBackend(const OneShotBackend&) = delete;
+  OneShotBackend& operator=(const OneShotBackend&) = delete;
+  int port() const { return port_; }
+
+ private:
+  int listener_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+// Reads from fd into `into` until `done(into)` holds, EOF (true), an error or 20 s of silence.
+bool readFd(int fd, std::string& into,
+            const std::function<bool(const std::string&)>& done = nullptr) {
+  char buf[65536];
+  while (!done || !done(into)) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 20000) != 1) return false;
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n == 0) return true;
+    if (n < 0) return false;
+    into.append(buf, static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+bool sendFd(int fd, const std::string& bytes) {
+  std::size_t off = 0;
+  while (off < bytes.size()) {
+    ssize_t n = ::send(fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    off += static_cast<std::size_t>(n);
+  }
+  return true;
 }
 
 // A backend that answers 413 after reading only the head: the client gets that answer while
@@ -294,6 +365,234 @@ TEST(Session, OneGiBEachWayKeepsRssBounded) {
   std::printf("ferry max RSS during 1 GiB up + 1 GiB down: %ld KiB\n", maxRss);
   EXPECT_GT(maxRss, 0);
   EXPECT_LT(maxRss, kLimitKiB);
+}
+
+// A POST that reached a backend and then timed out is never sent again, even with retry_on
+// timeout; a GET that timed out the same way is retried on the other endpoint.
+TEST(Session, PostThatTimedOutIsNeverReplayedGetIs) {
+  Backend s1("s1");
+  Backend s2("s2");
+  Ferry f(config({s1.port(), s2.port()}, "",
+                 "    response_timeout: 300ms\n"
+                 "    retry: { retry_on: [timeout, reset], max_retries: 1 }\n"));
+  int port = f.port("web");
+  std::string r = rawExchange(port,
+                              "POST /slow?ms=2000 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+                              "Connection: close\r\n\r\nhello",
+                              10s);
+  EXPECT_EQ(statusOf(r), 504) << r;
+  EXPECT_EQ(s1.requests() + s2.requests(), 1) << "the POST was replayed";
+  r = rawExchange(port, "GET /slow?ms=2000 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 10s);
+  EXPECT_EQ(statusOf(r), 504) << r;
+  EXPECT_TRUE(waitUntil([&] { return s1.requests() + s2.requests() == 3; }))
+      << "the GET was not retried: " << s1.requests() + s2.requests();
+}
+
+// A TCP listener spreads connections over its cluster's endpoints round robin, and a refused
+// connect moves on to the next endpoint (nothing was sent), so no connection fails.
+TEST(Session, TcpListenerRoundRobinSkipsARefusingEndpoint) {
+  Backend s1("s1");
+  Backend s2("s2");
+  ReservedPort dead;
+  Ferry f(
+      "workers: 1\naccess_log: false\nadmin: { address: {{ADMIN}} }\n"
+      "listeners:\n  - { name: db, address: 127.0.0.1:0, protocol: tcp, cluster: c }\n"
+      "clusters:\n  - { name: c, endpoints: [127.0.0.1:" +
+      std::to_string(dead.port()) + ", 127.0.0.1:" + std::to_string(s1.port()) +
+      ", 127.0.0.1:" + std::to_string(s2.port()) + "] }\n");
+  int ones = 0;
+  int twos = 0;
+  for (int i = 0; i < 6; ++i) {
+    std::string r =
+        rawExchange(f.port("db"), "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 10s);
+    EXPECT_EQ(statusOf(r), 200) << r;
+    ones += r.find("\r\n\r\ns1\n") != std::string::npos;
+    twos += r.find("\r\n\r\ns2\n") != std::string::npos;
+  }
+  EXPECT_EQ(ones + twos, 6);
+  EXPECT_GT(ones, 0);
+  EXPECT_GT(twos, 0);
+}
+
+// Half-close the other way round: the backend's FIN reaches the client, and the client's
+// direction stays open: what it sends afterwards still reaches the backend, then its own FIN.
+TEST(Session, TcpBackendsHalfCloseKeepsTheClientsDirectionOpen) {
+  std::string atBackend;
+  std::atomic<bool> backendSawEof{false};
+  OneShotBackend backend([&](int fd) {
+    if (!sendFd(fd, "bye from the server\n")) return;
+    ::shutdown(fd, SHUT_WR);
+    backendSawEof = readFd(fd, atBackend);
+  });
+  Ferry f(
+      "workers: 1\naccess_log: false\nadmin: { address: {{ADMIN}} }\n"
+      "listeners:\n  - { name: db, address: 127.0.0.1:0, protocol: tcp, cluster: c }\n"
+      "clusters:\n  - { name: c, endpoints: [127.0.0.1:" +
+      std::to_string(backend.port()) + "] }\n");
+  RawClient c(f.port("db"));
+  ASSERT_TRUE(c.connected());
+  std::string got;
+  EXPECT_TRUE(readFd(c.fd(), got)) << "the backend's FIN did not reach the client: " << got;
+  EXPECT_EQ(got, "bye from the server\n");
+  ASSERT_TRUE(c.send("still talking after your FIN\n"));
+  c.shutdownWrite();
+  EXPECT_TRUE(waitUntil([&] { return backendSawEof.load(); }, 20s));
+  EXPECT_EQ(atBackend, "still talking after your FIN\n");
+}
+
+// tunnel_idle_timeout through the binary: a TCP tunnel with no byte either way is closed on both
+// sides once it passes (the same tunnel() carries WebSocket connections after a 101).
+TEST(Session, IdleTunnelIsClosedAfterTunnelIdleTimeout) {
+  std::atomic<bool> backendSawEnd{false};
+  OneShotBackend backend([&](int fd) {
+    std::string ignored;
+    readFd(fd, ignored);  // until ferry ends the connection (or 20 s of silence)
+    backendSawEnd = true;
+  });
+  Ferry f(
+      "workers: 1\naccess_log: true\nadmin: { address: {{ADMIN}} }\n"
+      "listeners:\n  - { name: db, address: 127.0.0.1:0, protocol: tcp, cluster: c,"
+      " tunnel_idle_timeout: 500ms }\n"
+      "clusters:\n  - { name: c, endpoints: [127.0.0.1:" +
+      std::to_string(backend.port()) + "] }\n");
+  RawClient c(f.port("db"));
+  ASSERT_TRUE(c.connected());
+  EXPECT_TRUE(c.peerClosed(15s)) << "the idle tunnel was not closed";
+  EXPECT_TRUE(waitUntil([&] { return backendSawEnd.load(); }, 15s));
+  EXPECT_TRUE(waitUntil([&] {
+    return f.process().logText().find("cause=tunnel_idle_timeout") != std::string::npos;
+  })) << f.process().logText();
+}
+
+// PROXY protocol v2: a binary header from the front names the client (X-Forwarded-For and the
+// access log), a cluster with proxy_protocol: v2 sends one to its backend (the exact signature,
+// command, family and source), and a header that does not complete within
+// proxy_protocol_timeout closes the connection; ferry then goes on serving.
+TEST(Session, ProxyProtocolV2BothWaysAndTheHeaderTimeout) {
+  std::string atBackend;
+  std::atomic<bool> b2Read{false};
+  OneShotBackend b2([&](int fd) {
+    // The request head's end, after the 28 bytes of the v2 header (whose signature begins with
+    // CR LF CR LF itself).
+    readFd(fd, atBackend, [](const std::string& s) {
+      return s.size() > 28 && s.find("\r\n\r\n", 28) != std::string::npos;
+    });
+    b2Read = true;
+    sendFd(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+  });
+  Backend s1("s1");
+  Ferry f(
+      "workers: 1\naccess_log: true\nadmin: { address: {{ADMIN}} }\n"
+      "listeners:\n  - name: web\n    address: 127.0.0.1:0\n    accept_proxy_protocol: true\n"
+      "    proxy_protocol_timeout: 300ms\n    request_header_timeout: 120s\n"
+      "    routes:\n      - { name: v2, match: { path_prefix: /v2 }, cluster: v2 }\n"
+      "      - { name: all, match: { path_prefix: / }, cluster: c }\n"
+      "clusters:\n  - { name: c, endpoints: [127.0.0.1:" +
+      std::to_string(s1.port()) +
+      "] }\n  - name: v2\n    proxy_protocol: v2\n    endpoints: [127.0.0.1:" +
+      std::to_string(b2.port()) + "]\n");
+  int port = f.port("web");
+  // v2, PROXY command, TCP over IPv4: 203.0.113.9:5555 -> 127.0.0.1:80.
+  const std::string sig("\r\n\r\n\0\r\nQUIT\n", 12);
+  const std::string v2 = sig + std::string("\x21\x11\x00\x0c", 4) +
+                         std::string("\xcb\x00\x71\x09\x7f\x00\x00\x01\x15\xb3\x00\x50", 12);
+  std::string r =
+      rawExchange(port, v2 + "GET /headers HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 10s);
+  EXPECT_EQ(statusOf(r), 200) << r;
+  EXPECT_NE(r.find("X-Forwarded-For: 203.0.113.9\r\n"), std::string::npos) << r;
+  EXPECT_TRUE(waitUntil([&] {
+    return f.process().logText().find("203.0.113.9 \"GET /headers ") != std::string::npos;
+  })) << "the access log does not name the client from the PROXY header:\n"
+      << f.process().logText();
+  r = rawExchange(port, v2 + "GET /v2 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 10s);
+  EXPECT_EQ(statusOf(r), 200) << r;
+  ASSERT_TRUE(waitUntil([&] { return b2Read.load(); }));
+  ASSERT_GE(atBackend.size(), 36U) << atBackend;
+  EXPECT_EQ(atBackend.substr(0, 16), sig + std::string("\x21\x11\x00\x0c", 4));
+  EXPECT_EQ(atBackend.substr(16, 4), std::string("\xcb\x00\x71\x09", 4)) << "source address";
+  EXPECT_EQ(atBackend.substr(24, 2), std::string("\x15\xb3", 2)) << "source port";
+  EXPECT_EQ(atBackend.substr(28, 8), "GET /v2 ") << atBackend.substr(28);
+  // Half a header, then silence: closed after proxy_protocol_timeout (request_header_timeout
+  // is 120 s, so only the PROXY header's timeout can end it within the deadline).
+  RawClient stall(port);
+  ASSERT_TRUE(stall.send("PROXY TCP4 203.0.113.9 "));
+  EXPECT_TRUE(stall.peerClosed(30s));
+  EXPECT_EQ(statusOf(rawExchange(port,
+                                 "PROXY TCP4 203.0.113.9 127.0.0.1 5555 80\r\n"
+                                 "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+                                 10s)),
+            200);
+}
+
+// A client that reads nothing while its backend streams: ferry reads from the backend only as
+// fast as the client drains, so the backend's sends stall (3 s without progress) after a bounded
+// amount, ferry's RSS stays small, and once the client reads, every byte arrives.
+TEST(Session, SlowReaderMakesTheBackendWaitNotFerryBuffer) {
+  if (testingUnderWine()) {
+    GTEST_SKIP() << "the bound below is made of Linux socket buffer sizes; RSS under Wine is "
+                    "mostly Wine's own";
+  }
+  const std::size_t kTotal = std::size_t{128} << 20;
+  std::atomic<bool> stalled{false};
+  std::atomic<std::size_t> stalledAt{0};
+  std::atomic<bool> stop{false};
+  OneShotBackend backend([&](int fd) {
+    std::string head;
+    if (!readFd(fd, head,
+                [](const std::string& s) { return s.find("\r\n\r\n") != std::string::npos; })) {
+      return;
+    }
+    int small = 64 * 1024;
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    timeval tv{3, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    if (!sendFd(fd, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(kTotal) + "\r\n\r\n")) {
+      return;
+    }
+    std::string piece(1 << 20, 'd');
+    std::size_t sent = 0;
+    while (sent < kTotal && !stop) {
+      std::size_t k = std::min(piece.size(), kTotal - sent);
+      ssize_t n = ::send(fd, piece.data(), k, MSG_NOSIGNAL);
+      if (n > 0) {
+        sent += static_cast<std::size_t>(n);
+      } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        if (!stalled) stalledAt = sent;
+        stalled = true;  // 3 s and not a byte taken: ferry stopped reading
+      } else {
+        return;
+      }
+    }
+  });
+  Ferry f(config({backend.port()}));
+  RawClient c(f.port("web"));
+  ASSERT_TRUE(c.connected());
+  int small = 64 * 1024;
+  ::setsockopt(c.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  ASSERT_TRUE(c.send("GET /stream HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"));
+  bool wasStalled = waitUntil([&] { return stalled.load(); }, 60s);
+  long rss = rssKiB(f.process().pid());
+  if (!wasStalled) stop = true;
+  ASSERT_TRUE(wasStalled) << "the backend never had to wait: ferry buffered the body";
+  // What the kernel may hold in between: ferry's receive buffer from the backend (tcp_rmem's
+  // maximum, 32 MiB here), its send buffer to the client (4 MiB), the two 64 KiB ends, ferry's
+  // one buffer per direction. Buffering in ferry would have taken all 128 MiB.
+  EXPECT_LT(stalledAt.load(), std::size_t{64} << 20);
+  std::printf("backend stalled after %zu bytes; ferry RSS then %ld KiB\n", stalledAt.load(), rss);
+  EXPECT_GT(rss, 0);
+  EXPECT_LT(rss, 64 * 1024);
+  std::size_t got = 0;
+  std::vector<char> buf(1 << 20);
+  auto deadline = std::chrono::steady_clock::now() + 120s;
+  while (std::chrono::steady_clock::now() < deadline) {  // to ferry's close (Connection: close)
+    pollfd p{c.fd(), POLLIN, 0};
+    if (::poll(&p, 1, 10000) <= 0) break;
+    ssize_t n = ::recv(c.fd(), buf.data(), buf.size(), 0);
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  stop = true;
+  EXPECT_GT(got, kTotal);  // the head, then every body byte
 }
 
 }  // namespace
