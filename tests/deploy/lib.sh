@@ -5,8 +5,11 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-# Tools fetched from npm for the checks live here, outside the tree.
-tools_cache=${FERRY_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ferry-deploy-tools}
+# Tools fetched from npm for the checks live here, outside the tree: one folder per content of
+# tests/deploy/package.json, so worktrees with different tool lists never reinstall under each
+# other's running checks.
+tools_cache=${FERRY_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ferry-deploy-tools}/$(
+  sha256sum "$top/tests/deploy/package.json" | cut -c1-12)
 # npm_tools: installs tests/deploy/package.json's pinned packages into the cache once (quiet,
 # no audit); returns non-zero when npm is missing or the registry cannot be reached.
 npm_tools() {

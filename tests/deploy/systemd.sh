@@ -62,8 +62,9 @@ echo "ok: ExecStartPre: $pre"
 # `make install DESTDIR=stage` as a packager runs it (default PREFIX and SYSCONFDIR): -o build
 # keeps make from rebuilding; BUILD points it at the binary under test.
 stage="$tmp/stage"
-env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s --no-print-directory -C "$top" -o build install DESTDIR="$stage" \
-  BUILD="$(cd "$(dirname "$binary")" && pwd)" >/dev/null || fail "make install DESTDIR=$stage failed"
+env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s --no-print-directory -C "$top" -o build install \
+  DESTDIR="$stage" BUILD="$(cd "$(dirname "$binary")" && pwd)" >/dev/null ||
+  fail "make install DESTDIR=$stage failed"
 for f in usr/local/bin/ferry usr/local/lib/systemd/system/ferry.service etc/ferry/ferry.yaml \
          usr/local/share/ferry/demo/a/index.html usr/local/share/ferry/demo/b/index.html \
          usr/local/share/doc/ferry/README.md; do
@@ -73,7 +74,8 @@ cmp -s "$binary" "$stage/usr/local/bin/ferry" || fail "the staged binary is not 
 ! grep -rqF "$stage" "$stage/usr/local/lib/systemd/system/ferry.service" "$stage/etc/ferry/ferry.yaml" ||
   fail "make install wrote the staging root into the unit or the config"
 grep -qxF "ExecStart=/usr/local/bin/ferry -c /etc/ferry/ferry.yaml" \
-  "$stage/usr/local/lib/systemd/system/ferry.service" || fail "the staged unit's ExecStart is not the installed paths"
+  "$stage/usr/local/lib/systemd/system/ferry.service" ||
+  fail "the staged unit's ExecStart is not the installed paths"
 echo "ok: make install DESTDIR= ($(find "$stage" -type f | wc -l) files under the staging root)"
 
 # The sandbox against what ferry really calls (no systemd as PID 1 here to start the unit):
@@ -82,6 +84,8 @@ echo "ok: make install DESTDIR= ($(find "$stage" -type f | wc -l) files under th
 # with a NOTIFY_SOCKET so sd_notify's calls are made too. Every system call it made must pass
 # the unit's SystemCallFilter, every socket family its RestrictAddressFamilies.
 command -v strace >/dev/null || skip syscall-filter "strace not installed (Debian: strace)"
+ldd "$binary" | grep -q 'lib[at]san\.' &&
+  skip syscall-filter "a sanitizer build (its runtime makes calls the release binary does not)"
 strace -f -qq -o /dev/null true 2>/dev/null || skip syscall-filter "strace cannot trace here (ptrace refused)"
 # On any exit: ferry first (a tracer killed alone detaches and leaves it running), found as the
 # tracer's child when the test had not got its PID yet; then the tracers and the backend.
