@@ -12,11 +12,12 @@ build=(g++ cmake make pkg-config libyaml-cpp-dev prometheus-cpp-dev libspdlog-de
 test=(curl ca-certificates procps iproute2 clang-format python3-jsonschema python3-yaml dnsmasq-base python3-websockets)
 bench=(wrk haproxy nginx-light)
 windows=(g++-mingw-w64-x86-64-posix wine wine64 dpkg-dev unicode-data perl)
-# deploy/ (tests/deploy/): sd_notify, and the tools that check the unit, compose file, Prometheus
-# config and container root. kubectl (its kustomize renders deploy/kubernetes/) may come from
-# elsewhere; Debian's kubernetes-client is the fallback.
+# deploy/ (tests/deploy/): sd_notify, and the tools that check the unit (strace: its syscall
+# filter against what ferry calls), compose file, Prometheus config and container root.
+# kubectl (its kustomize renders deploy/kubernetes/) may come from elsewhere; Debian's
+# kubernetes-client is the fallback.
 build+=(libsystemd-dev)
-test+=(systemd docker-compose prometheus debootstrap)
+test+=(systemd docker-compose prometheus debootstrap strace)
 command -v kubectl >/dev/null || test+=(kubernetes-client)
 
 want=("${build[@]}" "${test[@]}")

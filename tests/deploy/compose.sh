@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # deploy/compose: `docker-compose config -q` (Debian's docker-compose; any output fails), every
 # bind-mounted file present, the configs of ferry and both backends pass ferry --check and agree
-# with the compose addresses, `promtool check config` on the Prometheus config with dashboards/
-# where the compose file mounts it (so its alert rules load), and Grafana's provisioning
-# pointing at the compose services and mounts.
+# with the compose addresses, each ferry service's stop_grace_period outlasts its config's
+# drain, `promtool check config` on the Prometheus config with dashboards/ where the compose
+# file mounts it (its alert rules must load), and Grafana's provisioning pointing at the compose
+# services and mounts.
 #   tests/deploy/compose.sh FERRY_BINARY
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -21,7 +22,26 @@ grep -q 'url: http://prometheus:9090' "$top/dashboards/provisioning/datasource.y
   fail "Grafana's datasource does not point at the compose service prometheus:9090"
 grep -q "path: /var/lib/grafana/dashboards/ferry" "$top/dashboards/provisioning/dashboards.yaml" ||
   fail "Grafana's dashboard provider does not read the folder compose mounts"
-echo "ok: configs, addresses, Grafana provisioning"
+# Docker sends SIGKILL after stop_grace_period: each ferry service's must outlast the drain of
+# the config it runs (drain_delay + drain_timeout).
+python3 - "$dir" <<'PY' > "$tmp/grace"
+import os, re, sys, yaml
+d = sys.argv[1]
+compose = yaml.safe_load(open(os.path.join(d, "compose.yaml")))
+for name, svc in compose["services"].items():
+    if not str(svc.get("image", "")).startswith("ferry"):
+        continue
+    cfg = next(v.split(":")[0] for v in svc["volumes"] if v.split(":")[1].startswith("/etc/ferry/"))
+    g = re.fullmatch(r"(\d+)s", str(svc.get("stop_grace_period", "")))
+    print(name, os.path.join(d, cfg), g.group(1) if g else "unset")
+PY
+[[ $(wc -l < "$tmp/grace") -eq 3 ]] || fail "expected 3 ferry services in compose.yaml: $(cat "$tmp/grace")"
+while read -r svc cfg grace; do
+  drain=$(drain_seconds "$cfg")
+  [[ $grace != unset && $grace -gt $drain ]] ||
+    fail "service $svc: stop_grace_period ($grace s) is not above its config's drain ($drain s)"
+done < "$tmp/grace"
+echo "ok: configs, addresses, Grafana provisioning, stop_grace_period above the drain"
 
 command -v docker-compose >/dev/null || skip compose "docker-compose not installed (Debian: docker-compose)"
 out=$(cd "$dir" && docker-compose -f compose.yaml config -q 2>&1) || fail "docker-compose config: $out"
@@ -37,7 +57,5 @@ command -v promtool >/dev/null || skip prometheus-config "promtool not installed
 cp "$dir/prometheus.yml" "$tmp/prometheus.yml"
 ln -s "$top/dashboards" "$tmp/ferry"  # as compose mounts it at /etc/prometheus/ferry
 out=$(promtool check config "$tmp/prometheus.yml" 2>&1) || fail "promtool check config: $out"
-if [[ -e $top/dashboards/alerts.yaml ]]; then
-  echo "$out" | grep -q "SUCCESS: 1 rule files found" || fail "the alert rules did not load: $out"
-fi
+echo "$out" | grep -qE "SUCCESS: [1-9][0-9]* rule files found" || fail "no alert rules loaded: $out"
 echo "ok: promtool check config ($(echo "$out" | grep -o '[0-9]* rules found' | head -1))"

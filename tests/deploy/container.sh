@@ -4,7 +4,7 @@
 # config checked by ferry, and its runtime package list against the binary: every shared
 # library `ldd ferry` loads must come from a package the runtime stage installs (the packages of
 # ferry's own DT_NEEDED libraries named explicitly, the rest through their Depends).
-# The runtime root itself is built by tests/deploy/container_root.sh (make test-container).
+# The runtime root itself is built by tests/deploy/container_root.sh (deploy.container_root).
 #   tests/deploy/container.sh FERRY_BINARY
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"

@@ -34,7 +34,8 @@ if [[ ! -f $cache/base/.done ]]; then
   touch "$cache/base/.done"
   echo "debootstrap: $(( $(date +%s) - start )) s"
 fi
-flock -u 8
+# The lock is kept to the end: runs share the cached .debs (the archives folder bind-mounted
+# below), and two apt-gets on one archives folder refuse each other.
 root="$tmp/root"
 cp -a "$cache/base" "$root"
 cp /etc/resolv.conf "$root/etc/resolv.conf"

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # deploy/kubernetes: `kubectl kustomize` renders the base (any warning fails), the rendered
 # objects hold what the base promises (hashed ConfigMap reference, probes, grace period above
-# the drain timeout, non-root read-only seccomp RuntimeDefault), the config passes ferry --check,
-# and every object validates offline against the Kubernetes OpenAPI schemas (npm's
-# kubernetes-models) and the ServiceMonitor against the Prometheus Operator's CRD schema.
+# the config's drain delay + timeout, non-root read-only seccomp RuntimeDefault), the config
+# passes ferry --check, and every object validates offline against the Kubernetes OpenAPI
+# schemas (npm's kubernetes-models) and the ServiceMonitor against the Prometheus Operator's CRD
+# schema, unknown fields rejected (tests/deploy/validate-k8s.mjs); three broken renders must
+# fail that validation.
 #   tests/deploy/kubernetes.sh FERRY_BINARY
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -35,9 +37,22 @@ expect 'type: RuntimeDefault' "seccomp RuntimeDefault"
 expect 'preStop:' "a preStop hook"
 expect 'cpu: 250m' "a CPU request (the HPA needs it)"
 grace=$(echo "$dep" | sed -n 's/.*terminationGracePeriodSeconds: \([0-9]*\)/\1/p')
-[[ -n $grace && $grace -gt 30 ]] || fail "terminationGracePeriodSeconds ($grace) is not above the 30 s drain timeout"
+drain=$(drain_seconds "$base/ferry.yaml")
+[[ -n $grace && $grace -gt $drain ]] ||
+  fail "terminationGracePeriodSeconds (${grace:-unset}) is not above the config's drain_delay + drain_timeout ($drain s)"
 echo "ok: kubectl kustomize ($(grep -c '^kind: ' "$r") objects, ConfigMap $cm)"
 
 npm_tools || skip kubernetes-schema "npm or its registry not available (kubernetes-models not installed)"
 cp "$top/tests/deploy/validate-k8s.mjs" "$tmp/validate-k8s.mjs"
 node "$tmp/validate-k8s.mjs" < "$r" || fail "schema validation"
+# The validator rejects what the API server would: a misspelt key deep in the pod spec, a
+# string where a port number belongs, a ServiceMonitor without endpoints. Each must fail.
+for bad in 's/^\( *\)readinessProbe:/\1readinesProbe:/' 's/containerPort: 8080/containerPort: "http"/' \
+           's/^  endpoints:/  endpointz:/'; do
+  sed "$bad" "$r" > "$tmp/broken.yaml"
+  ! cmp -s "$r" "$tmp/broken.yaml" || fail "the negative case '$bad' changed nothing in the render"
+  ! node "$tmp/validate-k8s.mjs" < "$tmp/broken.yaml" > "$tmp/broken.out" 2>&1 ||
+    fail "the validator accepted a broken render ($bad)"
+  grep -q '^FAIL ' "$tmp/broken.out" || fail "the validator failed without naming the object ($bad)"
+done
+echo "ok: the validator rejects an unknown field, a wrong type and a missing required field"

@@ -5,8 +5,11 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-# Tools fetched from npm for the checks live here, outside the tree.
-tools_cache=${FERRY_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ferry-deploy-tools}
+# Tools fetched from npm for the checks live here, outside the tree: one folder per content of
+# tests/deploy/package.json, so worktrees with different tool lists never reinstall under each
+# other's running checks.
+tools_cache=${FERRY_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ferry-deploy-tools}/$(
+  sha256sum "$top/tests/deploy/package.json" | cut -c1-12)
 # npm_tools: installs tests/deploy/package.json's pinned packages into the cache once (quiet,
 # no audit); returns non-zero when npm is missing or the registry cannot be reached.
 npm_tools() {
@@ -24,4 +27,22 @@ npm_tools() {
   flock -u 9
   # ES modules resolve packages from the script's folder up: scripts run from $tmp find them.
   ln -sfn "$tools_cache/node_modules" "$tmp/node_modules"
+}
+# drain_seconds CONFIG: how long a graceful stop of ferry with this config may take, in whole
+# seconds rounded up: drain_delay (default off) + drain_timeout (default 30s), read from the
+# YAML with the durations as ferry spells them (100ms, 5s, 1m, 1h, or a sum like 1m30s).
+drain_seconds() {
+  python3 - "$1" <<'PY'
+import math, re, sys, yaml
+cfg = yaml.safe_load(open(sys.argv[1])) or {}
+def secs(v, default):
+    if v is None or v is False or v == "off":
+        return default
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", str(v))
+    if not parts or "".join(n + u for n, u in parts) != str(v):
+        sys.exit(f"drain_seconds: cannot read the duration {v!r}")
+    unit = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    return sum(float(n) * unit[u] for n, u in parts)
+print(math.ceil(secs(cfg.get("drain_delay"), 0) + secs(cfg.get("drain_timeout"), 30)))
+PY
 }
