@@ -22,6 +22,24 @@ bool iequals(std::string_view a, std::string_view b);
 // True if the comma-separated list `list` contains token (case-insensitive, spaces trimmed).
 bool hasToken(std::string_view list, std::string_view token);
 
+// The header lines of one head. Its slots are not written when a head is made: only
+// [0, headerCount) is ever read, and a parser is made per exchange (zeroing 8 KiB twice per
+// request was 2.3% of ferry's CPU in the S1 profile).
+class HeaderSlots {
+ public:
+  HeaderSlots() {}  // NOLINT(modernize-use-equals-default): leaves the slots unwritten
+  Header& operator[](std::size_t i) { return slots_[i]; }
+  const Header& operator[](std::size_t i) const { return slots_[i]; }
+  Header* data() { return slots_; }
+  const Header* data() const { return slots_; }
+  static constexpr std::size_t size() { return kMaxHeaders; }
+
+ private:
+  union {
+    Header slots_[kMaxHeaders];
+  };
+};
+
 struct MessageHead {
   // request line
   std::string_view method;
@@ -32,7 +50,7 @@ struct MessageHead {
   int versionMajor = 1;
   int versionMinor = 1;
 
-  std::array<Header, kMaxHeaders> headers{};
+  HeaderSlots headers;
   std::size_t headerCount = 0;
 
   // framing, as the parser understood it
