@@ -91,6 +91,7 @@ install: build
 
 # The container image's runtime stage, rebuilt without a container engine: a Debian 12 root
 # (debootstrap, cached outside the tree), the Dockerfile's runtime packages, ferry --version and
-# --check in a chroot (tests/deploy/container_root.sh). Slow the first time: not in make test.
+# --check in a chroot (tests/deploy/container_root.sh). Slow the first time; make test runs it
+# too, as the ctest deploy.container_root.
 test-container: build
 	bash tests/deploy/container_root.sh $(BUILD)/ferry
