@@ -426,6 +426,55 @@ TEST(Reload, WatchReloadsWhenTheFileChanges) {
   EXPECT_EQ(get(), "s2");
 }
 
+// An editor that saves in place (truncate, then write the text piece by piece) makes a change
+// event per step, and every step but the last leaves a file that is not the new config: the
+// debounce (300 ms of quiet) gives one reload, of the finished file, and none of a half-written
+// one.
+TEST(Reload, WatchReloadsOnceWhenAFileIsWrittenInPieces) {
+  if (testingUnderWine()) {
+    GTEST_SKIP() << "under Wine the directory's changes are relayed by wineserver, so the gaps "
+                    "between them are not the ones this test measures (Reload.WatchReloadsWhen"
+                    "TheFileChanges covers ReadDirectoryChangesW)";
+  }
+  Backend s1("s1");
+  Backend s2("s2");
+  Ferry f(config("blue", s1.port(), false, "", "watch: true\n"));
+  int web = f.port("web");
+  auto get = [&] {
+    return backendOf(
+        rawExchange(web, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 10s));
+  };
+  ASSERT_EQ(get(), "s1");
+  std::string next = config("green", s2.port(), false, "", "watch: true\n");
+  Clock::duration worstGap{};
+  {
+    std::ofstream out(f.configPath(), std::ios::trunc);  // an event: the file is empty
+    Clock::time_point last = Clock::now();
+    auto step = [&] {
+      Clock::time_point now = Clock::now();
+      worstGap = std::max(worstGap, now - last);
+      last = now;
+    };
+    for (std::size_t at = 0; at < next.size(); at += next.size() / 4 + 1) {
+      out << next.substr(at, next.size() / 4 + 1);
+      out.flush();  // an event per piece
+      step();
+    }
+    out.close();  // and one for the close
+    step();
+  }
+  if (worstGap >= 250ms) {
+    GTEST_SKIP() << "the machine paused the writer for "
+                 << std::chrono::duration_cast<std::chrono::milliseconds>(worstGap).count()
+                 << " ms between two writes, near the 300 ms debounce: not a test of it";
+  }
+  ASSERT_TRUE(waitUntil(
+      [&] { return f.metric("ferry_config_reloads_total{result=\"success\"}") == 1; }, 15s))
+      << f.process().logText();
+  EXPECT_EQ(f.metric("ferry_config_reloads_total{result=\"failure\"}"), 0) << f.process().logText();
+  EXPECT_EQ(get(), "s2");
+}
+
 // The admin listener's table: GET / lists it, a known path with the wrong method gets 405 with
 // Allow, GET /config is the live YAML, POST /reopen answers.
 TEST(Admin, HandlerTableMethodsAndConfig) {
@@ -451,29 +500,92 @@ TEST(Admin, HandlerTableMethodsAndConfig) {
   EXPECT_EQ(statusOf(admin(a, "HEAD", "/healthz")), 200);
 }
 
-// POST /drain under keep-alive load: /ready turns 503 at once; the load (standing in for a load
-// balancer) stops sending when it sees that; a slow request in flight finishes with
-// Connection: close; nothing fails and ferry exits 0.
-TEST(Drain, PostDrainUnderLoadLosesNothingAndExits0) {
+// A graceful stop under keep-alive load, asked by POST /drain (every platform) or SIGTERM (what
+// systemd and Kubernetes send): /ready turns 503 at once; during drain_delay ferry still serves
+// new connections and kept ones (a load balancer may not have seen /ready yet); the load
+// (standing in for that balancer) stops sending once it sees 503; a slow request in flight
+// finishes with Connection: close; nothing fails and ferry exits 0, well within drain_timeout.
+enum class StopBy { kPostDrain, kSigterm };
+
+void drainUnderLoad(StopBy by) {
+  constexpr auto kDelay = 3s;
   Backend s1("s1");
-  Ferry f(config("blue", s1.port(), false, "", "drain_delay: 1s\ndrain_timeout: 10s\n"));
+  Ferry f(config("blue", s1.port(), false, "", "drain_delay: 3s\ndrain_timeout: 20s\n"));
   int web = f.port("web");
   Load load(web, 2);
-  ASSERT_TRUE(waitUntil([&] { return load.requests() > 50; }));
+  ASSERT_TRUE(waitUntil([&] { return load.requests() > 500; }, 30s));
+  RawClient kept(web);
+  ASSERT_TRUE(kept.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+  ASSERT_EQ(statusOf(kept.readResponse(10s)), 200);
+  // Answered 5 s after it was sent: past the drain delay, so after the workers began draining.
   RawClient slow(web);
-  ASSERT_TRUE(slow.send("GET /slow?ms=1500 HTTP/1.1\r\nHost: a\r\n\r\n"));
-  std::string r = admin(f.adminPort(), "POST", "/drain");
-  ASSERT_EQ(statusOf(r), 200) << r;
+  ASSERT_TRUE(slow.send("GET /slow?ms=5000 HTTP/1.1\r\nHost: a\r\n\r\n"));
+  Clock::time_point asked = Clock::now();
+  if (by == StopBy::kSigterm) {
+    ASSERT_EQ(::kill(f.process().pid(), SIGTERM), 0);
+  } else {
+    std::string r = admin(f.adminPort(), "POST", "/drain");
+    ASSERT_EQ(statusOf(r), 200) << r;
+  }
   EXPECT_TRUE(waitUntil([&] { return statusOf(admin(f.adminPort(), "GET", "/ready")) == 503; }));
   long before = load.requests();
   load.stop();
-  std::string resp = slow.readResponse(10s);
+  // Still serving during the delay (checked when the answer came before the delay could have
+  // ended: the delay starts after the stop was asked).
+  std::string fresh =
+      rawExchange(web, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 10s);
+  bool freshInDelay = Clock::now() < asked + kDelay;
+  if (freshInDelay) {
+    EXPECT_EQ(statusOf(fresh), 200) << "a new connection during drain_delay: " << fresh;
+  }
+  std::string again;
+  if (kept.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")) again = kept.readResponse(10s);
+  bool keptInDelay = Clock::now() < asked + kDelay;
+  if (keptInDelay) {
+    EXPECT_EQ(statusOf(again), 200) << "a kept connection during drain_delay: " << again;
+  }
+  std::string resp = slow.readResponse(20s);
   EXPECT_EQ(statusOf(resp), 200) << resp;
   EXPECT_NE(resp.find("Connection: close"), std::string::npos) << resp;
-  EXPECT_TRUE(waitUntil([&] { return !f.process().running(); }, 20s)) << f.process().logText();
+  EXPECT_TRUE(waitUntil([&] { return !f.process().running(); }, 30s)) << f.process().logText();
+  double exitMs = std::chrono::duration<double, std::milli>(Clock::now() - asked).count();
   EXPECT_EQ(f.process().stop(), 0) << f.process().logText();
-  std::printf("[drain POST] requests=%ld failures=%ld\n", before, load.failures());
+  std::printf(
+      "[drain %s] requests=%ld failures=%ld, during drain_delay: new connection %s, kept "
+      "connection %s; exit 0 after %.0f ms (drain_delay 3s, drain_timeout 20s, a 5 s request in "
+      "flight)\n",
+      by == StopBy::kSigterm ? "SIGTERM" : "POST", before, load.failures(),
+      freshInDelay ? "served" : "not checked", keptInDelay ? "served" : "not checked", exitMs);
   EXPECT_EQ(load.failures(), 0) << ::testing::PrintToString(load.failureNotes());
+}
+
+TEST(Drain, PostDrainUnderLoadLosesNothingAndExits0) {
+  drainUnderLoad(StopBy::kPostDrain);
+}
+
+TEST(Drain, SigtermUnderLoadLosesNothingAndExits0) {
+  if (testingUnderWine()) {
+    GTEST_SKIP() << "no SIGTERM on Windows: POST /drain (and the service stop) is the way there";
+  }
+  drainUnderLoad(StopBy::kSigterm);
+}
+
+// A request still in flight when drain_timeout ends is cut: ferry exits 0 at the timeout instead
+// of waiting for it (the backend would answer after a minute), and says so in its log.
+TEST(Drain, DrainTimeoutCutsWhatIsStillInFlightAndExits0) {
+  Backend s1("s1");
+  Ferry f(config("blue", s1.port(), false, "", "drain_timeout: 1s\n"));
+  RawClient slow(f.port("web"));
+  ASSERT_TRUE(slow.send("GET /slow?ms=60000 HTTP/1.1\r\nHost: a\r\n\r\n"));
+  ASSERT_TRUE(waitUntil([&] { return s1.requests() >= 1; }));
+  std::string r = admin(f.adminPort(), "POST", "/drain");
+  ASSERT_EQ(statusOf(r), 200) << r;
+  ASSERT_TRUE(waitUntil([&] { return !f.process().running(); }, 30s)) << f.process().logText();
+  EXPECT_EQ(f.process().stop(), 0) << f.process().logText();
+  EXPECT_NE(f.process().logText().find("1 connection still open after the drain timeout"),
+            std::string::npos)
+      << f.process().logText();
+  EXPECT_TRUE(slow.peerClosed(10s)) << "the connection of the cut request must end";
 }
 
 }  // namespace
