@@ -344,6 +344,44 @@ TEST(Reload, BadConfigAnswers400WithEveryErrorAndChangesNothing) {
             "s1");
 }
 
+// A valid file whose new listener cannot be bound (its address is taken): the reload is
+// rejected with the reason and nothing changes; the next good reload applies normally.
+TEST(Reload, ABindErrorRejectsTheReloadAndChangesNothing) {
+  Backend s1("s1");
+  Backend s2("s2");
+  ReservedPort taken;  // bound by this test, so ferry's bind fails
+  Ferry f(config("blue", s1.port(), false));
+  int web = f.port("web");
+  std::string before = bodyOf(admin(f.adminPort(), "GET", "/config"));
+  std::string yaml = config("green", s2.port(), false);
+  std::string extra = "  - name: extra\n    address: 127.0.0.1:" + std::to_string(taken.port()) +
+                      "\n    routes:\n      - { name: all, cluster: green }\n";
+  yaml.insert(yaml.find("clusters:"), extra);
+  writeConfig(f.configPath(), yaml);
+  std::string r = admin(f.adminPort(), "POST", "/reload");
+  EXPECT_EQ(statusOf(r), 400) << r;
+  EXPECT_NE(bodyOf(r).find("127.0.0.1:" + std::to_string(taken.port())), std::string::npos) << r;
+  EXPECT_EQ(f.metric("ferry_config_reloads_total{result=\"failure\"}"), 1);
+  EXPECT_EQ(f.metric("ferry_config_last_reload_successful"), 0);
+  EXPECT_EQ(bodyOf(admin(f.adminPort(), "GET", "/config")), before);
+  EXPECT_EQ(listenerPort(f.adminPort(), "extra"), 0);
+  EXPECT_EQ(listenerPort(f.adminPort(), "web"), web);
+  auto get = [&] {
+    return backendOf(
+        rawExchange(web, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 10s));
+  };
+  EXPECT_EQ(get(), "s1");
+  writeConfig(f.configPath(), config("green", s2.port(), true));
+  r = admin(f.adminPort(), "POST", "/reload");
+  ASSERT_EQ(statusOf(r), 200) << r;
+  EXPECT_EQ(get(), "s2");
+  int extraPort = listenerPort(f.adminPort(), "extra");
+  ASSERT_GT(extraPort, 0);
+  EXPECT_EQ(backendOf(rawExchange(extraPort,
+                                  "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 10s)),
+            "s2");
+}
+
 // A request in flight during a reload finishes on the config it started with; the next request
 // on the same keep-alive connection goes by the new one.
 TEST(Reload, RequestInFlightFinishesOnItsSnapshotTheNextOneUsesTheNew) {
