@@ -404,6 +404,48 @@ TEST(Reload, RequestInFlightFinishesOnItsSnapshotTheNextOneUsesTheNew) {
   EXPECT_EQ(backendOf(next), "s2") << next;
 }
 
+// A TCP listener across a reload that replaces its cluster: the listening socket is kept, a
+// tunnel opened before goes on to the old cluster's backend until it closes (the removed
+// cluster drains), a new connection goes to the new cluster, and the old generation is freed
+// safely once the tunnel closes.
+TEST(Reload, TcpTunnelOpenAcrossAReloadKeepsItsBackendNewOnesUseTheNewCluster) {
+  Backend s1("s1");
+  Backend s2("s2");
+  auto tcp = [](const std::string& cluster, int port) {
+    return "workers: 2\naccess_log: false\nadmin: { address: 127.0.0.1:0 }\n"
+           "listeners:\n  - { name: db, address: 127.0.0.1:0, protocol: tcp, cluster: " +
+           cluster + " }\nclusters:\n  - { name: " + cluster +
+           ", endpoints: [127.0.0.1:" + std::to_string(port) + "] }\n";
+  };
+  Ferry f(tcp("blue", s1.port()));
+  int db = f.port("db");
+  const std::string get = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+  auto tunnel = std::make_unique<RawClient>(db);
+  ASSERT_TRUE(tunnel->send(get));
+  ASSERT_EQ(backendOf(tunnel->readResponse(10s)), "s1");
+  writeConfig(f.configPath(), tcp("green", s2.port()));
+  std::string r = admin(f.adminPort(), "POST", "/reload");
+  ASSERT_EQ(statusOf(r), 200) << r;
+  EXPECT_NE(bodyOf(r).find("drain cluster blue"), std::string::npos) << r;
+  EXPECT_EQ(listenerPort(f.adminPort(), "db"), db) << "the listening socket is kept";
+  // The open tunnel still reaches s1, over its one backend connection.
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(tunnel->send(get));
+    std::string again = tunnel->readResponse(10s);
+    EXPECT_EQ(statusOf(again), 200) << again;
+    EXPECT_EQ(backendOf(again), "s1") << again;
+  }
+  EXPECT_EQ(s1.connections(), 1);
+  RawClient fresh(db);
+  ASSERT_TRUE(fresh.send(get));
+  EXPECT_EQ(backendOf(fresh.readResponse(10s)), "s2");
+  tunnel.reset();  // the last user of the old generation goes
+  RawClient after(db);
+  ASSERT_TRUE(after.send(get));
+  EXPECT_EQ(backendOf(after.readResponse(10s)), "s2");
+  EXPECT_TRUE(f.process().running()) << f.process().logText();
+}
+
 // A cluster whose definition did not change keeps its pooled connections across a reload; a
 // changed one gets new pools.
 TEST(Reload, UnchangedClusterKeepsItsPools) {
