@@ -496,6 +496,11 @@ TEST(Reload, WatchReloadsWhenTheFileChanges) {
         rawExchange(web, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 10s));
   };
   ASSERT_EQ(get(), "s1");
+  // The watcher starts after the admin listener answers: wait for it, or a change made before
+  // it started would go unseen.
+  ASSERT_TRUE(waitUntil([&] {
+    return f.process().logText().find("watching ") != std::string::npos;
+  })) << f.process().logText();
   writeConfig(f.configPath(), config("green", s2.port(), false, "", "watch: true\n"));
   EXPECT_TRUE(waitUntil([&] { return get() == "s2"; }, 15s)) << f.process().logText();
   EXPECT_EQ(f.metric("ferry_config_reloads_total{result=\"success\"}"), 1);
@@ -525,6 +530,9 @@ TEST(Reload, WatchReloadsOnceWhenAFileIsWrittenInPieces) {
         rawExchange(web, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 10s));
   };
   ASSERT_EQ(get(), "s1");
+  ASSERT_TRUE(waitUntil([&] {
+    return f.process().logText().find("watching ") != std::string::npos;
+  })) << f.process().logText();
   std::string next = config("green", s2.port(), false, "", "watch: true\n");
   Clock::duration worstGap{};
   {
