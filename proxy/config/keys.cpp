@@ -1190,8 +1190,9 @@ constexpr Field kRoot[] = {
     {.name = "watch",
      .type = Type::kBool,
      .defaultText = "false",
-     .doc = "Reload when the config file changes (inotify on Linux; debounced). SIGHUP and "
-            "POST /reload on the admin listener reload too.",
+     .doc = "Reload when the config file changes (inotify on Linux, ReadDirectoryChangesW on "
+            "Windows; after 300 ms without a change). SIGHUP and POST /reload on the admin "
+            "listener reload too.",
      .set = set<&Config::watch>},
     {.name = "admin",
      .type = Type::kObject,

@@ -39,6 +39,19 @@ struct FileWatcher::Impl {
   }
 
 #ifdef _WIN32
+  alignas(DWORD) char buf[16384];
+  OVERLAPPED ov{};
+
+  // Posts the next read of the directory's changes. Windows records changes only from the first
+  // read on, so open() posts it: a change made once start() returned is never missed.
+  bool post() {
+    ::ResetEvent(ioEvent);
+    const DWORD filter = FILE_NOTIFY_CHANGE_FILE_NAME | FILE_NOTIFY_CHANGE_LAST_WRITE |
+                         FILE_NOTIFY_CHANGE_SIZE | FILE_NOTIFY_CHANGE_CREATION;
+    return ::ReadDirectoryChangesW(dirHandle, buf, sizeof(buf), FALSE, filter, nullptr, &ov,
+                                   nullptr) != 0;
+  }
+
   Result<bool> open() {
     std::wstring wdir = std::filesystem::path(dir).wstring();
     dirHandle = ::CreateFileW(
@@ -49,62 +62,59 @@ struct FileWatcher::Impl {
     }
     stopEvent = ::CreateEventW(nullptr, TRUE, FALSE, nullptr);
     ioEvent = ::CreateEventW(nullptr, TRUE, FALSE, nullptr);
+    ov.hEvent = ioEvent;
+    if (!post()) {
+      auto e = static_cast<int>(::GetLastError());
+      close();
+      return systemError(e, "ReadDirectoryChangesW " + dir);
+    }
     return true;
   }
 
   void run() {
-    alignas(DWORD) char buf[16384];
-    OVERLAPPED ov{};
-    ov.hEvent = ioEvent;
     std::wstring wname = std::filesystem::path(name).wstring();
-    const DWORD filter = FILE_NOTIFY_CHANGE_FILE_NAME | FILE_NOTIFY_CHANGE_LAST_WRITE |
-                         FILE_NOTIFY_CHANGE_SIZE | FILE_NOTIFY_CHANGE_CREATION;
     bool pending = false;
     auto deadline = std::chrono::steady_clock::now();
-    for (;;) {
-      ::ResetEvent(ioEvent);
-      if (!::ReadDirectoryChangesW(dirHandle, buf, sizeof(buf), FALSE, filter, nullptr, &ov,
-                                   nullptr)) {
+    for (;;) {  // a read is posted here
+      DWORD wait = INFINITE;
+      if (pending) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        wait = left.count() > 0 ? static_cast<DWORD>(left.count()) : 0;
+      }
+      HANDLE hs[2] = {stopEvent, ioEvent};
+      DWORD w = ::WaitForMultipleObjects(2, hs, FALSE, wait);
+      if (w == WAIT_OBJECT_0) {
+        ::CancelIoEx(dirHandle, &ov);
+        DWORD n = 0;
+        ::GetOverlappedResult(dirHandle, &ov, &n, TRUE);
+        return;
+      }
+      if (w == WAIT_TIMEOUT) {
+        pending = false;
+        onChange();
+        continue;
+      }
+      DWORD n = 0;
+      bool read = ::GetOverlappedResult(dirHandle, &ov, &n, FALSE) != 0;
+      if (!read) n = 0;
+      // n == 0 or a failed read: the buffer overflowed (changes were lost); treat it as a change.
+      bool hit = !read || n == 0;
+      for (DWORD off = 0; n > 0;) {
+        auto* info = reinterpret_cast<FILE_NOTIFY_INFORMATION*>(buf + off);
+        std::wstring entry(info->FileName, info->FileNameLength / sizeof(WCHAR));
+        if (entry == wname || entry == L"..data") hit = true;
+        if (info->NextEntryOffset == 0) break;
+        off += info->NextEntryOffset;
+      }
+      if (hit) {
+        pending = true;
+        deadline = std::chrono::steady_clock::now() + debounce;
+      }
+      if (!post()) {
         log::error("watch {}: ReadDirectoryChangesW failed ({}); no more reloads on change", dir,
                    ::GetLastError());
         return;
-      }
-      for (;;) {
-        DWORD wait = INFINITE;
-        if (pending) {
-          auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-              deadline - std::chrono::steady_clock::now());
-          wait = left.count() > 0 ? static_cast<DWORD>(left.count()) : 0;
-        }
-        HANDLE hs[2] = {stopEvent, ioEvent};
-        DWORD w = ::WaitForMultipleObjects(2, hs, FALSE, wait);
-        if (w == WAIT_OBJECT_0) {
-          ::CancelIoEx(dirHandle, &ov);
-          DWORD n = 0;
-          ::GetOverlappedResult(dirHandle, &ov, &n, TRUE);
-          return;
-        }
-        if (w == WAIT_TIMEOUT) {
-          pending = false;
-          onChange();
-          continue;
-        }
-        DWORD n = 0;
-        if (!::GetOverlappedResult(dirHandle, &ov, &n, FALSE)) break;
-        // n == 0: the buffer overflowed; treat it as a change.
-        bool hit = n == 0;
-        for (DWORD off = 0; n > 0;) {
-          auto* info = reinterpret_cast<FILE_NOTIFY_INFORMATION*>(buf + off);
-          std::wstring entry(info->FileName, info->FileNameLength / sizeof(WCHAR));
-          if (entry == wname || entry == L"..data") hit = true;
-          if (info->NextEntryOffset == 0) break;
-          off += info->NextEntryOffset;
-        }
-        if (hit) {
-          pending = true;
-          deadline = std::chrono::steady_clock::now() + debounce;
-        }
-        break;  // read the next batch
       }
     }
   }

@@ -120,6 +120,32 @@ TEST(RouteTable, MatchesPathExactPrefixAndRegex) {
   EXPECT_EQ(name("/static"), "-");
 }
 
+// Patterns that make a backtracking engine (std::regex, PCRE) take exponential time, on inputs
+// far longer than such an engine could finish (or that would overflow its stack): RE2 answers
+// in time linear in the input, so these return at once; a backtracking engine would hang the
+// test until ctest's timeout fails it.
+TEST(RouteTable, RegexesRunInLinearTimeOnCatastrophicPatterns) {
+  config::Config c = twoClusters();
+  std::vector<config::RouteConfig> routes = {named("path", "api"), named("header", "web")};
+  routes[0].match.pathRegex = "/(a+)+b";
+  routes[1].match.headers = {{"x-token", config::ValueMatch::Kind::kRegex, "(x+x+)+y"}};
+  RouteTable t = RouteTable::build(routes, c);
+  auto name = [&](const Req& r) {
+    const Route* m = t.match(r.view());
+    return m == nullptr ? std::string("-") : m->name;
+  };
+  Req r;
+  r.path = "/" + std::string(100000, 'a');
+  EXPECT_EQ(name(r), "-");
+  r.path = "/aaab";
+  EXPECT_EQ(name(r), "path");
+  r.path = "/";
+  r.headers = {{"X-Token", std::string(100000, 'x')}};
+  EXPECT_EQ(name(r), "-");
+  r.headers = {{"X-Token", "xxxxy"}};
+  EXPECT_EQ(name(r), "header");
+}
+
 TEST(RouteTable, MatchesMethodsHeadersAndQuery) {
   config::Config c = twoClusters();
   std::vector<config::RouteConfig> routes = {named("canary", "web"), named("debug", "web"),
