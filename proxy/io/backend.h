@@ -44,6 +44,7 @@ class DeferredCompletions {
  public:
   DeferredCompletions() { items_.reserve(256); }
   void push(Operation& op, std::error_code ec, std::size_t bytes) {
+    op.state_.deferred = true;
     items_.push_back({&op, ec, bytes});
   }
   bool empty() const { return items_.empty(); }
@@ -53,6 +54,7 @@ class DeferredCompletions {
     for (std::size_t i = 0; i < items_.size(); ++i) {  // indexes: the vector may grow
       Item d = items_[i];
       d.op->state_.pending = false;
+      d.op->state_.deferred = false;
       d.op->onComplete(d.ec, d.bytes);
       ++n;
     }

@@ -72,6 +72,7 @@ class Operation {
     bool pending : 1 = false;
     bool cancelRequested : 1 = false;
     bool timedOut : 1 = false;      // the deadline passed and the backend cancelled the operation
+    bool deferred : 1 = false;      // its completion is decided and queued: a cancel comes late
     std::uint32_t index = 0;        // transmit_packets: current element
     std::uint32_t timerSlot = ~0U;  // position in a backend's timer heap
     NativeHandle waitHandle = kInvalidHandle;  // the socket a readiness backend waits on

@@ -296,7 +296,11 @@ void Worker::commitNow() {
   }
   for (auto& s : preparedNew_) {
     slots_.push_back(std::move(s));
-    if (!draining_) startAccepting(*slots_.back());
+    if (draining_) {
+      slots_.back()->closing = true;  // a reload while draining opens nothing new
+    } else {
+      startAccepting(*slots_.back());
+    }
   }
   preparedNew_.clear();
   preparedSlots_.clear();
@@ -402,13 +406,17 @@ void Worker::drain() {
 void Worker::drainNow() {
   if (draining_) return;
   draining_ = true;
-  // The accept loops end; a connection accepted meanwhile is still served (and closed after
-  // its first response, since the registry drains).
+  // The accept loops end and the listening sockets close as a reload closes a removed listener
+  // (closeSlot, once no accept is pending), so new connections are refused at once instead of
+  // waiting in a backlog nobody accepts from until the exit. A connection accepted meanwhile is
+  // still served (and closed after its first response, since the registry drains).
   for (auto& s : slots_) {
+    s->closing = true;
     for (io::Operation* op : s->accepts) {
       if (op != nullptr) proactor_->cancel(*op);
     }
   }
+  std::erase_if(slots_, [](const auto& s) { return s->loops == 0; });  // none pending on them
   context_->sessions.drain(*proactor_);
 }
 

@@ -659,15 +659,21 @@ TEST(Drain, SigtermUnderLoadLosesNothingAndExits0) {
 }
 
 // A request still in flight when drain_timeout ends is cut: ferry exits 0 at the timeout instead
-// of waiting for it (the backend would answer after a minute), and says so in its log.
+// of waiting for it (the backend would answer after a minute), and says so in its log. Until then
+// the listening sockets are closed: a new connection is refused, not left in a backlog that
+// nobody accepts from.
 TEST(Drain, DrainTimeoutCutsWhatIsStillInFlightAndExits0) {
   Backend s1("s1");
-  Ferry f(config("blue", s1.port(), false, "", "drain_timeout: 1s\n"));
-  RawClient slow(f.port("web"));
+  Ferry f(config("blue", s1.port(), false, "", "drain_timeout: 8s\n"));
+  int web = f.port("web");
+  RawClient slow(web);
   ASSERT_TRUE(slow.send("GET /slow?ms=60000 HTTP/1.1\r\nHost: a\r\n\r\n"));
   ASSERT_TRUE(waitUntil([&] { return s1.requests() >= 1; }));
   std::string r = admin(f.adminPort(), "POST", "/drain");
   ASSERT_EQ(statusOf(r), 200) << r;
+  EXPECT_TRUE(waitUntil([&] { return !RawClient(web).connected(); }, 6s))
+      << "a draining ferry still accepts connections";
+  EXPECT_TRUE(f.process().running()) << "checked while ferry drains, not after its exit";
   ASSERT_TRUE(waitUntil([&] { return !f.process().running(); }, 30s)) << f.process().logText();
   EXPECT_EQ(f.process().stop(), 0) << f.process().logText();
   EXPECT_NE(f.process().logText().find("1 connection still open after the drain timeout"),

@@ -617,6 +617,26 @@ TEST_P(ProactorTest, TimersFireAndCancel) {
   ASSERT_TRUE(runUntil(zero));
 }
 
+// A cancel that comes after an operation's completion was decided (queued for the loop) leaves
+// that completion standing: the operation completes once. A second completion resumed its
+// awaiter twice: a drain cancelling an idle session's read just as its client closed crashed so.
+TEST_P(ProactorTest, CancelAfterTheCompletionIsQueuedCompletesOnce) {
+  struct Counted final : TimerOp {
+    int completions = 0;
+    std::error_code last;
+    void onComplete(std::error_code ec, std::size_t) override {
+      ++completions;
+      last = ec;
+    }
+  } op;
+  op.timeout = Duration::zero();
+  p_->startTimer(op);  // already due: its completion is queued for the next turn
+  p_->cancel(op);
+  for (int i = 0; i < 5; ++i) p_->runOnce(1ms);
+  EXPECT_EQ(op.completions, 1);
+  EXPECT_FALSE(op.pending());
+}
+
 TEST_P(ProactorTest, PostFromAnotherThreadCompletesOnTheProactorThread) {
   struct Posted final : Operation {
     std::thread::id ranOn;

@@ -210,7 +210,9 @@ class EpollProactor final : public backend::LoopProactor {
   }
 
   void cancel(Operation& op) override {
-    if (!op.state_.pending || op.state_.cancelRequested) return;
+    // A completion already queued stands (the operation ended before the cancel came): a second
+    // one would resume its awaiter twice.
+    if (!op.state_.pending || op.state_.cancelRequested || op.state_.deferred) return;
     op.state_.cancelRequested = true;
     if (op.state_.kind == OpKind::kPost) return;
     if (op.state_.kind == OpKind::kAccept && op.state_.stage == 0) {

@@ -333,7 +333,8 @@ class IocpProactor final : public backend::LoopProactor {
   }
 
   void cancel(Operation& op) override {
-    if (!op.state_.pending || op.state_.kind == OpKind::kPost) return;
+    // A completion already queued stands (a timer that expired, a result decided at submission).
+    if (!op.state_.pending || op.state_.deferred || op.state_.kind == OpKind::kPost) return;
     op.state_.cancelRequested = true;
     if (op.state_.kind == OpKind::kTimer) {
       timers_.remove(op);

@@ -303,7 +303,7 @@ class UringProactor final : public backend::LoopProactor {
   }
 
   void cancel(Operation& op) override {
-    if (!op.state_.pending) return;
+    if (!op.state_.pending || op.state_.deferred) return;  // a queued completion stands
     op.state_.cancelRequested = true;
     if (op.state_.kind == OpKind::kAccept && op.state_.stage == 0) {
       // Waiting on its listener: take it off. Otherwise its completion is already deferred
