@@ -53,6 +53,10 @@ TEST(Retry, A503IsRetriedOnTheOtherBackend) {
   // s1 did get its share of first tries (each answered 503 and retried).
   EXPECT_GE(s1.requests(), 1);
   EXPECT_EQ(s2.requests(), 12);
+  // Every retry is counted with its reason.
+  EXPECT_EQ(f.metric("ferry_upstream_retries_total{cluster=\"c\",reason=\"503\"}"), s1.requests());
+  EXPECT_EQ(f.metric("ferry_upstream_retry_budget_exhausted_total{cluster=\"c\",reason=\"503\"}"),
+            0);
 }
 
 // The default policy does not retry a 5xx: the client gets the backend's answer.
@@ -126,6 +130,12 @@ TEST(Retry, TheBudgetCapsRetries) {
   EXPECT_EQ(n503 + n200, 40);
   EXPECT_GE(n503, 10);
   EXPECT_LE(n503, 20);
+  // Each 503 the client saw is a retry the budget refused, counted with its reason; each of
+  // s1's other 503s was retried on s2 and counted as a retry.
+  EXPECT_EQ(f.metric("ferry_upstream_retry_budget_exhausted_total{cluster=\"c\",reason=\"503\"}"),
+            n503);
+  EXPECT_EQ(f.metric("ferry_upstream_retries_total{cluster=\"c\",reason=\"503\"}"),
+            s1.requests() - n503);
 }
 
 // per_try_timeout: a try with no response head in time is given up and retried (timeout).
@@ -153,6 +163,16 @@ TEST(Outlier, ABackendFailingInARowIsEjected) {
   EXPECT_EQ(n503, 2);  // then s1 is ejected: s2 takes everything
   EXPECT_NE(f.process().logText().find("ejected for 30000 ms"), std::string::npos)
       << f.process().logText();
+  // Visible in /metrics and on the admin listener's /clusters.
+  EXPECT_EQ(f.metric("ferry_upstream_outlier_ejections_total{cluster=\"c\"}"), 1);
+  std::string clusters = bodyOf(
+      rawExchange(f.adminPort(), "GET /clusters HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"));
+  std::size_t at = clusters.find("\"address\":\"127.0.0.1:" + std::to_string(s1.port()) + "\"");
+  ASSERT_NE(at, std::string::npos) << clusters;
+  std::size_t end = clusters.find('}', at);
+  std::string s1Json = clusters.substr(at, end - at);
+  EXPECT_NE(s1Json.find("\"ejected\":true"), std::string::npos) << s1Json;
+  EXPECT_NE(s1Json.find("\"times_ejected\":1"), std::string::npos) << s1Json;
 }
 
 // Active health checks: a killed backend causes no failed GET (each failure is retried on the
@@ -215,6 +235,31 @@ TEST(HealthCheck, AKilledBackendIsMarkedUnhealthyAndComesBack) {
   EXPECT_TRUE(
       waitUntil([&] { return f.process().logText().find(upLine) != std::string::npos; }, 10s));
   EXPECT_TRUE(waitUntil([&] { return bodyOf(get(port, "/")) == "s2\n"; }, 10s));
+}
+
+// http checks judge the answer to `path` by expect_status (default: any 2xx): a backend that
+// answers the check's path with 503 is marked down; with expect_status: 503 the one that
+// answers 200 is.
+TEST(HealthCheck, HttpCheckJudgesThePathsStatusByExpectStatus) {
+  Backend s1("s1"), s2("s2");
+  auto healthy = [](Ferry& f, int port) {
+    return f.metric("ferry_upstream_endpoint_healthy{cluster=\"c\",endpoint=\"127.0.0.1:" +
+                    std::to_string(port) + "\"}");
+  };
+  const std::string check =
+      "    health_check: { type: http, path: \"/status-if?name=s2&code=503\", interval: 1s,"
+      " timeout: 1s, unhealthy_threshold: 2";
+  {
+    Ferry f(config({s1.port(), s2.port()}, check + " }\n", 1));
+    EXPECT_TRUE(waitUntil([&] { return healthy(f, s2.port()) == 0; }, 10s)) << f.metrics();
+    EXPECT_EQ(healthy(f, s1.port()), 1);
+    EXPECT_GE(f.metric("ferry_upstream_health_checks_failed_total{cluster=\"c\"}"), 2);
+    for (int i = 0; i < 6; ++i) EXPECT_EQ(bodyOf(get(f.port("web"), "/")), "s1\n");
+  }
+  Ferry f(config({s1.port(), s2.port()}, check + ", expect_status: 503 }\n", 1));
+  EXPECT_TRUE(waitUntil([&] { return healthy(f, s1.port()) == 0; }, 10s)) << f.metrics();
+  EXPECT_EQ(healthy(f, s2.port()), 1);
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(bodyOf(get(f.port("web"), "/a")), "s2\n");
 }
 
 // tcp checks: a connect is enough.
