@@ -2,11 +2,20 @@
 // real test backends that are made to fail, killed and restarted. Backends answer with their
 // names (tests/support/test_backend.cpp); /status-if?name=X&code=N makes backend X answer N.
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <mutex>
+#include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/support/harness.h"
@@ -260,6 +269,79 @@ TEST(HealthCheck, HttpCheckJudgesThePathsStatusByExpectStatus) {
   EXPECT_TRUE(waitUntil([&] { return healthy(f, s1.port()) == 0; }, 10s)) << f.metrics();
   EXPECT_EQ(healthy(f, s2.port()), 1);
   for (int i = 0; i < 6; ++i) EXPECT_EQ(bodyOf(get(f.port("web"), "/a")), "s2\n");
+}
+
+// An HTTP server on 127.0.0.1 in this process that answers every request 200 and keeps the
+// first request head it read (one connection at a time, closed after each answer).
+class HeadRecorder {
+ public:
+  HeadRecorder() {
+    listen_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    if (::bind(listen_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
+        ::listen(listen_, 16) != 0 ||
+        ::getsockname(listen_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      throw std::runtime_error("recorder bind/listen");
+    }
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~HeadRecorder() {
+    stop_ = true;
+    ::shutdown(listen_, SHUT_RDWR);
+    thread_.join();
+    ::close(listen_);
+  }
+  int port() const { return port_; }
+  std::string first() {
+    std::lock_guard<std::mutex> g(mu_);
+    return first_;
+  }
+
+ private:
+  void serve() {
+    while (!stop_) {
+      int fd = ::accept(listen_, nullptr, nullptr);
+      if (fd < 0) continue;
+      std::string head;
+      char buf[2048];
+      while (head.find("\r\n\r\n") == std::string::npos) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 2000) <= 0) break;
+        ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+        if (n <= 0) break;
+        head.append(buf, static_cast<std::size_t>(n));
+      }
+      static const std::string ok =
+          "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n";
+      ::send(fd, ok.data(), ok.size(), MSG_NOSIGNAL);
+      ::close(fd);
+      std::lock_guard<std::mutex> g(mu_);
+      if (first_.empty()) first_ = head;
+    }
+  }
+  int listen_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  std::mutex mu_;
+  std::string first_;
+};
+
+// An http check sends GET path with the configured host as its Host header.
+TEST(HealthCheck, HttpCheckSendsItsPathAndHost) {
+  HeadRecorder r;
+  Ferry f(config({r.port()},
+                 "    health_check: { type: http, path: \"/hc?probe=1\", host: check.internal,"
+                 " interval: 200ms, timeout: 200ms }\n",
+                 1));
+  ASSERT_TRUE(waitUntil([&] { return !r.first().empty(); }, 10s)) << "no check arrived";
+  std::string head = r.first();
+  EXPECT_EQ(head.rfind("GET /hc?probe=1 HTTP/1.1\r\n", 0), 0U) << head;
+  EXPECT_NE(head.find("\r\nHost: check.internal\r\n"), std::string::npos) << head;
 }
 
 // tcp checks: a connect is enough.
