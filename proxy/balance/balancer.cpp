@@ -83,12 +83,15 @@ class RoundRobinBalancer final : public Balancer {
 // NGINX's smooth weighted round robin (ngx_http_upstream_get_peer): every eligible endpoint
 // gains its effective weight, the one with the most current weight wins and pays the total.
 // Over one cycle each endpoint is chosen weight times, spread out rather than in bursts.
+// round_robin with slow start is this with every weight 1 (equal weights take strict turns in
+// list order), so a ramping endpoint gets its reduced share and the others equal turns.
 class WeightedRoundRobinBalancer final : public Balancer {
  public:
   static constexpr std::int64_t kScale = 1024;  // effective weights in 1/1024ths, for slow start
 
-  WeightedRoundRobinBalancer(std::shared_ptr<const BalancerFactory> f, std::size_t warmUp)
-      : f_(std::move(f)), current_(f_->size(), 0) {
+  WeightedRoundRobinBalancer(std::shared_ptr<const BalancerFactory> f, std::size_t warmUp,
+                             bool equalTurns = false)
+      : f_(std::move(f)), current_(f_->size(), 0), equalTurns_(equalTurns) {
     // Workers start at different points of the cycle.
     PickInput in;
     Candidates all(in, f_->size(), true, {});
@@ -100,7 +103,7 @@ class WeightedRoundRobinBalancer final : public Balancer {
     std::size_t best = kNone;
     for (std::size_t i = 0; i < c.size(); ++i) {
       if (!c.eligible(i)) continue;
-      std::int64_t w = static_cast<std::int64_t>(f_->weight(i)) * kScale;
+      std::int64_t w = static_cast<std::int64_t>(equalTurns_ ? 1 : f_->weight(i)) * kScale;
       if (ss.enabled()) {
         double factor = ss.factor(c.healthySince(i), c.now());
         if (factor < 1.0) {
@@ -114,12 +117,15 @@ class WeightedRoundRobinBalancer final : public Balancer {
     if (best != kNone) current_[best] -= total;
     return best;
   }
-  Policy policy() const override { return Policy::WeightedRoundRobin; }
+  Policy policy() const override {
+    return equalTurns_ ? Policy::RoundRobin : Policy::WeightedRoundRobin;
+  }
   std::size_t size() const override { return f_->size(); }
 
  private:
   std::shared_ptr<const BalancerFactory> f_;
   std::vector<std::int64_t> current_;
+  bool equalTurns_;
 };
 
 // Weighted random draws shared by random and least_request. A draw lands on endpoint i with
@@ -353,6 +359,11 @@ std::unique_ptr<Balancer> BalancerFactory::forWorker(unsigned index, unsigned wo
   std::uint64_t seed = mix64(cfg_.seed ^ mix64(index + 1));
   switch (cfg_.policy) {
     case Policy::RoundRobin:
+      // Slow start needs weights: equal turns by smooth weighted round robin (O(endpoints) a
+      // pick instead of O(1), only when slow_start is set).
+      if (cfg_.slowStart.enabled()) {
+        return std::make_unique<WeightedRoundRobinBalancer>(self, start, true);
+      }
       return std::make_unique<RoundRobinBalancer>(self, start);
     case Policy::WeightedRoundRobin:
       return std::make_unique<WeightedRoundRobinBalancer>(self, start);

@@ -39,7 +39,7 @@ inline constexpr std::size_t kNone = static_cast<std::size_t>(-1);
 inline constexpr std::uint32_t kMaxWeight = 10000;
 
 enum class Policy : std::uint8_t {
-  RoundRobin,          // equal turns from a per-worker cursor; ignores weights and slow start
+  RoundRobin,          // equal turns from a per-worker cursor; ignores weights (slow start: below)
   WeightedRoundRobin,  // smooth weighted round robin, as NGINX's (no bursts on heavy endpoints)
   LeastRequest,        // two weighted random choices, the one with fewer active requests wins
   Random,              // weighted random
@@ -63,8 +63,10 @@ struct EndpointSpec {
 };
 
 // Slow start: an endpoint that became healthy (or joined) less than `window` ago gets
-// weight * max(minPercent/100, (elapsed/window)^(1/aggression)). Applies to
-// weighted_round_robin, least_request and random; window 0 turns it off.
+// weight * max(minPercent/100, (elapsed/window)^(1/aggression)). Applies to round_robin (every
+// weight 1: equal turns, by smooth weighted round robin while it is set), weighted_round_robin,
+// least_request and random; not to ring_hash and maglev (a key's endpoint does not depend on
+// load). Window 0 turns it off.
 struct SlowStart {
   Duration window{0};
   double aggression = 1.0;  // > 0; 1 is a linear ramp, larger ramps faster at first

@@ -70,6 +70,18 @@ TEST(Balancer, RoundRobinGivesEqualTurnsAndIgnoresWeights) {
   auto b = f->forWorker(0, 1);
   auto counts = distribution(*b, 4000, {});
   for (std::size_t c : counts) EXPECT_EQ(c, 1000U);
+  // With slow start set (nobody ramping) it still takes strict turns in list order, from each
+  // worker's own offset, ignoring weights.
+  SlowStart ss;
+  ss.window = seconds(30);
+  auto fs = factory(Policy::RoundRobin, specs({1, 5, 1, 3}), ss);
+  for (unsigned w = 0; w < 2; ++w) {
+    auto bs = fs->forWorker(w, 2);
+    EXPECT_EQ(bs->policy(), Policy::RoundRobin);
+    std::string seq;
+    for (int k = 0; k < 8; ++k) seq += static_cast<char>('a' + Selection(*bs, {}).next());
+    EXPECT_EQ(seq, w == 0 ? "abcdabcd" : "cdabcdab");
+  }
 }
 
 TEST(Balancer, RoundRobinWorkersStartAtDifferentOffsetsWithOwnCursors) {
@@ -290,7 +302,8 @@ TEST(Balancer, SlowStartRampsARecoveredEndpointsShareWithTheClock) {
   SlowStart ss;
   ss.window = seconds(30);
   ss.minPercent = 10;
-  for (Policy p : {Policy::WeightedRoundRobin, Policy::Random, Policy::LeastRequest}) {
+  for (Policy p :
+       {Policy::RoundRobin, Policy::WeightedRoundRobin, Policy::Random, Policy::LeastRequest}) {
     auto f = factory(p, specs({1, 1, 1, 1}), ss);
     auto b = f->forWorker(0, 1);
     std::vector<EndpointHealth> health(4);

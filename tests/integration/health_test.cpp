@@ -2,11 +2,20 @@
 // real test backends that are made to fail, killed and restarted. Backends answer with their
 // names (tests/support/test_backend.cpp); /status-if?name=X&code=N makes backend X answer N.
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <mutex>
+#include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/support/harness.h"
@@ -53,6 +62,10 @@ TEST(Retry, A503IsRetriedOnTheOtherBackend) {
   // s1 did get its share of first tries (each answered 503 and retried).
   EXPECT_GE(s1.requests(), 1);
   EXPECT_EQ(s2.requests(), 12);
+  // Every retry is counted with its reason.
+  EXPECT_EQ(f.metric("ferry_upstream_retries_total{cluster=\"c\",reason=\"503\"}"), s1.requests());
+  EXPECT_EQ(f.metric("ferry_upstream_retry_budget_exhausted_total{cluster=\"c\",reason=\"503\"}"),
+            0);
 }
 
 // The default policy does not retry a 5xx: the client gets the backend's answer.
@@ -126,6 +139,12 @@ TEST(Retry, TheBudgetCapsRetries) {
   EXPECT_EQ(n503 + n200, 40);
   EXPECT_GE(n503, 10);
   EXPECT_LE(n503, 20);
+  // Each 503 the client saw is a retry the budget refused, counted with its reason; each of
+  // s1's other 503s was retried on s2 and counted as a retry.
+  EXPECT_EQ(f.metric("ferry_upstream_retry_budget_exhausted_total{cluster=\"c\",reason=\"503\"}"),
+            n503);
+  EXPECT_EQ(f.metric("ferry_upstream_retries_total{cluster=\"c\",reason=\"503\"}"),
+            s1.requests() - n503);
 }
 
 // per_try_timeout: a try with no response head in time is given up and retried (timeout).
@@ -153,6 +172,16 @@ TEST(Outlier, ABackendFailingInARowIsEjected) {
   EXPECT_EQ(n503, 2);  // then s1 is ejected: s2 takes everything
   EXPECT_NE(f.process().logText().find("ejected for 30000 ms"), std::string::npos)
       << f.process().logText();
+  // Visible in /metrics and on the admin listener's /clusters.
+  EXPECT_EQ(f.metric("ferry_upstream_outlier_ejections_total{cluster=\"c\"}"), 1);
+  std::string clusters = bodyOf(
+      rawExchange(f.adminPort(), "GET /clusters HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"));
+  std::size_t at = clusters.find("\"address\":\"127.0.0.1:" + std::to_string(s1.port()) + "\"");
+  ASSERT_NE(at, std::string::npos) << clusters;
+  std::size_t end = clusters.find('}', at);
+  std::string s1Json = clusters.substr(at, end - at);
+  EXPECT_NE(s1Json.find("\"ejected\":true"), std::string::npos) << s1Json;
+  EXPECT_NE(s1Json.find("\"times_ejected\":1"), std::string::npos) << s1Json;
 }
 
 // Active health checks: a killed backend causes no failed GET (each failure is retried on the
@@ -215,6 +244,104 @@ TEST(HealthCheck, AKilledBackendIsMarkedUnhealthyAndComesBack) {
   EXPECT_TRUE(
       waitUntil([&] { return f.process().logText().find(upLine) != std::string::npos; }, 10s));
   EXPECT_TRUE(waitUntil([&] { return bodyOf(get(port, "/")) == "s2\n"; }, 10s));
+}
+
+// http checks judge the answer to `path` by expect_status (default: any 2xx): a backend that
+// answers the check's path with 503 is marked down; with expect_status: 503 the one that
+// answers 200 is.
+TEST(HealthCheck, HttpCheckJudgesThePathsStatusByExpectStatus) {
+  Backend s1("s1"), s2("s2");
+  auto healthy = [](Ferry& f, int port) {
+    return f.metric("ferry_upstream_endpoint_healthy{cluster=\"c\",endpoint=\"127.0.0.1:" +
+                    std::to_string(port) + "\"}");
+  };
+  const std::string check =
+      "    health_check: { type: http, path: \"/status-if?name=s2&code=503\", interval: 1s,"
+      " timeout: 1s, unhealthy_threshold: 2";
+  {
+    Ferry f(config({s1.port(), s2.port()}, check + " }\n", 1));
+    EXPECT_TRUE(waitUntil([&] { return healthy(f, s2.port()) == 0; }, 10s)) << f.metrics();
+    EXPECT_EQ(healthy(f, s1.port()), 1);
+    EXPECT_GE(f.metric("ferry_upstream_health_checks_failed_total{cluster=\"c\"}"), 2);
+    for (int i = 0; i < 6; ++i) EXPECT_EQ(bodyOf(get(f.port("web"), "/")), "s1\n");
+  }
+  Ferry f(config({s1.port(), s2.port()}, check + ", expect_status: 503 }\n", 1));
+  EXPECT_TRUE(waitUntil([&] { return healthy(f, s1.port()) == 0; }, 10s)) << f.metrics();
+  EXPECT_EQ(healthy(f, s2.port()), 1);
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(bodyOf(get(f.port("web"), "/a")), "s2\n");
+}
+
+// An HTTP server on 127.0.0.1 in this process that answers every request 200 and keeps the
+// first request head it read (one connection at a time, closed after each answer).
+class HeadRecorder {
+ public:
+  HeadRecorder() {
+    listen_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    if (::bind(listen_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
+        ::listen(listen_, 16) != 0 ||
+        ::getsockname(listen_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      throw std::runtime_error("recorder bind/listen");
+    }
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~HeadRecorder() {
+    stop_ = true;
+    ::shutdown(listen_, SHUT_RDWR);
+    thread_.join();
+    ::close(listen_);
+  }
+  int port() const { return port_; }
+  std::string first() {
+    std::lock_guard<std::mutex> g(mu_);
+    return first_;
+  }
+
+ private:
+  void serve() {
+    while (!stop_) {
+      int fd = ::accept(listen_, nullptr, nullptr);
+      if (fd < 0) continue;
+      std::string head;
+      char buf[2048];
+      while (head.find("\r\n\r\n") == std::string::npos) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 2000) <= 0) break;
+        ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+        if (n <= 0) break;
+        head.append(buf, static_cast<std::size_t>(n));
+      }
+      static const std::string ok =
+          "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n";
+      ::send(fd, ok.data(), ok.size(), MSG_NOSIGNAL);
+      ::close(fd);
+      std::lock_guard<std::mutex> g(mu_);
+      if (first_.empty()) first_ = head;
+    }
+  }
+  int listen_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  std::mutex mu_;
+  std::string first_;
+};
+
+// An http check sends GET path with the configured host as its Host header.
+TEST(HealthCheck, HttpCheckSendsItsPathAndHost) {
+  HeadRecorder r;
+  Ferry f(config({r.port()},
+                 "    health_check: { type: http, path: \"/hc?probe=1\", host: check.internal,"
+                 " interval: 200ms, timeout: 200ms }\n",
+                 1));
+  ASSERT_TRUE(waitUntil([&] { return !r.first().empty(); }, 10s)) << "no check arrived";
+  std::string head = r.first();
+  EXPECT_EQ(head.rfind("GET /hc?probe=1 HTTP/1.1\r\n", 0), 0U) << head;
+  EXPECT_NE(head.find("\r\nHost: check.internal\r\n"), std::string::npos) << head;
 }
 
 // tcp checks: a connect is enough.

@@ -13,9 +13,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -171,15 +176,18 @@ long load(int port, int clients, int perClient, const std::string& path = "/a") 
   return failed.load();
 }
 
-// 20,000 requests over 64 client connections on 2 workers open at most workers x max_idle
-// backend connections when max_connections equals max_idle: the rest wait for one to come
-// back. Prints the reuse ratio (requests / backend connections).
+// 20,000 requests (FERRY_TEST_REQUESTS=100000 for the count, by hand) over 64 client
+// connections on 2 workers open at most workers x max_idle backend connections when
+// max_connections equals max_idle: the rest wait for one to come back. Prints the reuse ratio
+// (requests / backend connections).
 TEST(Upstream, ManyRequestsOverManyClientsStayWithinWorkersTimesMaxIdle) {
   Backend s1("s1");
   Ferry f(config({s1.port()},
                  "    max_idle_per_worker: 4\n    max_connections: 4\n    queue_timeout: 30s\n",
                  2));
-  const int kClients = 64, kPerClient = 20000 / 64;
+  const char* want = std::getenv("FERRY_TEST_REQUESTS");
+  const int kRequests = want != nullptr ? std::clamp(std::atoi(want), 64, 200000) : 20000;
+  const int kClients = 64, kPerClient = kRequests / 64;
   long failed = load(f.port("web"), kClients, kPerClient);
   EXPECT_EQ(failed, 0);
   long opened = s1.connections();
@@ -229,6 +237,12 @@ TEST(Upstream, QueueTimeoutAndOverflowGive503) {
   std::string a = again.readResponse(5s);
   EXPECT_EQ(statusOf(a), 200) << a;
   EXPECT_EQ(b.connections(), 1) << "the waiting request was handed the same connection";
+  // Counted: two requests queued (one timed out, one was served), one refused with the queue
+  // full.
+  EXPECT_EQ(f.metric("ferry_upstream_requests_queued_total{cluster=\"c\"}"), 2);
+  EXPECT_EQ(f.metric("ferry_upstream_queue_timeouts_total{cluster=\"c\"}"), 1);
+  EXPECT_EQ(f.metric("ferry_upstream_rejected_pending_total{cluster=\"c\"}"), 1);
+  EXPECT_EQ(f.metric("ferry_upstream_requests_pending{cluster=\"c\"}"), 0);
 }
 
 // max_active_requests: with one request in flight a second gets 503 at once (long before the
@@ -249,6 +263,7 @@ TEST(Upstream, MaxActiveRequestsGives503AtOnce) {
   EXPECT_EQ(::poll(&p, 1, 0), 0) << "503 came only after the slow request ended";
   EXPECT_EQ(statusOf(slow.readResponse(10s)), 200);
   EXPECT_EQ(statusOf(rawExchange(port, get("/b", true))), 200);
+  EXPECT_EQ(f.metric("ferry_upstream_rejected_active_total{cluster=\"c\"}"), 1);
 }
 
 // max_requests_per_connection: 30 sequential requests at 3 per connection open 10.
@@ -315,6 +330,143 @@ TEST(Upstream, BackendClosingIdleConnectionsEverySecondFailsNoRequest) {
 }
 TEST(Upstream, BackendAnnouncingKeepAliveTimeoutFailsNoRequest) {
   idleClosingBackendLoad(1);
+}
+
+// max_idle_per_worker without max_connections: a burst opens a connection per concurrent
+// request; once they are all given back, the pool keeps max_idle of them and closes the rest
+// (counted as pool_full).
+TEST(Upstream, MaxIdleKeepsThatManyAfterABurst) {
+  IdleClosingBackend b(0, 0);
+  Ferry f(config({b.port()}, "    max_idle_per_worker: 2\n"));
+  int port = f.port("web");
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < 6; ++i) {
+    clients.push_back(std::make_unique<RawClient>(port));
+    ASSERT_TRUE(clients.back()->send(get("/slow?ms=1500")));
+  }
+  // All six in flight at once: six backend connections.
+  ASSERT_TRUE(waitUntil([&] { return b.open() == 6; }, 10s)) << b.open();
+  for (auto& c : clients) EXPECT_EQ(statusOf(c->readResponse(10s)), 200);
+  EXPECT_TRUE(waitUntil([&] { return b.open() == 2; }, 10s)) << b.open();
+  EXPECT_EQ(b.connections(), 6);
+  EXPECT_EQ(f.metric("ferry_upstream_connections_closed_total{cluster=\"c\",reason=\"pool_full\"}"),
+            4);
+  EXPECT_EQ(f.metric("ferry_upstream_pool_idle_connections{cluster=\"c\"}"), 2);
+  // The next requests reuse the two kept.
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(statusOf(rawExchange(port, get("/a", true))), 200);
+  EXPECT_EQ(b.connections(), 6);
+}
+
+// max_connection_lifetime: an idle connection is closed once that old (idle_timeout is far
+// away), and one in use past it finishes its request and is closed when given back.
+TEST(Upstream, MaxConnectionLifetimeClosesIdleAndBusyConnections) {
+  IdleClosingBackend b(0, 0);
+  Ferry f(config({b.port()}, "    max_connection_lifetime: 500ms\n    idle_timeout: 60s\n"));
+  int port = f.port("web");
+  EXPECT_EQ(statusOf(rawExchange(port, get("/a", true))), 200);
+  EXPECT_TRUE(waitUntil([&] { return b.closedByPeer() == 1; }, 10s)) << "idle one not retired";
+  // In use across its lifetime: answered in full, then closed.
+  EXPECT_EQ(statusOf(rawExchange(port, get("/slow?ms=1000", true), 10s)), 200);
+  EXPECT_TRUE(waitUntil([&] { return b.closedByPeer() == 2; }, 10s)) << "busy one not retired";
+  EXPECT_EQ(b.connections(), 2);
+  EXPECT_EQ(b.open(), 0);
+  EXPECT_EQ(f.metric("ferry_upstream_connections_retired_total{cluster=\"c\"}"), 2);
+}
+
+// One exchange from a client bound to `ip` (any port) to 127.0.0.1:port: everything the server
+// sends until it closes, or what came within 5 s.
+std::string exchangeFrom(const std::string& ip, int port, const std::string& bytes) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  ::inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<std::uint16_t>(port));
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string out;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
+      ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0 ||
+      ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(bytes.size())) {
+    ::close(fd);
+    return out;
+  }
+  auto deadline = Clock::now() + 5s;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    pollfd p{fd, POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+    char buf[4096];
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+// ring_hash and maglev on every hash_on key, through the binary on two workers: each key stays
+// on one backend whatever else the request carries (other path, other headers, other cookies,
+// another source port), and 32 keys reach both backends.
+TEST(Upstream, HashPoliciesKeepEachKeyOnOneBackendForEveryHashOn) {
+  Backend s1("s1"), s2("s2");
+  struct On {
+    const char* yaml;
+    // The response body of a request with key k, variant v (v changes what is not the key).
+    std::function<std::string(int port, int k, int v)> send;
+  };
+  auto body = [](const std::string& r) {
+    std::size_t p = r.find("\r\n\r\n");
+    return p == std::string::npos ? std::string() : r.substr(p + 4);
+  };
+  auto request = [&](int port, const std::string& path, const std::string& headers) {
+    return body(rawExchange(
+        port, "GET " + path + " HTTP/1.1\r\nHost: a\r\n" + headers + "Connection: close\r\n\r\n"));
+  };
+  std::vector<On> ons = {
+      {"{ path: true }",
+       [&](int port, int k, int v) {
+         return request(port, "/p" + std::to_string(k), "X-V: " + std::to_string(v) + "\r\n");
+       }},
+      {"{ header: X-User }",
+       [&](int port, int k, int v) {
+         return request(port, "/v" + std::to_string(v), "X-User: u" + std::to_string(k) + "\r\n");
+       }},
+      {"{ cookie: session }",
+       [&](int port, int k, int v) {
+         return request(port, "/v" + std::to_string(v),
+                        "Cookie: a=" + std::to_string(v) + "; session=s" + std::to_string(k) +
+                            "; b=" + std::to_string(v) + "\r\n");
+       }},
+      {"{ source_ip: true }",
+       [&](int port, int k, int v) {
+         // The client's address is 127.0.0.(2+k) (the whole of 127/8 is local).
+         return body(exchangeFrom("127.0.0." + std::to_string(2 + k), port,
+                                  get("/v" + std::to_string(v), true)));
+       }},
+  };
+  for (const char* policy : {"ring_hash", "maglev"}) {
+    for (const On& on : ons) {
+      Ferry f(
+          "workers: 2\naccess_log: false\nadmin: { address: {{ADMIN}} }\n"
+          "listeners:\n  - { name: web, address: 127.0.0.1:0, routes: [{ match: { "
+          "path_prefix: / }, cluster: c }] }\n"
+          "clusters:\n  - name: c\n    balance: { policy: " +
+          std::string(policy) + ", hash_on: " + on.yaml + " }\n    endpoints: [127.0.0.1:" +
+          std::to_string(s1.port()) + ", 127.0.0.1:" + std::to_string(s2.port()) + "]\n");
+      int port = f.port("web");
+      std::set<std::string> all;
+      // 32 keys: that all land on one of two backends by chance is 2^-31.
+      for (int k = 0; k < 32; ++k) {
+        std::set<std::string> seen;
+        for (int v = 0; v < 3; ++v) seen.insert(on.send(port, k, v));
+        EXPECT_EQ(seen.size(), 1U) << policy << " " << on.yaml << ": key " << k << " moved";
+        EXPECT_TRUE(*seen.begin() == "s1\n" || *seen.begin() == "s2\n") << *seen.begin();
+        all.insert(seen.begin(), seen.end());
+      }
+      EXPECT_EQ(all.size(), 2U) << policy << " " << on.yaml << ": every key on one backend";
+    }
+  }
 }
 
 // min_idle: connections opened ahead of demand and kept warm (after the first request: the

@@ -208,6 +208,39 @@ TEST(ClusterHealth, PanicBelowThresholdUsesEveryEndpoint) {
   EXPECT_EQ(spread(d, 400), (std::vector<int>{100, 100, 100, 100}));
 }
 
+// Slow start through the cluster: an endpoint ramps from when its checks passed again, or from
+// when its ejection ran out; one healthy from the start does not ramp. Each endpoint gets
+// weight x factor of the smooth weighted round robin; the clock is the real one, so the
+// bounds allow a second's drift (1/30 of the window).
+TEST(ClusterHealth, SlowStartRampsFromRecoveryAndFromTheEndOfAnEjection) {
+  for (config::BalancePolicy policy :
+       {config::BalancePolicy::kRoundRobin, config::BalancePolicy::kWeightedRoundRobin}) {
+    ClusterFixture f(2);
+    f.cfg.balance.policy = policy;
+    f.cfg.balance.slowStart = seconds(30);
+    f.factory = makeBalancerFactory(f.cfg);
+    auto board = std::make_shared<HealthBoard>(2);
+    Cluster c(f.cfg, *f.factory, 0, 1, f.counters);
+    c.attachHealth(board);
+    EXPECT_EQ(spread(c, 1000), (std::vector<int>{500, 500}));  // nobody ramping
+    TimePoint now = SteadyClock().now();
+    // Checks passed again 15 s ago: factor 0.5, so a third of the picks.
+    board->setChecked(1, true, now - seconds(15));
+    std::vector<int> n = spread(c, 3000);
+    EXPECT_GT(n[1], 850) << n[1];
+    EXPECT_LT(n[1], 1150) << n[1];
+    // Ejected, then the ejection ran out 3 s ago (after the checks' time): factor 0.1.
+    board->eject(1, now - seconds(3), 1);
+    n = spread(c, 3000);
+    EXPECT_GT(n[1], 200) << n[1];
+    EXPECT_LT(n[1], 450) << n[1];
+    // Past the window: equal again.
+    board->setChecked(1, true, now - seconds(60));
+    board->eject(1, now - seconds(60), 1);
+    EXPECT_EQ(spread(c, 1000), (std::vector<int>{500, 500}));
+  }
+}
+
 TEST(ClusterHealth, OutlierReportsEjectThroughTheSharedBoard) {
   ClusterFixture f(2);
   metrics::ClusterCounters other;
