@@ -329,6 +329,50 @@ scrape_configs:
         fail("upstream connections were not reused")
     if value('ferry_upstream_connections_closed_total{job="ferry",reason="error"}') < 4:
         fail("connections closed on error were not counted")
+    # 150 answers came from cluster app (the mix and the 2xx run): each attempt held a pooled
+    # or new connection and got a first byte; bytes moved both ways on both sides; the reset on
+    # b1 was retried; each curl run and raw request was a client connection.
+    at_least = {
+        'ferry_upstream_first_byte_duration_seconds_count{job="ferry",cluster="app"}': 150,
+        'ferry_upstream_pool_wait_duration_seconds_count{job="ferry",cluster="app"}': 150,
+        'ferry_upstream_connect_duration_seconds_count{job="ferry",cluster="app"}': 1,
+        'ferry_http_request_duration_seconds_count{job="ferry",route="slow"}': 100,
+        'ferry_upstream_retries_total{job="ferry",cluster="app"}': 1,
+        'ferry_upstream_sent_bytes_total{job="ferry",cluster="app"}': 150,
+        'ferry_upstream_received_bytes_total{job="ferry",cluster="app"}': 150,
+        'ferry_downstream_received_bytes_total{job="ferry",listener="web"}': 150,
+        'ferry_downstream_sent_bytes_total{job="ferry",listener="web"}': 150,
+        'ferry_downstream_connections_total{job="ferry",listener="web"}': 9,
+    }
+    for q, want in at_least.items():
+        got = value(q)
+        if got < want:
+            fail(f"{q} = {got}, want >= {want}")
+        print(f"{q.split('{')[0]}: {got:g}")
+
+    # Straight from /metrics: the gauges settle at 0 once every request is answered, the build
+    # info names the backend, and the process collector's numbers are plausible.
+    def samples():
+        out = {}
+        for line in http_get(f"http://127.0.0.1:{admin}/metrics")[1].splitlines():
+            if line and not line.startswith("#"):
+                name, v = line.rsplit(" ", 1)
+                out[name] = float(v)
+        return out
+    wait_for("active requests back at 0", lambda: samples().get(
+        'ferry_http_requests_active{listener="web"}') == 0 and samples().get(
+        'ferry_upstream_requests_active{cluster="app"}') == 0, timeout=10)
+    m = samples()
+    if not any(k.startswith("ferry_build_info{") and ('io_backend="io_uring"' in k or
+               'io_backend="epoll"' in k) and v == 1 for k, v in m.items()):
+        fail(f"ferry_build_info: {[k for k in m if k.startswith('ferry_build_info')]}")
+    now = time.time()
+    if not (now - 600 < m.get("process_start_time_seconds", 0) <= now + 5):
+        fail(f"process_start_time_seconds {m.get('process_start_time_seconds')} (now {now})")
+    if not (m.get("process_cpu_seconds_total", 0) > 0 and
+            m.get("process_resident_memory_bytes", 0) > 1 << 20 and
+            3 <= m.get("process_open_fds", 0) <= m.get("process_max_fds", 0)):
+        fail("process collector: " + str({k: v for k, v in m.items() if k.startswith("process_")}))
 
     # The access log: one JSON object per request, with causes and the retry.
     def lines():
@@ -351,6 +395,15 @@ scrape_configs:
     fp.send_signal(signal.SIGUSR1)
     wait_for("the reopened access log", lambda: curl([f"{base}/a/after-rotate"]) and
              os.path.exists(access) and "after-rotate" in open(access).read(), timeout=10,
+             interval=0.3)
+    # The same through the admin API: rename, POST /reopen.
+    os.rename(access, access + ".2")
+    req = urllib.request.Request(f"http://127.0.0.1:{admin}/reopen", data=b"", method="POST")
+    with urllib.request.urlopen(req, timeout=5) as r:
+        if r.status != 200:
+            fail(f"POST /reopen answered {r.status}")
+    wait_for("the access log reopened by POST /reopen", lambda: curl([f"{base}/a/after-reopen"])
+             and os.path.exists(access) and "after-reopen" in open(access).read(), timeout=10,
              interval=0.3)
 
 
