@@ -215,6 +215,32 @@ scrape_configs:
     wait_for("Prometheus ready", lambda: http_get(prom + "/-/ready")[0] == 200)
     wait_for("the first scrape of ferry",
              lambda: query('up{job="ferry"} == 1')["data"]["result"], timeout=30)
+    dashboard = json.load(open(os.path.join(top, "dashboards", "ferry-overview.json")))
+    instance = f"127.0.0.1:{admin}"
+    # What Grafana needs on import: a stable uid, the three variables, every panel and query on
+    # the chosen datasource, panel ids unique.
+    variables = {v["name"]: v["type"] for v in dashboard["templating"]["list"]}
+    if dashboard.get("uid") != "ferry-overview" or variables != {
+            "datasource": "datasource", "job": "query", "instance": "query"}:
+        fail(f"dashboard uid {dashboard.get('uid')!r}, variables {variables}")
+    ids = [p["id"] for p in dashboard["panels"]]
+    if len(set(ids)) != len(ids):
+        fail(f"dashboard panel ids repeat: {ids}")
+    for p in dashboard["panels"]:
+        for ds in [p.get("datasource")] + [t.get("datasource") for t in p.get("targets", [])]:
+            if ds != {"type": "prometheus", "uid": "${datasource}"}:
+                fail(f"panel '{p['title']}' datasource {ds}")
+
+    def panel_exprs(title):
+        panel = next(p for p in dashboard["panels"] if p["title"].startswith(title))
+        return [t["expr"].replace("$__rate_interval", "1m").replace("$job", "ferry")
+                .replace("$instance", instance) for t in panel["targets"]]
+
+    # Before any request the error ratio is 0, not empty: every status class of every route
+    # is exported at 0 from the start (rate() needs two scrapes of them).
+    ratio = panel_exprs("Error ratio")[0]
+    wait_for("the error ratio panel at 0 before any traffic",
+             lambda: [s["value"][1] for s in query(ratio)["data"]["result"]] == ["0"], timeout=15)
 
     # ---- traffic ----
     sent = 0
@@ -268,8 +294,6 @@ scrape_configs:
     if check.returncode != 0:
         fail(f"promtool check metrics: {check.stdout}{check.stderr}")
 
-    dashboard = json.load(open(os.path.join(top, "dashboards", "ferry-overview.json")))
-    instance = f"127.0.0.1:{admin}"
     checked = 0
     for panel in dashboard["panels"]:
         for target in panel.get("targets", []):
