@@ -64,7 +64,9 @@ TEST(Observe, EveryRefusalCauseCountsItsRejectionReasonOnly) {
   for (const metrics::Counter& c : l.rejections) EXPECT_EQ(c.get(), 0U);
 }
 
-TEST(Observe, ClientTimeoutsCountTheirKindAndNoRejection) {
+// A 408 (the head or the body late) is also a rejection (client_timeout); the route's deadline
+// (504) and a client not reading (no answer) are not.
+TEST(Observe, ClientTimeoutsCountTheirKindAnd408sARejection) {
   const std::pair<Cause, Timeout> kCases[] = {
       {Cause::kRequestHeaderTimeout, Timeout::kRequestHeader},
       {Cause::kRequestBodyTimeout, Timeout::kRequestBody},
@@ -79,7 +81,12 @@ TEST(Observe, ClientTimeoutsCountTheirKindAndNoRejection) {
       EXPECT_EQ(l.timeouts[i].get(), i == static_cast<std::size_t>(kind) ? 1U : 0U)
           << causeName(cause) << " -> " << metrics::kTimeoutNames[i];
     }
-    for (const metrics::Counter& c : l.rejections) EXPECT_EQ(c.get(), 0U) << causeName(cause);
+    bool is408 = statusFor(cause) == 408;
+    for (std::size_t i = 0; i < l.rejections.size(); ++i) {
+      bool want = is408 && i == static_cast<std::size_t>(Rejection::kClientTimeout);
+      EXPECT_EQ(l.rejections[i].get(), want ? 1U : 0U)
+          << causeName(cause) << " -> " << metrics::kRejectionNames[i];
+    }
   }
   // An upstream timeout is counted per attempt (AttemptMeter::record), not per request.
   metrics::ListenerCounters l;
@@ -201,6 +208,7 @@ clusters:
        {R"(ferry_http_rejections_total{listener="web",reason="target_too_long"} 1)",
         R"(ferry_http_rejections_total{listener="web",reason="bad_request"} 0)",
         R"(ferry_timeouts_total{listener="web",kind="request_header"} 1)",
+        R"(ferry_http_rejections_total{listener="web",reason="client_timeout"} 1)",
         R"(ferry_http_requests_total{listener="web",route="none",code_class="4xx"} 1)",
         R"(ferry_http_requests_total{listener="web",route="api",code_class="4xx"} 1)",
         R"(ferry_downstream_received_bytes_total{listener="web"} 9005)",
