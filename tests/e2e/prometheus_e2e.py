@@ -6,11 +6,13 @@
 Starts two test backends and ferry (2 workers, JSON access log to a file), then Prometheus
 scraping ferry's admin listener every second; drives traffic with curl that exercises every
 family ferry exports (2xx, 4xx rejections, 5xx from a refused cluster and a bad response,
-upstream timeouts, a retried reset, pooled reuse, a latency mix); then checks through
-Prometheus' HTTP API that every panel query of dashboards/ferry-overview.json parses and returns
-data, that the dashboard's variables resolve, that the latency histogram's p50/p99 lie in the
-buckets of the client's own timings, that `promtool check metrics` accepts /metrics, and that the
-access log has one JSON line per request and is reopened on SIGUSR1.
+upstream timeouts, a retried reset, retries a budget refuses, an outlier ejection, pooled reuse,
+a latency mix); then checks through Prometheus' HTTP API that every panel query of
+dashboards/ferry-overview.json parses and returns data (the error ratio already before any
+request), that the dashboard's variables resolve, that the latency histogram's p50/p99 lie in
+the buckets of the client's own timings, that the families the traffic moved have at least what
+it guarantees, that `promtool check metrics` accepts /metrics, and that the access log has one
+JSON line per request and is reopened on SIGUSR1 and on POST /reopen.
 
 Every wait has a deadline; the whole run is bounded (DEADLINE). Exit 77: prometheus is missing.
 """
@@ -173,12 +175,21 @@ listeners:
     routes:
       - {{ name: impatient, match: {{ host: timeout.test }}, cluster: impatient }}
       - {{ name: refused, match: {{ host: refused.test }}, cluster: dead }}
+      - {{ name: budget, match: {{ host: budget.test }}, cluster: budget }}
+      - {{ name: flaky, match: {{ host: flaky.test }}, cluster: flaky }}
       - {{ name: slow, match: {{ path_prefix: /slow }}, cluster: app }}
       - {{ name: app, match: {{ path_prefix: /, methods: [GET, HEAD, POST] }}, cluster: app }}
 clusters:
   - {{ name: app, endpoints: [127.0.0.1:{b1}, 127.0.0.1:{b2}], response_timeout: 5s }}
   - {{ name: impatient, endpoints: [127.0.0.1:{b1}], response_timeout: 300ms }}
   - {{ name: dead, endpoints: [127.0.0.1:{dead}], connect_timeout: 1s }}
+  - name: budget
+    endpoints: [127.0.0.1:{b1}]
+    retry: {{ retry_on: [503], max_retries: 1 }}
+    retry_budget: {{ percent: 0, min_retries_per_second: 1 }}
+  - name: flaky
+    endpoints: [127.0.0.1:{b1}, 127.0.0.1:{b2}]
+    outlier_detection: {{ consecutive_5xx: 2, base_ejection_time: 30s, max_ejection_percent: 50 }}
 """)
     fp = procs.start([ferry, "-c", cfg], stdout=subprocess.DEVNULL,
                      stderr=open(os.path.join(tmp, "ferry.err"), "w"))
@@ -278,6 +289,19 @@ scrape_configs:
     sent += 4
     if codes != [200] * 4:
         fail(f"reset-and-retry answers {codes}")
+    # 503s retried on a cluster whose budget allows 1 retry a second over a 10 s window: once
+    # 10 retries are spent, the rest are refused (retry_budget_exhausted).
+    codes = [c for c, _ in curl([f"{base}/status-if?name=b1&code=503"] * 30,
+                                "-H", "Host: budget.test")]
+    sent += 30
+    if codes != [503] * 30:
+        fail(f"budget cluster answers {codes}")
+    # b1 answering 503 in a row is ejected by outlier detection; b2 takes the rest.
+    codes = [c for c, _ in curl([f"{base}/status-if?name=b1&code=503"] * 10,
+                                "-H", "Host: flaky.test")]
+    sent += 10
+    if codes.count(503) < 2:
+        fail(f"flaky cluster answers {codes}")
     if any(c != 200 for c, _ in ok):
         fail("2xx traffic failed")
 
@@ -355,7 +379,8 @@ scrape_configs:
         fail("connections closed on error were not counted")
     # 150 answers came from cluster app (the mix and the 2xx run): each attempt held a pooled
     # or new connection and got a first byte; bytes moved both ways on both sides; the reset on
-    # b1 was retried; each curl run and raw request was a client connection.
+    # b1 was retried; each curl run and raw request was a client connection; cluster budget
+    # retried 503s until its budget refused; cluster flaky ejected b1.
     at_least = {
         'ferry_upstream_first_byte_duration_seconds_count{job="ferry",cluster="app"}': 150,
         'ferry_upstream_pool_wait_duration_seconds_count{job="ferry",cluster="app"}': 150,
@@ -367,6 +392,11 @@ scrape_configs:
         'ferry_downstream_received_bytes_total{job="ferry",listener="web"}': 150,
         'ferry_downstream_sent_bytes_total{job="ferry",listener="web"}': 150,
         'ferry_downstream_connections_total{job="ferry",listener="web"}': 9,
+        'ferry_upstream_retries_total{job="ferry",cluster="budget",reason="503"}': 1,
+        'ferry_upstream_retry_budget_exhausted_total{job="ferry",cluster="budget",reason="503"}':
+            1,
+        'ferry_upstream_outlier_ejections_total{job="ferry",cluster="flaky"}': 1,
+        'ferry_upstream_endpoint_ejections_total{job="ferry",cluster="flaky"}': 1,
     }
     for q, want in at_least.items():
         got = value(q)
