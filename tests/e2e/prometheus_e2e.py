@@ -416,6 +416,16 @@ scrape_configs:
     wait_for("active requests back at 0", lambda: samples().get(
         'ferry_http_requests_active{listener="web"}') == 0 and samples().get(
         'ferry_upstream_requests_active{cluster="app"}') == 0, timeout=10)
+    # Connections the 2xx run pooled are still idle (idle_timeout 60 s), and the per-endpoint
+    # idle gauges add up to the cluster's.
+    def idle_agrees():
+        m = samples()
+        per_endpoint = sum(v for k, v in m.items() if k.startswith(
+            'ferry_upstream_endpoint_idle_connections{cluster="app",'))
+        return per_endpoint >= 1 and per_endpoint == m.get(
+            'ferry_upstream_pool_idle_connections{cluster="app"}') and per_endpoint
+    idle = wait_for("idle connections per endpoint adding up", idle_agrees, timeout=10)
+    print(f"idle upstream connections of app: {idle:g}")
     m = samples()
     if not any(k.startswith("ferry_build_info{") and ('io_backend="io_uring"' in k or
                'io_backend="epoll"' in k) and v == 1 for k, v in m.items()):
