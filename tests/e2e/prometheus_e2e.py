@@ -12,7 +12,9 @@ dashboards/ferry-overview.json parses and returns data (the error ratio already 
 request), that the dashboard's variables resolve, that the latency histogram's p50/p99 lie in
 the buckets of the client's own timings, that the families the traffic moved have at least what
 it guarantees, that `promtool check metrics` accepts /metrics, and that the access log has one
-JSON line per request and is reopened on SIGUSR1 and on POST /reopen.
+JSON line per request and is reopened on SIGUSR1 and on POST /reopen. Last, Prometheus has
+loaded dashboards/alerts.yaml; a POST /reload drops a renamed route's series and adds the new
+one's at 0; a broken config's reload fails, the old config serves, and FerryReloadFailed fires.
 
 Every wait has a deadline; the whole run is bounded (DEADLINE). Exit 77: prometheus is missing.
 """
@@ -204,6 +206,8 @@ clusters:
         f.write(f"""global:
   scrape_interval: 1s
   evaluation_interval: 1s
+rule_files:
+  - {os.path.abspath(os.path.join(top, "dashboards", "alerts.yaml"))}
 scrape_configs:
   - job_name: ferry
     static_configs:
@@ -469,6 +473,45 @@ scrape_configs:
     wait_for("the access log reopened by POST /reopen", lambda: curl([f"{base}/a/after-reopen"])
              and os.path.exists(access) and "after-reopen" in open(access).read(), timeout=10,
              interval=0.3)
+
+    # A reload through the admin API: the renamed route's series go, the new one's appear at 0.
+    def post(path):
+        req = urllib.request.Request(f"http://127.0.0.1:{admin}{path}", data=b"", method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+    rules = json.loads(http_get(prom + "/api/v1/rules")[1])["data"]["groups"]
+    if [len(g["rules"]) for g in rules if g["name"] == "ferry"] != [8]:
+        fail(f"Prometheus did not load dashboards/alerts.yaml's 8 rules: {rules}")
+    good = open(cfg).read()
+    with open(cfg, "w") as f:
+        f.write(good.replace("name: flaky, match: { host: flaky.test }",
+                             "name: late, match: { host: late.test }"))
+    if post("/reload") != 200:
+        fail("POST /reload of a valid config did not answer 200")
+    m = samples()
+    if m.get('ferry_http_requests_total{listener="web",route="late",code_class="2xx"}') != 0 or \
+            any('route="flaky"' in k for k in m) or \
+            m.get('ferry_config_reloads_total{result="success"}') != 1:
+        fail("after the reload: " + str({k: v for k, v in m.items()
+                                          if 'route="late"' in k or 'route="flaky"' in k
+                                          or k.startswith("ferry_config_reloads")}))
+    # A config that does not load: the reload fails, the old config serves, and Prometheus
+    # fires FerryReloadFailed (no `for:`) from ferry_config_last_reload_successful.
+    if any(a["labels"]["alertname"] == "FerryReloadFailed"
+           for a in json.loads(http_get(prom + "/api/v1/alerts")[1])["data"]["alerts"]):
+        fail("FerryReloadFailed fired before any reload failed")
+    with open(cfg, "w") as f:
+        f.write("listeners: [\n")
+    if post("/reload") != 400:
+        fail("POST /reload of a broken config did not answer 400")
+    if curl([f"{base}/anything"])[0][0] != 200:
+        fail("the old config stopped serving after a failed reload")
+    wait_for("Prometheus to fire FerryReloadFailed", lambda: any(
+        a["labels"]["alertname"] == "FerryReloadFailed" and a["state"] == "firing"
+        for a in json.loads(http_get(prom + "/api/v1/alerts")[1])["data"]["alerts"]), timeout=30)
 
 
 if __name__ == "__main__":
