@@ -430,6 +430,28 @@ scrape_configs:
             'ferry_upstream_pool_idle_connections{cluster="app"}') and per_endpoint
     idle = wait_for("idle connections per endpoint adding up", idle_agrees, timeout=10)
     print(f"idle upstream connections of app: {idle:g}")
+    # While a slow request is in flight the active gauges show it (a few tries, so a scrape
+    # cannot miss the whole request however slow the machine).
+    def active_now(m):
+        return (m.get('ferry_http_requests_active{listener="web"}', 0) >= 1 and
+                m.get('ferry_upstream_requests_active{cluster="app"}', 0) >= 1 and
+                m.get('ferry_upstream_pool_active_connections{cluster="app"}', 0) >= 1 and
+                sum(v for k, v in m.items() if k.startswith(
+                    'ferry_upstream_endpoint_active_connections{cluster="app",')) >= 1)
+    for attempt in range(3):
+        slow = procs.start(["curl", "-s", "-o", "/dev/null", "--max-time", "10",
+                            f"{base}/slow?ms=4000"])
+        seen = False
+        until = time.monotonic() + min(10, left())
+        while slow.poll() is None and time.monotonic() < until and not seen:
+            seen = active_now(samples())
+            time.sleep(0.1)
+        slow.wait(timeout=max(1, left()))
+        sent += 1
+        if seen:
+            break
+    else:
+        fail("the active gauges never showed a request in flight")
     m = samples()
     if not any(k.startswith("ferry_build_info{") and ('io_backend="io_uring"' in k or
                'io_backend="epoll"' in k) and v == 1 for k, v in m.items()):
