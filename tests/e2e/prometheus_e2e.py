@@ -179,6 +179,7 @@ listeners:
       - {{ name: refused, match: {{ host: refused.test }}, cluster: dead }}
       - {{ name: budget, match: {{ host: budget.test }}, cluster: budget }}
       - {{ name: flaky, match: {{ host: flaky.test }}, cluster: flaky }}
+      - {{ name: checked, match: {{ host: checked.test }}, cluster: checked }}
       - {{ name: slow, match: {{ path_prefix: /slow }}, cluster: app }}
       - {{ name: app, match: {{ path_prefix: /, methods: [GET, HEAD, POST] }}, cluster: app }}
 clusters:
@@ -192,6 +193,9 @@ clusters:
   - name: flaky
     endpoints: [127.0.0.1:{b1}, 127.0.0.1:{b2}]
     outlier_detection: {{ consecutive_5xx: 2, base_ejection_time: 30s, max_ejection_percent: 50 }}
+  - name: checked
+    endpoints: [127.0.0.1:{b1}, 127.0.0.1:{dead}]
+    health_check: {{ type: tcp, interval: 100ms, timeout: 100ms, unhealthy_threshold: 2 }}
 """)
     fp = procs.start([ferry, "-c", cfg], stdout=subprocess.DEVNULL,
                      stderr=open(os.path.join(tmp, "ferry.err"), "w"))
@@ -452,6 +456,17 @@ scrape_configs:
             break
     else:
         fail("the active gauges never showed a request in flight")
+    # Active TCP checks find the dead endpoint of cluster checked: the cluster's unhealthy gauge,
+    # the failed checks and the per-endpoint health say so.
+    def checked_health():
+        m = samples()
+        return (m.get('ferry_upstream_endpoints_unhealthy{cluster="checked"}') == 1 and
+                m.get('ferry_upstream_health_checks_failed_total{cluster="checked"}', 0) >= 2 and
+                m.get('ferry_upstream_endpoint_healthy{cluster="checked",endpoint="127.0.0.1:'
+                      f'{dead}"}}') == 0 and
+                m.get('ferry_upstream_endpoint_healthy{cluster="checked",endpoint="127.0.0.1:'
+                      f'{b1}"}}') == 1)
+    wait_for("the health gauges of cluster checked", checked_health, timeout=15)
     m = samples()
     if not any(k.startswith("ferry_build_info{") and ('io_backend="io_uring"' in k or
                'io_backend="epoll"' in k) and v == 1 for k, v in m.items()):
