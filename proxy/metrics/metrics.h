@@ -88,12 +88,14 @@ enum class Rejection : std::uint8_t {
   kMethodNotAllowed,  // 405 (TRACE)
   kNotImplemented,    // 501 (CONNECT)
   kNoRoute,           // 404: no route matched
+  kClientTimeout,     // 408: the head, or the body, did not arrive in time (also counted in
+                      // ferry_timeouts_total as request_header / request_body)
   kCount
 };
 inline constexpr std::array<const char*, static_cast<std::size_t>(Rejection::kCount)>
     kRejectionNames = {"bad_request",    "target_too_long",    "headers_too_large",
                        "body_too_large", "method_not_allowed", "not_implemented",
-                       "no_route"};
+                       "no_route",       "client_timeout"};
 
 // Which timeout fired (label `kind` of ferry_timeouts_total).
 enum class Timeout : std::uint8_t {

@@ -28,6 +28,10 @@ bool rejectionOf(Cause c, metrics::Rejection& out) {
     case Cause::kNoRoute:
       out = R::kNoRoute;
       return true;
+    case Cause::kRequestHeaderTimeout:
+    case Cause::kRequestBodyTimeout:
+      out = R::kClientTimeout;
+      return true;
     default:
       return false;
   }

@@ -4,7 +4,9 @@
 #include "proxy/common/access_log.h"
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -219,6 +221,10 @@ TEST(AccessLog, WorkersWriteWholeLinesThroughTheWriterAndReopenFollowsRotation) 
   std::filesystem::rename(path, rotated);
   AccessLog log(path, "after %STATUS%");
   reopen();
+  // A writer in the middle of a pass reopens at its next one: wait for that pass, so the line
+  // below cannot be drained into the renamed file (reopen() promises the file is reopened
+  // before the writer's next write, not before the next log()).
+  flushAccessLogs();
   AccessRecord r = sample();
   log.log(r);
   flushAccessLogs();
@@ -240,6 +246,45 @@ TEST(Limiter, LetsABurstThroughThenCountsWhatItSuppressed) {
   EXPECT_EQ(l.suppressed(), 7U);  // the next line says how many were dropped
   EXPECT_TRUE(l.pass(t + Limiter::kPeriod));
   EXPECT_EQ(l.suppressed(), 0U);
+}
+
+// FERRY_WARN_LIMITED through a real spdlog logger: a flood from one call site logs a burst, the
+// rest is counted (arguments not even evaluated), and the first line of the next period says
+// how many were suppressed.
+TEST(Limiter, AFloodFromOneCallSiteLogsABurstThenSaysHowManyItSuppressed) {
+  std::ostringstream out;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out);
+  auto logger = std::make_shared<spdlog::logger>("limiter-test", sink);
+  logger->set_pattern("%v");
+  std::shared_ptr<spdlog::logger> before = spdlog::default_logger();
+  spdlog::level::level_enum level = spdlog::get_level();
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::warn);
+  std::uint64_t suppressedBefore = suppressedLines();
+  int evaluated = 0;
+  auto flood = [&] { FERRY_WARN_LIMITED("upstream down (#{})", ++evaluated); };
+  for (int i = 0; i < 50; ++i) flood();
+  // Within one period only the burst got through (50 calls take far less than kPeriod; were
+  // the machine slow enough to cross a period, up to two bursts would).
+  EXPECT_GE(evaluated, Limiter::kBurst);
+  EXPECT_LE(evaluated, 2 * Limiter::kBurst);
+  EXPECT_EQ(suppressedLines() - suppressedBefore, static_cast<std::uint64_t>(50 - evaluated));
+  // The next period's first line carries the count.
+  bool said = eventually([&] {
+    flood();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return out.str().find("more like this suppressed)") != std::string::npos;
+  });
+  spdlog::set_default_logger(before);
+  spdlog::set_level(level);
+  ASSERT_TRUE(said) << out.str();
+  EXPECT_TRUE(std::regex_search(
+      out.str(),
+      std::regex(R"(upstream down \(#\d+\) \([1-9]\d* more like this suppressed\)\r?\n)")))
+      << out.str();
+  // Every line logged evaluated its arguments once; no suppressed one did.
+  std::string text = out.str();
+  EXPECT_EQ(static_cast<int>(std::count(text.begin(), text.end(), '\n')), evaluated);
 }
 
 }  // namespace
