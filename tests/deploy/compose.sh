@@ -18,9 +18,9 @@ done
 for ep in $(sed -n 's/.*endpoints: \[\(.*\)\]/\1/p' "$dir/ferry.yaml" | tr -d ' ' | tr ',' ' '); do
   grep -q "ipv4_address: ${ep%:*}\$" "$dir/compose.yaml" || fail "endpoint $ep is no compose service's address"
 done
-grep -q 'url: http://prometheus:9090' "$top/dashboards/provisioning/datasource.yaml" ||
+grep -q 'url: http://prometheus:9090' "$top/dashboards/provisioning/datasources/ferry.yaml" ||
   fail "Grafana's datasource does not point at the compose service prometheus:9090"
-grep -q "path: /var/lib/grafana/dashboards/ferry" "$top/dashboards/provisioning/dashboards.yaml" ||
+grep -q "path: /var/lib/grafana/dashboards/ferry" "$top/dashboards/provisioning/dashboards/ferry.yaml" ||
   fail "Grafana's dashboard provider does not read the folder compose mounts"
 # Docker sends SIGKILL after stop_grace_period: each ferry service's must outlast the drain of
 # the config it runs (drain_delay + drain_timeout).
