@@ -5,6 +5,7 @@
 #include <future>
 #include <thread>
 
+#include "proxy/common/log.h"
 #include "proxy/io/awaitables.h"
 
 namespace ferry::runtime {
@@ -350,7 +351,7 @@ Task<void> Worker::acceptLoop(ListenerSlot& s, std::size_t k) {
     s.accepts[k] = nullptr;
     if (r.ec == std::errc::operation_canceled) break;
     if (r.ec) {
-      log::warn("listener {}: accept: {}", s.name, r.ec.message());
+      FERRY_WARN_LIMITED("listener {}: accept: {}", s.name, r.ec.message());  // EMFILE repeats
       continue;
     }
     // A connection accepted while the listener was being removed is still served, on the

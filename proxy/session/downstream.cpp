@@ -1,6 +1,7 @@
 #include "proxy/session/downstream.h"
 
 #include "proxy/common/cidr.h"
+#include "proxy/common/log.h"
 #include "proxy/http/ip.h"
 #include "proxy/http/proxy_protocol.h"
 #include "proxy/io/awaitables.h"
@@ -118,8 +119,8 @@ Task<bool> readProxyHeader(WorkerContext& w, ListenerContext& l, io::Socket& cli
     if (!in.empty()) {
       http::ProxyDecode d = http::decodeProxyHeader(in.view());
       if (d.status == http::ProxyDecode::Status::kError) {
-        log::warn("listener {}: client {}: bad PROXY header: {}", cfg.name, peer.toString(),
-                  d.error);
+        FERRY_WARN_LIMITED("listener {}: client {}: bad PROXY header: {}", cfg.name,
+                           peer.toString(), d.error);
         co_return false;
       }
       if (d.status == http::ProxyDecode::Status::kDone) {

@@ -4,6 +4,7 @@
 // directions with half-closes passed on until both sides closed, one failed, or
 // tunnel_idle_timeout passed with no byte either way.
 
+#include "proxy/common/log.h"
 #include "proxy/http/proxy_protocol.h"
 #include "proxy/io/awaitables.h"
 #include "proxy/session/context.h"
@@ -65,8 +66,8 @@ Task<void> serveTcp(WorkerContext& w, ListenerContext& l, io::Socket client, io:
     }
     cluster.counters().connectFailures.add();
     cause = c.ec == std::errc::timed_out ? "upstream_connect_timeout" : "upstream_connect_failed";
-    log::warn("tcp listener {}: upstream {}: connect: {}", cfg.name, cluster.endpointName(ep),
-              c.ec.message());
+    FERRY_WARN_LIMITED("tcp listener {}: upstream {}: connect: {}", cfg.name,
+                       cluster.endpointName(ep), c.ec.message());
   }
   TunnelResult t;
   if (up) {

@@ -640,7 +640,7 @@ class EpollProactor final : public backend::LoopProactor {
       if (fd < 0) {
         if (errno == EINTR || errno == ECONNABORTED) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) {
-          log::warn("accept on {}: {}", l.address_.toString(), std::strerror(errno));
+          FERRY_WARN_LIMITED("accept on {}: {}", l.address_.toString(), std::strerror(errno));
         }
         break;
       }

@@ -589,7 +589,9 @@ class UringProactor final : public backend::LoopProactor {
     UringListener& l = *m.listener;
     if (final) m.armed = false;
     if (res < 0) {
-      if (res != -ECANCELED) log::warn("accept on {}: {}", l.address_.toString(), strerror(-res));
+      if (res != -ECANCELED) {
+        FERRY_WARN_LIMITED("accept on {}: {}", l.address_.toString(), strerror(-res));
+      }
     } else if (l.waitHead_ != nullptr) {
       Operation* op = l.waitHead_;
       l.waitHead_ = op->state_.next;
