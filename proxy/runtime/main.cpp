@@ -232,11 +232,21 @@ int main(int argc, char** argv) {
   admin::AdminServer adminServer(registry, rt);
   adminServer.add(
       "/clusters", admin::Method::kGet,
-      "every cluster's endpoints: health, ejection, weight, resolved addresses (JSON)", [&rt] {
+      "every cluster's endpoints: health, ejection, weight, resolved addresses, pool state (JSON)",
+      [&rt, &registry] {
         std::shared_ptr<const runtime::Snapshot> s = rt.snapshot();
+        auto pools = [&registry](const config::ClusterConfig& c, const config::EndpointConfig& e) {
+          upstream::EndpointPoolState st;
+          for (unsigned w = 0; w < registry.workers(); ++w) {
+            metrics::EndpointCounters& ec = registry.endpoint(w, c.name, e.address);
+            st.idle += ec.idle.get();
+            st.active += ec.active.get();
+          }
+          return st;
+        };
         return admin::Response{
             200, "application/json",
-            upstream::clustersJson(*s->config, s->health, SteadyClock().now(), s->sources)};
+            upstream::clustersJson(*s->config, s->health, SteadyClock().now(), s->sources, pools)};
       });
   if (cfg->admin.enabled) {
     Result<bool> r = adminServer.start(cfg->admin.address);

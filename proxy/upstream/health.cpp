@@ -246,7 +246,8 @@ void appendEscaped(std::string& out, std::string_view s) {
 
 std::string clustersJson(const config::Config& config,
                          std::span<const std::shared_ptr<HealthBoard>> boards, TimePoint now,
-                         std::span<const std::vector<std::shared_ptr<ResolvedName>>> sources) {
+                         std::span<const std::vector<std::shared_ptr<ResolvedName>>> sources,
+                         const PoolStateOf& pools) {
   std::string out = "{\"clusters\":[";
   for (std::size_t c = 0; c < config.clusters.size(); ++c) {
     const config::ClusterConfig& cc = config.clusters[c];
@@ -297,6 +298,11 @@ std::string clustersJson(const config::Config& config,
         out += ",\"dns_generation\":" + std::to_string(list ? list->generation : 0);
         out += ",\"dns_resolutions\":" + std::to_string(src != nullptr ? src->attempts() : 0);
         out += ",\"dns_failures\":" + std::to_string(src != nullptr ? src->failures() : 0);
+      }
+      if (pools) {
+        EndpointPoolState st = pools(cc, ep);
+        out += ",\"pool\":{\"idle\":" + std::to_string(st.idle) +
+               ",\"active\":" + std::to_string(st.active) + '}';
       }
       out += '}';
     }

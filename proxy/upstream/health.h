@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -127,18 +128,27 @@ class HealthChecker {
   std::size_t running_ = 0;
 };
 
+// An endpoint's upstream connections now, summed over the workers: GET /clusters' "pool".
+struct EndpointPoolState {
+  std::uint64_t idle = 0;    // waiting in the pools
+  std::uint64_t active = 0;  // carrying a request
+};
+using PoolStateOf =
+    std::function<EndpointPoolState(const config::ClusterConfig&, const config::EndpointConfig&)>;
+
 // Every cluster's endpoints as JSON, for the admin listener's GET /clusters:
 // {"clusters":[{"name":"c","healthy_panic_threshold":50,"endpoints":[{"address":"127.0.0.1:8081",
 //   "weight":1,"health":"healthy"|"unhealthy","ejected":false,"ejected_for_ms":0,
 //   "times_ejected":0,"dns":false,"resolved":["127.0.0.1:8081"]}, ...]}, ...]}
 // "address" is the endpoint's name as configured; "resolved" its addresses now (connect_by_list
 // order; empty for a DNS name not resolved yet); a DNS name also has "dns_generation",
-// "dns_resolutions" and "dns_failures".
-// boards[i] and sources[i] belong to config.clusters[i] (a missing or null board reads as all
-// healthy; without sources a literal shows its address, a name none).
-// Any thread (it only reads atomics); allocates (admin path, not the request path).
+// "dns_resolutions" and "dns_failures"; with pools, every endpoint has
+// "pool":{"idle":N,"active":M}. boards[i] and sources[i] belong to config.clusters[i] (a missing or
+// null board reads as all healthy; without sources a literal shows its address, a name none). Any
+// thread (it only reads atomics); allocates (admin path, not the request path).
 std::string clustersJson(const config::Config& config,
                          std::span<const std::shared_ptr<HealthBoard>> boards, TimePoint now,
-                         std::span<const std::vector<std::shared_ptr<ResolvedName>>> sources = {});
+                         std::span<const std::vector<std::shared_ptr<ResolvedName>>> sources = {},
+                         const PoolStateOf& pools = {});
 
 }  // namespace ferry::upstream

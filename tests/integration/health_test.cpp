@@ -377,6 +377,20 @@ TEST(HealthCheck, TcpCheckMarksARefusingEndpointDown) {
                r.find("\"health\":\"unhealthy\"", at) != std::string::npos;
       },
       10s));
+  // ...and the pools' state: s1 served the requests and keeps idle connections, the dead one
+  // has none.
+  std::string clusters = bodyOf(
+      rawExchange(f.adminPort(), "GET /clusters HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"));
+  std::size_t live = clusters.find("\"address\":\"127.0.0.1:" + std::to_string(s1.port()) + "\"");
+  ASSERT_NE(live, std::string::npos) << clusters;
+  const std::string idle = "\"pool\":{\"idle\":";
+  std::size_t pool = clusters.find(idle, live);
+  ASSERT_NE(pool, std::string::npos) << clusters;
+  EXPECT_GE(std::atoi(clusters.c_str() + pool + idle.size()), 1) << clusters;
+  std::size_t deadAt = clusters.find(deadEp);
+  ASSERT_NE(deadAt, std::string::npos) << clusters;
+  EXPECT_NE(clusters.find("\"pool\":{\"idle\":0,\"active\":0}", deadAt), std::string::npos)
+      << clusters;
 }
 
 }  // namespace

@@ -276,6 +276,15 @@ TEST(ClustersJson, EndpointsWithHealthEjectionAndWeight) {
             "{\"address\":\"127.0.0.1:9001\",\"weight\":3,\"health\":\"healthy\","
             "\"ejected\":true,\"ejected_for_ms\":1500,\"times_ejected\":2,\"dns\":false,"
             "\"resolved\":[\"127.0.0.1:9001\"]}]}]}");
+  // With the pools' state: every endpoint says its idle and active connections.
+  std::string withPools =
+      clustersJson(cfg, boards, now, {}, [](const auto&, const config::EndpointConfig& e) {
+        return e.address == "127.0.0.1:9001" ? EndpointPoolState{3, 1} : EndpointPoolState{};
+      });
+  EXPECT_NE(withPools.find("\"resolved\":[\"127.0.0.1:9001\"],\"pool\":{\"idle\":3,\"active\":1}}"),
+            std::string::npos)
+      << withPools;
+  EXPECT_NE(withPools.find("\"pool\":{\"idle\":0,\"active\":0}}"), std::string::npos) << withPools;
   // Without a board: all healthy.
   std::string none = clustersJson(cfg, {}, now);
   EXPECT_NE(none.find("\"health\":\"healthy\",\"ejected\":false"), std::string::npos);
