@@ -37,77 +37,51 @@ std::string config(int backend, const std::string& listenerExtra = "",
 class ScriptBackend {
  public:
   enum class Then { kWaitForClose, kReset, kClose };
-  ScriptBackend(std::string response, Then then) {
-    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(a);
-    if (::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
-        ::listen(listener_, 4) != 0 ||
-        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-      ADD_FAILURE() << "script backend: listen failed";
-      return;
-    }
-    port_ = ntohs(a.sin_port);
-    thread_ = std::thread([this, response = std::move(response), then] {
-      pollfd p{listener_, POLLIN, 0};
-      if (::poll(&p, 1, 20000) != 1) return;  // bounded: the test gives up before this
-      int c = ::accept(listener_, nullptr, nullptr);
-      if (c < 0) return;
-      std::string got;
-      char buf[4096];
-      while (got.find("\r\n\r\n") == std::string::npos) {
-        pollfd q{c, POLLIN, 0};
-        if (::poll(&q, 1, 20000) != 1) break;
-        ssize_t n = ::recv(c, buf, sizeof(buf), 0);
-        if (n <= 0) break;
-        got.append(buf, static_cast<std::size_t>(n));
-      }
-      std::size_t off = 0;
-      while (off < response.size()) {
-        ssize_t n = ::send(c, response.data() + off, response.size() - off, MSG_NOSIGNAL);
-        if (n <= 0) break;
-        off += static_cast<std::size_t>(n);
-      }
-      if (then == Then::kWaitForClose) {
-        for (;;) {  // until ferry closes its side (EOF or reset), at most 20 s of silence
-          pollfd q{c, POLLIN, 0};
-          if (::poll(&q, 1, 20000) != 1) break;
-          ssize_t n = ::recv(c, buf, sizeof(buf), 0);
-          if (n <= 0) {
-            closedByFerry_ = true;
-            break;
+  ScriptBackend(std::string response, Then then)
+      : server_([this, response = std::move(response), then](int c) {
+          std::string got;
+          char buf[4096];
+          while (got.find("\r\n\r\n") == std::string::npos) {
+            pollfd q{c, POLLIN, 0};
+            if (::poll(&q, 1, 20000) != 1) break;
+            ssize_t n = ::recv(c, buf, sizeof(buf), 0);
+            if (n <= 0) break;
+            got.append(buf, static_cast<std::size_t>(n));
           }
-        }
-      } else if (then == Then::kReset) {
-        // Only once the test saw the response begin at the client (release()): a reset that
-        // overtook ferry's read would be a reset before the response, another case.
-        for (int i = 0; i < 2000 && !released_; ++i) ::poll(nullptr, 0, 10);
-        linger lg{1, 0};
-        ::setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-      }
-      ::close(c);
-    });
-  }
-  ~ScriptBackend() {
-    if (thread_.joinable()) thread_.join();
-    if (listener_ >= 0) ::close(listener_);
-  }
-  ScriptBackend(const ScriptBackend&) = delete;
-  ScriptBackend& operator=(const ScriptBackend&) = delete;
-  int port() const { return port_; }
+          std::size_t off = 0;
+          while (off < response.size()) {
+            ssize_t n = ::send(c, response.data() + off, response.size() - off, MSG_NOSIGNAL);
+            if (n <= 0) break;
+            off += static_cast<std::size_t>(n);
+          }
+          if (then == Then::kWaitForClose) {
+            for (;;) {  // until ferry closes its side (EOF or reset), at most 20 s of silence
+              pollfd q{c, POLLIN, 0};
+              if (::poll(&q, 1, 20000) != 1) break;
+              ssize_t n = ::recv(c, buf, sizeof(buf), 0);
+              if (n <= 0) {
+                closedByFerry_ = true;
+                break;
+              }
+            }
+          } else if (then == Then::kReset) {
+            // Only once the test saw the response begin at the client (release()): a reset that
+            // overtook ferry's read would be a reset before the response, another case.
+            for (int i = 0; i < 2000 && !released_; ++i) ::poll(nullptr, 0, 10);
+            linger lg{1, 0};
+            ::setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+          }
+        }) {}
+  int port() const { return server_.port(); }
   // ferry closed the connection after the response (kWaitForClose).
   bool closedByFerry() const { return closedByFerry_; }
   // kReset: the reset may go now.
   void release() { released_ = true; }
 
  private:
-  int listener_ = -1;
-  int port_ = 0;
   std::atomic<bool> closedByFerry_{false};
   std::atomic<bool> released_{false};
-  std::thread thread_;
+  OneShotBackend server_;  // last: its thread ends before the flags go
 };
 
 // Two routes: /script/... to cluster `s` (a ScriptBackend), the rest to cluster `c`.

@@ -36,46 +36,6 @@ std::string config(const std::vector<int>& endpoints, const std::string& listene
          eps + "]\n" + clusterExtra;
 }
 
-// A one-connection backend on 127.0.0.1:0 running `serve(fd)` on its own thread (accepting for
-// at most 20 s), for backend behaviour test_backend has no mode for.
-class OneShotBackend {
- public:
-  explicit OneShotBackend(std::function<void(int)> serve) {
-    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(a);
-    if (::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
-        ::listen(listener_, 4) != 0 ||
-        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-      ADD_FAILURE() << "backend listen failed";
-      return;
-    }
-    port_ = ntohs(a.sin_port);
-    thread_ = std::thread([this, serve = std::move(serve)] {
-      pollfd p{listener_, POLLIN, 0};
-      if (::poll(&p, 1, 20000) != 1) return;
-      int c = ::accept(listener_, nullptr, nullptr);
-      if (c < 0) return;
-      serve(c);
-      ::close(c);
-    });
-  }
-  ~OneShotBackend() {
-    if (thread_.joinable()) thread_.join();
-    if (listener_ >= 0) ::close(listener_);
-  }
-  OneShotBackend(const OneShotBackend&) = delete;
-  OneShotBackend& operator=(const OneShotBackend&) = delete;
-  int port() const { return port_; }
-
- private:
-  int listener_ = -1;
-  int port_ = 0;
-  std::thread thread_;
-};
-
 // Reads from fd into `into` until `done(into)` holds, EOF (true), an error or 20 s of silence.
 bool readFd(int fd, std::string& into,
             const std::function<bool(const std::string&)>& done = nullptr) {

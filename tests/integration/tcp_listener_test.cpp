@@ -19,45 +19,7 @@
 namespace ferry::test {
 namespace {
 
-// A one-connection backend on 127.0.0.1:0 running `serve(fd)` on its own thread.
-class ThreadBackend {
- public:
-  template <class F>
-  explicit ThreadBackend(F serve) {
-    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(a);
-    if (::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
-        ::listen(listener_, 4) != 0 ||
-        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-      ADD_FAILURE() << "backend listen failed";
-      return;
-    }
-    port_ = ntohs(a.sin_port);
-    thread_ = std::thread([this, serve] {
-      pollfd p{listener_, POLLIN, 0};
-      if (::poll(&p, 1, 20000) != 1) return;  // bounded: the test gives up before this
-      int c = ::accept(listener_, nullptr, nullptr);
-      if (c < 0) return;
-      serve(c);
-      ::close(c);
-    });
-  }
-  ~ThreadBackend() {
-    if (thread_.joinable()) thread_.join();
-    if (listener_ >= 0) ::close(listener_);
-  }
-  ThreadBackend(const ThreadBackend&) = delete;
-  ThreadBackend& operator=(const ThreadBackend&) = delete;
-  int port() const { return port_; }
-
- private:
-  int listener_ = -1;
-  int port_ = 0;
-  std::thread thread_;
-};
+using ThreadBackend = OneShotBackend;
 
 // Reads from fd until EOF (true) or an error or 20 s without progress (false).
 bool readToEnd(int fd, std::string& into) {

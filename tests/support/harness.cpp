@@ -231,6 +231,34 @@ RawClient::~RawClient() {
   if (fd_ >= 0) ::close(fd_);
 }
 
+OneShotBackend::OneShotBackend(std::function<void(int fd)> serve) {
+  listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  if (::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
+      ::listen(listener_, 4) != 0 ||
+      ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    ADD_FAILURE() << "one-shot backend: listen failed";
+    return;
+  }
+  port_ = ntohs(a.sin_port);
+  thread_ = std::thread([this, serve = std::move(serve)] {
+    pollfd p{listener_, POLLIN, 0};
+    if (::poll(&p, 1, 20000) != 1) return;  // bounded: the test gives up before this
+    int c = ::accept(listener_, nullptr, nullptr);
+    if (c < 0) return;
+    serve(c);
+    ::close(c);
+  });
+}
+
+OneShotBackend::~OneShotBackend() {
+  if (thread_.joinable()) thread_.join();
+  if (listener_ >= 0) ::close(listener_);
+}
+
 bool RawClient::send(const std::string& bytes) {
   std::size_t off = 0;
   while (off < bytes.size()) {

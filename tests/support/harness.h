@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace ferry::test {
@@ -124,6 +125,23 @@ class RawClient {
   int fd_ = -1;
   bool eof_ = false;
   std::string buf_;
+};
+
+// A one-connection TCP server on 127.0.0.1 in this process, for backend behaviour test_backend
+// has no mode for: the first connection (waited for at most 20 s, so the thread always ends)
+// goes to serve(fd) on the server's thread and is closed after it returns.
+class OneShotBackend {
+ public:
+  explicit OneShotBackend(std::function<void(int fd)> serve);
+  ~OneShotBackend();
+  OneShotBackend(const OneShotBackend&) = delete;
+  OneShotBackend& operator=(const OneShotBackend&) = delete;
+  int port() const { return port_; }
+
+ private:
+  int listener_ = -1;
+  int port_ = 0;
+  std::thread thread_;
 };
 
 struct CommandResult {
