@@ -295,7 +295,8 @@ TEST(HttpRules, HeaderRulesAndHostRewrite) {
 TEST(HttpRules, ErrorResponsesHaveBodiesAndPagesComeFromFiles) {
   ReservedPort dead;
   std::string dir = ::testing::TempDir();
-  std::string page = dir + "/ferry-502-page.html";
+  // One name per process: the io_uring and epoll copies of this test may run at once.
+  std::string page = dir + "/ferry-502-page-" + std::to_string(::getpid()) + ".html";
   std::ofstream(page) << "<h1>our backends are resting</h1>\n";
   Ferry f(config(dead.port(), "    error_pages: { 502: " + page + " }\n"));
   std::string r = get(f.port("web"), "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
