@@ -276,17 +276,8 @@ TEST(HealthCheck, HttpCheckJudgesThePathsStatusByExpectStatus) {
 class HeadRecorder {
  public:
   HeadRecorder() {
-    listen_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(a);
-    if (::bind(listen_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
-        ::listen(listen_, 16) != 0 ||
-        ::getsockname(listen_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-      throw std::runtime_error("recorder bind/listen");
-    }
-    port_ = ntohs(a.sin_port);
+    listen_ = listenLoopback(16, port_);
+    if (listen_ < 0) throw std::runtime_error("recorder bind/listen");
     thread_ = std::thread([this] { serve(); });
   }
   ~HeadRecorder() {

@@ -48,12 +48,7 @@ class ScriptBackend {
             if (n <= 0) break;
             got.append(buf, static_cast<std::size_t>(n));
           }
-          std::size_t off = 0;
-          while (off < response.size()) {
-            ssize_t n = ::send(c, response.data() + off, response.size() - off, MSG_NOSIGNAL);
-            if (n <= 0) break;
-            off += static_cast<std::size_t>(n);
-          }
+          sendAll(c, response);
           if (then == Then::kWaitForClose) {
             for (;;) {  // until ferry closes its side (EOF or reset), at most 20 s of silence
               pollfd q{c, POLLIN, 0};

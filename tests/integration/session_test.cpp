@@ -51,16 +51,6 @@ bool readFd(int fd, std::string& into,
   return true;
 }
 
-bool sendFd(int fd, const std::string& bytes) {
-  std::size_t off = 0;
-  while (off < bytes.size()) {
-    ssize_t n = ::send(fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    off += static_cast<std::size_t>(n);
-  }
-  return true;
-}
-
 // A backend that answers 413 after reading only the head: the client gets that answer while
 // its upload is still going (the relay is full duplex), and ferry does not keep the client
 // connection (the rest of the body is unread).
@@ -380,7 +370,7 @@ TEST(Session, TcpBackendsHalfCloseKeepsTheClientsDirectionOpen) {
   std::string atBackend;
   std::atomic<bool> backendSawEof{false};
   OneShotBackend backend([&](int fd) {
-    if (!sendFd(fd, "bye from the server\n")) return;
+    if (!sendAll(fd, "bye from the server\n")) return;
     ::shutdown(fd, SHUT_WR);
     backendSawEof = readFd(fd, atBackend);
   });
@@ -438,7 +428,7 @@ TEST(Session, ProxyProtocolV2BothWaysAndTheHeaderTimeout) {
       return s.size() > 28 && s.find("\r\n\r\n", 28) != std::string::npos;
     });
     b2Read = true;
-    sendFd(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+    sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
   });
   Backend s1("s1");
   Ferry f(
@@ -506,7 +496,7 @@ TEST(Session, SlowReaderMakesTheBackendWaitNotFerryBuffer) {
     ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
     timeval tv{3, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    if (!sendFd(fd, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(kTotal) + "\r\n\r\n")) {
+    if (!sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(kTotal) + "\r\n\r\n")) {
       return;
     }
     std::string piece(1 << 20, 'd');

@@ -34,16 +34,6 @@ bool readToEnd(int fd, std::string& into) {
   }
 }
 
-bool sendAll(int fd, const std::string& bytes) {
-  std::size_t off = 0;
-  while (off < bytes.size()) {
-    ssize_t n = ::send(fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    off += static_cast<std::size_t>(n);
-  }
-  return true;
-}
-
 std::string tcpConfig(int backendPort) {
   return "workers: 1\naccess_log: true\nadmin: { address: {{ADMIN}} }\n"
          "listeners:\n  - { name: t, address: 127.0.0.1:0, protocol: tcp, cluster: c }\n"

@@ -232,18 +232,11 @@ RawClient::~RawClient() {
 }
 
 OneShotBackend::OneShotBackend(std::function<void(int fd)> serve) {
-  listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  if (::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
-      ::listen(listener_, 4) != 0 ||
-      ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+  listener_ = listenLoopback(4, port_);
+  if (listener_ < 0) {
     ADD_FAILURE() << "one-shot backend: listen failed";
     return;
   }
-  port_ = ntohs(a.sin_port);
   thread_ = std::thread([this, serve = std::move(serve)] {
     pollfd p{listener_, POLLIN, 0};
     if (::poll(&p, 1, 20000) != 1) return;  // bounded: the test gives up before this
@@ -259,14 +252,33 @@ OneShotBackend::~OneShotBackend() {
   if (listener_ >= 0) ::close(listener_);
 }
 
-bool RawClient::send(const std::string& bytes) {
+bool sendAll(int fd, const std::string& bytes) {
   std::size_t off = 0;
   while (off < bytes.size()) {
-    ssize_t n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+    ssize_t n = ::send(fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
     if (n <= 0) return false;
     off += static_cast<std::size_t>(n);
   }
   return true;
+}
+
+bool RawClient::send(const std::string& bytes) {
+  return sendAll(fd_, bytes);
+}
+
+int listenLoopback(int backlog, int& port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
+      ::listen(fd, backlog) != 0 || ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    if (fd >= 0) ::close(fd);
+    return -1;
+  }
+  port = ntohs(a.sin_port);
+  return fd;
 }
 
 void RawClient::shutdownWrite() {

@@ -127,6 +127,12 @@ class RawClient {
   std::string buf_;
 };
 
+// Sends all of bytes on a blocking socket (MSG_NOSIGNAL); false if the peer went away first.
+bool sendAll(int fd, const std::string& bytes);
+// A listening TCP socket on 127.0.0.1 at a port the system picks (written to port); -1 if any
+// step failed.
+int listenLoopback(int backlog, int& port);
+
 // A one-connection TCP server on 127.0.0.1 in this process, for backend behaviour test_backend
 // has no mode for: the first connection (waited for at most 20 s, so the thread always ends)
 // goes to serve(fd) on the server's thread and is closed after it returns.
