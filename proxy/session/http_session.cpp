@@ -606,8 +606,17 @@ class Exchanges {
       co_return Outcome{Cause::kUpstreamUnresolved};
     }
     // The endpoint's pooled connection, a slot for a new one, or a wait in its queue.
+    // A request that would be retried at once if its pooled connection turned out stale (the
+    // backend closed it while idle) skips the pool's look at that connection; any other request
+    // (a POST, a body no longer held) has it looked at first.
+    upstream::AttemptFacts ifStale;
+    ifStale.stage = upstream::AttemptFacts::Stage::kWritten;
+    ifStale.idempotent = idempotent_;
+    ifStale.replayable = replayable_;
+    bool verify = upstream::retrySafety(ifStale) == upstream::RetrySafety::kUnsafe;
     upstream::Lease lease;
-    upstream::Cluster::Acquire got = co_await cluster.acquire(w_.proactor, ep, fresh, lease);
+    upstream::Cluster::Acquire got =
+        co_await cluster.acquire(w_.proactor, ep, fresh, verify, lease);
     if (got != upstream::Cluster::Acquire::kReady) {
       co_return Outcome{got == upstream::Cluster::Acquire::kOverloaded ? Cause::kOverloaded
                                                                        : Cause::kQueueTimeout};

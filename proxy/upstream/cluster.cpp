@@ -483,7 +483,8 @@ void Cluster::finish() {
   counters_->requests.sub();
 }
 
-Task<Cluster::Acquire> Cluster::acquire(io::Proactor& p, std::size_t ep, bool fresh, Lease& lease) {
+Task<Cluster::Acquire> Cluster::acquire(io::Proactor& p, std::size_t ep, bool fresh, bool verify,
+                                        Lease& lease) {
   start(p);
   EndpointPool& pool = endpoints_[ep];
   lease.drop();
@@ -493,7 +494,7 @@ Task<Cluster::Acquire> Cluster::acquire(io::Proactor& p, std::size_t ep, bool fr
     PooledConnection conn;
     EndpointPool::Take t = pool.take(clock_.now(), fresh, conn);
     if (t == EndpointPool::Take::kIdle) {
-      if (!conn.socket.idleAndOpen()) {
+      if (verify && !conn.socket.idleAndOpen()) {
         pool.release(std::move(conn), CloseReason::kPeerClosed);
         continue;
       }
@@ -530,7 +531,7 @@ Task<Cluster::Acquire> Cluster::acquire(io::Proactor& p, std::size_t ep, bool fr
     lease.reused_ = false;
     lease.conn_ = std::move(w.connection);
     if (w.grant == PoolWaiter::Grant::kConnection) {
-      if (!fresh && lease.conn_.socket.idleAndOpen()) {
+      if (!fresh && (!verify || lease.conn_.socket.idleAndOpen())) {
         lease.reused_ = true;
         co_return Acquire::kReady;
       }

@@ -186,7 +186,10 @@ class Cluster final : private PoolOwner {
   // the backend closed is counted and closed), else a slot for a new one, else a place in the
   // endpoint's FIFO queue until another request gives one back or frees a slot. fresh: never a
   // pooled connection (a retry). While it waits the request holds no connection and no buffer.
-  Task<Acquire> acquire(io::Proactor& p, std::size_t ep, bool fresh, Lease& lease);
+  // verify: look at a pooled connection before reusing it (a MSG_PEEK, one system call) and
+  // close it if the backend has closed it. A request that is retried at once on a new connection
+  // when a pooled one turns out stale (retrySafety allows it) passes false and saves the call.
+  Task<Acquire> acquire(io::Proactor& p, std::size_t ep, bool fresh, bool verify, Lease& lease);
 
   // ---- Health, outlier detection and retries (health.h, outlier.h, retry.h) ----
   // The cluster's shared health board (every worker's Cluster of one snapshot gets the same);

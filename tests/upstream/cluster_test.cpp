@@ -108,14 +108,14 @@ TEST(Cluster, AnAddressLeavingANameClosesItsPooledConnections) {
   // Two requests hold the endpoint (acquire: the records' invalid sockets read as closed, so
   // each gets a slot) while the name moves away from 127.0.0.2.
   Lease early, late;
-  Task<Cluster::Acquire> a = c.acquire(*proactor.value(), 0, false, early);
+  Task<Cluster::Acquire> a = c.acquire(*proactor.value(), 0, false, true, early);
   a.start();
   ASSERT_TRUE(a.done());
   EXPECT_EQ(a.result(), Cluster::Acquire::kReady);
   name->publish(listOf({"127.0.0.3:80"}, 3));
   EXPECT_EQ(c.refreshAddresses(), 1U);
   EXPECT_EQ(c.endpoint(0).idleCount(), 0U);  // idle ones closed at once
-  Task<Cluster::Acquire> b = c.acquire(*proactor.value(), 0, false, late);
+  Task<Cluster::Acquire> b = c.acquire(*proactor.value(), 0, false, true, late);
   b.start();
   ASSERT_TRUE(b.done());
   EXPECT_EQ(c.endpoint(0).total(), 2U);
@@ -174,6 +174,40 @@ TEST(Cluster, AdmissionCapsRequestsInFlight) {
   EXPECT_EQ(counters.requests.get(), 0U);
   EXPECT_TRUE(Admission(c).admitted());
   EXPECT_TRUE(c.quiescent());
+}
+
+// acquire(verify): a pooled connection is looked at (a peek) only when asked. The records'
+// invalid sockets read as closed: looked at, each is closed and its slot reused for a new
+// connection; not looked at, it is handed out as it is (the request then relies on the stale
+// connection retry, upstream/retry.h).
+TEST(Cluster, VerifyLooksAtAPooledConnectionOnlyWhenAsked) {
+  auto proactor = io::makeProactor(io::Backend::kAuto);  // outlives the cluster (its upkeep)
+  ASSERT_TRUE(proactor.ok());
+  metrics::ClusterCounters counters;
+  config::ClusterConfig cfg = clusterOf({"127.0.0.1:1001"});
+  auto f = makeBalancerFactory(cfg);
+  Cluster c(cfg, *f, 0, 1, counters);
+  addIdle(c.endpoint(0), 2);
+
+  Lease trusted, looked;
+  Task<Cluster::Acquire> a = c.acquire(*proactor.value(), 0, false, false, trusted);
+  a.start();
+  ASSERT_TRUE(a.done());
+  EXPECT_EQ(a.result(), Cluster::Acquire::kReady);
+  EXPECT_TRUE(trusted.reused());
+  EXPECT_EQ(c.endpoint(0).idleCount(), 1U);
+
+  Task<Cluster::Acquire> b = c.acquire(*proactor.value(), 0, false, true, looked);
+  b.start();
+  ASSERT_TRUE(b.done());
+  EXPECT_EQ(b.result(), Cluster::Acquire::kReady);
+  EXPECT_FALSE(looked.reused());  // the idle one read as closed: a slot to connect instead
+  EXPECT_EQ(c.endpoint(0).idleCount(), 0U);
+  EXPECT_EQ(c.endpoint(0).total(), 2U);
+  EXPECT_EQ(counters.idleClosedByPeer.get(), 1U);
+  trusted.drop();
+  looked.drop();
+  EXPECT_EQ(c.endpoint(0).total(), 0U);
 }
 
 }  // namespace
