@@ -162,7 +162,7 @@ Result<bool> Worker::setUp() {
                    : std::make_unique<log::AccessLog>();
   registry_.worker(index_).buffers.store(buffers_.get());
   if (index_ == 0) registry_.setIoBackend(io::backendName(backendUsed_));
-  context_.reset(new session::WorkerContext{*proactor_, *buffers_, *accessLog_, {}, {}, {}});
+  context_.reset(new session::WorkerContext{*proactor_, *buffers_, *accessLog_, {}, {}, {}, {}});
   // Subscribed before the first generation takes its lists: a change after that is posted.
   if (names_ != nullptr) names_->subscribe(namesChanged_, *proactor_);
   // The first snapshot goes the way of a reload: prepared (listeners bound), then committed.

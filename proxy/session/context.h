@@ -16,6 +16,7 @@
 #include "proxy/metrics/metrics.h"
 #include "proxy/route/route_table.h"
 #include "proxy/session/registry.h"
+#include "proxy/session/relay.h"
 #include "proxy/upstream/cluster.h"
 
 namespace ferry::session {
@@ -136,6 +137,7 @@ struct WorkerContext {
   SteadyClock clock;
   SessionRegistry sessions;
   http::RequestIdGenerator requestIds;  // X-Request-Id for requests that come without a trusted one
+  PipeCache pipes;                      // splice's pipes between responses (canSplice() only)
 };
 
 // Serves one client connection of an HTTP proxy listener until it closes. Owns client.

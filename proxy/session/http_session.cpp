@@ -45,6 +45,13 @@ namespace {
 // retry of a request whose pooled connection turned out stale.
 constexpr std::size_t kMaxTries = 16;
 
+// A response body with at least this many bytes left after its head's read goes by splice(2)
+// (where the proactor canSplice()), a chunk of at most kSpliceChunk (the pipe's capacity) at a
+// time. Below it, the one or two buffered reads cost less than splice's two system calls per
+// chunk.
+constexpr std::uint64_t kSpliceBodyAbove = 32 * 1024;
+constexpr std::uint64_t kSpliceChunk = 64 * 1024;
+
 // A short copy of what the access log needs after the head's bytes are reused.
 struct RequestLine {
   char method[16] = {};
@@ -714,6 +721,7 @@ class Exchanges {
     forwarded_ = false;
     respCause_ = Cause::kOk;
     respSlot_ = CancelSlot{};
+    spliced_ = false;
     RequestBodyFilter filter(req_,
                              cfg.maxRequestBodyBytes == 0 ? UINT64_MAX : cfg.maxRequestBodyBytes);
     Duration bodyTimeout = l_.policy.requestBodyTimeout;
@@ -781,8 +789,10 @@ class Exchanges {
       upstreamFailed_ = false;
     }
     // Keep the upstream connection if the exchange ended by its framing on both sides.
+    // A spliced body was read to its length exactly: bytes the backend sent past it are still in
+    // the socket (a buffered read would have them in out_), so the socket is looked at first.
     if (out.ok() && requestEnded_ && resp_.head().keepAlive && !resp_.bodyUntilClose() &&
-        out_.empty()) {
+        out_.empty() && (!spliced_ || up.idleAndOpen())) {
       std::optional<std::string_view> ka = resp_.head().find("keep-alive");
       lease.giveBack(w_.clock.now(), ka ? upstream::keepAliveTimeout(*ka) : Duration{});
       if (cells != nullptr) cells->idle.set(cluster.endpoint(ep).idleCount());
@@ -909,6 +919,14 @@ class Exchanges {
     if (!co_await sendClient(std::span(els, 2), cfg)) co_return;
     out_.consume(st.consumed);
 
+    // The rest of a long Content-Length body goes by splice where the proactor can: the bytes
+    // never enter user space (no copy in, no copy out) and no buffer is held meanwhile.
+    if (!resp_.messageComplete() && rh.contentLength && !rh.chunked && w_.proactor.canSplice() &&
+        *rh.contentLength - resp_.bodyBytes() >= kSpliceBodyAbove) {
+      co_await spliceBody(up, cc, *rh.contentLength - resp_.bodyBytes());
+      co_return;
+    }
+
     // The rest of the response body.
     while (!resp_.messageComplete()) {
       out_.compact();
@@ -947,6 +965,49 @@ class Exchanges {
       out_.consume(st.consumed);
     }
     respComplete_ = true;
+  }
+
+  // The last `left` bytes of a Content-Length body, backend to client by splice(2) through a
+  // pipe of the worker's cache, a chunk at a time; not a byte more is read from the backend (its
+  // connection may go back to the pool). Sets respComplete_, or respCause_ as responseFlow does.
+  Task<void> spliceBody(io::NativeHandle up, const config::ClusterConfig& cc, std::uint64_t left) {
+    io::SpliceAwaiter op(w_.proactor);
+    op.from = up;
+    op.to = c_.client.native();
+    op.writeTimeout = l_.config->sendTimeout;
+    w_.pipes.lend(op);
+    spliced_ = true;
+    while (left > 0) {
+      if (respSlot_.requested) {
+        respCause_ = Cause::kClientClosed;
+        break;
+      }
+      op.maxBytes = static_cast<std::uint32_t>(std::min<std::uint64_t>(left, kSpliceChunk));
+      op.readTimeout = capped(cc.responseTimeout);
+      respSlot_.op = &op;
+      io::IoResult r = co_await op;
+      respSlot_.op = nullptr;
+      if (r.ok() && r.bytes > 0) {
+        left -= r.bytes;
+        rec_.bytesOut += r.bytes;
+        if (meter_ != nullptr) meter_->firstBytes(w_.clock.now(), r.bytes);
+        continue;
+      }
+      bool timedOut = r.ec == std::errc::timed_out;
+      if (r.ec == std::errc::operation_canceled) {
+        respCause_ = Cause::kClientClosed;  // the request side failed; its cause is used
+      } else if (r.ec && op.failedWriting) {
+        respCause_ = timedOut ? Cause::kClientSendTimeout : Cause::kClientClosed;
+      } else {
+        FERRY_WARN_LIMITED("upstream {}: response body: {}", rec_.upstream.toString(),
+                           r.ok() ? "closed before its end" : r.ec.message());
+        respCause_ =
+            timedOut ? Cause::kUpstreamTimeoutDuringResponse : Cause::kUpstreamResetDuringResponse;
+      }
+      break;
+    }
+    w_.pipes.takeBack(op);
+    if (left == 0) respComplete_ = true;
   }
 
   // Reads from the backend into out_ on the response's direction, within the response timeout
@@ -1082,6 +1143,7 @@ class Exchanges {
   bool headRequest_ = false;
   bool idempotent_ = false;
   bool replayable_ = false;
+  bool spliced_ = false;  // this attempt's response body went by splice (spliceBody)
   bool upstreamFailed_ = false;
   bool requestEnded_ = false;
   bool respBegun_ = false;

@@ -114,6 +114,23 @@ Task<Pump::End> SplicePump::run() {
   }
 }
 
+void PipeCache::lend(io::SpliceOp& op) {
+  if (op.pipeIn.valid() || pipes_.empty()) return;
+  op.pipeOut = std::move(pipes_.back().out);
+  op.pipeIn = std::move(pipes_.back().in);
+  op.buffered = 0;
+  pipes_.pop_back();
+}
+
+void PipeCache::takeBack(io::SpliceOp& op) {
+  if (!op.pipeIn.valid() || op.buffered != 0 || pipes_.size() >= kMax) {
+    op.pipeOut.close();
+    op.pipeIn.close();
+    return;
+  }
+  pipes_.push_back(Pipe{std::move(op.pipeOut), std::move(op.pipeIn)});
+}
+
 namespace {
 
 struct JoinState {

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <system_error>
+#include <vector>
 
 #include "proxy/common/buffer.h"
 #include "proxy/common/task.h"
@@ -115,6 +116,28 @@ class SplicePump : public PumpProgress {
   Buffer& pending_;
   Pump::Ends ends_;
   io::SpliceAwaiter op_;
+};
+
+// Pipes for splice kept by a worker between uses, so that splicing a response body costs no
+// pipe2(2) and close(2) per response (an op without a pipe opens its own). Owning worker's thread
+// only; at most kMax pipes are kept (the vector is reserved once: lending and taking back never
+// allocate). A pipe that still holds bytes (its op failed mid-chunk) is closed, never kept.
+class PipeCache {
+ public:
+  static constexpr std::size_t kMax = 64;
+  PipeCache() { pipes_.reserve(kMax); }
+  // Gives op a kept pipe, if there is one and op has none.
+  void lend(io::SpliceOp& op);
+  // Takes op's pipe back (empty and fine) or lets it close.
+  void takeBack(io::SpliceOp& op);
+  std::size_t kept() const { return pipes_.size(); }
+
+ private:
+  struct Pipe {
+    io::Socket out;
+    io::Socket in;
+  };
+  std::vector<Pipe> pipes_;
 };
 
 // Runs a and b at once on this worker; completes when both have completed.

@@ -545,5 +545,121 @@ TEST(Session, SlowReaderMakesTheBackendWaitNotFerryBuffer) {
   EXPECT_GT(got, kTotal);  // the head, then every body byte
 }
 
+// The pattern test_backend's /big sends: byte i is 'a' + i % 26.
+bool isPattern(std::string_view body, std::size_t n) {
+  if (body.size() != n) return false;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (body[i] != static_cast<char>('a' + i % 26)) return false;
+  }
+  return true;
+}
+
+// Long Content-Length bodies (spliced on Linux: session/http_session.cpp, spliceBody) arrive
+// byte for byte, read to their length exactly: every response of one keep-alive client goes
+// over one backend connection, reused after each (the lengths straddle the splice threshold
+// and the pipe's 64 KiB chunk).
+TEST(Session, LongBodiesArriveExactAndTheBackendConnectionIsReused) {
+  Backend s1("s1");
+  Ferry f(config({s1.port()}));
+  RawClient c(f.port("web"));
+  for (std::size_t n : {std::size_t{40000}, std::size_t{1048589}, std::size_t{32768},
+                        std::size_t{100}, std::size_t{65536 + 16384}, std::size_t{3000000}}) {
+    ASSERT_TRUE(c.send("GET /big?bytes=" + std::to_string(n) + " HTTP/1.1\r\nHost: a\r\n\r\n"));
+    std::string r = c.readResponse(30s);
+    ASSERT_EQ(statusOf(r), 200) << n;
+    std::size_t head = r.find("\r\n\r\n");
+    ASSERT_NE(head, std::string::npos);
+    EXPECT_TRUE(isPattern(std::string_view(r).substr(head + 4), n)) << n;
+  }
+  EXPECT_EQ(s1.connections(), 1);
+}
+
+// A backend that sends bytes past a long body's Content-Length (here a whole second response,
+// in the same write): they are never taken for the next request's answer. The spliced body is
+// read to its length exactly, so ferry looks at the connection before pooling it, finds the
+// bytes and closes it; the next request goes to a new connection (which this one-connection
+// backend never answers: 504 after response_timeout).
+TEST(Session, BytesPastALongBodyNeverAnswerTheNextRequest) {
+  std::atomic<bool> secondRequest{false};
+  OneShotBackend backend([&](int fd) {
+    std::string in;
+    if (!readFd(fd, in,
+                [](const std::string& s) { return s.find("\r\n\r\n") != std::string::npos; })) {
+      return;
+    }
+    std::string body(100000, 'b');
+    sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + body +
+                    "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nEVIL!");
+    std::string more;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 5000) == 1) {
+      char b[4096];
+      secondRequest = ::recv(fd, b, sizeof(b), 0) > 0;
+    }
+  });
+  Ferry f(config({backend.port()}, "", "    response_timeout: 1s\n"));
+  RawClient c(f.port("web"));
+  ASSERT_TRUE(c.send("GET /one HTTP/1.1\r\nHost: a\r\n\r\n"));
+  std::string r = c.readResponse(20s);
+  ASSERT_EQ(statusOf(r), 200);
+  EXPECT_EQ(r.size() - (r.find("\r\n\r\n") + 4), 100000U);
+  ASSERT_TRUE(c.send("GET /two HTTP/1.1\r\nHost: a\r\n\r\n"));
+  std::string r2 = c.readResponse(20s);
+  EXPECT_EQ(statusOf(r2), 504) << r2;
+  EXPECT_EQ(r2.find("EVIL"), std::string::npos);
+  EXPECT_FALSE(secondRequest.load());
+}
+
+// A backend that stalls in the middle of a long body: the client connection is cut after
+// response_timeout (the body cannot be completed), and the access log names the cause.
+TEST(Session, BackendStallingMidBodyIsCutAfterTheResponseTimeout) {
+  std::atomic<bool> stop{false};
+  OneShotBackend backend([&](int fd) {
+    std::string in;
+    if (!readFd(fd, in,
+                [](const std::string& s) { return s.find("\r\n\r\n") != std::string::npos; })) {
+      return;
+    }
+    sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: 500000\r\n\r\n" + std::string(200000, 'b'));
+    waitUntil([&] { return stop.load(); }, 20s);
+  });
+  Ferry f(config({backend.port()}, "", "    response_timeout: 1s\n", true));
+  RawClient c(f.port("web"));
+  ASSERT_TRUE(c.send("GET /stall HTTP/1.1\r\nHost: a\r\n\r\n"));
+  std::string all = c.readUntilClose(20s);
+  stop = true;
+  EXPECT_EQ(statusOf(all), 200);
+  EXPECT_EQ(all.size() - (all.find("\r\n\r\n") + 4), 200000U);
+  EXPECT_TRUE(waitUntil([&] {
+    return f.process().logText().find("cause=upstream_timeout_during_response") !=
+           std::string::npos;
+  })) << f.process().logText();
+}
+
+// A client that goes away in the middle of a long body: the exchange ends (its backend
+// connection is not pooled half read) and ferry serves the next client.
+TEST(Session, ClientLeavingMidBodyEndsTheExchange) {
+  Backend s1("s1");
+  Ferry f(config({s1.port()}, "", "", true));
+  {
+    RawClient c(f.port("web"));
+    int small = 64 * 1024;
+    ::setsockopt(c.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    ASSERT_TRUE(c.send("GET /big?bytes=50000000 HTTP/1.1\r\nHost: a\r\n\r\n"));
+    char buf[4096];
+    pollfd p{c.fd(), POLLIN, 0};
+    ASSERT_EQ(::poll(&p, 1, 20000), 1);
+    ASSERT_GT(::recv(c.fd(), buf, sizeof(buf), 0), 0);
+  }
+  EXPECT_TRUE(waitUntil([&] {
+    return f.process().logText().find("cause=client_closed") != std::string::npos;
+  })) << f.process().logText();
+  RawClient c(f.port("web"));
+  ASSERT_TRUE(c.send("GET /big?bytes=70000 HTTP/1.1\r\nHost: a\r\n\r\n"));
+  std::string r = c.readResponse(20s);
+  ASSERT_EQ(statusOf(r), 200);
+  EXPECT_TRUE(isPattern(std::string_view(r).substr(r.find("\r\n\r\n") + 4), 70000));
+}
+
 }  // namespace
 }  // namespace ferry::test
