@@ -16,6 +16,8 @@
 #                           share of the machine's CPU is measured again ...
 #   BENCH_RETRIES=1         ... at most this many times (the least disturbed attempt is kept)
 #   BENCH_OUT=tests/bench/RESULTS.md   where the tables go (also printed)
+#   BENCH_FERRY_B=path      a second ferry binary, target "ferry-b" (same config, own ports), for
+#                           before/after comparisons within one run: BENCH_TARGETS="ferry ferry-b"
 #
 # Per run: requests/s, p50 and p99 latency (wrk --latency), the proxy's CPU microseconds per
 # request (utime+stime of its processes, /proc/PID/stat), backend connections opened (the
@@ -103,6 +105,14 @@ YML
 ferry_args=(-c "$dir/ferry.yaml")
 [[ $io != auto ]] && ferry_args+=(--io "$io")
 "$ferry_bin" "${ferry_args[@]}" >"$dir/ferry.log" 2>&1 & ferry_pid=$!; pids+=($ferry_pid)
+fbp="" ferry_b_pid=""
+if [[ -n ${BENCH_FERRY_B:-} ]]; then
+  fbp=$(port); fba=$(port)
+  sed -e "s/127.0.0.1:$fa\b/127.0.0.1:$fba/" -e "s/127.0.0.1:$fp\b/127.0.0.1:$fbp/" \
+    "$dir/ferry.yaml" >"$dir/ferry-b.yaml"
+  ferry_args[1]="$dir/ferry-b.yaml"
+  "$BENCH_FERRY_B" "${ferry_args[@]}" >"$dir/ferry-b.log" 2>&1 & ferry_b_pid=$!; pids+=($ferry_b_pid)
+fi
 
 cat >"$dir/haproxy.cfg" <<HAP
 global
@@ -153,7 +163,7 @@ http {
 NGX
 nginx -c "$dir/nginx-proxy.conf" & ngx_pid=$!; pids+=($ngx_pid)
 
-for p in "$b1" "$b2" "$fp" "$hp" "$np"; do wait_port "$p" 100; done
+for p in "$b1" "$b2" "$fp" "$hp" "$np" $fbp; do wait_port "$p" 100; done
 
 # --- measurements ----------------------------------------------------------------------------
 hz=$(getconf CLK_TCK)
@@ -211,8 +221,8 @@ S_DESC=([S1]="100 B GET, keep-alive, 64 conns" [S2]="100 B GET, new connection p
         [S3]="64 KiB GET, keep-alive, 32 conns" [S4]="1 MiB GET, keep-alive, 8 conns"
         [S5]="100 B GET, keep-alive, 1,000 conns")
 
-target_port() { case $1 in ferry) echo "$fp" ;; haproxy) echo "$hp" ;; nginx) echo "$np" ;; direct) echo "$b1" ;; esac; }
-target_pid() { case $1 in ferry) echo "$ferry_pid" ;; haproxy) echo "$hap_pid" ;; nginx) echo "$ngx_pid" ;; direct) echo "" ;; esac; }
+target_port() { case $1 in ferry) echo "$fp" ;; ferry-b) echo "$fbp" ;; haproxy) echo "$hp" ;; nginx) echo "$np" ;; direct) echo "$b1" ;; esac; }
+target_pid() { case $1 in ferry) echo "$ferry_pid" ;; ferry-b) echo "$ferry_b_pid" ;; haproxy) echo "$hap_pid" ;; nginx) echo "$ngx_pid" ;; direct) echo "" ;; esac; }
 
 runs="$dir/runs.tsv"  # scenario target round rps p50 p99 cpu_us backend_conns errors idle foreign tries
 : >"$runs"

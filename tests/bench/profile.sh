@@ -4,10 +4,11 @@
 # workers, wrk for PROFILE_SECONDS (default 10) with `perf record -g` on ferry's PID meanwhile;
 # prints the top of `perf report` (self time, then by caller) and ferry's CPU us per request.
 #
-#   bash tests/bench/profile.sh BUILD_DIR [S1|S2]     (PROFILE_IO=io_uring|epoll, PROFILE_OUT=dir)
+#   bash tests/bench/profile.sh BUILD_DIR [S1|S2|S3|S4]  (PROFILE_IO=io_uring|epoll, PROFILE_OUT=dir)
 #
-# S2 is a new connection per request (`Connection: close`), S1 keep-alive. Only loopback; every
-# process started here is ended by its PID.
+# S2 is a new connection per request (`Connection: close`), S1 keep-alive; S3 and S4 are
+# keep-alive GETs of a 64 KiB and a 1 MiB file (nginx sendfile), with 32 and 8 connections as in
+# make bench. Only loopback; every process started here is ended by its PID.
 set -euo pipefail
 build=$(realpath "${1:-build}")
 scenario=${2:-S2}
@@ -27,9 +28,18 @@ http {
   access_log off;
   $(nginx_temps)
   keepalive_requests 1000000;
-  server { listen 127.0.0.1:$bp; location / { return 200 "$(head -c 100 /dev/zero | tr '\0' a)"; } }
+  sendfile on;
+  server {
+    listen 127.0.0.1:$bp;
+    location / { return 200 "$(head -c 100 /dev/zero | tr '\0' a)"; }
+    location /f/ { alias $dir/www/; }
+  }
 }
 NGX
+mkdir -p "$dir/www"
+chmod 755 "$dir" "$dir/www"  # nginx workers may run as another user
+head -c 65536 /dev/zero | tr '\0' b >"$dir/www/64k"
+head -c 1048576 /dev/zero | tr '\0' c >"$dir/www/1m"
 nginx -c "$dir/nginx.conf" & pids+=($!)
 cat >"$dir/ferry.yaml" <<YML
 workers: 2
@@ -47,10 +57,13 @@ YML
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$fa/ready" >/dev/null 2>&1 && break; sleep 0.05; done
 headers=()
 [[ $scenario == S2 ]] && headers=(-H "Connection: close")
-wrk -t1 -c64 -d2s "${headers[@]}" "http://127.0.0.1:$fp/" >/dev/null  # warm-up
+path=/ conns=64
+[[ $scenario == S3 ]] && path=/f/64k conns=32
+[[ $scenario == S4 ]] && path=/f/1m conns=8
+wrk -t1 -c$conns -d2s "${headers[@]}" "http://127.0.0.1:$fp$path" >/dev/null  # warm-up
 t0=$(ticks "$ferry_pid")
 perf record -q -g -F 999 -p "$ferry_pid" -o "$out/perf.data" -- sleep "$secs" 2>/dev/null & perf_pid=$!
-wrk -t1 -c64 -d"${secs}s" "${headers[@]}" "http://127.0.0.1:$fp/" >"$dir/wrk.txt"
+wrk -t1 -c$conns -d"${secs}s" "${headers[@]}" "http://127.0.0.1:$fp$path" >"$dir/wrk.txt"
 wait "$perf_pid" || true
 t1=$(ticks "$ferry_pid")
 reqs=$(awk '/requests in/ {print $1}' "$dir/wrk.txt")
