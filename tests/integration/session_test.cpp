@@ -51,6 +51,13 @@ bool readFd(int fd, std::string& into,
   return true;
 }
 
+// Reads a request head (to its blank line) from fd; false on EOF, an error or 20 s of silence.
+bool readHead(int fd) {
+  std::string head;
+  return readFd(fd, head,
+                [](const std::string& s) { return s.find("\r\n\r\n") != std::string::npos; });
+}
+
 // A backend that answers 413 after reading only the head: the client gets that answer while
 // its upload is still going (the relay is full duplex), and ferry does not keep the client
 // connection (the rest of the body is unread).
@@ -487,11 +494,7 @@ TEST(Session, SlowReaderMakesTheBackendWaitNotFerryBuffer) {
   std::atomic<std::size_t> stalledAt{0};
   std::atomic<bool> stop{false};
   OneShotBackend backend([&](int fd) {
-    std::string head;
-    if (!readFd(fd, head,
-                [](const std::string& s) { return s.find("\r\n\r\n") != std::string::npos; })) {
-      return;
-    }
+    if (!readHead(fd)) return;
     int small = 64 * 1024;
     ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
     timeval tv{3, 0};
@@ -582,15 +585,10 @@ TEST(Session, LongBodiesArriveExactAndTheBackendConnectionIsReused) {
 TEST(Session, BytesPastALongBodyNeverAnswerTheNextRequest) {
   std::atomic<bool> secondRequest{false};
   OneShotBackend backend([&](int fd) {
-    std::string in;
-    if (!readFd(fd, in,
-                [](const std::string& s) { return s.find("\r\n\r\n") != std::string::npos; })) {
-      return;
-    }
+    if (!readHead(fd)) return;
     std::string body(100000, 'b');
     sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + body +
                     "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nEVIL!");
-    std::string more;
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, 5000) == 1) {
       char b[4096];
@@ -615,11 +613,7 @@ TEST(Session, BytesPastALongBodyNeverAnswerTheNextRequest) {
 TEST(Session, BackendStallingMidBodyIsCutAfterTheResponseTimeout) {
   std::atomic<bool> stop{false};
   OneShotBackend backend([&](int fd) {
-    std::string in;
-    if (!readFd(fd, in,
-                [](const std::string& s) { return s.find("\r\n\r\n") != std::string::npos; })) {
-      return;
-    }
+    if (!readHead(fd)) return;
     sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: 500000\r\n\r\n" + std::string(200000, 'b'));
     waitUntil([&] { return stop.load(); }, 20s);
   });

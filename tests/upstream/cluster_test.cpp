@@ -34,6 +34,14 @@ void addIdle(EndpointPool& p, int n) {
   for (PooledConnection& c : cs) p.giveBack(std::move(c), now);
 }
 
+// acquire() where it completes at once (an idle record or a free slot): its result.
+Cluster::Acquire acquireNow(Cluster& c, io::Proactor& p, bool verify, Lease& lease) {
+  Task<Cluster::Acquire> t = c.acquire(p, 0, false, verify, lease);
+  t.start();
+  EXPECT_TRUE(t.done());
+  return t.done() ? t.result() : Cluster::Acquire::kQueueTimeout;
+}
+
 TEST(Cluster, ReloadKeepsPoolsOfEndpointsByAddressAndRetiresTheRest) {
   metrics::ClusterCounters counters;
   config::ClusterConfig oldCfg = clusterOf({"127.0.0.1:1001", "127.0.0.1:1002"});
@@ -108,16 +116,11 @@ TEST(Cluster, AnAddressLeavingANameClosesItsPooledConnections) {
   // Two requests hold the endpoint (acquire: the records' invalid sockets read as closed, so
   // each gets a slot) while the name moves away from 127.0.0.2.
   Lease early, late;
-  Task<Cluster::Acquire> a = c.acquire(*proactor.value(), 0, false, true, early);
-  a.start();
-  ASSERT_TRUE(a.done());
-  EXPECT_EQ(a.result(), Cluster::Acquire::kReady);
+  EXPECT_EQ(acquireNow(c, *proactor.value(), true, early), Cluster::Acquire::kReady);
   name->publish(listOf({"127.0.0.3:80"}, 3));
   EXPECT_EQ(c.refreshAddresses(), 1U);
   EXPECT_EQ(c.endpoint(0).idleCount(), 0U);  // idle ones closed at once
-  Task<Cluster::Acquire> b = c.acquire(*proactor.value(), 0, false, true, late);
-  b.start();
-  ASSERT_TRUE(b.done());
+  EXPECT_EQ(acquireNow(c, *proactor.value(), true, late), Cluster::Acquire::kReady);
   EXPECT_EQ(c.endpoint(0).total(), 2U);
   TimePoint now = SteadyClock().now();
   early.giveBack(now, {});  // began before the change: closed, not pooled
@@ -190,17 +193,11 @@ TEST(Cluster, VerifyLooksAtAPooledConnectionOnlyWhenAsked) {
   addIdle(c.endpoint(0), 2);
 
   Lease trusted, looked;
-  Task<Cluster::Acquire> a = c.acquire(*proactor.value(), 0, false, false, trusted);
-  a.start();
-  ASSERT_TRUE(a.done());
-  EXPECT_EQ(a.result(), Cluster::Acquire::kReady);
+  EXPECT_EQ(acquireNow(c, *proactor.value(), false, trusted), Cluster::Acquire::kReady);
   EXPECT_TRUE(trusted.reused());
   EXPECT_EQ(c.endpoint(0).idleCount(), 1U);
 
-  Task<Cluster::Acquire> b = c.acquire(*proactor.value(), 0, false, true, looked);
-  b.start();
-  ASSERT_TRUE(b.done());
-  EXPECT_EQ(b.result(), Cluster::Acquire::kReady);
+  EXPECT_EQ(acquireNow(c, *proactor.value(), true, looked), Cluster::Acquire::kReady);
   EXPECT_FALSE(looked.reused());  // the idle one read as closed: a slot to connect instead
   EXPECT_EQ(c.endpoint(0).idleCount(), 0U);
   EXPECT_EQ(c.endpoint(0).total(), 2U);
