@@ -306,6 +306,19 @@ function ratio(a, b) { return (a == "-" || b == "-" || b + 0 == 0) ? "-" : sprin
   if ($7 != "-") cpu[k] = cpu[k] " " $7
   conns[k] = conns[k] " " $8; errs[k] += $9; foreign[k] = foreign[k] " " $11
   if ($11 + 0 > fmax + 0) disturbed[k]++
+  kr = $1 SUBSEP $2 SUBSEP $3
+  RPS[kr] = $4; CPU[kr] = $7; P99[kr] = $6
+}
+# ferry / peer per round (the two ran back to back): "median (min-max)" of what (RPS, CPU, P99).
+function paired(sc, peer, what,   r, a, b, list) {
+  list = ""
+  for (r = 1; r <= rounds; r++) {
+    a = (what == "rps") ? RPS[sc, "ferry", r] : (what == "cpu") ? CPU[sc, "ferry", r] : P99[sc, "ferry", r]
+    b = (what == "rps") ? RPS[sc, peer, r] : (what == "cpu") ? CPU[sc, peer, r] : P99[sc, peer, r]
+    if (a == "" || b == "" || a == "-" || b == "-" || b + 0 == 0) continue
+    list = list " " sprintf("%.2f", a / b)
+  }
+  return list == "" ? "-" : cell(list, "%.2f")
 }
 END {
   nt = split(targets, T, " "); ns = split(scen, S, " ")
@@ -332,6 +345,17 @@ END {
       ratio((f in cpu) ? median(cpu[f]) : "-", (h in cpu) ? median(cpu[h]) : "-"),
       ratio((f in cpu) ? median(cpu[f]) : "-", (n in cpu) ? median(cpu[n]) : "-"),
       ratio(median(p99[f]), (h in rps) ? median(p99[h]) : "-"), ratio(median(p99[f]), (n in rps) ? median(p99[n]) : "-")
+  }
+  print ""
+  print "ferry'"'"'s ratios round by round (each round runs the targets back to back, so a machine whose speed drifts over the run moves both sides of a ratio alike): median (min-max) over the rounds."
+  print ""
+  print "| scenario | req/s vs HAProxy | req/s vs NGINX | req/s vs direct | CPU/req vs HAProxy | CPU/req vs NGINX | p99 vs HAProxy | p99 vs NGINX |"
+  print "|---|---|---|---|---|---|---|---|"
+  for (s = 1; s <= ns; s++) {
+    if (!((S[s] SUBSEP "ferry") in rps)) continue
+    printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", S[s], paired(S[s], "haproxy", "rps"),
+      paired(S[s], "nginx", "rps"), paired(S[s], "direct", "rps"), paired(S[s], "haproxy", "cpu"),
+      paired(S[s], "nginx", "cpu"), paired(S[s], "haproxy", "p99"), paired(S[s], "nginx", "p99")
   }
 }' "$runs")
 
