@@ -130,7 +130,6 @@ class PipeCache {
   void lend(io::SpliceOp& op);
   // Takes op's pipe back (empty and fine) or lets it close.
   void takeBack(io::SpliceOp& op);
-  std::size_t kept() const { return pipes_.size(); }
 
  private:
   struct Pipe {

@@ -43,6 +43,18 @@ std::string backendOf(const std::string& r) {
   return r.substr(at, r.find("\r\n", at) - at);
 }
 
+// The backend that answers a GET / on a new connection to port (its X-Backend header).
+std::string backendAt(int port) {
+  return backendOf(
+      rawExchange(port, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 10s));
+}
+
+// The watcher starts after the admin listener answers: waits for its "watching" line, or a
+// change made before it started would go unseen.
+bool watcherStarted(Ferry& f) {
+  return waitUntil([&] { return f.process().logText().find("watching ") != std::string::npos; });
+}
+
 // Writes the file the way an editor does (a temporary file renamed over it), so a reader never
 // sees half a file.
 void writeConfig(const std::string& path, const std::string& yaml) {
@@ -366,10 +378,7 @@ TEST(Reload, ABindErrorRejectsTheReloadAndChangesNothing) {
   EXPECT_EQ(bodyOf(admin(f.adminPort(), "GET", "/config")), before);
   EXPECT_EQ(listenerPort(f.adminPort(), "extra"), 0);
   EXPECT_EQ(listenerPort(f.adminPort(), "web"), web);
-  auto get = [&] {
-    return backendOf(
-        rawExchange(web, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 10s));
-  };
+  auto get = [&] { return backendAt(web); };
   EXPECT_EQ(get(), "s1");
   writeConfig(f.configPath(), config("green", s2.port(), true));
   r = admin(f.adminPort(), "POST", "/reload");
@@ -457,10 +466,7 @@ TEST(Reload, UnchangedClusterKeepsItsPools) {
   std::string cluster =
       "clusters:\n  - { name: c, endpoints: [127.0.0.1:" + std::to_string(s1.port()) + "] }\n";
   Ferry f(base + cluster);
-  auto get = [&] {
-    return backendOf(
-        rawExchange(f.port("web"), "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 10s));
-  };
+  auto get = [&] { return backendAt(f.port("web")); };
   const std::string opened = "ferry_upstream_connections_opened_total{cluster=\"c\"}";
   ASSERT_EQ(get(), "s1");
   ASSERT_EQ(f.metric(opened), 1);
@@ -491,16 +497,9 @@ TEST(Reload, WatchReloadsWhenTheFileChanges) {
   Backend s2("s2");
   Ferry f(config("blue", s1.port(), false, "", "watch: true\n"));
   int web = f.port("web");
-  auto get = [&] {
-    return backendOf(
-        rawExchange(web, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 10s));
-  };
+  auto get = [&] { return backendAt(web); };
   ASSERT_EQ(get(), "s1");
-  // The watcher starts after the admin listener answers: wait for it, or a change made before
-  // it started would go unseen.
-  ASSERT_TRUE(waitUntil([&] {
-    return f.process().logText().find("watching ") != std::string::npos;
-  })) << f.process().logText();
+  ASSERT_TRUE(watcherStarted(f)) << f.process().logText();
   writeConfig(f.configPath(), config("green", s2.port(), false, "", "watch: true\n"));
   EXPECT_TRUE(waitUntil([&] { return get() == "s2"; }, 15s)) << f.process().logText();
   EXPECT_EQ(f.metric("ferry_config_reloads_total{result=\"success\"}"), 1);
@@ -525,14 +524,9 @@ TEST(Reload, WatchReloadsOnceWhenAFileIsWrittenInPieces) {
   Backend s2("s2");
   Ferry f(config("blue", s1.port(), false, "", "watch: true\n"));
   int web = f.port("web");
-  auto get = [&] {
-    return backendOf(
-        rawExchange(web, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 10s));
-  };
+  auto get = [&] { return backendAt(web); };
   ASSERT_EQ(get(), "s1");
-  ASSERT_TRUE(waitUntil([&] {
-    return f.process().logText().find("watching ") != std::string::npos;
-  })) << f.process().logText();
+  ASSERT_TRUE(watcherStarted(f)) << f.process().logText();
   std::string next = config("green", s2.port(), false, "", "watch: true\n");
   Clock::duration worstGap{};
   {

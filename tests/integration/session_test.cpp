@@ -36,28 +36,6 @@ std::string config(const std::vector<int>& endpoints, const std::string& listene
          eps + "]\n" + clusterExtra;
 }
 
-// Reads from fd into `into` until `done(into)` holds, EOF (true), an error or 20 s of silence.
-bool readFd(int fd, std::string& into,
-            const std::function<bool(const std::string&)>& done = nullptr) {
-  char buf[65536];
-  while (!done || !done(into)) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 20000) != 1) return false;
-    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-    if (n == 0) return true;
-    if (n < 0) return false;
-    into.append(buf, static_cast<std::size_t>(n));
-  }
-  return true;
-}
-
-// Reads a request head (to its blank line) from fd; false on EOF, an error or 20 s of silence.
-bool readHead(int fd) {
-  std::string head;
-  return readFd(fd, head,
-                [](const std::string& s) { return s.find("\r\n\r\n") != std::string::npos; });
-}
-
 // A backend that answers 413 after reading only the head: the client gets that answer while
 // its upload is still going (the relay is full duplex), and ferry does not keep the client
 // connection (the rest of the body is unread).

@@ -21,19 +21,6 @@ namespace {
 
 using ThreadBackend = OneShotBackend;
 
-// Reads from fd until EOF (true) or an error or 20 s without progress (false).
-bool readToEnd(int fd, std::string& into) {
-  char buf[65536];
-  for (;;) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 20000) != 1) return false;
-    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-    if (n == 0) return true;
-    if (n < 0) return false;
-    into.append(buf, static_cast<std::size_t>(n));
-  }
-}
-
 std::string tcpConfig(int backendPort) {
   return "workers: 1\naccess_log: true\nadmin: { address: {{ADMIN}} }\n"
          "listeners:\n  - { name: t, address: 127.0.0.1:0, protocol: tcp, cluster: c }\n"
@@ -50,7 +37,7 @@ TEST(TcpListener, ServerSpeaksFirstAndTheAnswerOutlivesTheClientsHalfClose) {
   std::string request;
   ThreadBackend backend([&](int fd) {
     if (!sendAll(fd, "220 ready\r\n")) return;
-    if (!readToEnd(fd, request)) return;
+    if (!readFd(fd, request)) return;
     sawEof = true;
     sendAll(fd, "250 got " + std::to_string(request.size()) + " bytes\r\n");
   });
@@ -91,7 +78,7 @@ TEST(TcpListener, VolumeBothWaysArrivesByteForByte) {
     std::thread writer([&] {
       if (sendAll(fd, down)) ::shutdown(fd, SHUT_WR);
     });
-    backendOk = readToEnd(fd, atBackend);
+    backendOk = readFd(fd, atBackend);
     writer.join();
   });
   Ferry f(tcpConfig(backend.port()));
@@ -101,7 +88,7 @@ TEST(TcpListener, VolumeBothWaysArrivesByteForByte) {
     if (sendAll(c.fd(), up)) ::shutdown(c.fd(), SHUT_WR);
   });
   std::string atClient;
-  bool clientOk = readToEnd(c.fd(), atClient);
+  bool clientOk = readFd(c.fd(), atClient);
   writer.join();
   EXPECT_TRUE(clientOk);
   EXPECT_EQ(atClient.size(), down.size());

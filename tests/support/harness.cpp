@@ -262,6 +262,25 @@ bool sendAll(int fd, const std::string& bytes) {
   return true;
 }
 
+bool readFd(int fd, std::string& into, const std::function<bool(const std::string&)>& done) {
+  char buf[65536];
+  while (!done || !done(into)) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 20000) != 1) return false;
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n == 0) return true;
+    if (n < 0) return false;
+    into.append(buf, static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+bool readHead(int fd) {
+  std::string head;
+  return readFd(fd, head,
+                [](const std::string& s) { return s.find("\r\n\r\n") != std::string::npos; });
+}
+
 bool RawClient::send(const std::string& bytes) {
   return sendAll(fd_, bytes);
 }

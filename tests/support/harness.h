@@ -129,6 +129,12 @@ class RawClient {
 
 // Sends all of bytes on a blocking socket (MSG_NOSIGNAL); false if the peer went away first.
 bool sendAll(int fd, const std::string& bytes);
+// Reads from fd into `into` until `done(into)` holds or, without `done`, to EOF: true then (or at
+// EOF), false on an error or 20 s without a byte.
+bool readFd(int fd, std::string& into,
+            const std::function<bool(const std::string&)>& done = nullptr);
+// Reads a request head (to its blank line) from fd; false on EOF, an error or 20 s of silence.
+bool readHead(int fd);
 // A listening TCP socket on 127.0.0.1 at a port the system picks (written to port); -1 if any
 // step failed.
 int listenLoopback(int backlog, int& port);
