@@ -23,12 +23,33 @@ cmake -S "$top" -B "$win_build" -DCMAKE_TOOLCHAIN_FILE="$top/cmake/mingw-w64.cma
       -DFERRY_WIN_PREFIX="$win_build/deps" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$win_build" -j"$jobs"
 
-echo "== Windows (Wine): unit tests and the IOCP conformance suite"
-(cd "$win_build" && ctest --output-on-failure -j"$jobs" --timeout 300)
+# Every leg runs even when an earlier one failed (the service test says something of its own),
+# each leg's result is reported at the end, and the script fails if any leg did.
+results=()
+failed=0
+leg() {
+  local name=$1
+  shift
+  echo "== Windows (Wine): $name"
+  if "$@"; then
+    results+=("passed  $name")
+  else
+    results+=("FAILED  $name (exit $?)")
+    failed=1
+  fi
+}
 
-echo "== Windows (Wine): integration tests against ferry.exe"
-(cd "$linux_build" && FERRY_TEST_BINARY="wine $win_build/ferry.exe" \
-   ctest --output-on-failure -j"$jobs" --timeout 300 -L integration -E '^(epoll\.|DefaultConfig)')
+leg "unit tests and the IOCP conformance suite" \
+  bash -c 'cd "$1" && ctest --output-on-failure -j"$2" --timeout 300' _ "$win_build" "$jobs"
 
-echo "== Windows (Wine): ferry.exe as a service (install, sc start, serve, sc stop, uninstall)"
-bash "$top/tests/deploy/windows_service.sh" "$win_build/ferry.exe"
+leg "integration tests against ferry.exe" \
+  bash -c 'cd "$1" && FERRY_TEST_BINARY="wine $2/ferry.exe" \
+    ctest --output-on-failure -j"$3" --timeout 300 -L integration -E "^(epoll\.|DefaultConfig)"' \
+  _ "$linux_build" "$win_build" "$jobs"
+
+leg "ferry.exe as a service (install, sc start, serve, sc stop, uninstall)" \
+  bash "$top/tests/deploy/windows_service.sh" "$win_build/ferry.exe"
+
+echo "== Windows (Wine): summary"
+for r in "${results[@]}"; do echo "  $r"; done
+exit "$failed"
