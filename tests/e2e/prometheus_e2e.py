@@ -35,7 +35,9 @@ import urllib.request
 DEADLINE = time.monotonic() + 150
 # Families a panel may query before ferry exports them: such a panel must parse, and must return
 # data once ferry's /metrics has the family. Empty: every family the dashboard uses exists.
-PENDING_FAMILIES = []
+# ferry_upstream_endpoint_responses_total ("Responses by endpoint and class"): issue 16 section 7,
+# exported by the upstream change that lands with it; take it out of this list then.
+PENDING_FAMILIES = ["ferry_upstream_endpoint_responses_total"]
 BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
            2.5, 5, 10, 30]
 
@@ -520,8 +522,10 @@ scrape_configs:
         except urllib.error.HTTPError as e:
             return e.code
     rules = json.loads(http_get(prom + "/api/v1/rules")[1])["data"]["groups"]
-    if [len(g["rules"]) for g in rules if g["name"] == "ferry"] != [8]:
-        fail(f"Prometheus did not load dashboards/alerts.yaml's 8 rules: {rules}")
+    want = sum(1 for l in open(os.path.join(top, "dashboards", "alerts.yaml"))
+               if l.lstrip().startswith("- alert: "))
+    if [len(g["rules"]) for g in rules if g["name"] == "ferry"] != [want]:
+        fail(f"Prometheus did not load dashboards/alerts.yaml's {want} rules: {rules}")
     good = open(cfg).read()
     with open(cfg, "w") as f:
         f.write(good.replace("name: flaky, match: { host: flaky.test }",
