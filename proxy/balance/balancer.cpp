@@ -138,7 +138,8 @@ class WeightedDraw {
   static constexpr int kDraws = 16;
 
   WeightedDraw(const BalancerFactory& f, std::uint64_t seed) : f_(&f), rng_(seed) {}
-  std::size_t draw(const Candidates& c) {
+  // skip: an endpoint never drawn (least_request's first choice, for its second).
+  std::size_t draw(const Candidates& c, std::size_t skip = kNone) {
     std::size_t n = c.size();
     if (n == 0) return kNone;
     const SlowStart& ss = f_->config().slowStart;
@@ -151,14 +152,19 @@ class WeightedDraw {
         std::uint64_t r = rng_.below(cum.back());
         i = static_cast<std::size_t>(std::upper_bound(cum.begin(), cum.end(), r) - cum.begin());
       }
-      if (!c.eligible(i)) continue;
+      if (i == skip || !c.eligible(i)) continue;
       if (ss.enabled()) {
         double factor = ss.factor(c.healthySince(i), c.now());
         if (factor < 1.0 && unit() >= factor) continue;
       }
       return i;
     }
-    return scanFrom(c, static_cast<std::size_t>(rng_.below(n)));
+    std::size_t start = static_cast<std::size_t>(rng_.below(n));
+    for (std::size_t k = 0; k < n; ++k) {
+      std::size_t i = start + k < n ? start + k : start + k - n;
+      if (i != skip && c.eligible(i)) return i;
+    }
+    return kNone;
   }
   Rng& rng() { return rng_; }
 
@@ -181,8 +187,9 @@ class RandomBalancer final : public Balancer {
   WeightedDraw draw_;
 };
 
-// Power of two choices (Mitzenmacher; Envoy's least_request): two weighted random draws, the one
-// with fewer active requests on this worker wins; a tie goes to the first. With no load
+// Power of two choices (Mitzenmacher; Envoy's least_request): two weighted random draws of two
+// distinct endpoints (when two are eligible), the one with fewer active requests on this worker
+// wins; a tie goes to the first. With no load
 // difference it is weighted random; a loaded endpoint loses most comparisons.
 class LeastRequestBalancer final : public Balancer {
  public:
@@ -191,7 +198,10 @@ class LeastRequestBalancer final : public Balancer {
   std::size_t pick(const Candidates& c) override {
     std::size_t a = draw_.draw(c);
     if (a == kNone) return kNone;
-    std::size_t b = draw_.draw(c);
+    // Two distinct endpoints whenever two are eligible: a second draw landing on the first
+    // would compare an endpoint with itself (a slow one kept most of its share).
+    std::size_t b = draw_.draw(c, a);
+    if (b == kNone) return a;
     return c.active(b) < c.active(a) ? b : a;
   }
   Policy policy() const override { return Policy::LeastRequest; }

@@ -324,14 +324,16 @@ constexpr Field kRetryBudget[] = {
      .defaultText = "20",
      .min = 0,
      .max = 100,
-     .doc = "Retries allowed as a percentage of the requests (per worker, over 10 s).",
+     .doc = "Retries allowed as a percentage of the requests (cluster-wide, every worker's "
+            "together, over 10 s).",
      .set = set<&RetryBudgetConfig::percent>},
     {.name = "min_retries_per_second",
      .type = Type::kUint,
      .defaultText = "3",
      .min = 0,
      .max = 100000,
-     .doc = "Retries always allowed per second (per worker), whatever the percentage.",
+     .doc = "Retries always allowed per second (cluster-wide, whatever the worker count), "
+            "whatever the percentage. A failed connect (nothing sent) is not charged.",
      .set = set<&RetryBudgetConfig::minRetriesPerSecond>},
 };
 constexpr Section kRetryBudgetSection{
@@ -343,15 +345,16 @@ constexpr Field kOutlier[] = {
      .defaultText = "5",
      .min = 0,
      .max = 100000,
-     .doc = "5xx responses in a row that eject an endpoint; 0: never for this.",
+     .doc = "5xx responses in a row (counted cluster-wide, whichever workers saw them) that "
+            "eject an endpoint; 0: never for this.",
      .set = set<&OutlierDetectionConfig::consecutive5xx>},
     {.name = "consecutive_connect_failures",
      .type = Type::kUint,
      .defaultText = "5",
      .min = 0,
      .max = 100000,
-     .doc = "Failed connects (refused, timed out, reset before a response) in a row that eject "
-            "an endpoint; 0: never for this.",
+     .doc = "Failed connects (refused, timed out, reset before a response) in a row (counted "
+            "cluster-wide) that eject an endpoint; 0: never for this.",
      .set = set<&OutlierDetectionConfig::consecutiveConnectFailures>},
     {.name = "base_ejection_time",
      .type = Type::kDuration,
@@ -1013,8 +1016,8 @@ constexpr Field kCluster[] = {
      .defaultText = "0",
      .min = 0,
      .max = 1000000,
-     .doc = "Open connections per endpoint and worker; a request over it waits in the queue "
-            "(max_pending_requests, queue_timeout). 0: no limit.",
+     .doc = "Open connections per endpoint (every worker's together); a request over it waits "
+            "in the queue (max_pending_requests, queue_timeout). 0: no limit.",
      .set = set<&C::maxConnections>},
     {.name = "min_idle",
      .type = Type::kUint,
@@ -1044,14 +1047,15 @@ constexpr Field kCluster[] = {
      .defaultText = "0",
      .min = 0,
      .max = 10000000,
-     .doc = "Requests in flight per worker; over it a request gets 503 at once. 0: no limit.",
+     .doc = "Requests in flight (cluster-wide, every worker's together); over it a request "
+            "gets 503 at once. 0: no limit.",
      .set = set<&C::maxActiveRequests>},
     {.name = "max_pending_requests",
      .type = Type::kUint,
      .defaultText = "1024",
      .min = 0,
      .max = 10000000,
-     .doc = "Requests per worker waiting for a connection (max_connections reached); over "
+     .doc = "Requests waiting for a connection (cluster-wide; max_connections reached); over "
             "it a request gets 503 at once. 0: no queue.",
      .set = set<&C::maxPendingRequests>},
     {.name = "queue_timeout",
@@ -1086,14 +1090,16 @@ constexpr Field kCluster[] = {
      .child = child<&C::retryBudget>},
     {.name = "outlier_detection",
      .type = Type::kObject,
-     .doc = "Passive health: eject endpoints that fail in a row: `{consecutive_5xx, "
-            "consecutive_connect_failures, base_ejection_time, max_ejection_percent}`.",
+     .doc = "Passive health: eject endpoints that fail in a row, counted cluster-wide: "
+            "`{consecutive_5xx, consecutive_connect_failures, base_ejection_time, "
+            "max_ejection_percent}`.",
      .section = &kOutlierSection,
      .child = child<&C::outlierDetection>},
     {.name = "health_check",
      .type = Type::kObject,
      .doc = "Active health checks: `{type, path, host, expect_status, interval, timeout, "
-            "healthy_threshold, unhealthy_threshold}`.",
+            "healthy_threshold, unhealthy_threshold}`. Each endpoint's first check runs before "
+            "it takes traffic (at start and when a reload adds it); health survives reloads.",
      .section = &kHealthCheckSection,
      .child = child<&C::healthCheck>},
     {.name = "healthy_panic_threshold",

@@ -212,6 +212,21 @@ int main(int argc, char** argv) {
       "shared by the clusters naming it",
       metrics::Registry::Type::kCounter, [&rt] {
         std::vector<metrics::Registry::Sample> out;
+  registry.addSamplesCallback(
+      "ferry_upstream_cluster_panic",
+      "1 while fewer than healthy_panic_threshold percent of the cluster's endpoints are healthy "
+      "(panic: every endpoint gets traffic, healthy or not)",
+      metrics::Registry::Type::kGauge, [&rt] {
+        std::vector<metrics::Registry::Sample> out;
+        std::shared_ptr<const runtime::Snapshot> s = rt.snapshot();
+        TimePoint now = SteadyClock().now();
+        for (std::size_t c = 0; c < s->config->clusters.size() && c < s->health.size(); ++c) {
+          const config::ClusterConfig& cc = s->config->clusters[c];
+          bool panic = s->health[c]->inPanic(now, cc.healthyPanicThreshold);
+          out.push_back({{{"cluster", cc.name}}, panic ? 1.0 : 0.0});
+        }
+        return out;
+      });
         std::shared_ptr<const runtime::Snapshot> s = rt.snapshot();
         for (std::size_t c = 0; c < s->config->clusters.size() && c < s->sources.size(); ++c) {
           const config::ClusterConfig& cc = s->config->clusters[c];

@@ -29,12 +29,37 @@ Loaded loadConfigFile(const std::string& path) {
   return l;
 }
 
+namespace {
+// The first active check round (HealthChecker::firstRound) of every endpoint of s that no check
+// judged yet, before s serves: on a proactor of its own, on the calling thread, each check
+// bounded by its timeout. So an endpoint that is down at start (or that a reload adds) never
+// gets a request before its checks say it is up (Envoy's cluster warming).
+void runFirstChecks(const Snapshot& s, io::Backend backend) {
+  bool any = false;
+  for (const config::ClusterConfig& cc : s.config->clusters) any = any || cc.healthCheck;
+  if (!any) return;
+  Result<std::unique_ptr<io::Proactor>> p = io::makeProactor(backend);
+  if (!p) {
+    log::warn("health check: no first round ({}): endpoints start healthy", p.error().message());
+    return;
+  }
+  std::size_t n = 0;
+  {
+    upstream::HealthChecker checker(*p.value(), *s.config, s.health, {}, s.sources);
+    n = checker.firstRound();
+  }
+  if (n > 0) log::info("health check: first round done ({} endpoint(s) checked)", n);
+}
+}  // namespace
+
 Runtime::Runtime(std::string file, metrics::Registry& registry, std::function<void()> wake)
     : file_(std::move(file)), registry_(registry), wake_(std::move(wake)) {}
 
 Runtime::~Runtime() = default;
 
 bool Runtime::start(std::shared_ptr<const Snapshot> first, unsigned workers, io::Backend backend) {
+  backend_ = backend;
+  runFirstChecks(*first, backend);
   std::vector<io::Address> bound(first->config->listeners.size());  // filled by the workers
   for (unsigned i = 0; i < workers; ++i) {
     workers_.push_back(
@@ -91,7 +116,8 @@ admin::Control::Outcome Runtime::reloadFile(bool watch) {
   names_.awaitFirstAnswers(sources.value(), kFirstAnswerWait);
   std::shared_ptr<const Snapshot> next =
       Snapshot::build(cfg, std::move(loaded.text), old.get(), std::move(sources.value()));
-  registry_.apply(*cfg);  // slots for new names, before the workers point at them
+  runFirstChecks(*next, backend_);  // new endpoints: judged before they take traffic
+  registry_.apply(*cfg);            // slots for new names, before the workers point at them
   std::vector<io::Address> bound(cfg->listeners.size());
   for (std::size_t i = 0; i < workers_.size(); ++i) {
     Result<bool> r = workers_[i]->prepare(next, bound);

@@ -7,7 +7,10 @@
 //      returned (POST /reload answers 400 with them);
 //   2. resolve its endpoints (upstream::NameDirectory: names it keeps keep their watch and
 //      addresses, new ones are watched and given a moment for a first answer), then build the
-//      new immutable Snapshot (route tables, balancers, endpoint sources);
+//      new immutable Snapshot (route tables, balancers, endpoint sources; health boards that
+//      keep, by endpoint name, the health, ejections and counts of the clusters it replaces),
+//      and run the first active check round of the endpoints no check judged yet (bounded by
+//      the check timeout), so a dead new endpoint never gets a request;
 //   3. every worker prepares its side (clusters kept by name and definition, new or moved
 //      listeners bound); a bind error aborts them all and nothing changes;
 //   4. every worker commits: new connections and the next request of each keep-alive connection
@@ -82,7 +85,8 @@ class Runtime final : public admin::Control {
   mutable std::mutex stateMutex_;  // guards snapshot_ and listeners_
   std::shared_ptr<const Snapshot> snapshot_;
   std::vector<std::pair<std::string, io::Address>> listeners_;  // name, bound address
-  upstream::NameDirectory names_;  // before workers_: outlives their subscriptions
+  io::Backend backend_ = io::Backend::kAuto;  // the workers' (the first check rounds use it)
+  upstream::NameDirectory names_;             // before workers_: outlives their subscriptions
   std::vector<std::unique_ptr<Worker>> workers_;
 };
 

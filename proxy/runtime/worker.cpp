@@ -49,17 +49,21 @@ std::shared_ptr<const Snapshot> Snapshot::build(std::shared_ptr<const config::Co
   for (const config::ClusterConfig& cc : c->clusters) {
     s->balancers.push_back(upstream::makeBalancerFactory(cc));
     // A cluster the reload keeps (same name, same definition) keeps its health board: the
-    // workers keep that cluster object, and its health must not start over.
+    // workers keep that cluster object, and its health must not start over. One it changes
+    // gets a new board that takes over the old one's endpoints by name (health, ejections,
+    // cluster-wide counts); endpoints it adds ramp up under slow start.
     std::shared_ptr<upstream::HealthBoard> board;
     for (std::size_t k = 0; previous != nullptr && k < previous->config->clusters.size(); ++k) {
       if (previous->config->clusters[k] == cc) board = previous->health[k];
     }
-    if (!board) board = std::make_shared<upstream::HealthBoard>(cc.endpoints.size());
+    if (!board) board = std::make_shared<upstream::HealthBoard>(cc, sameName, SteadyClock().now());
     s->health.push_back(std::move(board));
   }
   s->config = std::move(c);
+    const upstream::HealthBoard* sameName = nullptr;
   s->text = std::move(text);
   return s;
+      if (previous->config->clusters[k].name == cc.name) sameName = previous->health[k].get();
 }
 
 Worker::ClusterHolder::ClusterHolder(std::shared_ptr<const Snapshot> o, std::size_t i,
@@ -279,6 +283,17 @@ void Worker::commitNow() {
         if (n->config->name == ctx->config->name) ctx->newer = n.get();
       }
     }
+  // A cluster the reload changed takes the idle connections of the endpoints it keeps (by
+  // name) from the one it replaces, which is retired (its requests in flight finish).
+  if (!generations_.empty()) {
+    for (const auto& h : g.clusters) {
+      for (const auto& old : generations_.back()->clusters) {
+        if (old != h && old->cluster.config().name == h->cluster.config().name) {
+          h->cluster.adoptPools(old->cluster);
+        }
+      }
+    }
+  }
   }
   generations_.push_back(std::move(prepared_));
   for (std::size_t i = 0; i < preparedSlots_.size(); ++i) {

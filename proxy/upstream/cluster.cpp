@@ -130,9 +130,12 @@ void Lease::drop() {
   conn_ = PooledConnection{};
 }
 
-// The cluster's upkeep timer: idle expiry and min_idle, on the worker's proactor.
+// The cluster's timers on the worker's proactor: the upkeep (idle expiry and min_idle) and the
+// slot poll (pollSlots).
 struct Cluster::Upkeep final : io::TimerOp {
+  explicit Upkeep(Cluster* c, void (Cluster::*f)()) : cluster(c), run(f) {}
   Cluster* cluster = nullptr;
+  void (Cluster::*run)();
   bool orphan = false;     // its cluster is gone: the cancelled timer's completion frees it
   bool cancelled = false;  // a cancel was asked (asking twice would complete it twice)
   void onComplete(std::error_code ec, std::size_t) override {
@@ -141,7 +144,7 @@ struct Cluster::Upkeep final : io::TimerOp {
       return;
     }
     if (ec == std::errc::operation_canceled || cluster == nullptr) return;
-    cluster->upkeep();
+    (cluster->*run)();
   }
 };
 
@@ -223,10 +226,10 @@ Cluster::Cluster(const config::ClusterConfig& cfg, const balance::BalancerFactor
       counters_(&counters),
       balancer_(factory.forWorker(worker, workers)),
       active_(cfg.endpoints.size(), 0),
-      board_(std::make_shared<HealthBoard>(cfg.endpoints.size())),
-      outlier_(cfg.outlierDetection, cfg.endpoints.size()),
+      board_(std::make_shared<HealthBoard>(cfg)),
+      outlier_(cfg.outlierDetection),
       retryPolicy_(RetryPolicy::from(cfg.retry)),
-      budget_(cfg.retryBudget),
+      worker_(worker),
       rng_(balance::mix64(0x7265747279ULL + worker)),
       health_(cfg.endpoints.size()) {
   PoolLimits limits = poolLimits(cfg);
@@ -237,6 +240,7 @@ Cluster::Cluster(const config::ClusterConfig& cfg, const balance::BalancerFactor
     // A name's pool has no one address: the pool keeps the endpoint's connections, whichever
     // address each reached.
     endpoints_.emplace_back(e.literal.value_or(io::Address()), limits, counters_);
+    endpoints_.back().share(&board_->endpoint(i).slots);
     if (e.literal) {
       eps_[i].source = ResolvedName::fixed(*e.literal);
       eps_[i].list = eps_[i].source->current();
@@ -287,7 +291,7 @@ Cluster::Cluster(Cluster&& o) noexcept
       board_(std::move(o.board_)),
       outlier_(std::move(o.outlier_)),
       retryPolicy_(std::move(o.retryPolicy_)),
-      budget_(std::move(o.budget_)),
+      worker_(o.worker_),
       rng_(o.rng_),
       health_(std::move(o.health_)),
       healthyCount_(o.healthyCount_),
@@ -318,11 +322,12 @@ Cluster::~Cluster() {
   }
   // A cancelled timer still completes later (deferred): a pending upkeep outlives the cluster
   // (a reload may remove it while the worker runs) and frees itself on that completion.
-  if (upkeep_ && upkeep_->pending()) {
-    upkeep_->cluster = nullptr;
-    upkeep_->orphan = true;
-    if (!upkeep_->cancelled) proactor_->cancel(*upkeep_);
-    upkeep_.release();
+  for (std::unique_ptr<Upkeep>* t : {&upkeep_, &poll_}) {
+    if (!*t || !(*t)->pending()) continue;
+    (*t)->cluster = nullptr;
+    (*t)->orphan = true;
+    if (!(*t)->cancelled) proactor_->cancel(**t);
+    static_cast<void>(t->release());
   }
 }
 
@@ -330,16 +335,18 @@ void Cluster::start(io::Proactor& p) {
   if (proactor_ != nullptr) return;
   proactor_ = &p;
   for (EndpointPool& e : endpoints_) e.setOwner(this);
-  upkeep_ = std::make_unique<Upkeep>();
-  upkeep_->cluster = this;
+  upkeep_ = std::make_unique<Upkeep>(this, &Cluster::upkeep);
+  poll_ = std::make_unique<Upkeep>(this, &Cluster::pollSlots);
   upkeep();
 }
 
 void Cluster::upkeep() {
   TimePoint now = clock_.now();
+  if (worker_ == 0) refreshHealth(now);  // panic is logged even with no traffic
   for (std::size_t i = 0; i < endpoints_.size(); ++i) {
     EndpointPool& pool = endpoints_[i];
     pool.evictExpired(now);
+    pool.yieldIdle();  // another worker's request waits for a slot these hold
     pool.watchIdle();
     for (std::size_t n = pool.warmDeficit(); n > 0 && pool.reserveWarm(); --n) spawn(warm(i));
   }
@@ -452,12 +459,32 @@ std::size_t Cluster::adoptPools(Cluster& old) {
 }
 
 void Cluster::retire() {
+  retired_ = true;
   for (EndpointPool& p : endpoints_) p.retire();
-  if (upkeep_ && upkeep_->pending() && !upkeep_->cancelled) {
-    upkeep_->cancelled = true;
-    proactor_->cancel(*upkeep_);
+  if (upkeep_) stopTimer(*upkeep_);
+}
+
+void Cluster::stopTimer(Upkeep& t) {
+  if (t.pending() && !t.cancelled) {
+    t.cancelled = true;
+    proactor_->cancel(t);
   }
-  if (upkeep_) upkeep_->cluster = nullptr;
+  t.cluster = nullptr;
+}
+
+void Cluster::armPoll() {
+  if (poll_ == nullptr || poll_->cluster == nullptr || poll_->pending()) return;
+  poll_->timeout = milliseconds(5);
+  proactor_->startTimer(*poll_);
+}
+
+void Cluster::pollSlots() {
+  bool waiting = false;
+  for (EndpointPool& p : endpoints_) {
+    p.grantSlots();
+    waiting = waiting || p.waiting() != 0;
+  }
+  if (waiting) armPoll();
 }
 
 bool Cluster::quiescent() const {
@@ -465,20 +492,25 @@ bool Cluster::quiescent() const {
   for (const EndpointPool& p : endpoints_) {
     if (p.total() != 0 || p.waiting() != 0) return false;
   }
-  return upkeep_ == nullptr || !upkeep_->pending();
+  return (upkeep_ == nullptr || !upkeep_->pending()) && (poll_ == nullptr || !poll_->pending());
 }
 
 bool Cluster::admit() {
-  if (cfg_->maxActiveRequests != 0 && requests_ >= cfg_->maxActiveRequests) {
-    counters_->rejectedActive.add();
-    return false;
-  }
+  std::atomic<std::uint32_t>& all = board_->counts().requests;
+  std::uint32_t n = all.load(std::memory_order_relaxed);
+  do {
+    if (cfg_->maxActiveRequests != 0 && n >= cfg_->maxActiveRequests) {
+      counters_->rejectedActive.add();
+      return false;
+    }
+  } while (!all.compare_exchange_weak(n, n + 1, std::memory_order_relaxed));
   ++requests_;
   counters_->requests.add();
   return true;
 }
 
 void Cluster::finish() {
+  board_->counts().requests.fetch_sub(1, std::memory_order_relaxed);
   --requests_;
   counters_->requests.sub();
 }
@@ -510,7 +542,9 @@ Task<Cluster::Acquire> Cluster::acquire(io::Proactor& p, std::size_t ep, bool fr
       provisionWatches();  // a new connection: its watch is made now, not at a later tick
       co_return Acquire::kReady;
     }
-    if (pending_ >= cfg_->maxPendingRequests) {
+    std::atomic<std::uint32_t>& waiting = board_->counts().pending;
+    if (waiting.fetch_add(1, std::memory_order_relaxed) >= cfg_->maxPendingRequests) {
+      waiting.fetch_sub(1, std::memory_order_relaxed);
       counters_->rejectedPending.add();
       co_return Acquire::kOverloaded;
     }
@@ -519,7 +553,9 @@ Task<Cluster::Acquire> Cluster::acquire(io::Proactor& p, std::size_t ep, bool fr
     ++pending_;
     counters_->pending.add();
     counters_->queued.add();
+    armPoll();  // the slot may come from another worker
     co_await w;
+    waiting.fetch_sub(1, std::memory_order_relaxed);
     --pending_;
     counters_->pending.sub();
     if (w.grant == PoolWaiter::Grant::kNone) {
@@ -563,6 +599,10 @@ std::size_t Cluster::pick(std::uint64_t hash, std::span<const std::size_t> tried
 void Cluster::attachHealth(std::shared_ptr<HealthBoard> board) {
   if (!board || board->size() != endpoints_.size()) return;
   board_ = std::move(board);
+  for (std::size_t i = 0; i < endpoints_.size(); ++i) {
+    FERRY_ASSERT(endpoints_[i].total() == 0);
+    endpoints_[i].share(&board_->endpoint(i).slots);
+  }
   seenVersion_ = 0;
 }
 
@@ -603,6 +643,21 @@ void Cluster::refreshHealth(TimePoint now) {
     // Slow start ramps from the later of: the checks passing again, the ejection ending.
     health_[i] = balance::EndpointHealth{healthy, std::max(board_->checkedSince(i), until)};
     if (healthy) ++healthyCount_;
+  }
+  if (worker_ == 0 && !retired_) logPanic();
+}
+
+void Cluster::logPanic() {
+  bool panic = balance::inPanic(healthyCount_, endpoints_.size(), cfg_->healthyPanicThreshold);
+  if (board_->counts().panic.exchange(panic, std::memory_order_relaxed) == panic) return;
+  if (panic) {
+    log::warn(
+        "cluster {}: panic: {} of {} endpoints healthy, below healthy_panic_threshold {}%; "
+        "every endpoint gets traffic",
+        cfg_->name, healthyCount_, endpoints_.size(), cfg_->healthyPanicThreshold);
+  } else {
+    log::info("cluster {}: out of panic: {} of {} endpoints healthy", cfg_->name, healthyCount_,
+              endpoints_.size());
   }
 }
 

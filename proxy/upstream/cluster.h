@@ -7,8 +7,12 @@
 // wait in the endpoint's FIFO queue bounded by max_pending_requests and queue_timeout), the
 // exchange, then the Lease gives the connection back (or closes it and frees the slot).
 //
-// Limits are per worker, like the pools (each worker's share: no counter shared between
-// workers on the request path).
+// Limits are cluster-wide, as HAProxy's maxconn and Envoy's circuit breakers: max_connections
+// (per endpoint), max_active_requests, max_pending_requests, the retry budget and the outlier
+// detection counts live on the cluster's HealthBoard, which every worker's Cluster of one
+// config snapshot shares (attachHealth). The request path touches them with one atomic per
+// admission, per connection opened or closed, per wait, per retry decision and per outlier
+// report: never a lock, never per byte. Pools, balancers and idle connections stay per worker.
 
 #include <atomic>
 #include <cstddef>
@@ -161,7 +165,7 @@ class Cluster final : private PoolOwner {
   std::size_t size() const { return endpoints_.size(); }
 
   // Admission (max_active_requests): true and counted, or false (counted as refused) when the
-  // cluster already has that many requests in flight on this worker. Every true is paired
+  // cluster already has that many requests in flight on all the workers. Every true is paired
   // with one finish().
   bool admit();
   void finish();
@@ -192,17 +196,21 @@ class Cluster final : private PoolOwner {
   Task<Acquire> acquire(io::Proactor& p, std::size_t ep, bool fresh, bool verify, Lease& lease);
 
   // ---- Health, outlier detection and retries (health.h, outlier.h, retry.h) ----
-  // The cluster's shared health board (every worker's Cluster of one snapshot gets the same);
-  // until one is attached the cluster has its own. Setup only, on the owning worker.
+  // The cluster's shared board (every worker's Cluster of one snapshot gets the same): health,
+  // ejections and the cluster-wide limits' counts. Until one is attached the cluster has its
+  // own. Setup only, on the owning worker, before any connection is opened.
   void attachHealth(std::shared_ptr<HealthBoard> board);
   HealthBoard& health() { return *board_; }
   // An attempt's result at endpoint ep, for outlier detection (counts an ejection).
   void report(std::size_t ep, OutlierDetector::Result r);
   const RetryPolicy& retryPolicy() const { return retryPolicy_; }
-  RetryBudget& retryBudget() { return budget_; }
+  // Cluster-wide (the board's): the same whatever the worker count.
+  RetryBudget& retryBudget() { return board_->retryBudget(); }
   balance::Rng& rng() { return rng_; }
   // Endpoints the balancer sees as healthy now (active checks and ejections), and whether the
-  // cluster is below healthy_panic_threshold (then every endpoint is used).
+  // cluster is below healthy_panic_threshold (then every endpoint is used). Worker 0's cluster
+  // logs once when the cluster enters panic and once when it leaves (checked at each pick and
+  // each upkeep tick).
   std::size_t healthyCount();
   bool inPanic();
 
@@ -211,6 +219,13 @@ class Cluster final : private PoolOwner {
   struct Watch;
   struct WarmTicket;
   void upkeep();
+  // While requests wait for a slot another worker holds (max_connections is cluster-wide), a
+  // short timer looks for freed slots (EndpointPool::grantSlots): workers cannot wake each
+  // other's coroutines. Armed only while such requests wait.
+  void pollSlots();
+  void armPoll();
+  // Cancels t's pending timer (once) and detaches it from the cluster.
+  void stopTimer(Upkeep& t);
   Task<void> warm(std::size_t ep);
   // PoolOwner (pool.h): idle watches on the proactor, sockets' ends.
   IdleWatch* watch(EndpointPool& pool, const PooledConnection& c) override;
@@ -224,6 +239,8 @@ class Cluster final : private PoolOwner {
   void provisionWatches();
   // Refreshes health_ from the board when its version changed or an ejection ran out.
   void refreshHealth(TimePoint now);
+  // Worker 0: logs a change of panic (the board keeps the state, across reloads too).
+  void logPanic();
 
   // An endpoint's addresses as this worker sees them.
   struct Addresses {
@@ -242,7 +259,7 @@ class Cluster final : private PoolOwner {
   std::shared_ptr<HealthBoard> board_;
   OutlierDetector outlier_;
   RetryPolicy retryPolicy_;
-  RetryBudget budget_;
+  unsigned worker_;
   balance::Rng rng_;
   std::vector<balance::EndpointHealth> health_;
   std::size_t healthyCount_ = 0;
@@ -250,11 +267,13 @@ class Cluster final : private PoolOwner {
   TimePoint nextExpiry_ = TimePoint::max();
   io::Proactor* proactor_ = nullptr;
   std::unique_ptr<Upkeep> upkeep_;
+  std::unique_ptr<Upkeep> poll_;                 // pollSlots' timer
   std::vector<std::unique_ptr<Watch>> watches_;  // every watch made, armed or free
   std::vector<Watch*> freeWatches_;              // not pending: ready for another connection
   WarmTicket* warming_ = nullptr;                // warm connects in flight (a list)
-  std::uint32_t requests_ = 0;                   // admitted and not finished
-  std::uint32_t pending_ = 0;                    // waiting in an endpoint's queue
+  std::uint32_t requests_ = 0;                   // admitted and not finished (this worker)
+  std::uint32_t pending_ = 0;                    // waiting in an endpoint's queue (this worker)
+  bool retired_ = false;
   std::vector<metrics::EndpointCounters*> endpointCells_;
 };
 

@@ -21,34 +21,68 @@ TimePoint fromNs(std::int64_t v) {
 }  // namespace
 
 HealthBoard::HealthBoard(std::size_t endpoints)
-    : size_(endpoints), slots_(std::make_unique<Slot[]>(endpoints)) {}
+    : size_(endpoints),
+      names_(endpoints),
+      counts_(std::make_shared<Counts>()),
+      budget_(std::make_shared<RetryBudget>(budgetConfig_)) {
+  for (std::size_t i = 0; i < endpoints; ++i) slots_.push_back(std::make_shared<Endpoint>());
+}
+
+HealthBoard::HealthBoard(const config::ClusterConfig& c, const HealthBoard* previous, TimePoint now)
+    : size_(c.endpoints.size()), budgetConfig_(c.retryBudget) {
+  bool sameBudget = previous != nullptr && previous->budgetConfig_ == budgetConfig_;
+  budget_ = sameBudget ? previous->budget_ : std::make_shared<RetryBudget>(budgetConfig_);
+  counts_ = previous != nullptr ? previous->counts_ : std::make_shared<Counts>();
+  for (const config::EndpointConfig& e : c.endpoints) {
+    names_.push_back(e.address);
+    std::shared_ptr<Endpoint> kept;
+    for (std::size_t k = 0; previous != nullptr && k < previous->size_; ++k) {
+      if (previous->names_[k] == e.address) kept = previous->slots_[k];
+    }
+    if (!kept) {
+      kept = std::make_shared<Endpoint>();
+      // Added by a reload to a cluster that serves already: it ramps up (slow start).
+      if (previous != nullptr) kept->healthySince.store(ns(now), std::memory_order_relaxed);
+    } else if (!c.healthCheck) {
+      // No checks any more: nothing would ever bring a verdict of the old checks back.
+      kept->healthy.store(true, std::memory_order_relaxed);
+      kept->checked.store(false, std::memory_order_relaxed);
+    }
+    slots_.push_back(std::move(kept));
+  }
+}
 
 void HealthBoard::setChecked(std::size_t i, bool healthy, TimePoint since) {
-  slots_[i].healthySince.store(ns(since), std::memory_order_relaxed);
-  slots_[i].healthy.store(healthy, std::memory_order_relaxed);
+  slots_[i]->healthySince.store(ns(since), std::memory_order_relaxed);
+  slots_[i]->healthy.store(healthy, std::memory_order_relaxed);
+  slots_[i]->checked.store(true, std::memory_order_relaxed);
   version_.fetch_add(1, std::memory_order_release);
 }
 
 bool HealthBoard::checkedHealthy(std::size_t i) const {
-  return slots_[i].healthy.load(std::memory_order_relaxed);
+  return slots_[i]->healthy.load(std::memory_order_relaxed);
+}
+
+bool HealthBoard::everChecked(std::size_t i) const {
+  return slots_[i]->checked.load(std::memory_order_relaxed);
 }
 
 TimePoint HealthBoard::checkedSince(std::size_t i) const {
-  return fromNs(slots_[i].healthySince.load(std::memory_order_relaxed));
+  return fromNs(slots_[i]->healthySince.load(std::memory_order_relaxed));
 }
 
 void HealthBoard::eject(std::size_t i, TimePoint until, std::uint32_t timesEjected) {
-  slots_[i].timesEjected.store(timesEjected, std::memory_order_relaxed);
-  slots_[i].ejectedUntil.store(ns(until), std::memory_order_relaxed);
+  slots_[i]->timesEjected.store(timesEjected, std::memory_order_relaxed);
+  slots_[i]->ejectedUntil.store(ns(until), std::memory_order_relaxed);
   version_.fetch_add(1, std::memory_order_release);
 }
 
 TimePoint HealthBoard::ejectedUntil(std::size_t i) const {
-  return fromNs(slots_[i].ejectedUntil.load(std::memory_order_relaxed));
+  return fromNs(slots_[i]->ejectedUntil.load(std::memory_order_relaxed));
 }
 
 std::uint32_t HealthBoard::timesEjected(std::size_t i) const {
-  return slots_[i].timesEjected.load(std::memory_order_relaxed);
+  return slots_[i]->timesEjected.load(std::memory_order_relaxed);
 }
 
 std::size_t HealthBoard::ejectedCount(TimePoint now) const {
@@ -57,6 +91,18 @@ std::size_t HealthBoard::ejectedCount(TimePoint now) const {
     if (ejectedUntil(i) > now) ++n;
   }
   return n;
+}
+
+std::size_t HealthBoard::healthyCount(TimePoint now) const {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < size_; ++i) {
+    if (checkedHealthy(i) && ejectedUntil(i) <= now) ++n;
+  }
+  return n;
+}
+
+bool HealthBoard::inPanic(TimePoint now, double thresholdPercent) const {
+  return balance::inPanic(healthyCount(now), size_, thresholdPercent);
 }
 
 int parseStatusLine(std::string_view b) {
@@ -108,7 +154,7 @@ HealthChecker::HealthChecker(io::Proactor& p, const config::Config& config,
                              std::span<const std::shared_ptr<HealthBoard>> boards,
                              std::span<metrics::ClusterCounters* const> counters,
                              std::span<const std::vector<std::shared_ptr<ResolvedName>>> sources)
-    : proactor_(p), config_(config) {
+    : proactor_(p), config_(config), counters_(counters.begin(), counters.end()) {
   for (std::size_t c = 0; c < config.clusters.size() && c < boards.size(); ++c) {
     const config::ClusterConfig& cc = config.clusters[c];
     if (!cc.healthCheck || !boards[c]) continue;
@@ -144,7 +190,43 @@ HealthChecker::HealthChecker(io::Proactor& p, const config::Config& config,
 HealthChecker::~HealthChecker() = default;
 
 void HealthChecker::start() {
+  for (auto& l : loops_) {
+    bool healthy = l->board->checkedHealthy(l->endpoint);
+    l->counter = CheckCounter(l->check->healthyThreshold, l->check->unhealthyThreshold, healthy);
+  }
+  for (std::size_t c = 0; c < config_.clusters.size() && c < counters_.size(); ++c) {
+    if (counters_[c] == nullptr) continue;
+    std::size_t down = 0;
+    for (auto& l : loops_) {
+      if (l->cluster == &config_.clusters[c] && !l->counter.healthy()) ++down;
+    }
+    counters_[c]->endpointsUnhealthy.set(down);
+  }
   for (auto& l : loops_) spawn(run(*l));
+}
+
+std::size_t HealthChecker::firstRound() {
+  std::size_t left = 0;
+  std::size_t checked = 0;
+  for (auto& l : loops_) {
+    if (l->board->everChecked(l->endpoint)) continue;
+    ++left;
+    ++checked;
+    spawn(first(*l, left));
+  }
+  while (left > 0) proactor_.runOnce(milliseconds(100));
+  return checked;
+}
+
+Task<void> HealthChecker::first(Loop& l, std::size_t& left) {
+  bool passed = co_await checkOnce(l);
+  // A pass keeps the endpoint's ramp start (slow start for one a reload added; none at start).
+  l.board->setChecked(l.endpoint, passed, l.board->checkedSince(l.endpoint));
+  if (!passed) {
+    log::warn("health check: endpoint {} of cluster {} is unhealthy (its first check failed)",
+              l.name, l.cluster->name);
+  }
+  --left;
 }
 
 void HealthChecker::stop() {
@@ -256,6 +338,11 @@ std::string clustersJson(const config::Config& config,
     out += "{\"name\":\"";
     appendEscaped(out, cc.name);
     out += "\",\"healthy_panic_threshold\":" + std::to_string(cc.healthyPanicThreshold);
+    // Panic as the workers' balancers see it: too few endpoints healthy, so all are used.
+    std::size_t up = b != nullptr ? b->healthyCount(now) : cc.endpoints.size();
+    out += ",\"healthy_endpoints\":" + std::to_string(up);
+    out += ",\"panic\":";
+    out += balance::inPanic(up, cc.endpoints.size(), cc.healthyPanicThreshold) ? "true" : "false";
     out += ",\"health_check\":";
     out += cc.healthCheck ? "true" : "false";
     out += ",\"outlier_detection\":";

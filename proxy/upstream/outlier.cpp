@@ -1,41 +1,53 @@
 #include "proxy/upstream/outlier.h"
 
 #include <algorithm>
+#include <atomic>
 
 #include "proxy/common/log.h"
 
 namespace ferry::upstream {
 
-OutlierDetector::OutlierDetector(const std::optional<config::OutlierDetectionConfig>& cfg,
-                                 std::size_t endpoints)
-    : cfg_(cfg), state_(endpoints) {}
+OutlierDetector::OutlierDetector(const std::optional<config::OutlierDetectionConfig>& cfg)
+    : cfg_(cfg) {}
 
 std::size_t OutlierDetector::maxEjected(std::size_t total) const {
   if (!cfg_ || cfg_->maxEjectionPercent == 0) return 0;
   return std::max<std::size_t>(1, total * cfg_->maxEjectionPercent / 100);
 }
 
+namespace {
+// Counts one more failure; true for the one report that reached the threshold (the count goes
+// back to zero then).
+bool countTo(std::atomic<std::uint32_t>& count, std::uint32_t threshold) {
+  std::uint32_t n = count.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (threshold == 0 || n < threshold) return false;
+  return count.compare_exchange_strong(n, 0, std::memory_order_relaxed);
+}
+void clear(std::atomic<std::uint32_t>& count) {
+  if (count.load(std::memory_order_relaxed) != 0) count.store(0, std::memory_order_relaxed);
+}
+}  // namespace
+
 bool OutlierDetector::report(std::size_t ep, Result r, TimePoint now, HealthBoard& board) {
-  if (!cfg_ || ep >= state_.size()) return false;
-  State& s = state_[ep];
-  bool trip = false;
+  if (!cfg_ || ep >= board.size()) return false;
+  HealthBoard::Endpoint& s = board.endpoint(ep);
   switch (r) {
     case Result::kSuccess:
-      s = State{};
+      clear(s.consecutive5xx);
+      clear(s.consecutiveConnect);
       return false;
     case Result::kServerError:
-      s.consecutiveConnect = 0;
-      ++s.consecutive5xx;
-      trip = cfg_->consecutive5xx != 0 && s.consecutive5xx >= cfg_->consecutive5xx;
+      clear(s.consecutiveConnect);
+      if (!countTo(s.consecutive5xx, cfg_->consecutive5xx)) return false;
       break;
     case Result::kConnectFailure:
-      ++s.consecutiveConnect;
-      trip = cfg_->consecutiveConnectFailures != 0 &&
-             s.consecutiveConnect >= cfg_->consecutiveConnectFailures;
+      if (!countTo(s.consecutiveConnect, cfg_->consecutiveConnectFailures)) return false;
       break;
   }
-  if (!trip) return false;
-  s = State{};
+  return eject(ep, now, board);
+}
+
+bool OutlierDetector::eject(std::size_t ep, TimePoint now, HealthBoard& board) const {
   if (board.ejectedUntil(ep) > now) return false;  // another worker ejected it meanwhile
   if (board.ejectedCount(now) >= maxEjected(board.size())) {
     log::warn("outlier detection: endpoint {} not ejected: max_ejection_percent reached", ep);

@@ -1,16 +1,17 @@
 #pragma once
-// Passive outlier detection: one worker's view of its own results per endpoint. An endpoint
-// that fails `consecutive_5xx` times (5xx responses) or `consecutive_connect_failures` times
-// (refused, timed out, reset before a response) in a row on this worker is ejected for
-// base_ejection_time x the number of times it was ejected (capped at kMaxMultiplier), unless
-// max_ejection_percent of the cluster's endpoints are ejected already (one always may be).
-// The ejection goes to the cluster's shared HealthBoard, so every worker skips the endpoint;
-// the consecutive counts are per worker (each worker sees its own share of the traffic).
-// Owning worker's thread only; no allocation after construction.
+// Passive outlier detection, cluster-wide: every worker reports its results per endpoint to
+// the cluster's shared HealthBoard, where the consecutive counts live. An endpoint that fails
+// `consecutive_5xx` times (5xx responses) or `consecutive_connect_failures` times (refused,
+// timed out, reset before a response) in a row, whichever workers saw the failures, is ejected
+// for base_ejection_time x the number of times it was ejected (capped at kMaxMultiplier),
+// unless max_ejection_percent of the cluster's endpoints are ejected already (one always may
+// be). The ejection is decided once (the report that makes the count reach the threshold takes
+// it back to zero with a compare-exchange) and every worker skips the endpoint. A success costs
+// a read of the counts (a store only when one was not zero).
+// Any worker's thread (the detector holds only its config); no allocation.
 
 #include <cstdint>
 #include <optional>
-#include <vector>
 
 #include "proxy/common/time.h"
 #include "proxy/config/config.h"
@@ -29,23 +30,20 @@ class OutlierDetector {
   };
 
   // cfg: the cluster's outlier_detection (nullopt: off, report() does nothing).
-  OutlierDetector(const std::optional<config::OutlierDetectionConfig>& cfg, std::size_t endpoints);
+  explicit OutlierDetector(const std::optional<config::OutlierDetectionConfig>& cfg);
   bool enabled() const { return cfg_.has_value(); }
 
-  // The result of one attempt at endpoint ep. Returns true when it ejected the endpoint (then
-  // board's version changed).
+  // The result of one attempt at endpoint ep (counted on board). Returns true when it ejected
+  // the endpoint (then board's version changed).
   bool report(std::size_t ep, Result r, TimePoint now, HealthBoard& board);
 
   // The number of endpoints that may be ejected at once out of `total`.
   std::size_t maxEjected(std::size_t total) const;
 
  private:
-  struct State {
-    std::uint32_t consecutive5xx = 0;
-    std::uint32_t consecutiveConnect = 0;
-  };
+  // Ejects ep unless another worker did meanwhile or max_ejection_percent is reached.
+  bool eject(std::size_t ep, TimePoint now, HealthBoard& board) const;
   std::optional<config::OutlierDetectionConfig> cfg_;
-  std::vector<State> state_;
 };
 
 }  // namespace ferry::upstream

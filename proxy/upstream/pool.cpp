@@ -42,16 +42,13 @@ EndpointPool::Take EndpointPool::take(TimePoint now, bool fresh, PooledConnectio
     out = std::move(c);
     return Take::kIdle;
   }
-  if (limits_.maxConnections != 0 && total_ >= limits_.maxConnections) {
+  if (!reserveSlot()) {
     if (idle_.empty()) return Take::kFull;
     // A retry wants a new connection: the coldest idle one makes room.
     PooledConnection c = std::move(idle_.front());
     idle_.erase(idle_.begin());
     if (counters_ != nullptr) counters_->idle.sub();
     close(c, CloseReason::kIdleExpired);
-  } else {
-    ++total_;
-    if (counters_ != nullptr) counters_->total.add();
   }
   out = PooledConnection{};
   out.created = now;
@@ -59,8 +56,27 @@ EndpointPool::Take EndpointPool::take(TimePoint now, bool fresh, PooledConnectio
   return Take::kOpen;
 }
 
+bool EndpointPool::reserveSlot() {
+  if (shared_ != nullptr) {
+    if (!shared_->reserve(limits_.maxConnections)) return false;
+  } else if (limits_.maxConnections != 0 && total_ >= limits_.maxConnections) {
+    return false;
+  }
+  ++total_;
+  if (counters_ != nullptr) counters_->total.add();
+  return true;
+}
+
+void EndpointPool::dropSlot() {
+  FERRY_ASSERT(total_ > 0);
+  --total_;
+  if (counters_ != nullptr) counters_->total.sub();
+  if (shared_ != nullptr) shared_->release();
+}
+
 void EndpointPool::enqueue(PoolWaiter& w) {
   FERRY_ASSERT(!w.queued_);
+  if (shared_ != nullptr) shared_->wanted.fetch_add(1, std::memory_order_relaxed);
   w.grant = PoolWaiter::Grant::kNone;
   w.queued_ = true;
   w.next_ = nullptr;
@@ -89,6 +105,7 @@ void EndpointPool::cancel(PoolWaiter& w) {
   w.next_ = w.prev_ = nullptr;
   w.queued_ = false;
   --waiting_;
+  if (shared_ != nullptr) shared_->wanted.fetch_sub(1, std::memory_order_relaxed);
 }
 
 PoolWaiter* EndpointPool::popWaiter() {
@@ -115,8 +132,9 @@ void EndpointPool::keepOrHand(PooledConnection&& c, TimePoint now, Duration keep
     return;
   }
   TimePoint expires = expiryOf(c, now, keepAlive);
-  if (idle_.size() >= limits_.maxIdle || expires <= now) {
-    close(c, idle_.size() >= limits_.maxIdle ? CloseReason::kPoolFull : CloseReason::kIdleExpired);
+  bool full = idle_.size() >= limits_.maxIdle || othersWant();
+  if (full || expires <= now) {
+    close(c, full ? CloseReason::kPoolFull : CloseReason::kIdleExpired);
     freeSlot();
     return;
   }
@@ -139,9 +157,7 @@ void EndpointPool::freeSlot() {
     w->onGranted();
     return;
   }
-  FERRY_ASSERT(total_ > 0);
-  --total_;
-  if (counters_ != nullptr) counters_->total.sub();
+  dropSlot();
 }
 
 std::size_t EndpointPool::evictExpired(TimePoint now) {
@@ -167,17 +183,17 @@ std::size_t EndpointPool::warmDeficit() const {
   if (have >= want) return 0;
   std::size_t n = want - have;
   if (limits_.maxConnections != 0) {
-    std::size_t room = total_ >= limits_.maxConnections ? 0 : limits_.maxConnections - total_;
+    std::size_t taken =
+        shared_ != nullptr ? shared_->connections.load(std::memory_order_relaxed) : total_;
+    std::size_t room = taken >= limits_.maxConnections ? 0 : limits_.maxConnections - taken;
     n = std::min(n, room);
   }
   return n;
 }
 
 bool EndpointPool::reserveWarm() {
-  if (limits_.maxConnections != 0 && total_ >= limits_.maxConnections) return false;
-  ++total_;
+  if (!reserveSlot()) return false;
   ++warming_;
-  if (counters_ != nullptr) counters_->total.add();
   return true;
 }
 
@@ -213,6 +229,10 @@ std::size_t EndpointPool::moveIdleTo(EndpointPool& to) {
       FERRY_ASSERT(total_ > 0);
       --total_;
       if (counters_ != nullptr) counters_->total.sub();
+      if (shared_ != to.shared_) {  // counted by endpoint: the same object if the name stayed
+        if (shared_ != nullptr) shared_->release();
+        if (to.shared_ != nullptr) to.shared_->connections.fetch_add(1, std::memory_order_relaxed);
+      }
       ++to.total_;
       if (to.counters_ != nullptr) {
         to.counters_->total.add();
@@ -227,6 +247,33 @@ std::size_t EndpointPool::moveIdleTo(EndpointPool& to) {
   }
   idle_.clear();
   return moved;
+}
+
+std::size_t EndpointPool::grantSlots() {
+  std::size_t n = 0;
+  while (shared_ != nullptr && head_ != nullptr && reserveSlot()) {
+    PoolWaiter* w = popWaiter();
+    w->connection = PooledConnection{};
+    w->grant = PoolWaiter::Grant::kSlot;
+    w->onGranted();
+    ++n;
+  }
+  return n;
+}
+
+std::size_t EndpointPool::yieldIdle() {
+  if (!othersWant()) return 0;
+  std::size_t want = shared_->wanted.load(std::memory_order_relaxed);
+  std::size_t n = 0;
+  while (n < want && !idle_.empty()) {
+    PooledConnection c = std::move(idle_.front());
+    idle_.erase(idle_.begin());
+    if (counters_ != nullptr) counters_->idle.sub();
+    close(c, CloseReason::kPoolFull);
+    freeSlot();
+    ++n;
+  }
+  return n;
 }
 
 TimePoint EndpointPool::nextExpiry() const {

@@ -10,11 +10,17 @@
 // - handed to a waiter: moved into a queued PoolWaiter, which now owns it;
 // - closed: its socket closed and its slot freed (total() decremented, the next waiter woken).
 //
-// Limits: max_connections caps total() (0: no cap); a request over it queues as a PoolWaiter
-// (FIFO) and is handed the next connection given back, or the next freed slot: the pool wakes
-// waiters itself, nobody polls. max_idle caps the idle list; idle_timeout, a backend's
-// Keep-Alive timeout, max_connection_lifetime and max_requests_per_connection end connections;
-// min_idle asks the owner to open connections ahead of demand (warmDeficit()).
+// Limits: max_connections caps the endpoint's connections (0: no cap): this pool's total(), or,
+// with SharedSlots attached (share()), every worker's pools of the endpoint together. A request
+// over it queues as a PoolWaiter (FIFO) and is handed the next connection given back, or the
+// next freed slot: the pool wakes its own waiters itself. A slot freed by another worker is
+// found by grantSlots(), which the owner calls on a short timer while waiters are queued (a
+// worker cannot wake another's coroutine); meanwhile the other workers' pools close
+// connections given back rather than keep them idle (SharedSlots::wanted), and yieldIdle()
+// closes idle ones, so that idle connections on one worker never starve another's requests.
+// max_idle caps the idle list; idle_timeout, a backend's Keep-Alive timeout,
+// max_connection_lifetime and max_requests_per_connection end connections; min_idle asks the owner
+// to open connections ahead of demand (warmDeficit()).
 //
 // Idle connections are watched for the backend's close by a pending read that the owner
 // starts and stops (PoolOwner: the I/O is the owner's, cluster.cpp): watchIdle() asks it to
@@ -25,6 +31,7 @@
 //
 // Thread: one worker; nothing here is shared.
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -36,12 +43,30 @@
 namespace ferry::upstream {
 
 struct PoolLimits {
-  std::uint32_t maxConnections = 0;            // per endpoint and worker; 0: no limit
+  std::uint32_t maxConnections = 0;            // per endpoint (SharedSlots: cluster-wide); 0: none
   std::uint32_t maxIdle = 64;                  // idle connections kept
   std::uint32_t minIdle = 0;                   // idle connections kept open ahead of demand
   Duration idleTimeout = seconds(60);          // zero: idle connections never expire
   std::uint32_t maxRequestsPerConnection = 0;  // 0: no limit
   Duration maxConnectionLifetime{};            // zero: no limit
+};
+
+// The connections of one endpoint across every worker, so that max_connections holds for the
+// endpoint whatever the worker count (as HAProxy's maxconn): shared by the workers' pools of
+// the endpoint (HealthBoard::Endpoint owns it). Touched once per connection opened or closed,
+// and per request that has to wait; never per byte. Any thread, no lock.
+struct SharedSlots {
+  std::atomic<std::uint32_t> connections{0};  // open, opening or in use, every worker's
+  std::atomic<std::uint32_t> wanted{0};       // requests queued for a slot, every worker's
+  // Takes a slot if fewer than max are taken (max 0: no limit; counted all the same).
+  bool reserve(std::uint32_t max) {
+    std::uint32_t n = connections.load(std::memory_order_relaxed);
+    do {
+      if (max != 0 && n >= max) return false;
+    } while (!connections.compare_exchange_weak(n, n + 1, std::memory_order_relaxed));
+    return true;
+  }
+  void release() { connections.fetch_sub(1, std::memory_order_relaxed); }
 };
 
 // The owner's handle on the watch of one idle connection (see PoolOwner). Opaque to the pool.
@@ -123,6 +148,9 @@ class EndpointPool {
   ~EndpointPool();
 
   const io::Address& address() const { return address_; }
+  // Counts this pool's connections and waiters in `shared` too, and takes max_connections as the
+  // limit of every pool sharing it. Setup only, before any connection exists.
+  void share(SharedSlots* shared) { shared_ = shared; }
   // The owner that watches idle connections and ends sockets (null: none; sockets are closed
   // and nothing is watched). Set once the owner stays where it is; before it is gone, its
   // idle connections must be closed (closeIdle) or moved away.
@@ -167,6 +195,13 @@ class EndpointPool {
   void addWarm(PooledConnection&& c, TimePoint now);
   // Closes every idle connection (drain, removal on reload).
   void closeIdle();
+  // With SharedSlots: grants slots freed by other workers to waiters here, as many as the
+  // shared limit allows; returns how many. Without: nothing (this pool frees its own).
+  std::size_t grantSlots();
+  // With SharedSlots: while requests of other workers wait for a slot and none waits here,
+  // closes idle connections (the coldest first, at most as many as wait) so that they get one.
+  // Returns how many it closed.
+  std::size_t yieldIdle();
   // Moves this pool's idle connections to `to` (the same endpoint in a reloaded cluster), as
   // many as its max_idle takes, warmest last so they stay warmest there; closes the rest.
   // Returns how many moved.
@@ -196,6 +231,15 @@ class EndpointPool {
   // Stops c's watch, if any (c leaves the idle list).
   void unwatch(PooledConnection& c);
   void freeSlot();
+  // A new slot for this pool: within max_connections (shared or not), counted.
+  bool reserveSlot();
+  // The slot's count goes (no waiter takes it).
+  void dropSlot();
+  // Another worker's request waits for a slot (shared): keep nothing idle.
+  bool othersWant() const {
+    return shared_ != nullptr && waiting_ == 0 &&
+           shared_->wanted.load(std::memory_order_relaxed) != 0;
+  }
   PoolWaiter* popWaiter();
   void keepOrHand(PooledConnection&& c, TimePoint now, Duration keepAlive);
 
@@ -203,6 +247,7 @@ class EndpointPool {
   PoolLimits limits_;
   metrics::ClusterCounters* counters_;
   PoolOwner* owner_ = nullptr;
+  SharedSlots* shared_ = nullptr;
   std::vector<PooledConnection> idle_;  // LIFO: back() is the warmest
   std::size_t total_ = 0;
   std::size_t warming_ = 0;  // slots reserved by reserveWarm() and not yet filled

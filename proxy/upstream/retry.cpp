@@ -81,42 +81,65 @@ Duration RetryPolicy::backoff(std::uint32_t n, balance::Rng& rng) const {
 RetryBudget::RetryBudget(const config::RetryBudgetConfig& c)
     : percent_(c.percent), minPerSecond_(c.minRetriesPerSecond) {}
 
-RetryBudget::Bucket& RetryBudget::current(TimePoint now) {
-  std::int64_t sec =
-      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
-  Bucket& b = buckets_[static_cast<std::size_t>(((sec % kBuckets) + kBuckets) % kBuckets)];
-  if (b.second != sec) b = Bucket{sec, 0, 0};
-  return b;
+namespace {
+constexpr std::uint64_t stamp(std::int64_t second) {
+  return static_cast<std::uint64_t>(static_cast<std::uint32_t>(second)) << 32;
+}
+constexpr std::uint64_t countOf(std::uint64_t cell) {
+  return cell & 0xffffffffULL;
+}
+constexpr bool counts(std::uint64_t cell, std::int64_t second) {
+  return (cell & ~0xffffffffULL) == stamp(second);
+}
+}  // namespace
+
+std::int64_t RetryBudget::secondOf(TimePoint now) {
+  return std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+}
+
+bool RetryBudget::add(Cell& c, std::int64_t second, std::uint64_t others, std::uint64_t limit) {
+  std::uint64_t v = c.load(std::memory_order_relaxed);
+  for (;;) {
+    std::uint64_t n = counts(v, second) ? countOf(v) : 0;
+    if (others + n >= limit || n >= 0xffffffffULL) return false;
+    if (c.compare_exchange_weak(v, stamp(second) | (n + 1), std::memory_order_relaxed)) {
+      return true;
+    }
+  }
+}
+
+std::uint64_t RetryBudget::sum(Cell Bucket::*which, std::int64_t second, const Bucket* skip) const {
+  std::uint64_t n = 0;
+  for (std::int64_t s = second - kBuckets + 1; s <= second; ++s) {
+    const Bucket& b = buckets_[static_cast<std::size_t>(((s % kBuckets) + kBuckets) % kBuckets)];
+    if (&b == skip) continue;
+    std::uint64_t v = (b.*which).load(std::memory_order_relaxed);
+    if (counts(v, s)) n += countOf(v);
+  }
+  return n;
 }
 
 void RetryBudget::onRequest(TimePoint now) {
-  ++current(now).requests;
+  std::int64_t sec = secondOf(now);
+  add(bucket(sec).requests, sec, 0, ~0ULL);
 }
 
-std::uint64_t RetryBudget::retriesInWindow(TimePoint now) {
-  std::int64_t sec = current(now).second;
-  std::uint64_t n = 0;
-  for (const Bucket& b : buckets_) {
-    if (b.second > sec - kBuckets) n += b.retries;
-  }
-  return n;
+std::uint64_t RetryBudget::retriesInWindow(TimePoint now) const {
+  return sum(&Bucket::retries, secondOf(now), nullptr);
 }
 
-std::uint64_t RetryBudget::requestsInWindow(TimePoint now) {
-  std::int64_t sec = current(now).second;
-  std::uint64_t n = 0;
-  for (const Bucket& b : buckets_) {
-    if (b.second > sec - kBuckets) n += b.requests;
-  }
-  return n;
+std::uint64_t RetryBudget::requestsInWindow(TimePoint now) const {
+  return sum(&Bucket::requests, secondOf(now), nullptr);
 }
 
 bool RetryBudget::tryRetry(TimePoint now) {
+  std::int64_t sec = secondOf(now);
+  Bucket& cur = bucket(sec);
   std::uint64_t allowed =
       static_cast<std::uint64_t>(minPerSecond_) * kBuckets + requestsInWindow(now) * percent_ / 100;
-  if (retriesInWindow(now) >= allowed) return false;
-  ++current(now).retries;
-  return true;
+  // The other seconds' retries, then this second's cell counted and raised in one step: two
+  // workers racing for the last retry of the window cannot both take it.
+  return add(cur.retries, sec, sum(&Bucket::retries, sec, &cur), allowed);
 }
 
 RetryVerdict decideRetry(const RetryPolicy& p, const AttemptFacts& f, RetryReason why,
@@ -126,7 +149,9 @@ RetryVerdict decideRetry(const RetryPolicy& p, const AttemptFacts& f, RetryReaso
   if (staleConnection && why == RetryReason::kReset) return RetryVerdict::kRetry;
   if (!p.allows(why)) return RetryVerdict::kNotRetryOn;
   if (retriesDone >= p.maxRetries) return RetryVerdict::kExhausted;
-  if (!budget.tryRetry(now)) return RetryVerdict::kBudget;
+  bool connectFailed = f.stage == AttemptFacts::Stage::kConnect &&
+                       (why == RetryReason::kRefused || why == RetryReason::kConnectFailure);
+  if (!connectFailed && !budget.tryRetry(now)) return RetryVerdict::kBudget;
   return RetryVerdict::kRetry;
 }
 

@@ -6,6 +6,7 @@
 // (retry_on, budgets, backoff) sits on top of this and can only narrow it. Pure: no I/O.
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -75,30 +76,45 @@ struct RetryPolicy {
   Duration backoff(std::uint32_t n, balance::Rng& rng) const;
 };
 
-// A retry budget: per worker and cluster, over a sliding window of kBuckets one-second buckets,
+// A retry budget: cluster-wide (one per cluster and config snapshot, shared by every worker's
+// Cluster through the HealthBoard), over a sliding window of kBuckets one-second buckets,
 // retries are allowed while retries < minPerSecond x kBuckets + percent% of the first tries in
 // the window. So a cluster that fails every request gets about percent% more load, not
-// (1 + max_retries) times. Owning worker's thread only; no allocation; time comes from the
-// caller (a FakeClock in tests).
+// (1 + max_retries) times, and the numbers mean the same whatever the worker count.
+// Concurrency note: any thread; no lock, no allocation. Each bucket is two 64-bit atomics that
+// pack (second, count), so a bucket moving on to a new second and a count landing in it never
+// tear: a worker that finds a bucket of an older second restarts it with a compare-exchange.
+// A first try costs one atomic add, a retry decision a read of the window and one
+// compare-exchange. Time comes from the caller (a FakeClock in tests).
 class RetryBudget {
  public:
   static constexpr int kBuckets = 10;
   explicit RetryBudget(const config::RetryBudgetConfig& c);
+  RetryBudget(const RetryBudget&) = delete;
+  RetryBudget& operator=(const RetryBudget&) = delete;
   // A first try was sent (counts towards percent).
   void onRequest(TimePoint now);
   // True (and the retry is counted) if the budget allows one more retry now.
   bool tryRetry(TimePoint now);
   // Retries and first tries in the current window (tests, /clusters).
-  std::uint64_t retriesInWindow(TimePoint now);
-  std::uint64_t requestsInWindow(TimePoint now);
+  std::uint64_t retriesInWindow(TimePoint now) const;
+  std::uint64_t requestsInWindow(TimePoint now) const;
 
  private:
+  // (second mod 2^32) << 32 | count.
+  using Cell = std::atomic<std::uint64_t>;
   struct Bucket {
-    std::int64_t second = -1;  // which second (since the clock's epoch) it counts
-    std::uint32_t requests = 0;
-    std::uint32_t retries = 0;
+    Cell requests{0};
+    Cell retries{0};
   };
-  Bucket& current(TimePoint now);
+  static std::int64_t secondOf(TimePoint now);
+  Bucket& bucket(std::int64_t second) {
+    return buckets_[static_cast<std::size_t>(((second % kBuckets) + kBuckets) % kBuckets)];
+  }
+  // Adds one to the cell for `second`, restarting it if it counts an older second. With
+  // `limit`, only while the window's total (`others` plus this cell) stays under it.
+  static bool add(Cell& c, std::int64_t second, std::uint64_t others, std::uint64_t limit);
+  std::uint64_t sum(Cell Bucket::*which, std::int64_t second, const Bucket* skip) const;
   std::uint32_t percent_;
   std::uint32_t minPerSecond_;
   std::array<Bucket, kBuckets> buckets_{};
@@ -119,6 +135,9 @@ enum class RetryVerdict : std::uint8_t {
 // than of the backend, so it is retried (on a new connection) whatever retry_on, max_retries and
 // the budget say, if safety allows; the caller grants this once per request (Pingora's
 // "ReusedOnly").
+// A connect that failed (refused or failed: Stage::kConnect, nothing sent) is not charged to
+// the budget, which is there to stop retry storms of requests the backends processed: a dead
+// port costs the backends nothing, and retry_on and max_retries still bound it.
 RetryVerdict decideRetry(const RetryPolicy& p, const AttemptFacts& f, RetryReason why,
                          std::uint32_t retriesDone, RetryBudget& budget, TimePoint now,
                          bool staleConnection = false);

@@ -125,10 +125,33 @@ TEST(Balancer, LeastRequestRespectsWeightsWhenIdleAndAvoidsTheLoadedEndpoint) {
   PickInput in;
   in.active = active;
   auto counts = distribution(*eq, 40000, in);
-  // Endpoint 0 wins only when both choices land on it: 1/16 of the picks.
-  double share0 = static_cast<double>(counts[0]) / 40000;
-  std::printf("least_request: loaded endpoint's share %.4f (two choices: 1/16 = 0.0625)\n", share0);
-  EXPECT_NEAR(share0, 1.0 / 16, 0.01);
+  // The two choices are distinct endpoints, so the loaded one never wins a comparison.
+  EXPECT_EQ(counts[0], 0U);
+}
+
+// Issue 16, section 6: with two endpoints, the two choices are both of them, so the slow
+// (loaded) one gets nothing while the other is less loaded (drawing the same one twice gave it
+// a quarter of the picks). With one eligible endpoint it is the pick.
+TEST(Balancer, LeastRequestComparesTwoDistinctEndpoints) {
+  for (std::vector<std::uint32_t> w : {std::vector<std::uint32_t>{1, 1}, {3, 1}, {1, 5}}) {
+    auto b = factory(Policy::LeastRequest, specs(w))->forWorker(0, 1);
+    std::vector<std::uint32_t> active{7, 0};
+    PickInput in;
+    in.active = active;
+    auto counts = distribution(*b, 20000, in);
+    EXPECT_EQ(counts[0], 0U) << "weights " << w[0] << "," << w[1];
+    EXPECT_EQ(counts[1], 20000U);
+  }
+  auto b = factory(Policy::LeastRequest, specs({1, 1, 1}))->forWorker(0, 1);
+  std::vector<std::uint32_t> active{9, 9, 9};
+  std::vector<EndpointHealth> health{{false, {}}, {true, {}}, {false, {}}};
+  PickInput in;
+  in.active = active;
+  in.health = HealthView::of(health);
+  for (int k = 0; k < 1000; ++k) {
+    Selection sel(*b, in, 0);  // panic off: only endpoint 1 is eligible
+    EXPECT_EQ(sel.next(), 1U);
+  }
 }
 
 TEST(Balancer, HashPoliciesSpreadKeysByWeightAndAreStable) {

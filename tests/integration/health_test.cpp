@@ -12,6 +12,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -382,6 +384,247 @@ TEST(HealthCheck, TcpCheckMarksARefusingEndpointDown) {
   ASSERT_NE(deadAt, std::string::npos) << clusters;
   EXPECT_NE(clusters.find("\"pool\":{\"idle\":0,\"active\":0}", deadAt), std::string::npos)
       << clusters;
+}
+
+// ---- Issue 16: health across reloads, the first check round, cluster-wide limits ----
+
+std::string adminCall(Ferry& f, const std::string& method, const std::string& path) {
+  return rawExchange(f.adminPort(),
+                     method + " " + path +
+                         " HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                     30s);
+}
+
+// A backend process on a port of its own that a test stops and starts again on that port.
+struct Restartable {
+  explicit Restartable(const std::string& name) : name_(name) { start(0); }
+  void start(int port) {
+    proc_ = std::make_unique<Process>(
+        std::vector<std::string>{backendBinary(), name_, std::to_string(port)}, true);
+    port_ = std::atoi(proc_->firstLine().c_str());
+  }
+  void stop() {
+    proc_->stop();
+    proc_.reset();
+  }
+  int port() const { return port_; }
+
+ private:
+  std::string name_;
+  std::unique_ptr<Process> proc_;
+  int port_ = 0;
+};
+
+double healthyMetric(Ferry& f, int port) {
+  return f.metric("ferry_upstream_endpoint_healthy{cluster=\"c\",endpoint=\"127.0.0.1:" +
+                  std::to_string(port) + "\"}");
+}
+
+// Section 2: an endpoint that recovered while a reload started a new checker came back only if
+// the new checker saw it fail first (it started from "healthy", so passes changed nothing): it
+// stayed unhealthy for good. It must be brought back by its passing checks.
+TEST(HealthCheck, ARecoveredEndpointComesBackAcrossAReload) {
+  Backend s1("s1");
+  Restartable s2("s2");
+  ASSERT_GT(s2.port(), 0);
+  Ferry f(config({s1.port(), s2.port()},
+                 "    health_check: { type: http, path: /health, interval: 100ms, timeout: 100ms,"
+                 " healthy_threshold: 2, unhealthy_threshold: 2 }\n",
+                 1));
+  s2.stop();
+  ASSERT_TRUE(waitUntil([&] { return healthyMetric(f, s2.port()) == 0; }, 10s)) << f.metrics();
+  s2.start(s2.port());
+  ASSERT_GT(s2.port(), 0);
+  std::string r = adminCall(f, "POST", "/reload");  // before two checks could pass
+  ASSERT_EQ(statusOf(r), 200) << r;
+  EXPECT_TRUE(waitUntil([&] { return healthyMetric(f, s2.port()) == 1; }, 10s)) << f.metrics();
+  EXPECT_TRUE(waitUntil([&] { return bodyOf(get(f.port("web"), "/")) == "s2\n"; }, 10s));
+}
+
+// Section 2: with active checks, an endpoint that is down when ferry starts never gets a
+// request: the first check round runs before the listeners serve (unhealthy_threshold x interval
+// is 30 s here, so without it the dead endpoint would take half the first requests).
+TEST(HealthCheck, ADeadEndpointGetsNoRequestAtStart) {
+  Backend s1("s1");
+  ReservedPort dead;
+  Ferry f(config({s1.port(), dead.port()},
+                 "    health_check: { type: tcp, interval: 10s, timeout: 500ms,"
+                 " unhealthy_threshold: 3 }\n"
+                 "    retry: { retry_on: [], max_retries: 0 }\n"));
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(bodyOf(get(f.port("web"), "/")), "s1\n");
+  EXPECT_EQ(f.metric("ferry_upstream_connect_failures_total{cluster=\"c\"}"), 0);
+  EXPECT_EQ(healthyMetric(f, dead.port()), 0);
+}
+
+// Section 2: a reload that changes the cluster (one weight) keeps its endpoints' health and its
+// idle connections: the dead endpoint stays out (no connect to it after the reload) and the live
+// one's pooled connection is reused (no new upstream connection).
+TEST(HealthCheck, AReloadChangingTheClusterKeepsHealthAndPools) {
+  Backend s1("s1");
+  ReservedPort dead;
+  auto yaml = [&](int weight) {
+    std::string eps = "[{ address: 127.0.0.1:" + std::to_string(s1.port()) +
+                      ", weight: " + std::to_string(weight) +
+                      " }, 127.0.0.1:" + std::to_string(dead.port()) + "]";
+    std::string c = config({}, "", 1);
+    return c.substr(0, c.find("endpoints: [")) + "endpoints: " + eps + "\n" +
+           "    health_check: { type: tcp, interval: 10s, timeout: 500ms }\n"
+           "    retry: { retry_on: [], max_retries: 0 }\n";
+  };
+  Ferry f(yaml(1));
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(bodyOf(get(f.port("web"), "/")), "s1\n");
+  const std::string openedTotal = "ferry_upstream_connections_opened_total{cluster=\"c\"}";
+  double opened = f.metric(openedTotal);
+  {
+    std::ofstream out(f.configPath() + ".new");
+    out << yaml(3);
+  }
+  std::rename((f.configPath() + ".new").c_str(), f.configPath().c_str());
+  std::string r = adminCall(f, "POST", "/reload");
+  ASSERT_EQ(statusOf(r), 200) << r;
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(bodyOf(get(f.port("web"), "/")), "s1\n");
+  EXPECT_EQ(f.metric("ferry_upstream_connect_failures_total{cluster=\"c\"}"), 0);
+  EXPECT_EQ(healthyMetric(f, dead.port()), 0);
+  EXPECT_EQ(f.metric(openedTotal), opened);  // the pooled connection moved to the new cluster
+}
+
+// Sections 1 and 6: a refused connect is retried even with the retry budget spent (it cost the
+// backends nothing), on one worker as on Windows.
+TEST(Retry, ARefusedConnectIsRetriedWhateverTheBudget) {
+  Backend s1("s1");
+  ReservedPort dead;
+  Ferry f(config({s1.port(), dead.port()},
+                 "    retry: { retry_on: [connect-failure], max_retries: 1 }\n"
+                 "    retry_budget: { percent: 0, min_retries_per_second: 0 }\n",
+                 1));
+  for (int i = 0; i < 20; ++i) {
+    std::string r = get(f.port("web"), "/");
+    EXPECT_EQ(statusOf(r), 200) << r;
+  }
+  EXPECT_EQ(
+      f.metric("ferry_upstream_retry_budget_exhausted_total{cluster=\"c\",reason=\"refused\"}"), 0);
+}
+
+// Section 6: consecutive_5xx counts cluster-wide: on two workers, 3 ejects after exactly 3
+// errors (each worker counting its own let up to 5 through).
+TEST(Outlier, ConsecutiveErrorsCountAcrossTwoWorkers) {
+  Backend s1("s1"), s2("s2");
+  Ferry f(config({s1.port(), s2.port()},
+                 "    outlier_detection: { consecutive_5xx: 3, base_ejection_time: 60s,"
+                 " max_ejection_percent: 50 }\n",
+                 2));
+  int n500 = 0;
+  for (int i = 0; i < 40; ++i)
+    n500 += statusOf(get(f.port("web"), "/status-if?name=s1&code=500")) == 500;
+  EXPECT_EQ(n500, 3);
+  EXPECT_EQ(s1.requests(), 3);
+  EXPECT_EQ(f.metric("ferry_upstream_outlier_ejections_total{cluster=\"c\"}"), 1);
+}
+
+// A backend in this process that answers every request after `holdMs` and records how many
+// connections it had open at once.
+class ConcurrencyRecorder {
+ public:
+  explicit ConcurrencyRecorder(int holdMs) : holdMs_(holdMs) {
+    listen_ = listenLoopback(64, port_);
+    if (listen_ < 0) throw std::runtime_error("recorder bind/listen");
+    acceptor_ = std::thread([this] { acceptAll(); });
+  }
+  ~ConcurrencyRecorder() {
+    stop_ = true;
+    ::shutdown(listen_, SHUT_RDWR);
+    acceptor_.join();
+    for (std::thread& t : conns_) t.join();
+    ::close(listen_);
+  }
+  int port() const { return port_; }
+  int most() const { return most_.load(); }
+
+ private:
+  void acceptAll() {
+    while (!stop_) {
+      int fd = ::accept(listen_, nullptr, nullptr);
+      if (fd < 0) continue;
+      int now = ++open_;
+      int m = most_.load();
+      while (now > m && !most_.compare_exchange_weak(m, now)) {
+      }
+      conns_.emplace_back([this, fd] { serve(fd); });
+    }
+  }
+  void serve(int fd) {
+    static const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n";
+    std::string in;
+    while (!stop_) {
+      std::size_t end = in.find("\r\n\r\n");
+      if (end == std::string::npos) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 200) == 0) continue;
+        char buf[2048];
+        ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+        if (n <= 0) break;
+        in.append(buf, static_cast<std::size_t>(n));
+        continue;
+      }
+      in.erase(0, end + 4);
+      std::this_thread::sleep_for(std::chrono::milliseconds(holdMs_));  // the backend's work
+      ::send(fd, ok.data(), ok.size(), MSG_NOSIGNAL);
+    }
+    --open_;
+    ::close(fd);
+  }
+  int holdMs_;
+  int listen_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> open_{0};
+  std::atomic<int> most_{0};
+  std::thread acceptor_;
+  std::vector<std::thread> conns_;
+};
+
+// Section 6: max_connections is the endpoint's across the workers: 16 clients at once through
+// two workers open at most 2 connections to it, and every client is answered (a worker waiting
+// for a slot the other holds gets it when freed).
+TEST(Limits, MaxConnectionsHoldsAcrossTwoWorkers) {
+  ConcurrencyRecorder b(150);
+  Ferry f(config({b.port()}, "    max_connections: 2\n    queue_timeout: 20s\n", 2));
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 16; ++i) {
+    clients.emplace_back([&] { ok += statusOf(get(f.port("web"), "/")) == 200 ? 1 : 0; });
+  }
+  for (std::thread& t : clients) t.join();
+  EXPECT_EQ(ok.load(), 16);
+  EXPECT_LE(b.most(), 2);
+}
+
+// Section 6: panic is visible: a log line when the cluster enters it and when it leaves, the
+// `panic` field of /clusters, and ferry_upstream_cluster_panic.
+TEST(HealthCheck, PanicIsLoggedShownAndMeasured) {
+  Backend s1("s1");
+  Restartable s2("s2"), s3("s3");
+  int p2 = s2.port(), p3 = s3.port();
+  s2.stop();
+  s3.stop();
+  Ferry f(config({s1.port(), p2, p3},
+                 "    health_check: { type: tcp, interval: 100ms, timeout: 100ms,"
+                 " healthy_threshold: 1 }\n",
+                 1));
+  auto clusters = [&] { return bodyOf(adminCall(f, "GET", "/clusters")); };
+  EXPECT_TRUE(waitUntil(
+      [&] { return f.process().logText().find("cluster c: panic") != std::string::npos; }, 10s))
+      << f.process().logText();
+  EXPECT_NE(clusters().find("\"panic\":true"), std::string::npos) << clusters();
+  EXPECT_EQ(f.metric("ferry_upstream_cluster_panic{cluster=\"c\"}"), 1);
+  s2.start(p2);
+  s3.start(p3);
+  EXPECT_TRUE(waitUntil(
+      [&] { return f.process().logText().find("cluster c: out of panic") != std::string::npos; },
+      10s))
+      << f.process().logText();
+  EXPECT_NE(clusters().find("\"panic\":false"), std::string::npos) << clusters();
+  EXPECT_EQ(f.metric("ferry_upstream_cluster_panic{cluster=\"c\"}"), 0);
 }
 
 }  // namespace

@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include "proxy/balance/balancer.h"
 #include "proxy/upstream/cluster.h"
 #include "proxy/upstream/outlier.h"
@@ -74,7 +78,7 @@ config::OutlierDetectionConfig outlierConfig() {
 TEST(Outlier, ConsecutiveFailuresEjectAndSuccessResets) {
   FakeClock clock;
   HealthBoard b(4);
-  OutlierDetector d(outlierConfig(), 4);
+  OutlierDetector d(outlierConfig());
   EXPECT_FALSE(d.report(0, R::kServerError, clock.now(), b));
   EXPECT_FALSE(d.report(0, R::kServerError, clock.now(), b));
   EXPECT_FALSE(d.report(0, R::kSuccess, clock.now(), b));  // not in a row any more
@@ -92,7 +96,7 @@ TEST(Outlier, EjectionTimeGrowsWithRepeatsAndDecays) {
   HealthBoard b(2);
   config::OutlierDetectionConfig c = outlierConfig();
   c.consecutiveConnectFailures = 1;
-  OutlierDetector d(c, 2);
+  OutlierDetector d(c);
   ASSERT_TRUE(d.report(0, R::kConnectFailure, clock.now(), b));
   EXPECT_EQ(b.ejectedUntil(0) - clock.now(), seconds(10));
   // Still ejected: a failure reported meanwhile (a request in flight) does not eject again.
@@ -123,16 +127,16 @@ TEST(Outlier, MaxEjectionPercentButAlwaysOne) {
   c.consecutiveConnectFailures = 1;
   c.maxEjectionPercent = 10;
   HealthBoard b(4);
-  OutlierDetector d(c, 4);
+  OutlierDetector d(c);
   EXPECT_EQ(d.maxEjected(4), 1U);  // 10% of 4 rounds down to 0, but one may always go
   EXPECT_TRUE(d.report(0, R::kConnectFailure, clock.now(), b));
   EXPECT_FALSE(d.report(1, R::kConnectFailure, clock.now(), b));
   EXPECT_EQ(b.ejectedCount(clock.now()), 1U);
   c.maxEjectionPercent = 0;
-  OutlierDetector never(c, 4);
+  OutlierDetector never(c);
   HealthBoard b2(4);
   EXPECT_FALSE(never.report(0, R::kConnectFailure, clock.now(), b2));
-  OutlierDetector off(std::nullopt, 4);
+  OutlierDetector off(std::nullopt);
   EXPECT_FALSE(off.enabled());
   EXPECT_FALSE(off.report(0, R::kConnectFailure, clock.now(), b2));
 }
@@ -256,6 +260,150 @@ TEST(ClusterHealth, OutlierReportsEjectThroughTheSharedBoard) {
   EXPECT_EQ(spread(w0, 100), (std::vector<int>{100, 0}));
 }
 
+// Issue 16, section 6: the consecutive counts are the cluster's, not each worker's:
+// consecutive_5xx 3 ejects at the third 5xx in a row whichever workers saw them (per worker,
+// two workers let 5 through), and the ejection is counted once.
+TEST(ClusterHealth, ConsecutiveFailuresCountAcrossTheWorkers) {
+  ClusterFixture f(2);
+  metrics::ClusterCounters other;
+  Cluster w0(f.cfg, *f.factory, 0, 2, f.counters);
+  Cluster w1(f.cfg, *f.factory, 1, 2, other);
+  auto board = std::make_shared<HealthBoard>(f.cfg);
+  w0.attachHealth(board);
+  w1.attachHealth(board);
+  w0.report(1, R::kServerError);
+  w1.report(1, R::kServerError);
+  EXPECT_EQ(board->ejectedCount(SteadyClock().now()), 0U);
+  w0.report(1, R::kServerError);
+  EXPECT_EQ(board->ejectedCount(SteadyClock().now()), 1U);
+  EXPECT_EQ(f.counters.ejections.get() + other.ejections.get(), 1U);
+  // A success on either worker breaks the run for both.
+  w0.report(0, R::kServerError);
+  w1.report(0, R::kServerError);
+  w0.report(0, R::kSuccess);
+  w1.report(0, R::kServerError);
+  EXPECT_GT(board->ejectedUntil(1), SteadyClock().now());
+  EXPECT_EQ(board->ejectedUntil(0), TimePoint{});
+}
+
+// Threads (the workers) reporting 5xx at once: exactly one ejection per threshold reached.
+TEST(Outlier, OneEjectionWhenWorkersReportAtOnce) {
+  config::OutlierDetectionConfig c = outlierConfig();
+  c.consecutive5xx = 4;
+  c.baseEjectionTime = std::chrono::hours(1);
+  HealthBoard b(2);
+  OutlierDetector d(c);
+  std::atomic<int> ejected{0};
+  std::vector<std::thread> workers;
+  TimePoint now = TimePoint{} + std::chrono::hours(2);
+  for (int w = 0; w < 4; ++w) {
+    workers.emplace_back([&] {
+      if (d.report(0, R::kServerError, now, b)) ++ejected;
+    });
+  }
+  for (std::thread& t : workers) t.join();
+  EXPECT_EQ(ejected.load(), 1);
+  EXPECT_EQ(b.timesEjected(0), 1U);
+}
+
+// max_active_requests and max_pending_requests are the cluster's: two workers' clusters
+// sharing a board admit max_active_requests requests in all.
+TEST(ClusterLimits, MaxActiveRequestsHoldsAcrossTheWorkers) {
+  ClusterFixture f(2);
+  f.cfg.maxActiveRequests = 3;
+  metrics::ClusterCounters other;
+  Cluster w0(f.cfg, *f.factory, 0, 2, f.counters);
+  Cluster w1(f.cfg, *f.factory, 1, 2, other);
+  auto board = std::make_shared<HealthBoard>(f.cfg);
+  w0.attachHealth(board);
+  w1.attachHealth(board);
+  EXPECT_TRUE(w0.admit());
+  EXPECT_TRUE(w0.admit());
+  EXPECT_TRUE(w1.admit());
+  EXPECT_FALSE(w1.admit());
+  EXPECT_FALSE(w0.admit());
+  EXPECT_EQ(other.rejectedActive.get(), 1U);
+  w0.finish();
+  EXPECT_TRUE(w1.admit());
+  w0.finish();
+  w1.finish();
+  w1.finish();
+  EXPECT_EQ(board->counts().requests.load(), 0U);
+  // The retry budget is the board's too: one budget, whatever the worker count.
+  EXPECT_EQ(&w0.retryBudget(), &w1.retryBudget());
+}
+
+// Issue 16, section 2: a reload that changes a cluster (one weight) gives it a new board that
+// takes the old one's endpoint state by name: health, ejections, consecutive counts, open
+// connections and the cluster's counts; an endpoint the reload adds ramps up (slow start)
+// from the reload; one that left takes its state with it.
+TEST(HealthBoard, AReloadCarriesEndpointStateOverByName) {
+  ClusterFixture f(3);
+  f.cfg.healthCheck = config::HealthCheckConfig{};
+  HealthBoard old(f.cfg);
+  TimePoint t = TimePoint{} + std::chrono::hours(5);
+  old.setChecked(1, false, t);
+  old.eject(2, t + seconds(30), 2);
+  old.endpoint(2).consecutive5xx.store(1);
+  old.endpoint(1).slots.connections.store(4);
+  old.counts().requests.store(7);
+  config::ClusterConfig next = f.cfg;
+  next.endpoints.erase(next.endpoints.begin());  // 9000 leaves
+  next.endpoints[0].weight = 5;                  // 9001 changes weight
+  std::string why;
+  next.endpoints.push_back(*config::parseEndpoint("127.0.0.1:9100", why));  // a new one
+  HealthBoard b(next, &old, t + seconds(1));
+  ASSERT_EQ(b.size(), 3U);
+  EXPECT_EQ(b.name(0), "127.0.0.1:9001");
+  EXPECT_FALSE(b.checkedHealthy(0));
+  EXPECT_TRUE(b.everChecked(0));
+  EXPECT_EQ(b.ejectedUntil(1), t + seconds(30));
+  EXPECT_EQ(b.timesEjected(1), 2U);
+  EXPECT_EQ(b.endpoint(1).consecutive5xx.load(), 1U);
+  EXPECT_EQ(&b.endpoint(0).slots, &old.endpoint(1).slots);  // the same connections count
+  EXPECT_EQ(b.counts().requests.load(), 7U);
+  EXPECT_TRUE(b.checkedHealthy(2));
+  EXPECT_FALSE(b.everChecked(2));  // its first check round comes before it takes traffic
+  EXPECT_EQ(b.checkedSince(2), t + seconds(1));
+  EXPECT_EQ(&b.retryBudget(), &old.retryBudget());  // budget config unchanged: kept
+  // Checks removed from the cluster: no verdict would ever clear the old one.
+  config::ClusterConfig unchecked = next;
+  unchecked.healthCheck.reset();
+  HealthBoard u(unchecked, &b, t + seconds(2));
+  EXPECT_TRUE(u.checkedHealthy(0));
+}
+
+// Issue 16, section 2: a checker started by a reload starts from the board's verdict, so an
+// endpoint found unhealthy before the reload is brought back by healthy_threshold passes (a
+// counter that started "healthy" saw no change to report, and the endpoint stayed unhealthy).
+TEST(HealthCheck, ACounterStartsFromTheBoardsVerdict) {
+  CheckCounter c(2, 3, false);
+  EXPECT_FALSE(c.healthy());
+  EXPECT_FALSE(c.record(true));
+  EXPECT_TRUE(c.record(true));
+  EXPECT_TRUE(c.healthy());
+}
+
+// Issue 16, section 6: panic shows in /clusters (and the gauge reads the same board).
+TEST(ClustersJson, ShowsPanic) {
+  config::Config cfg;
+  ClusterFixture f(4, 50);
+  cfg.clusters.push_back(f.cfg);
+  auto board = std::make_shared<HealthBoard>(4);
+  std::vector<std::shared_ptr<HealthBoard>> boards{board};
+  TimePoint now = TimePoint{} + std::chrono::hours(1);
+  EXPECT_NE(clustersJson(cfg, boards, now).find("\"healthy_endpoints\":4,\"panic\":false"),
+            std::string::npos);
+  board->setChecked(0, false, now);
+  board->setChecked(1, false, now);
+  EXPECT_FALSE(board->inPanic(now, 50));
+  board->eject(2, now + seconds(1), 1);
+  EXPECT_TRUE(board->inPanic(now, 50));
+  EXPECT_NE(clustersJson(cfg, boards, now).find("\"healthy_endpoints\":1,\"panic\":true"),
+            std::string::npos);
+  EXPECT_FALSE(board->inPanic(now + seconds(1), 50));  // the ejection ran out
+}
+
 TEST(ClustersJson, EndpointsWithHealthEjectionAndWeight) {
   config::Config cfg;
   ClusterFixture f(2);
@@ -268,7 +416,8 @@ TEST(ClustersJson, EndpointsWithHealthEjectionAndWeight) {
   std::vector<std::shared_ptr<HealthBoard>> boards{board};
   std::string j = clustersJson(cfg, boards, now);
   EXPECT_EQ(j,
-            "{\"clusters\":[{\"name\":\"c\",\"healthy_panic_threshold\":50,\"health_check\":false,"
+            "{\"clusters\":[{\"name\":\"c\",\"healthy_panic_threshold\":50,"
+            "\"healthy_endpoints\":0,\"panic\":true,\"health_check\":false,"
             "\"outlier_detection\":true,\"endpoints\":["
             "{\"address\":\"127.0.0.1:9000\",\"weight\":1,\"health\":\"unhealthy\","
             "\"ejected\":false,\"ejected_for_ms\":0,\"times_ejected\":0,\"dns\":false,"

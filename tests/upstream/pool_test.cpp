@@ -312,6 +312,55 @@ TEST_F(PoolTest, ReleaseOfAPeerClosedConnectionIsCounted) {
   EXPECT_EQ(p.total(), 0U);
 }
 
+// Issue 16, section 6: max_connections is the endpoint's, across the workers. Two workers'
+// pools of one endpoint share SharedSlots: together they open at most max_connections; a slot
+// freed on one is found by the other's grantSlots (its owner's poll), and while the other
+// waits, a connection given back here is closed rather than kept idle (and idle ones yield).
+TEST_F(PoolTest, MaxConnectionsHoldsAcrossTheWorkersPools) {
+  PoolLimits l;
+  l.maxConnections = 2;
+  SharedSlots shared;
+  metrics::ClusterCounters other;
+  EndpointPool w0 = make(l);
+  EndpointPool w1(*io::Address::parse("127.0.0.1:1"), l, &other);
+  w0.share(&shared);
+  w1.share(&shared);
+  PooledConnection a = takeNew(w0, clock.now());
+  PooledConnection b = takeNew(w1, clock.now());
+  EXPECT_EQ(shared.connections.load(), 2U);
+  PooledConnection c;
+  EXPECT_EQ(w0.take(clock.now(), false, c), EndpointPool::Take::kFull);
+  EXPECT_EQ(w1.take(clock.now(), false, c), EndpointPool::Take::kFull);
+  Waiter wait;
+  w1.enqueue(wait);
+  EXPECT_EQ(shared.wanted.load(), 1U);
+  EXPECT_EQ(w1.grantSlots(), 0U);  // nothing freed yet
+  // Worker 0 gives its connection back: kept idle it would starve worker 1; closed instead.
+  w0.giveBack(std::move(a), clock.now());
+  EXPECT_EQ(w0.idleCount(), 0U);
+  EXPECT_EQ(w0.total(), 0U);
+  EXPECT_EQ(shared.connections.load(), 1U);
+  EXPECT_EQ(w1.grantSlots(), 1U);
+  EXPECT_EQ(wait.grant, PoolWaiter::Grant::kSlot);
+  EXPECT_EQ(shared.wanted.load(), 0U);
+  EXPECT_EQ(shared.connections.load(), 2U);
+  EXPECT_EQ(w1.total(), 2U);
+  // No one waits: given back connections stay idle again, and hold their slots.
+  w1.giveBack(std::move(b), clock.now());
+  EXPECT_EQ(w1.idleCount(), 1U);
+  Waiter wait0;
+  EXPECT_EQ(w0.take(clock.now(), false, c), EndpointPool::Take::kFull);
+  w0.enqueue(wait0);
+  EXPECT_EQ(w1.yieldIdle(), 1U);  // worker 1's upkeep: its idle connection goes
+  EXPECT_EQ(w0.grantSlots(), 1U);
+  EXPECT_EQ(wait0.grant, PoolWaiter::Grant::kSlot);
+  EXPECT_EQ(shared.connections.load(), 2U);
+  PooledConnection done;
+  w0.release(std::move(done));
+  w1.release(std::move(wait.connection));
+  EXPECT_EQ(shared.connections.load(), 0U);
+}
+
 TEST(KeepAliveTimeout, Parses) {
   EXPECT_EQ(keepAliveTimeout("timeout=5, max=100"), seconds(5));
   EXPECT_EQ(keepAliveTimeout("max=100, Timeout = 7"), seconds(7));

@@ -2,6 +2,10 @@
 // with a fake clock.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include "proxy/upstream/retry.h"
 
 namespace ferry::upstream {
@@ -185,6 +189,61 @@ TEST(DecideRetry, SafetyFirstThenPolicyThenBudget) {
       RetryVerdict::kRetry);
   EXPECT_EQ(decideRetry(strict, facts(Stage::kWritten, true), RetryReason::kReset, 0, empty, t),
             RetryVerdict::kNotRetryOn);
+}
+
+// Issue 16, section 1: a refused connect (the backend cannot have processed the request) is
+// retried even with the budget spent; retry_on and max_retries still bound it, and it charges
+// nothing. A failure after bytes went out is still the budget's.
+TEST(DecideRetry, AFailedConnectIsNotStarvedByTheBudget) {
+  FakeClock clock;
+  config::RetryBudgetConfig none;
+  none.percent = 0;
+  none.minRetriesPerSecond = 0;
+  RetryBudget empty(none);
+  RetryPolicy p = RetryPolicy::from(retryConfig({"connect-failure", "reset"}, 2));
+  TimePoint t = clock.now();
+  EXPECT_EQ(decideRetry(p, facts(Stage::kConnect, false), RetryReason::kRefused, 0, empty, t),
+            RetryVerdict::kRetry);
+  EXPECT_EQ(decideRetry(p, facts(Stage::kConnect, true), RetryReason::kConnectFailure, 1, empty, t),
+            RetryVerdict::kRetry);
+  EXPECT_EQ(empty.retriesInWindow(t), 0U);
+  EXPECT_EQ(decideRetry(p, facts(Stage::kConnect, true), RetryReason::kRefused, 2, empty, t),
+            RetryVerdict::kExhausted);
+  RetryPolicy noConnect = RetryPolicy::from(retryConfig({"reset"}, 2));
+  EXPECT_EQ(
+      decideRetry(noConnect, facts(Stage::kConnect, true), RetryReason::kRefused, 0, empty, t),
+      RetryVerdict::kNotRetryOn);
+  EXPECT_EQ(decideRetry(p, facts(Stage::kUnwritten, true), RetryReason::kReset, 0, empty, t),
+            RetryVerdict::kBudget);
+  EXPECT_EQ(decideRetry(p, facts(Stage::kWritten, true), RetryReason::kReset, 0, empty, t),
+            RetryVerdict::kBudget);
+}
+
+// Issue 16, section 6: one budget per cluster, whatever the worker count. Four threads (the
+// workers) drawing on it at once get min_retries_per_second x 10 in all, not each.
+TEST(RetryBudget, SharedByEveryWorkerExactly) {
+  FakeClock clock;
+  clock.advance(std::chrono::hours(1));
+  config::RetryBudgetConfig c;
+  c.percent = 10;
+  c.minRetriesPerSecond = 3;
+  RetryBudget b(c);
+  TimePoint t = clock.now();
+  std::atomic<int> granted{0};
+  std::atomic<int> counted{0};
+  std::vector<std::thread> workers;
+  for (int w = 0; w < 4; ++w) {
+    workers.emplace_back([&] {
+      for (int i = 0; i < 500; ++i) b.onRequest(t);
+      ++counted;
+      while (counted.load() < 4) std::this_thread::yield();  // every first try is in
+      for (int i = 0; i < 200; ++i) granted += b.tryRetry(t) ? 1 : 0;
+    });
+  }
+  for (std::thread& th : workers) th.join();
+  EXPECT_EQ(b.requestsInWindow(t), 2000U);
+  EXPECT_EQ(granted.load(), 30 + 200);  // 3/s x 10 s, plus 10% of 2000 first tries
+  EXPECT_EQ(b.retriesInWindow(t), 230U);
 }
 
 }  // namespace
