@@ -6,6 +6,7 @@
 
 #include <re2/re2.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <filesystem>
@@ -376,6 +377,8 @@ constexpr Section kOutlierSection{
 
 void validateHealthCheck(Reporter& r, void* obj) {
   auto& h = *static_cast<HealthCheckConfig*>(obj);
+  // The default timeout never exceeds the interval the user wrote (a 500ms interval is valid).
+  if (!r.has("timeout")) h.timeout = std::min(h.timeout, h.interval);
   if (h.timeout > h.interval) r.error("timeout", "the timeout is longer than the interval");
   if (h.type == HealthCheckType::kTcp && (r.has("path") || r.has("expect_status"))) {
     r.error(r.has("path") ? "path" : "expect_status", "applies to type: http only");
@@ -418,7 +421,7 @@ constexpr Field kHealthCheck[] = {
      .defaultText = "1s",
      .min = 1,
      .max = kHour,
-     .doc = "A check that takes longer fails.",
+     .doc = "A check that takes longer fails; by default 1s, or the interval if that is shorter.",
      .set = set<&HealthCheckConfig::timeout>},
     {.name = "healthy_threshold",
      .type = Type::kUint,
@@ -1140,7 +1143,9 @@ constexpr Field kAccessLog[] = {
     {.name = "path",
      .type = Type::kString,
      .defaultText = "stdout",
-     .doc = "`stdout`, or a file appended to; reopened on SIGUSR1 and POST /reopen (logrotate).",
+     .doc = "`stdout`, or a file appended to (relative to the config file's directory; its "
+            "directory must exist and be writable); reopened on SIGUSR1 and POST /reopen "
+            "(logrotate).",
      .flags = kNonEmpty,
      .set = set<&AccessLogConfig::path>},
 };

@@ -1,6 +1,6 @@
 // YAML -> Config. yaml-cpp is used only in this folder. The loader walks the document once along
 // the key table (keys.cpp), collecting every problem with its position and the key's path, then
-// cross-checks names and references.
+// cross-checks names, references, addresses and routes (check.cpp).
 
 #include <re2/re2.h>
 #include <yaml-cpp/yaml.h>
@@ -9,10 +9,10 @@
 #include <charconv>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <set>
 #include <sstream>
 
+#include "proxy/config/check.h"
 #include "proxy/config/config.h"
 #include "proxy/config/keys.h"
 
@@ -41,6 +41,12 @@ const ListenerConfig* Config::findListener(const std::string& name) const {
   return nullptr;
 }
 
+bool isLoopback(const io::Address& a) {
+  if (!a.valid()) return false;
+  std::string h = a.host();
+  return h.starts_with("127.") || h == "::1" || h.starts_with("::ffff:127.");
+}
+
 namespace {
 
 using keys::Field;
@@ -48,61 +54,11 @@ using keys::Section;
 using keys::Type;
 using keys::Value;
 
-std::size_t editDistance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diag = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      std::size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
-
-std::string closest(const std::string& word, const std::vector<std::string>& choices) {
-  std::string best;
-  std::size_t bestD = std::max<std::size_t>(3, word.size() / 3);  // near misses only
-  for (const std::string& c : choices) {
-    std::size_t d = editDistance(word, c);
-    if (d < bestD) {
-      bestD = d;
-      best = c;
-    }
-  }
-  if (!best.empty() || word.size() < 3) return best;
-  // A shortened key ("idle" for idle_timeout): the one choice it begins.
-  for (const std::string& c : choices) {
-    if (c.starts_with(word)) {
-      if (!best.empty()) return {};
-      best = c;
-    }
-  }
-  return best;
-}
-
-std::string join(const std::vector<std::string>& v) {
-  std::string s;
-  for (const std::string& x : v) s += (s.empty() ? "" : ", ") + x;
-  return s;
-}
-
-std::string didYouMean(const std::string& word, const std::vector<std::string>& choices,
-                       const char* otherwise) {
-  std::string near = closest(word, choices);
-  if (!near.empty()) return "did you mean '" + near + "'?";
-  return std::string(otherwise) + join(choices);
-}
-
-std::string child(const std::string& path, std::string_view key) {
-  return path.empty() ? std::string(key) : path + "." + std::string(key);
-}
-std::string item(const std::string& path, std::size_t i) {
-  return path + "[" + std::to_string(i) + "]";
-}
+using check::child;
+using check::closest;
+using check::didYouMean;
+using check::item;
+using check::join;
 
 // What YAML 1.2 (the core schema, as editors read the file) resolves a plain scalar to.
 bool plainNonString(const YAML::Node& n) {
@@ -114,22 +70,26 @@ bool plainNonString(const YAML::Node& n) {
   return RE2::FullMatch(n.Scalar(), kNumber) || RE2::FullMatch(n.Scalar(), kOther);
 }
 
-class Loader {
+class Loader final : public check::Sink {
  public:
   Loader(std::string file, std::string baseDir)
       : file_(std::move(file)), base_(std::move(baseDir)) {}
 
   std::vector<ConfigError> errors;
 
-  Location at(const YAML::Node& n) const {
+  Location at(const YAML::Node& n) const override {
     YAML::Mark m = n.Mark();
     // An empty document has no position: its first character then.
     return Location{file_, std::max(m.line + 1, 1), std::max(m.column + 1, 1)};
   }
-  void error(const YAML::Node& n, const std::string& path, std::string msg, std::string hint = "") {
+  void error(const YAML::Node& n, const std::string& path, std::string msg) {
+    error(n, path, std::move(msg), std::string());
+  }
+  void error(const YAML::Node& n, const std::string& path, std::string msg,
+             std::string hint) override {
     errors.push_back(ConfigError{at(n), path, std::move(msg), std::move(hint)});
   }
-  std::string resolve(std::string_view p) const {
+  std::string resolve(std::string_view p) const override {
     std::filesystem::path fp{std::string(p)};
     if (fp.is_relative()) fp = std::filesystem::path(base_) / fp;
     return fp.lexically_normal().generic_string();  // "/" on every system
@@ -552,130 +512,6 @@ void Loader::readScalarItem(const YAML::Node& n, const Section& s, void* obj,
   }
 }
 
-// ---- cross-checks ----
-
-// True if every request that route b matches is matched by the earlier route a.
-bool covers(const RouteConfig& a, const RouteConfig& b) {
-  const RouteMatch& x = a.match;
-  const RouteMatch& y = b.match;
-  if (!x.path.empty() || !x.pathRegex.empty() || !x.methods.empty() || !x.headers.empty() ||
-      !x.query.empty()) {
-    return false;
-  }
-  auto lower = [](std::string s) {
-    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-  };
-  std::string ah = lower(x.host), bh = lower(y.host);
-  bool hostCovered = ah.empty() || ah == "*" || ah == bh ||
-                     (ah[0] == '*' && !bh.empty() && bh != "*" && bh.size() > ah.size() - 1 &&
-                      bh.compare(bh.size() - (ah.size() - 1), ah.size() - 1, ah, 1) == 0 &&
-                      (bh[0] != '*' || bh.size() >= ah.size()));
-  if (!hostCovered) return false;
-  if (!y.path.empty()) return y.path.starts_with(x.pathPrefix);
-  if (!y.pathRegex.empty()) return x.pathPrefix == "/";
-  return y.pathPrefix.starts_with(x.pathPrefix);
-}
-
-void crossCheck(Loader& r, const YAML::Node& root, Config& cfg) {
-  // Shadowing is judged on well-formed routes only: a key that failed to load would make a
-  // route look wider than written.
-  const bool wellFormed = r.errors.empty();
-  std::vector<std::string> clusterNames;
-  std::map<std::string, int> clusterLine;
-  const YAML::Node cn = root["clusters"];
-  for (std::size_t i = 0; i < cfg.clusters.size(); ++i) {
-    const std::string& name = cfg.clusters[i].name;
-    if (name.empty()) continue;
-    auto [it, fresh] = clusterLine.emplace(name, r.at(cn[i]["name"]).line);
-    if (!fresh) {
-      r.error(cn[i]["name"], item("clusters", i) + ".name",
-              "cluster '" + name + "' is defined twice",
-              "first at line " + std::to_string(it->second));
-    }
-    clusterNames.push_back(name);
-  }
-  auto checkRef = [&](const YAML::Node& n, const std::string& path, const std::string& name) {
-    if (name.empty() || clusterLine.count(name)) return;
-    r.error(n, path, "unknown cluster '" + name + "'",
-            clusterNames.empty() ? "no clusters are defined"
-                                 : didYouMean(name, clusterNames, "clusters: "));
-  };
-  const YAML::Node ln = root["listeners"];
-  std::map<std::string, int> listenerLine;
-  std::vector<std::pair<io::Address, std::string>> addresses;
-  for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
-    ListenerConfig& l = cfg.listeners[i];
-    const YAML::Node lnode = ln[i];
-    std::string lpath = item("listeners", i);
-    if (!l.name.empty()) {
-      auto [it, fresh] = listenerLine.emplace(l.name, r.at(lnode["name"]).line);
-      if (!fresh) {
-        r.error(lnode["name"], lpath + ".name", "listener '" + l.name + "' is defined twice",
-                "first at line " + std::to_string(it->second));
-      }
-    }
-    if (l.address.valid() && l.address.port() != 0) {
-      for (const auto& [addr, other] : addresses) {
-        if (addr == l.address) {
-          r.error(lnode["address"], lpath + ".address",
-                  "address " + addr.toString() + " is already used by listener '" + other + "'");
-        }
-      }
-      addresses.emplace_back(l.address, l.name);
-    }
-    if (l.protocol == ListenerProtocol::kTcp && lnode.IsMap()) {
-      checkRef(lnode["cluster"], lpath + ".cluster", l.cluster);
-    }
-    const YAML::Node rn = lnode.IsMap() ? lnode["routes"] : YAML::Node();
-    std::map<std::string, std::size_t> routeNames;
-    // Explicit names first, so a generated name never takes one the user wrote later.
-    for (std::size_t j = 0; j < l.routes.size(); ++j) {
-      RouteConfig& rc = l.routes[j];
-      rc.where = r.at(rn[j]);
-      if (rc.name.empty()) continue;
-      auto [it, fresh] = routeNames.emplace(rc.name, j);
-      if (!fresh) {
-        r.error(rn[j]["name"], item(lpath + ".routes", j) + ".name",
-                "route '" + rc.name + "' is defined twice in listener '" + l.name + "'",
-                "first at line " + std::to_string(l.routes[it->second].where.line));
-      }
-    }
-    for (std::size_t j = 0; j < l.routes.size(); ++j) {
-      RouteConfig& rc = l.routes[j];
-      const YAML::Node node = rn[j];
-      std::string rpath = item(lpath + ".routes", j);
-      if (rc.name.empty()) {
-        std::string base = !rc.cluster.empty()    ? rc.cluster
-                           : !rc.clusters.empty() ? rc.clusters.front().name
-                           : rc.directResponse    ? "direct"
-                           : rc.redirect          ? "redirect"
-                                                  : "route";
-        std::string name = base;
-        for (int k = 2; routeNames.count(name); ++k) name = base + "-" + std::to_string(k);
-        rc.name = name;
-        routeNames.emplace(name, j);
-      }
-      if (!node.IsMap()) continue;
-      checkRef(node["cluster"], rpath + ".cluster", rc.cluster);
-      for (std::size_t k = 0; k < rc.clusters.size(); ++k) {
-        checkRef(node["clusters"][k]["name"], item(rpath + ".clusters", k) + ".name",
-                 rc.clusters[k].name);
-      }
-      for (std::size_t k = 0; wellFormed && k < j; ++k) {
-        if (covers(l.routes[k], rc)) {
-          r.error(node, rpath,
-                  "route '" + rc.name + "' can never match: route '" + l.routes[k].name +
-                      "' (line " + std::to_string(l.routes[k].where.line) +
-                      ") before it takes every request it would",
-                  "move it above, or narrow the earlier route's match");
-          break;
-        }
-      }
-    }
-  }
-}
-
 LoadResult build(const YAML::Node& root, Loader& r, const std::string& file) {
   auto cfg = std::make_shared<Config>();
   cfg->file = file;
@@ -685,7 +521,7 @@ LoadResult build(const YAML::Node& root, Loader& r, const std::string& file) {
     return LoadResult{nullptr, std::move(r.errors)};
   }
   r.readSection(root, keys::root(), cfg.get(), "");
-  crossCheck(r, root, *cfg);
+  check::crossCheck(r, root, *cfg, r.errors.empty());
   if (!r.errors.empty()) {
     std::stable_sort(r.errors.begin(), r.errors.end(),
                      [](const ConfigError& a, const ConfigError& b) {
