@@ -1,7 +1,6 @@
 #include "proxy/http/conditional.h"
 
 #include <array>
-#include <cstdio>
 #include <cstring>
 #include <limits>
 
@@ -197,10 +196,29 @@ std::size_t formatHttpDate(std::int64_t secondsSinceEpoch, std::span<char> out) 
   Civil c = civilFromDays(days);
   std::string_view wd = kDays[static_cast<std::size_t>((days + 4) % 7)];
   std::string_view mon = kMonths[c.month - 1];
-  char text[kHttpDateSize + 1];  // snprintf's terminating NUL
-  std::snprintf(text, sizeof(text), "%.3s, %02u %.3s %04u %02u:%02u:%02u GMT", wd.data(), c.day,
-                mon.data(), static_cast<unsigned>(c.year), secs / 3600, secs / 60 % 60, secs % 60);
-  std::memcpy(out.data(), text, kHttpDateSize);
+  char* p = out.data();
+  auto text = [&p](std::string_view t) {
+    std::memcpy(p, t.data(), t.size());
+    p += t.size();
+  };
+  auto digits = [&p](unsigned v, int n) {  // n digits, zero-padded
+    for (int i = n - 1; i >= 0; --i, v /= 10) p[i] = static_cast<char>('0' + v % 10);
+    p += n;
+  };
+  text(wd);
+  text(", ");
+  digits(c.day, 2);
+  text(" ");
+  text(mon);
+  text(" ");
+  digits(static_cast<unsigned>(c.year), 4);
+  text(" ");
+  digits(secs / 3600, 2);
+  text(":");
+  digits(secs / 60 % 60, 2);
+  text(":");
+  digits(secs % 60, 2);
+  text(" GMT");
   return kHttpDateSize;
 }
 
