@@ -45,6 +45,40 @@ constexpr std::string_view kFerryTcpTemplate =
     "%TIME% %CLIENT_ADDRESS% tcp %LISTENER% %BYTES_IN% %BYTES_OUT% %DURATION_US%us "
     "upstream=%UPSTREAM% cause=%CAUSE%";
 
+// The length of the well-formed UTF-8 sequence at s[i] (a byte >= 0x80), or 0 with bad set to
+// the length of its maximal ill-formed subpart (at least 1), which one U+FFFD replaces (Unicode
+// 3.9, Table 3-7; WHATWG decoders do the same). Ill-formed: a stray continuation byte, an
+// overlong form (C0, C1, E0 80-9F, F0 80-8F), a surrogate (ED A0-BF), past U+10FFFF (F4 90-,
+// F5-FF), a sequence cut short.
+std::size_t utf8Sequence(std::string_view s, std::size_t i, std::size_t& bad) {
+  auto c = static_cast<unsigned char>(s[i]);
+  std::size_t len = 0;
+  unsigned char lo = 0x80;  // the range of the second byte
+  unsigned char hi = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF) {
+    len = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    len = 3;
+    lo = c == 0xE0 ? 0xA0 : lo;
+    hi = c == 0xED ? 0x9F : hi;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    len = 4;
+    lo = c == 0xF0 ? 0x90 : lo;
+    hi = c == 0xF4 ? 0x8F : hi;
+  } else {
+    bad = 1;
+    return 0;
+  }
+  for (std::size_t k = 1; k < len; ++k) {
+    auto x = i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0;
+    if (x < (k == 1 ? lo : 0x80) || x > (k == 1 ? hi : 0xBF)) {
+      bad = k;
+      return 0;
+    }
+  }
+  return len;
+}
+
 // Appends to a fixed buffer; past the end, bytes are dropped (the line is truncated).
 class Out {
  public:
@@ -102,22 +136,39 @@ class Out {
       }
     }
   }
-  // A JSON string's content.
+  // A JSON string's content: valid UTF-8 as it is; quotes, backslashes, control characters and
+  // DEL escaped; every ill-formed sequence (see utf8Sequence) replaced by U+FFFD.
   void json(std::string_view s) {
     static constexpr char kHex[] = "0123456789abcdef";
-    for (char c : s) {
+    auto plain = [](char c) {
       auto u = static_cast<unsigned char>(c);
+      return u >= 0x20 && u < 0x7f && c != '"' && c != '\\';
+    };
+    if (std::all_of(s.begin(), s.end(), plain)) {  // the usual case: one copy
+      put(s);
+      return;
+    }
+    for (std::size_t i = 0; i < s.size();) {
+      char c = s[i];
+      auto u = static_cast<unsigned char>(c);
+      if (u >= 0x80) {
+        std::size_t bad = 0;
+        std::size_t n = utf8Sequence(s, i, bad);
+        put(n != 0 ? s.substr(i, n) : std::string_view("\xEF\xBF\xBD"));
+        i += n != 0 ? n : bad;
+        continue;
+      }
       if (c == '"' || c == '\\') {
         put('\\');
         put(c);
-      } else if (u < 0x20 || u >= 0x7f) {
-        // Bytes outside ASCII are not known to be UTF-8: escaped, so the line stays valid JSON.
+      } else if (u < 0x20 || u == 0x7f) {
         put("\\u00");
         put(kHex[u >> 4]);
         put(kHex[u & 15]);
       } else {
         put(c);
       }
+      ++i;
     }
   }
   std::size_t size() const { return std::min(n_, cap_); }
@@ -382,7 +433,8 @@ std::size_t AccessFormat::format(const AccessRecord& r, char* out, std::size_t c
   switch (kind_) {
     case Kind::kCombined:
       // NGINX's combined: $remote_addr - $remote_user [$time_local] "$request" $status
-      // $body_bytes_sent "$http_referer" "$http_user_agent" (bytes here: all bytes sent).
+      // $body_bytes_sent "$http_referer" "$http_user_agent" (the body's bytes, without the head;
+      // all bytes sent when the session did not say: bodyBytesOut -1).
       o.put(orDash(r.clientAddress));
       o.put(" - - ");
       clf(o, t);
@@ -395,7 +447,7 @@ std::size_t AccessFormat::format(const AccessRecord& r, char* out, std::size_t c
       o.put("\" ");
       o.num(static_cast<std::uint64_t>(r.status));
       o.put(' ');
-      o.num(r.bytesOut);
+      o.num(r.bodyBytesOut >= 0 ? static_cast<std::uint64_t>(r.bodyBytesOut) : r.bytesOut);
       o.put(" \"");
       o.text(orDash(r.referer));
       o.put("\" \"");
@@ -498,7 +550,7 @@ class Writer {
     std::lock_guard lock(mu_);
     std::uint64_t n = 0;
     for (const auto& r : rings_) n += r->dropped();
-    return n;
+    return n + failed_.load(std::memory_order_relaxed);
   }
 
  private:
@@ -527,7 +579,10 @@ class Writer {
     fd_ = fd;
   }
 
+  // Writes [p, p + n); what cannot be written (no file open, a full disk, a closed pipe) is
+  // dropped and counted by lines: the proxy never waits on its log.
   void writeAll(const char* p, std::size_t n) {
+    int err = 0;
     while (n > 0 && fd_ >= 0) {
 #ifdef _WIN32
       long w = ::_write(fd_, p, static_cast<unsigned>(n));
@@ -535,9 +590,26 @@ class Writer {
       ssize_t w = ::write(fd_, p, n);
 #endif
       if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) return;  // a closed pipe or a full disk must not stop the proxy
+      if (w <= 0) {
+        err = w < 0 ? errno : 0;
+        break;
+      }
       p += w;
       n -= static_cast<std::size_t>(w);
+    }
+    if (n == 0) {
+      failing_ = false;
+      return;
+    }
+    failed_.fetch_add(static_cast<std::uint64_t>(std::count(p, p + n, '\n')),
+                      std::memory_order_relaxed);
+    if (!failing_) {  // once per episode: the counter tells the rest
+      failing_ = true;
+      log::error("access log {}: {}; lines are dropped (ferry_access_log_dropped_lines_total)",
+                 path_,
+                 fd_ < 0    ? "not open"
+                 : err != 0 ? std::strerror(err)
+                            : "nothing written");
     }
   }
 
@@ -604,6 +676,8 @@ class Writer {
   std::vector<std::shared_ptr<AccessRing>> rings_;
   std::uint64_t passes_ = 0;
   bool flushWanted_ = false;
+  std::atomic<std::uint64_t> failed_{0};  // lines the writer could not write
+  bool failing_ = false;                  // writer thread only: the last write failed
   std::thread thread_;  // runs for the life of the process (writers are never destroyed)
 };
 

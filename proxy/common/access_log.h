@@ -5,7 +5,8 @@
 // Concurrency note: each worker formats its lines into its own ring (single producer); one
 // background thread per log file (the writer, single consumer) drains every ring with write(2)
 // / writev(2), whole lines at a time, so lines never interleave and a slow disk never stalls a
-// worker. A full ring drops the line and counts it (ferry_access_log_dropped_lines_total).
+// worker. A full ring drops the line and counts it (ferry_access_log_dropped_lines_total), as
+// does the writer for every line it fails to write (a file that cannot be opened, a full disk).
 // reopen() (SIGUSR1, POST /reopen) makes each writer reopen its file before its next write:
 // logrotate's rename-then-signal works without copytruncate.
 
@@ -28,6 +29,7 @@ struct AccessRecord {
   int status = 0;                    // 0: none answered
   std::uint64_t bytesIn = 0;         // from the client
   std::uint64_t bytesOut = 0;        // to the client
+  std::int64_t bodyBytesOut = -1;    // of bytesOut, the body's (combined); -1: not known
   std::uint64_t durationUs = 0;      // head received to answer sent
   std::string_view upstream;         // the endpoint (host:port) of the last attempt; empty: none
   std::int64_t upstreamTimeUs = -1;  // time in upstream exchanges, all attempts; -1: none
@@ -118,7 +120,7 @@ class AccessLog {
 void reopen();
 // Any thread: waits (up to 2 s) until every line logged before the call is written. For exit.
 void flushAccessLogs();
-// Lines dropped because a worker's ring was full, since start.
+// Lines dropped since start: a worker's ring was full, or the writer failed to write them.
 std::uint64_t accessLogDropped();
 
 }  // namespace ferry::log

@@ -13,7 +13,8 @@ void init(std::string_view level) {
   static std::once_flag once;
   std::call_once(once, [] {
     auto logger = spdlog::stderr_color_mt("ferry");
-    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%t] %v");
+    // RFC 3339 in UTC, as the access log's times: 2026-12-07T23:05:02.123Z.
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ [%t] %v", spdlog::pattern_time_type::utc);
     spdlog::set_default_logger(logger);
   });
   spdlog::set_level(spdlog::level::from_str(std::string(level)));

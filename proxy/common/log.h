@@ -15,7 +15,8 @@
 
 namespace ferry::log {
 
-// Sets up the process logger on stderr. level: trace, debug, info, warn, error, off.
+// Sets up the process logger on stderr, each line stamped with its RFC 3339 UTC time (as the
+// access log's). level: trace, debug, info, warn, error, off.
 void init(std::string_view level);
 
 template <class... Args>

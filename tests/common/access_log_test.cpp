@@ -1,5 +1,5 @@
-// Access-log formats (ferry, combined, json, templates), escaping, the background writer,
-// reopen (logrotate) and the warning rate limiter.
+// Access-log formats (ferry, combined, json, templates), escaping, the background writer (and
+// what it fails to write), reopen (logrotate) and the warning rate limiter.
 
 #include "proxy/common/access_log.h"
 
@@ -15,6 +15,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "proxy/common/log.h"
 
@@ -116,10 +117,55 @@ TEST(AccessFormat, JsonHasEveryField) {
 
 TEST(AccessFormat, JsonEscapesWhatTheClientSent) {
   AccessRecord r = sample();
-  r.target = "/x\"y\\z\n\x01\xff";
+  r.target = "/x\"y\\z\n\x01\x7f";
   std::string l = line("json", r);
-  EXPECT_NE(l.find(R"("target":"/x\"y\\z\u000a\u0001\u00ff")"), std::string::npos) << l;
+  EXPECT_NE(l.find(R"("target":"/x\"y\\z\u000a\u0001\u007f")"), std::string::npos) << l;
   EXPECT_EQ(l.find('\n'), l.size() - 1);
+}
+
+// JSON strings are UTF-8: valid UTF-8 goes as it is (not escaped byte by byte), and each
+// ill-formed sequence becomes one U+FFFD (per maximal subpart, as Unicode and WHATWG say), so
+// every line is valid JSON and valid UTF-8 whatever a client sent.
+TEST(AccessFormat, JsonKeepsValidUtf8AndReplacesIllFormedSequences) {
+  const std::string fffd = "\xEF\xBF\xBD";
+  struct Case {
+    std::string in;
+    std::string out;
+  } cases[] = {
+      {"caf\xC3\xA9", "caf\xC3\xA9"},                                      // é, 2 bytes
+      {"\xE2\x82\xAC \xF0\x9F\x9A\xA2", "\xE2\x82\xAC \xF0\x9F\x9A\xA2"},  // €, 🚢
+      {"\xEF\xBF\xBF\xF4\x8F\xBF\xBF", "\xEF\xBF\xBF\xF4\x8F\xBF\xBF"},    // U+FFFF, U+10FFFF
+      {"a\x80"
+       "b",
+       "a" + fffd + "b"},                               // stray continuation
+      {"\xC0\xAF", fffd + fffd},                        // overlong '/'
+      {"\xE0\x80\xAF", fffd + fffd + fffd},             // overlong, 3 bytes
+      {"\xF0\x80\x80\xAF", fffd + fffd + fffd + fffd},  // overlong, 4 bytes
+      {"\xED\xA0\x80", fffd + fffd + fffd},             // surrogate D800
+      {"\xF4\x90\x80\x80", fffd + fffd + fffd + fffd},  // U+110000
+      {"\xF5\xBF", fffd + fffd},                        // past U+10FFFF
+      {"\xE2\x82", fffd},                               // cut short at the end
+      {"\xE2\x82x", fffd + "x"},                        // cut short, then ASCII
+      {"\xF0\x9F\x9A\"", fffd + "\\\""},                // cut short by a quote
+      {"\xC3\xA9\xFF", "\xC3\xA9" + fffd},
+  };
+  for (const Case& c : cases) {
+    AccessRecord r = sample();
+    r.userAgent = c.in;
+    std::string l = line("json", r);
+    EXPECT_NE(l.find("\"user_agent\":\"" + c.out + "\""), std::string::npos)
+        << ::testing::PrintToString(c.in) << " gave " << ::testing::PrintToString(l);
+  }
+}
+
+// combined's size field is $body_bytes_sent: the body only, as NGINX counts it.
+TEST(AccessFormat, CombinedCountsBodyBytesOnly) {
+  AccessRecord r = sample();
+  r.bytesOut = 423;
+  r.bodyBytesOut = 300;
+  EXPECT_NE(line("combined", r).find("\" 502 300 \"-\""), std::string::npos) << line("combined", r);
+  r.bodyBytesOut = 0;  // a HEAD, a 304
+  EXPECT_NE(line("combined", r).find("\" 502 0 \"-\""), std::string::npos) << line("combined", r);
 }
 
 TEST(AccessFormat, TextEscapesQuotesAndControlBytes) {
@@ -233,6 +279,29 @@ TEST(AccessLog, WorkersWriteWholeLinesThroughTheWriterAndReopenFollowsRotation) 
 #endif
   std::error_code ec;  // Windows: the writer still holds the file open
   std::filesystem::remove_all(dir, ec);
+}
+
+// A line the writer cannot write is counted in ferry_access_log_dropped_lines_total, never lost
+// silently: a file that could not be opened (its directory is gone), a device that refuses
+// every write.
+TEST(AccessLog, LinesTheWriterCannotWriteAreCountedAsDropped) {
+  auto gone = std::filesystem::temp_directory_path() / "ferry-access-log-no-such-dir";
+  std::filesystem::remove_all(gone);
+  std::vector<std::string> paths = {(gone / "a.log").string()};
+#ifndef _WIN32
+  paths.emplace_back("/dev/full");  // ENOSPC on every write
+#endif
+  for (const std::string& path : paths) {
+    std::uint64_t before = accessLogDropped();
+    {
+      AccessLog log(path, "%STATUS%");
+      for (int i = 0; i < 3; ++i) log.log(sample());
+    }
+    flushAccessLogs();
+    EXPECT_TRUE(eventually([&] { return accessLogDropped() >= before + 3; }))
+        << path << ": " << accessLogDropped() - before << " counted";
+    EXPECT_EQ(accessLogDropped(), before + 3) << path;
+  }
 }
 
 TEST(Limiter, LetsABurstThroughThenCountsWhatItSuppressed) {
