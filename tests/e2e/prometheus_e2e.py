@@ -346,6 +346,16 @@ scrape_configs:
                 fail(f"panel '{panel['title']}' has no data: {expr} -> {r['data']['result']}")
             checked += 1
     print(f"{checked} panel queries returned data")
+    # "Responses by endpoint and class" names the failing backend: b1's 503s in cluster flaky as
+    # 5xx, cluster dead's refused connects as error (no response). Checked once ferry exports the
+    # family (see PENDING_FAMILIES).
+    if "\nferry_upstream_endpoint_responses_total" in metrics:
+        shown = {(s["metric"].get("cluster"), s["metric"].get("endpoint"), s["metric"].get("class")):
+                 float(s["value"][1])
+                 for s in query(panel_exprs("Responses by endpoint and class")[0])["data"]["result"]}
+        for want in (("flaky", f"127.0.0.1:{b1}", "5xx"), ("dead", f"127.0.0.1:{dead}", "error")):
+            if not shown.get(want, 0) > 0:
+                fail(f"'Responses by endpoint and class' shows no {want}: {sorted(shown)}")
 
     # The dashboard's variables resolve.
     jobs = json.loads(http_get(prom + "/api/v1/label/job/values?match[]=ferry_build_info")[1])
