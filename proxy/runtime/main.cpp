@@ -44,6 +44,10 @@ ferry::io::Backend backendOf(const std::string& s) {
   return ferry::io::Backend::kAuto;
 }
 
+// Set by POST /drain before it asks the main thread to stop: the stop is then logged as its own,
+// not as a signal's.
+std::atomic<bool> g_drainAsked{false};
+
 #ifdef _WIN32
 HANDLE g_stopEvent = nullptr;
 BOOL WINAPI onConsoleEvent(DWORD type) {
@@ -130,7 +134,8 @@ int main(int argc, char** argv) {
 
   metrics::Registry registry(cfg, workers);
   registry.addCallback("ferry_access_log_dropped_lines_total",
-                       "Access-log lines dropped because a worker's buffer was full",
+                       "Access-log lines dropped: a worker's buffer was full, or the writer "
+                       "failed to write them",
                        metrics::Registry::Type::kCounter,
                        [] { return static_cast<double>(log::accessLogDropped()); });
   registry.addCallback("ferry_log_lines_suppressed_total",
@@ -138,7 +143,8 @@ int main(int argc, char** argv) {
                        metrics::Registry::Type::kCounter,
                        [] { return static_cast<double>(log::suppressedLines()); });
   runtime::Runtime rt(file, registry, [] {
-  // POST /drain: the main thread begins the graceful stop, as on SIGTERM.
+    // POST /drain: the main thread begins the graceful stop, as on SIGTERM.
+    g_drainAsked.store(true);
 #ifdef _WIN32
     ::SetEvent(g_stopEvent);
 #else
@@ -292,7 +298,7 @@ int main(int argc, char** argv) {
 
 #ifdef _WIN32
   ::WaitForSingleObject(g_stopEvent, INFINITE);
-  log::info("stop requested: stopping");
+  if (!g_drainAsked.load()) log::info("stop requested: stopping");  // else Runtime::drain said
 #else
   for (;;) {
     int sig = 0;
@@ -306,7 +312,10 @@ int main(int argc, char** argv) {
       rt.reloadFile(false);  // logs what changed or every error; notifies RELOADING/READY
       continue;
     }
-    log::info("signal {}: stopping", sig);
+    // After POST /drain, Runtime::drain said so: the SIGTERM is its own.
+    if (sig != SIGTERM || !g_drainAsked.load()) {
+      log::info("{}: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    }
     break;
   }
 #endif

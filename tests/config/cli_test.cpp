@@ -96,6 +96,28 @@ TEST(Cli, CheckReportsEveryProblemAndExits1) {
   std::remove(path.c_str());
 }
 
+// What passed --check and then failed at start ("Address already in use" for a listener on the
+// admin listener's address) or dropped every access line (a log in a directory that does not
+// exist): --check reports both, at their keys.
+TEST(Cli, CheckCatchesWhatWouldFailAtStart) {
+  std::string path = ::testing::TempDir() + "/ferry-cli-start.yaml";
+  std::ofstream(path) << "access_log: { path: /nonexistent/dir/a.log }\n"
+                         "listeners:\n"
+                         "  - { name: a, address: 127.0.0.1:9901, routes: [{ cluster: c }] }\n"
+                         "clusters:\n  - { name: c, endpoints: [127.0.0.1:1] }\n";
+  Outcome r = ferry("--check " + path);
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_EQ(r.err, path +
+                       ":1:21: access_log.path: cannot append to '/nonexistent/dir/a.log': "
+                       "directory '/nonexistent/dir' does not exist (create the directory, or "
+                       "write to stdout)\n" +
+                       path +
+                       ":3:25: listeners[0].address: address 127.0.0.1:9901 is already used by "
+                       "the admin listener (admin.address defaults to 127.0.0.1:9901: set another "
+                       "one)\n2 errors\n");
+  std::remove(path.c_str());
+}
+
 // ferry --check --diff OLD NEW: what a reload would add, change, drain and keep, by name; an
 // invalid file's errors instead (exit 1).
 TEST(Cli, CheckDiffPrintsWhatAReloadWouldDo) {

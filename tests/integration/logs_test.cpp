@@ -1,0 +1,79 @@
+// ferry's own logs, through the real binary: the error log's times are UTC (as the access log's),
+// a stop asked by POST /drain is logged as such (not as the signal it sends itself), and access
+// lines ferry cannot write are counted in ferry_access_log_dropped_lines_total.
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <regex>
+#include <sstream>
+#include <string>
+
+#include "tests/support/harness.h"
+
+namespace ferry::test {
+namespace {
+
+std::string config(int backendPort, const std::string& accessLog) {
+  return "workers: 1\naccess_log: " + accessLog +
+         "\nadmin: { address: {{ADMIN}} }\n"
+         "listeners:\n"
+         "  - { name: web, address: 127.0.0.1:0, routes: [{ cluster: c }] }\n"
+         "clusters:\n"
+         "  - { name: c, endpoints: [127.0.0.1:" +
+         std::to_string(backendPort) + "] }\n";
+}
+
+std::string get(int port) {
+  return rawExchange(port, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 10s);
+}
+
+// POST /drain stops ferry by sending itself SIGTERM: the log says who asked, not "signal 15".
+// Every line of the error log carries an RFC 3339 UTC time, whatever the time zone (TZ=EST5 is
+// five hours west: a local time would be off and carry no Z).
+TEST(Logs, PostDrainIsLoggedAsSuchAndErrorLogTimesAreUtc) {
+  ::setenv("TZ", "EST5", 1);  // inherited by ferry
+  Backend s1("s1");
+  Ferry f(config(s1.port(), "false"));
+  ::unsetenv("TZ");
+  ASSERT_EQ(statusOf(get(f.port("web"))), 200);
+  std::string r = rawExchange(
+      f.adminPort(),
+      "POST /drain HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", 10s);
+  ASSERT_EQ(statusOf(r), 200) << r;
+  ASSERT_TRUE(waitUntil([&] { return !f.process().running(); }, 30s)) << f.process().logText();
+  EXPECT_EQ(f.process().stop(), 0) << f.process().logText();
+  std::string log = f.process().logText();
+  EXPECT_NE(log.find("POST /drain: stopping"), std::string::npos) << log;
+  EXPECT_EQ(log.find("signal 15"), std::string::npos) << log;
+  EXPECT_EQ(log.find("SIGTERM"), std::string::npos) << log;
+  std::istringstream lines(log);
+  std::string line;
+  int timed = 0;
+  const std::regex utc(R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \w+ \[\d+\] .*)");
+  const std::regex dated(R"(^\d{4}-\d\d-.*)");  // ferry's lines (not Wine's own, under Wine)
+  while (std::getline(lines, line)) {
+    if (!std::regex_match(line, dated)) continue;
+    EXPECT_TRUE(std::regex_match(line, utc)) << line;
+    ++timed;
+  }
+  EXPECT_GE(timed, 3) << log;
+}
+
+// An access log ferry cannot write (here a device that refuses every write with ENOSPC, as a full
+// disk does) drops its lines, and counts them instead of losing them silently.
+TEST(Logs, AccessLinesThatCannotBeWrittenAreCounted) {
+  if (testingUnderWine()) GTEST_SKIP() << "no /dev/full on Windows (unit test: a missing dir)";
+  Backend s1("s1");
+  Ferry f(config(s1.port(), "{ path: /dev/full }"));
+  EXPECT_EQ(f.metric("ferry_access_log_dropped_lines_total"), 0) << f.metrics();
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(statusOf(get(f.port("web"))), 200);
+  EXPECT_TRUE(waitUntil([&] { return f.metric("ferry_access_log_dropped_lines_total") >= 3; }))
+      << f.metrics();
+  EXPECT_NE(f.process().logText().find("access log /dev/full: No space left on device"),
+            std::string::npos)
+      << f.process().logText();
+}
+
+}  // namespace
+}  // namespace ferry::test
