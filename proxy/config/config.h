@@ -207,6 +207,7 @@ struct ListenerConfig {
   ListenerProtocol protocol = ListenerProtocol::kHttp;
   std::vector<RouteConfig> routes;              // kProxy over HTTP, first match wins
   std::string staticRoot;                       // kStatic, absolute
+  bool staticSymlinksOutsideRoot = false;       // kStatic: follow symlinks out of the root
   std::string cluster;                          // kTcp: where bytes go
   Duration requestHeaderTimeout = seconds(10);  // the whole head must arrive in this time: 408
   Duration idleTimeout = seconds(60);           // keep-alive wait for the next request; 0: off

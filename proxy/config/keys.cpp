@@ -102,6 +102,13 @@ constexpr Field kStatic[] = {
      .doc = "Directory served (relative to the config file's directory).",
      .flags = kRequired | kNonEmpty,
      .set = set<&L::staticRoot>},
+    {.name = "symlinks_outside_root",
+     .type = Type::kBool,
+     .defaultText = "false",
+     .doc = "Follow symlinks that lead out of `root`. By default a file is opened beneath `root` "
+            "only (Linux: openat2 RESOLVE_BENEATH): a symlink that stays inside works, one that "
+            "leads out gives 404.",
+     .set = set<&L::staticSymlinksOutsideRoot>},
 };
 void validateStatic(Reporter& r, void* obj) {
   auto& l = *static_cast<L*>(obj);

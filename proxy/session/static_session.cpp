@@ -1,9 +1,10 @@
 // The static-file session: GET and HEAD of files under the listener's root, sent with
-// transmit_packets (the head as a memory element, the file as a file-range element). Used for
-// ferry's built-in demo backends and for tests; not a full web server (no ranges, no caching
-// headers beyond Content-Length and Content-Type).
+// transmit_packets (the head as a memory element, the file as a file-range element). What a
+// request gets (status, head, file range: ranges, validators, 304) is decided by
+// prepareStaticReply (static_reply.h); files are opened beneath the root (static_file.h). Used for
+// ferry's built-in demo backends and for tests; not a full web server (no directory listings, no
+// multipart ranges, no compression).
 
-#include <cstring>
 #include <string>
 
 #include "proxy/http/rewrite.h"
@@ -11,42 +12,30 @@
 #include "proxy/session/context.h"
 #include "proxy/session/downstream.h"
 #include "proxy/session/observe.h"
+#include "proxy/session/static_reply.h"
 
 namespace ferry::session {
 namespace {
 
-std::string_view contentType(std::string_view path) {
-  auto dot = path.rfind('.');
-  std::string_view ext = dot == std::string_view::npos ? "" : path.substr(dot + 1);
-  if (ext == "html" || ext == "htm") return "text/html; charset=utf-8";
-  if (ext == "css") return "text/css";
-  if (ext == "js") return "text/javascript";
-  if (ext == "json") return "application/json";
-  if (ext == "txt") return "text/plain; charset=utf-8";
-  if (ext == "png") return "image/png";
-  if (ext == "svg") return "image/svg+xml";
-  return "application/octet-stream";
-}
-
-// The file under root that path names, or empty if the path is not acceptable (it must be
-// absolute, without "..", "%", backslashes or NUL; "/" maps to index.html).
-bool resolvePath(const std::string& root, std::string_view path, char* out, std::size_t cap,
-                 std::size_t& len) {
-  auto q = path.find('?');
-  if (q != std::string_view::npos) path = path.substr(0, q);
-  if (path.empty() || path[0] != '/') return false;
-  if (path.find("..") != std::string_view::npos || path.find('%') != std::string_view::npos ||
-      path.find('\\') != std::string_view::npos || path.find('\0') != std::string_view::npos) {
-    return false;
-  }
-  std::string_view index = path.back() == '/' ? "index.html" : "";
-  len = root.size() + path.size() + index.size();
-  if (len + 1 > cap) return false;
-  std::memcpy(out, root.data(), root.size());
-  std::memcpy(out + root.size(), path.data(), path.size());
-  std::memcpy(out + root.size() + path.size(), index.data(), index.size());
-  out[len] = '\0';
-  return true;
+void logStatic(WorkerContext& w, const config::ListenerConfig& cfg, std::string_view peerText,
+               const io::Address& peer, const http::MessageHead& h, const StaticReply& reply,
+               std::uint64_t bytes, Duration took) {
+  if (!w.accessLog.enabled()) return;
+  log::AccessRecord a;
+  a.clientAddress = peerText;
+  a.clientPort = peer.port();
+  a.method = h.method;
+  a.target = h.target;
+  a.protocol = h.isHttp10() ? "HTTP/1.0" : "HTTP/1.1";
+  a.status = reply.status;
+  a.bytesIn = h.headBytes;
+  a.bytesOut = bytes;
+  a.durationUs = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(took).count());
+  a.cause = causeName(reply.cause);
+  a.route = "static";
+  a.listener = cfg.name;
+  w.accessLog.log(a);
 }
 
 }  // namespace
@@ -56,11 +45,12 @@ Task<void> serveStatic(WorkerContext& w, ListenerContext& l, io::Socket client, 
   l.counters->active.add();
   const config::ListenerConfig& cfg = *l.config;
   metrics::RouteCounters& counters = *l.routeCounters[0];
+  StaticRoot root = StaticRoot::open(
+      cfg.staticRoot, StaticRootOptions{.symlinksOutsideRoot = cfg.staticSymlinksOutsideRoot});
   Buffer in;
   Buffer head;
   http::Parser req(http::MessageType::kRequest);
   HeadLimits limits{cfg.idleTimeout, cfg.requestHeaderTimeout, cfg.maxRequestHeaderBytes};
-  char path[1024];
   char peerHost[io::Address::kMaxText];
   std::string_view peerText(peerHost, peer.formatHost(peerHost, sizeof(peerHost)));
   bool close = false;
@@ -88,62 +78,26 @@ Task<void> serveStatic(WorkerContext& w, ListenerContext& l, io::Socket client, 
     }
     const http::MessageHead& h = req.head();
     close = !h.keepAlive || h.expectsBody;  // request bodies are not read: close after
-    int status = 200;
-    std::size_t pathLen = 0;
-    bool isHead = http::iequals(h.method, "HEAD");
-    io::File file;
-    if (!isHead && !http::iequals(h.method, "GET")) {
-      status = 405;
-    } else if (!resolvePath(cfg.staticRoot, route::keyOf(h.target, "").path, path, sizeof(path),
-                            pathLen)) {
-      status = 404;
-    } else if (auto f = io::File::openRead(path); f) {
-      file = std::move(f.value());
-    } else {
-      status = 404;
+    if (!head) head = w.buffers.acquire();
+    head.clear();
+    http::HeadWriter hw(head.writable());
+    StaticFile file;
+    StaticReply reply = prepareStaticReply(cfg, root, h, close, file, hw);
+    head.commit(hw.size());
+    if (!hw.ok()) {  // not with a worker buffer and a head of some 400 bytes: defensive
+      reply = {500, Cause::kLocalResponse, 0, 0};
+      close = true;
     }
-    std::uint64_t bytes = 0;
-    if (status != 200) {
-      std::string_view text = http::cannedResponse(status, close);
-      if (!co_await sendAll(w.proactor, client.native(), text, cfg.sendTimeout)) close = true;
-      bytes = text.size();
-    } else {
-      if (!head) head = w.buffers.acquire();
-      head.clear();
-      http::HeadWriter hw(head.writable());
-      hw.put("HTTP/1.1 200 OK\r\nServer: ferry\r\nX-Served-By: ").put(cfg.name);
-      hw.put("\r\nContent-Type: ").put(contentType({path, pathLen}));
-      hw.put("\r\nContent-Length: ").putNumber(file.size());
-      hw.put(close ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n");
-      head.commit(hw.size());
-      io::TransmitElement els[2] = {io::TransmitElement::memory(head.view()),
-                                    io::TransmitElement::fileRange(file.native(), 0, file.size())};
-      io::IoResult r = co_await io::transmit(w.proactor, client.native(),
-                                             std::span(els, isHead ? 1 : 2), cfg.sendTimeout);
-      if (!r.ok()) close = true;
-      bytes = r.bytes;
-    }
+    io::TransmitElement els[2] = {
+        io::TransmitElement::memory(hw.ok() ? head.view() : http::cannedResponse(500, true)),
+        io::TransmitElement::fileRange(file.native(), reply.offset, reply.length)};
+    io::IoResult r = co_await io::transmit(
+        w.proactor, client.native(), std::span(els, reply.length == 0 ? 1 : 2), cfg.sendTimeout);
+    if (!r.ok()) close = true;
     Duration took = w.clock.now() - start;
-    recordRequest(*l.counters, counters, status,
-                  status == 405 ? Cause::kMethodNotAllowed : Cause::kLocalResponse, h.headBytes,
-                  bytes, took, true);
-    if (w.accessLog.enabled()) {
-      log::AccessRecord a;
-      a.clientAddress = peerText;
-      a.clientPort = peer.port();
-      a.method = h.method;
-      a.target = h.target;
-      a.protocol = h.isHttp10() ? "HTTP/1.0" : "HTTP/1.1";
-      a.status = status;
-      a.bytesIn = h.headBytes;
-      a.bytesOut = bytes;
-      a.durationUs = static_cast<std::uint64_t>(
-          std::chrono::duration_cast<std::chrono::microseconds>(took).count());
-      a.cause = status == 405 ? "method_not_allowed" : "local_response";
-      a.route = "static";
-      a.listener = cfg.name;
-      w.accessLog.log(a);
-    }
+    recordRequest(*l.counters, counters, reply.status, reply.cause, h.headBytes, r.bytes, took,
+                  true);
+    logStatic(w, cfg, peerText, peer, h, reply, r.bytes, took);
     in.consume(h.headBytes);
   }
   head.release();
