@@ -1,12 +1,15 @@
-// What --check (and start, and reload: they load the same way) must catch across keys, so it
-// never passes a config that then fails at start or has a route that never matches: address
-// clashes with other listeners and the admin listener, routes shadowed by an earlier one, an
-// access log that cannot be written, defaults that contradict what the user wrote.
+// The checks across keys (proxy/config/check.cpp): what --check (and start, and reload: they
+// load the same way) must catch so it never passes a config that then fails at start or has a
+// route that never matches: names defined twice, references to clusters that do not exist,
+// address clashes with other listeners and the admin listener, routes shadowed by an earlier
+// one, an access log that cannot be written, defaults that contradict what the user wrote.
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <initializer_list>
 #include <string>
+#include <utility>
 
 #include "proxy/config/config.h"
 
@@ -34,6 +37,8 @@ void expectValid(const std::string& yaml) {
   EXPECT_TRUE(r.errors.empty()) << yaml << all(r);
 }
 
+const std::string kL = "listeners:\n  - name: l\n    address: 127.0.0.1:0\n";
+const std::string kR = "    routes: [{cluster: c}]\n";
 const std::string kC = "clusters:\n  - { name: c, endpoints: [127.0.0.1:1] }\n";
 
 // Listeners at these addresses, each with one catch-all route.
@@ -200,6 +205,103 @@ TEST(Check, HealthCheckTimeoutDefaultsToAtMostTheInterval) {
   EXPECT_EQ(all(load(head + "      interval: 500ms\n      timeout: 2s\n")),
             "t.yaml:8:16: clusters[0].health_check.timeout: the timeout is longer than the "
             "interval\n");
+}
+
+TEST(Loader, DuplicateNamesAndGeneratedRouteNames) {
+  expectErrors(kL +
+                   "    routes:\n      - { name: a, match: { path: /1 }, cluster: c }\n"
+                   "      - { name: a, match: { path: /2 }, cluster: c }\n" +
+                   kC + "  - { name: c, endpoints: [127.0.0.1:2] }\n",
+               "t.yaml:6:17: listeners[0].routes[1].name: route 'a' is defined twice in listener "
+               "'l' (first at line 5)\n"
+               "t.yaml:9:13: clusters[1].name: cluster 'c' is defined twice (first at line 8)\n");
+  // Unnamed routes: the cluster's name, made unique; never one a later route names itself.
+  LoadResult r = load(kL +
+                      "    routes:\n      - { match: { path: /1 }, cluster: c }\n"
+                      "      - { match: { path: /2 }, cluster: c }\n"
+                      "      - { name: c-2, match: { path: /3 }, cluster: c }\n"
+                      "      - { match: { path: /4 }, direct_response: { status: 204 } }\n" +
+                      kC);
+  ASSERT_TRUE(r.errors.empty()) << all(r);
+  const auto& routes = r.config->listeners[0].routes;
+  EXPECT_EQ(routes[0].name, "c");
+  EXPECT_EQ(routes[1].name, "c-3");
+  EXPECT_EQ(routes[2].name, "c-2");
+  EXPECT_EQ(routes[3].name, "direct");
+}
+
+TEST(Loader, RoutesToUndefinedClusters) {
+  expectErrors(kL + "    routes:\n      - { clusters: [{ name: c }, { name: d, weight: 2 }] }\n" +
+                   kC +
+                   "  - { name: tcpc, endpoints: [127.0.0.1:2] }\n"
+                   "  - { name: e, endpoints: [127.0.0.1:3] }\n"
+                   "listeners:\n",
+               "t.yaml:5:43: listeners[0].routes[0].clusters[1].name: unknown cluster 'd' (did "
+               "you mean 'c'?)\n"
+               "t.yaml:10:1: listeners: is set twice\n");
+  expectErrors("listeners:\n  - { name: t, address: 127.0.0.1:0, protocol: tcp, cluster: pg }\n",
+               "t.yaml:2:62: listeners[0].cluster: unknown cluster 'pg' (no clusters are "
+               "defined)\n");
+}
+
+TEST(Loader, RoutesShadowedByAnEarlierCatchAll) {
+  expectErrors(kL +
+                   "    routes:\n"
+                   "      - { name: all, match: { host: \"*.example.com\" }, cluster: c }\n"
+                   "      - { name: api, match: { host: api.example.com, path: /x }, cluster: c }\n"
+                   "      - { name: other, match: { host: example.org }, cluster: c }\n"
+                   "      - { name: any, cluster: c }\n"
+                   "      - { name: late, match: { path_prefix: /late }, cluster: c }\n" +
+                   kC,
+               "t.yaml:6:9: listeners[0].routes[1]: route 'api' can never match: route 'all' "
+               "(line 5) before it takes every request it would (move it above, or narrow the "
+               "earlier route's match)\n"
+               "t.yaml:9:9: listeners[0].routes[4]: route 'late' can never match: route 'any' "
+               "(line 8) before it takes every request it would (move it above, or narrow the "
+               "earlier route's match)\n");
+  // A narrower earlier route (method, header) shadows nothing.
+  LoadResult r = load(kL +
+                      "    routes:\n"
+                      "      - { match: { methods: [GET] }, cluster: c }\n"
+                      "      - { match: { headers: [{ name: x }] }, cluster: c }\n"
+                      "      - { cluster: c }\n" +
+                      kC);
+  EXPECT_TRUE(r.errors.empty()) << all(r);
+}
+
+TEST(Loader, ListenersOnTheSameAddress) {
+  expectErrors(kL + kR +
+                   "  - { name: m, address: 127.0.0.1:8080, static: { root: / } }\n"
+                   "  - { name: n, address: 127.0.0.1:8080, static: { root: / } }\n"
+                   "  - { name: o, address: 127.0.0.1:0, static: { root: / } }\n" +
+                   kC,
+               "t.yaml:6:25: listeners[2].address: address 127.0.0.1:8080 is already used by "
+               "listener 'm'\n");
+}
+
+// access_log: a bool (the old form), or {enabled, format, path}; a bad template is an error at
+// its position naming the unknown field.
+TEST(Loader, AccessLogTakesABoolOrAMapping) {
+  const std::string rest = kL + kR + kC;
+  LoadResult off = load("access_log: false\n" + rest);
+  ASSERT_TRUE(off.errors.empty()) << all(off);
+  EXPECT_FALSE(off.config->accessLog.enabled);
+  LoadResult dflt = load(rest);
+  ASSERT_TRUE(dflt.errors.empty()) << all(dflt);
+  EXPECT_TRUE(dflt.config->accessLog.enabled);
+  EXPECT_EQ(dflt.config->accessLog.format, "ferry");
+  EXPECT_EQ(dflt.config->accessLog.path, "stdout");
+  // A file in a directory that exists and is writable (check_test: one that is not).
+  std::string file =
+      (std::filesystem::temp_directory_path() / "ferry.log").lexically_normal().generic_string();
+  LoadResult map = load("access_log: { format: json, path: \"" + file + "\" }\n" + rest);
+  ASSERT_TRUE(map.errors.empty()) << all(map);
+  EXPECT_TRUE(map.config->accessLog.enabled);
+  EXPECT_EQ(map.config->accessLog.format, "json");
+  EXPECT_EQ(map.config->accessLog.path, file);
+  LoadResult bad = load("access_log:\n  format: \"%STATUS% %NOPE%\"\n" + rest);
+  EXPECT_NE(all(bad).find("t.yaml:2:11: access_log.format: "), std::string::npos) << all(bad);
+  EXPECT_NE(all(bad).find("unknown field %NOPE%"), std::string::npos) << all(bad);
 }
 
 }  // namespace
