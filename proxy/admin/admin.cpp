@@ -1,6 +1,7 @@
 #include "proxy/admin/admin.h"
 
 #include <future>
+#include <optional>
 
 #include "proxy/common/buffer.h"
 #include "proxy/common/log.h"
@@ -20,6 +21,8 @@ std::string_view reason(int status) {
       return "OK";
     case 400:
       return "Bad Request";
+    case 403:
+      return "Forbidden";
     case 404:
       return "Not Found";
     case 405:
@@ -35,7 +38,30 @@ std::string_view methodName(Method m) {
   return m == Method::kGet ? "GET" : "POST";
 }
 
+// The token of an `Authorization: Bearer <token>` value (the scheme is case-insensitive, RFC
+// 6750), or empty.
+std::string_view bearerOf(std::string_view v) {
+  constexpr std::string_view kScheme = "bearer ";
+  if (v.size() <= kScheme.size() || !http::iequals(v.substr(0, kScheme.size()), kScheme)) return {};
+  v.remove_prefix(kScheme.size());
+  while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+  while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
+  return v;
+}
+
 }  // namespace
+
+bool tokenMatches(std::string_view token, std::string_view expected) {
+  if (expected.empty()) return false;
+  // Every byte of token is looked at whatever differs: the time tells the length of the guess,
+  // which the guesser knows, and nothing of the token.
+  unsigned diff = token.size() == expected.size() ? 0U : 1U;
+  for (std::size_t i = 0; i < token.size(); ++i) {
+    diff |= static_cast<unsigned char>(token[i]) ^
+            static_cast<unsigned char>(expected[i % expected.size()]);
+  }
+  return diff == 0;
+}
 
 struct AdminServer::Impl {
   struct Handler {
@@ -43,12 +69,21 @@ struct AdminServer::Impl {
     Method method;
     std::string help;
     std::function<Response()> fn;
+    Access access;
+  };
+  // Who is asking: whether the listener is trusted, and the bearer token the request carried.
+  struct Caller {
+    bool trusted = false;
+    std::string_view bearer;
   };
   metrics::Registry& registry;
   Control& control;
   std::vector<Handler> handlers;
+  std::function<std::string()> tokenSource;
   std::unique_ptr<io::Proactor> proactor;
-  std::unique_ptr<io::Listener> listener;
+  std::unique_ptr<io::Listener> listener;         // admin.address
+  std::unique_ptr<io::Listener> controlListener;  // admin.control.address, if set
+  bool adminTrusted = false;                      // admin.address is loopback
   BufferPool buffers{16384};
   SteadyClock clock;
   std::thread thread;
@@ -62,35 +97,55 @@ struct AdminServer::Impl {
       return text(o.text.empty() || o.text.back() == '\n' ? o.text : o.text + "\n",
                   o.ok ? 200 : 400);
     };
-    add("/", Method::kGet, "this list", [this, text] { return text(index()); });
-    add("/metrics", Method::kGet, "Prometheus metrics (text format)", [this] {
-      return Response{200, "text/plain; version=0.0.4; charset=utf-8", registry.serialize()};
-    });
-    add("/healthz", Method::kGet, "200 while the process is up", [text] { return text("ok\n"); });
-    add("/ready", Method::kGet, "200 while serving; 503 once a drain began", [this, text] {
-      bool up = control.ready();
-      return text(up ? "ready\n" : "not ready\n", up ? 200 : 503);
-    });
-    add("/listeners", Method::kGet, "each listener's name and bound address, one per line",
-        [this, text] { return text(control.listeners()); });
-    add("/config", Method::kGet, "the live config (the YAML it was loaded from)", [this] {
-      return Response{200, "application/yaml; charset=utf-8", control.configText()};
-    });
-    add("/reload", Method::kPost,
+    constexpr Access kPublic = Access::kPublic;
+    constexpr Access kCtl = Access::kControl;
+    add(
+        "/", Method::kGet, "this list", [this, text] { return text(index()); }, kPublic);
+    add(
+        "/metrics", Method::kGet, "Prometheus metrics (text format)",
+        [this] {
+          return Response{200, "text/plain; version=0.0.4; charset=utf-8", registry.serialize()};
+        },
+        kPublic);
+    add(
+        "/healthz", Method::kGet, "200 while the process is up", [text] { return text("ok\n"); },
+        kPublic);
+    add(
+        "/ready", Method::kGet, "200 while serving; 503 once a drain began",
+        [this, text] {
+          bool up = control.ready();
+          return text(up ? "ready\n" : "not ready\n", up ? 200 : 503);
+        },
+        kPublic);
+    add(
+        "/listeners", Method::kGet, "each listener's name and bound address, one per line",
+        [this, text] { return text(control.listeners()); }, kPublic);
+    add(
+        "/config", Method::kGet, "the live config (the YAML it was loaded from)",
+        [this] {
+          return Response{200, "application/yaml; charset=utf-8", control.configText()};
+        },
+        kCtl);
+    add(
+        "/reload", Method::kPost,
         "reload the config file: 200 and what changed, or 400 and every error (nothing changes)",
-        [this, outcome] { return outcome(control.reload()); });
-    add("/drain", Method::kPost,
+        [this, outcome] { return outcome(control.reload()); }, kCtl);
+    add(
+        "/drain", Method::kPost,
         "graceful stop as SIGTERM: /ready 503, drain_delay, then drain up to drain_timeout, exit 0",
         [this, text] {
           control.drain();
           return text("draining\n");
-        });
-    add("/reopen", Method::kPost, "reopen log files (after log rotation)",
-        [this, outcome] { return outcome(control.reopen()); });
+        },
+        kCtl);
+    add(
+        "/reopen", Method::kPost, "reopen log files (after log rotation)",
+        [this, outcome] { return outcome(control.reopen()); }, kCtl);
   }
 
-  void add(std::string path, Method method, std::string help, std::function<Response()> fn) {
-    handlers.push_back({std::move(path), method, std::move(help), std::move(fn)});
+  void add(std::string path, Method method, std::string help, std::function<Response()> fn,
+           Access access) {
+    handlers.push_back({std::move(path), method, std::move(help), std::move(fn), access});
   }
 
   std::string index() const {
@@ -98,12 +153,31 @@ struct AdminServer::Impl {
     for (const Handler& h : handlers) {
       std::string line = std::string(methodName(h.method)) + " " + h.path;
       line.resize(std::max<std::size_t>(line.size() + 2, 18), ' ');
-      out += line + h.help + "\n";
+      out += line + h.help + (h.access == Access::kControl ? " [control]" : "") + "\n";
     }
     return out;
   }
 
-  Response dispatch(std::string_view method, std::string_view path, std::string& allow) {
+  // A control handler's gate: nullopt when the caller may use it, else the 403 to answer.
+  std::optional<Response> refuse(const Handler& h, const Caller& c) const {
+    if (h.access == Access::kPublic || c.trusted) return std::nullopt;
+    if (!c.bearer.empty() && tokenSource && tokenMatches(c.bearer, tokenSource())) {
+      return std::nullopt;
+    }
+    std::string what = std::string(methodName(h.method)) + " " + h.path;
+    FERRY_WARN_LIMITED("admin: {} refused: not a trusted admin address and no valid token", what);
+    std::string body =
+        c.bearer.empty()
+            ? "403 Forbidden: " + what +
+                  " is a control operation. It is served on a loopback admin address, on "
+                  "admin.control.address, or with \"Authorization: Bearer <token>\" "
+                  "(admin.control.token_file).\n"
+            : "403 Forbidden: the bearer token does not match admin.control.token_file.\n";
+    return Response{403, "text/plain; charset=utf-8", std::move(body)};
+  }
+
+  Response dispatch(std::string_view method, std::string_view path, const Caller& caller,
+                    std::string& allow) {
     bool known = false;
     for (const Handler& h : handlers) {
       if (h.path != path) continue;
@@ -111,6 +185,7 @@ struct AdminServer::Impl {
       bool get = http::iequals(method, "GET") || http::iequals(method, "HEAD");
       if ((h.method == Method::kGet && get) ||
           (h.method == Method::kPost && http::iequals(method, "POST"))) {
+        if (std::optional<Response> no = refuse(h, caller)) return std::move(*no);
         return h.fn();
       }
       if (!allow.empty()) allow += ", ";
@@ -120,7 +195,7 @@ struct AdminServer::Impl {
     return Response{404, "text/plain; charset=utf-8", "404 Not Found: GET / lists the paths\n"};
   }
 
-  Task<void> serve(io::Socket s) {
+  Task<void> serve(io::Socket s, bool trusted) {
     Buffer in = buffers.acquire();
     http::Parser req(http::MessageType::kRequest);
     session::HeadLimits limits{seconds(30), seconds(10), 8192};
@@ -132,7 +207,8 @@ struct AdminServer::Impl {
       const http::MessageHead& h = req.head();
       std::string_view path = route::keyOf(h.target, "").path;
       std::string allow;
-      Response r = dispatch(h.method, path, allow);
+      Caller caller{trusted, bearerOf(h.find("authorization").value_or(""))};
+      Response r = dispatch(h.method, path, caller, allow);
       // A request body is not read (no handler takes one): the connection closes after it.
       bool close = !h.keepAlive || h.expectsBody;
       std::string out = "HTTP/1.1 " + std::to_string(r.status) + " " +
@@ -147,14 +223,30 @@ struct AdminServer::Impl {
     co_await session::lingeringClose(*proactor, std::move(s), in);
   }
 
-  Task<void> acceptLoop() {
+  Task<void> acceptLoop(io::Listener& l, bool trusted) {
     while (!stopping) {
-      io::AcceptAwaiter a(*proactor, *listener);
+      io::AcceptAwaiter a(*proactor, l);
       io::IoResult r = co_await a;
       if (r.ec == std::errc::operation_canceled) break;
       if (r.ec) continue;
-      spawn(serve(std::move(a.socket)));
+      spawn(serve(std::move(a.socket), trusted));
     }
+  }
+
+  // Binds the admin address and the control one (admin thread); the first error, if any.
+  Result<bool> bind(const config::AdminConfig& cfg) {
+    io::ListenOptions opts;
+    opts.reusePort = false;
+    auto l = proactor->listen(cfg.address, opts);
+    if (!l) return l.error();
+    listener = std::move(l.value());
+    adminTrusted = config::isLoopback(cfg.address);
+    if (cfg.control.address.valid()) {
+      auto c = proactor->listen(cfg.control.address, opts);
+      if (!c) return c.error();
+      controlListener = std::move(c.value());
+    }
+    return true;
   }
 };
 
@@ -166,31 +258,35 @@ AdminServer::~AdminServer() {
 }
 
 void AdminServer::add(std::string path, Method method, std::string help,
-                      std::function<Response()> handler) {
-  impl_->add(std::move(path), method, std::move(help), std::move(handler));
+                      std::function<Response()> handler, Access access) {
+  impl_->add(std::move(path), method, std::move(help), std::move(handler), access);
 }
 
-Result<bool> AdminServer::start(const io::Address& addr) {
+void AdminServer::setTokenSource(std::function<std::string()> token) {
+  impl_->tokenSource = std::move(token);
+}
+
+Result<bool> AdminServer::start(const config::AdminConfig& cfg) {
   // The proactor is made on the thread that runs it (an io_uring ring has one submitter).
   std::promise<Result<bool>> started;
   auto result = started.get_future();
-  impl_->thread = std::thread([this, addr, &started] {
+  impl_->thread = std::thread([this, &cfg, &started] {
     auto p = io::makeProactor(io::Backend::kAuto);
     if (!p) {
       started.set_value(p.error());
       return;
     }
     impl_->proactor = std::move(p.value());
-    io::ListenOptions opts;
-    opts.reusePort = false;
-    auto l = impl_->proactor->listen(addr, opts);
-    if (!l) {
-      started.set_value(l.error());
+    Result<bool> bound = impl_->bind(cfg);
+    if (!bound) {
+      impl_->listener.reset();
+      impl_->controlListener.reset();
+      started.set_value(bound.error());
       return;
     }
-    impl_->listener = std::move(l.value());
     started.set_value(true);
-    spawn(impl_->acceptLoop());
+    spawn(impl_->acceptLoop(*impl_->listener, impl_->adminTrusted));
+    if (impl_->controlListener) spawn(impl_->acceptLoop(*impl_->controlListener, true));
     impl_->proactor->run();
   });
   Result<bool> r = result.get();
@@ -199,6 +295,16 @@ Result<bool> AdminServer::start(const io::Address& addr) {
     return r;
   }
   log::info("admin listening on {}", impl_->listener->address().toString());
+  if (impl_->controlListener) {
+    log::info("admin control listening on {}", impl_->controlListener->address().toString());
+  }
+  if (!impl_->adminTrusted) {
+    log::info(
+        "admin: {} is not loopback: control operations (POST /reload, /drain, /reopen; GET "
+        "/config, /clusters) answer 403 there{}",
+        cfg.address.toString(),
+        cfg.control.token.empty() ? "" : " without the admin.control bearer token");
+  }
   return true;
 }
 

@@ -1,21 +1,31 @@
 #pragma once
-// The admin listener: a table of handlers, each a path, a method and a help line (GET / lists
-// them). Runs on its own thread and proactor, off the request path. What it controls (reload,
-// drain, the live config) comes through admin::Control, which the runtime implements.
+// The admin listener: a table of handlers, each a path, a method, a help line (GET / lists
+// them) and an access class. Runs on its own thread and proactor, off the request path. What it
+// controls (reload, drain, the live config) comes through admin::Control, which the runtime
+// implements.
 //
+//   public (the admin address, whatever it is bound to: what Prometheus and probes need)
 //   GET  /metrics    Prometheus text format
 //   GET  /healthz    the process is up
 //   GET  /ready      200 while serving, 503 once a drain began
 //   GET  /listeners  each listener's name and bound address, one per line ("name addr")
-//   GET  /config     the live config, as the YAML it was loaded from
 //   GET  /           this table
+//   control (they change the process or reveal its config)
+//   GET  /config     the live config, as the YAML it was loaded from
 //   POST /reload     reload the config file: 200 and what changed, or 400 and every error
 //   POST /drain      graceful stop, as SIGTERM: /ready 503, drain_delay, drain, exit 0
 //   POST /reopen     reopen log files (log rotation)
 //
+// A control handler answers only on a trusted listener (the admin address when it is loopback,
+// or admin.control.address, which the config requires to be loopback unless a token is set), or
+// to a request whose `Authorization: Bearer <token>` matches admin.control.token_file (compared
+// in constant time). Anywhere else it gets 403 with a body that says where to go. So a 0.0.0.0
+// admin address (Kubernetes) serves metrics and probes to the cluster and nothing else.
+//
 // A path asked with another method gets 405 with Allow. More handlers: AdminServer::add, e.g.
 //   admin.add("/clusters", admin::Method::kGet, "clusters and endpoints (JSON)",
-//             [&] { return admin::Response{200, "application/json", renderClusters()}; });
+//             [&] { return admin::Response{200, "application/json", renderClusters()}; },
+//             admin::Access::kControl);
 
 #include <atomic>
 #include <functional>
@@ -27,12 +37,23 @@
 #include <vector>
 
 #include "proxy/common/result.h"
+#include "proxy/config/config.h"
 #include "proxy/io/address.h"
 #include "proxy/metrics/metrics.h"
 
 namespace ferry::admin {
 
 enum class Method { kGet, kPost };
+
+// Who may call a handler.
+enum class Access {
+  kPublic,   // anyone who reaches the admin address (metrics, health, readiness)
+  kControl,  // a trusted listener or the bearer token only (mutates state or reveals config)
+};
+
+// Whether token (what followed "Bearer ") equals expected, in time that depends only on their
+// lengths, never on where they differ. An empty expected matches nothing.
+bool tokenMatches(std::string_view token, std::string_view expected);
 
 struct Response {
   int status = 200;
@@ -62,10 +83,16 @@ class AdminServer {
  public:
   AdminServer(metrics::Registry& registry, Control& control);
   ~AdminServer();
-  // Adds a handler (before start()). GET handlers also answer HEAD.
-  void add(std::string path, Method method, std::string help, std::function<Response()> handler);
-  // Binds addr on the caller's thread (so a busy port is reported at start-up), then serves.
-  Result<bool> start(const io::Address& addr);
+  // Adds a handler (before start()). GET handlers also answer HEAD. A handler is a control one
+  // unless said otherwise: a new handler is never exposed by mistake.
+  void add(std::string path, Method method, std::string help, std::function<Response()> handler,
+           Access access = Access::kControl);
+  // Where the bearer token comes from: called on the admin thread for each request that carries
+  // one (the runtime returns the live config's, so a reload rotates it). Before start().
+  void setTokenSource(std::function<std::string()> token);
+  // Binds cfg.address, and cfg.control.address if set, on the caller's thread (so a busy port is
+  // reported at start-up), then serves both.
+  Result<bool> start(const config::AdminConfig& cfg);
   void stop();
 
  private:

@@ -320,10 +320,22 @@ struct ClusterConfig {
   bool operator==(const ClusterConfig&) const = default;  // same definition (reload diff)
 };
 
+// admin.control: where the control operations (POST /reload, /drain, /reopen; GET /config,
+// /clusters) are served besides a loopback admin address (proxy/admin/admin.h).
+struct AdminControlConfig {
+  io::Address address;    // a second listener for them; invalid: none
+  std::string tokenFile;  // a file holding a bearer token that unlocks them anywhere; empty: none
+  std::string token;      // its contents (trailing whitespace cut), read when the config loads
+};
+
 struct AdminConfig {
   bool enabled = true;
   io::Address address;
+  AdminControlConfig control;
 };
+
+// 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104: an address only this host can reach.
+bool isLoopback(const io::Address& a);
 
 // access_log: `true`/`false`, or {enabled, format, path}.
 struct AccessLogConfig {

@@ -10,6 +10,7 @@
 #include <charconv>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "proxy/common/access_log.h"
 
@@ -49,19 +50,97 @@ std::string checkRegex(std::string_view s) {
 }
 
 // ---- admin ----
+// The token file is read here, at load (and so at every reload and --check): a file that is
+// missing, unreadable or empty is a config error, never a control listener left open.
+void validateAdminControl(Reporter& r, void* obj) {
+  auto& c = *static_cast<AdminControlConfig*>(obj);
+  if (c.tokenFile.empty()) return;
+  c.tokenFile = r.resolvePath(c.tokenFile);
+  std::ifstream in(c.tokenFile, std::ios::binary);
+  std::string text;
+  char buf[1024];
+  while (in && text.size() <= 4096) {
+    in.read(buf, sizeof(buf));
+    text.append(buf, static_cast<std::size_t>(in.gcount()));
+  }
+  if (!in.is_open() || in.bad() || std::filesystem::is_directory(c.tokenFile)) {
+    r.error("token_file", "cannot read '" + c.tokenFile + "'",
+            "the file must exist and be readable by ferry's user");
+    return;
+  }
+  if (text.size() > 4096) {
+    r.error("token_file", "'" + c.tokenFile + "' is over 4 KiB: it must hold one token");
+    return;
+  }
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ' ||
+                           text.back() == '\t')) {
+    text.pop_back();
+  }
+  if (text.empty()) {
+    r.error("token_file", "'" + c.tokenFile + "' is empty",
+            "write a long random token into it, e.g. openssl rand -hex 32");
+    return;
+  }
+  if (text.find_first_of(" \t\r\n") != std::string::npos) {
+    r.error("token_file", "'" + c.tokenFile + "' must hold one token (no whitespace inside)");
+    return;
+  }
+  c.token = std::move(text);
+}
+constexpr Field kAdminControl[] = {
+    {.name = "address",
+     .type = Type::kAddress,
+     .doc = "A second admin listener that serves every admin path, the control operations "
+            "included. Must be loopback (127.0.0.1, ::1) unless `token_file` is set.",
+     .set = set<&AdminControlConfig::address>},
+    {.name = "token_file",
+     .type = Type::kString,
+     .doc = "A file holding a bearer token (read at load and reload; missing, unreadable or "
+            "empty is an error). A request with `Authorization: Bearer <token>` may use the "
+            "control operations on any admin address.",
+     .flags = kNonEmpty,
+     .set = set<&AdminControlConfig::tokenFile>},
+};
+constexpr Section kAdminControlSection{.name = "admin_control",
+                                       .where = "admin.control",
+                                       .fields = kAdminControl,
+                                       .validate = validateAdminControl};
+
+void validateAdmin(Reporter& r, void* obj) {
+  auto& a = *static_cast<AdminConfig*>(obj);
+  const AdminControlConfig& c = a.control;
+  if (!c.address.valid()) return;
+  if (!isLoopback(c.address) && c.token.empty() && c.tokenFile.empty()) {
+    r.error("control", "control.address " + c.address.toString() + " is not a loopback address",
+            "bind it to 127.0.0.1 or ::1, or set control.token_file");
+  }
+  if (c.address == a.address && c.address.port() != 0) {
+    r.error("control", "control.address is the admin address " + a.address.toString(),
+            "give the control listener its own port");
+  }
+}
 constexpr Field kAdmin[] = {
     {.name = "address",
      .type = Type::kAddress,
      .defaultText = "127.0.0.1:9901",
-     .doc = "Address of the admin listener (/metrics, /healthz, /ready, /listeners).",
+     .doc = "Address of the admin listener (/metrics, /healthz, /ready, /listeners). Control "
+            "operations (POST /reload, /drain, /reopen; GET /config, /clusters) are served here "
+            "only when it is loopback, or with the `control` bearer token: 403 otherwise.",
      .set = set<&AdminConfig::address>},
     {.name = "enabled",
      .type = Type::kBool,
      .defaultText = "true",
      .doc = "Serve the admin listener at all.",
      .set = set<&AdminConfig::enabled>},
+    {.name = "control",
+     .type = Type::kObject,
+     .doc = "Where the control operations are allowed besides a loopback `address`: "
+            "`{address, token_file}`.",
+     .section = &kAdminControlSection,
+     .child = child<&AdminConfig::control>},
 };
-constexpr Section kAdminSection{.name = "admin", .where = "admin", .fields = kAdmin};
+constexpr Section kAdminSection{
+    .name = "admin", .where = "admin", .fields = kAdmin, .validate = validateAdmin};
 
 // ---- forwarding ----
 constexpr const char* kForwardModes[] = {"append", "replace", "off"};
@@ -1214,7 +1293,7 @@ constexpr Field kRoot[] = {
      .set = set<&Config::watch>},
     {.name = "admin",
      .type = Type::kObject,
-     .doc = "The admin listener: `{address, enabled}`.",
+     .doc = "The admin listener: `{address, enabled, control}`.",
      .section = &kAdminSection,
      .child = child<&Config::admin>},
     {.name = "resolver",
@@ -1238,13 +1317,13 @@ constexpr Field kRoot[] = {
 constexpr Section kRootSection{.name = "ferry", .where = "", .fields = kRoot};
 
 constexpr const Section* kSections[] = {
-    &kRootSection,        &kAdminSection,       &kAccessLogSection,   &kResolverSection,
-    &kListenerSection,    &kForwardingSection,  &kStaticSection,      &kRouteSection,
-    &kMatchSection,       &kHeaderMatchSection, &kQueryMatchSection,  &kWeightedSection,
-    &kRetrySection,       &kHeaderRulesSection, &kDirectSection,      &kRedirectSection,
-    &kClusterSection,     &kEndpointSection,    &kDnsRefreshSection,  &kBalanceSection,
-    &kHashOnSection,      &kBackoffSection,     &kRetryBudgetSection, &kOutlierSection,
-    &kHealthCheckSection,
+    &kRootSection,        &kAdminSection,        &kAccessLogSection,   &kResolverSection,
+    &kListenerSection,    &kForwardingSection,   &kStaticSection,      &kRouteSection,
+    &kMatchSection,       &kHeaderMatchSection,  &kQueryMatchSection,  &kWeightedSection,
+    &kRetrySection,       &kHeaderRulesSection,  &kDirectSection,      &kRedirectSection,
+    &kClusterSection,     &kEndpointSection,     &kDnsRefreshSection,  &kBalanceSection,
+    &kHashOnSection,      &kBackoffSection,      &kRetryBudgetSection, &kOutlierSection,
+    &kHealthCheckSection, &kAdminControlSection,
 };
 
 // Digits then a unit from units; the value times the unit's factor, checked for overflow.

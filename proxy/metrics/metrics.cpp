@@ -3,6 +3,7 @@
 #include <prometheus/collectable.h>
 #include <prometheus/text_serializer.h>
 
+#include <functional>
 #include <limits>
 
 #include "proxy/common/assert.h"
@@ -54,6 +55,7 @@ struct ScalarField {
   const char* help;
   MetricType type;  // Counter or Gauge
   Counter T::*member;
+  bool httpOnly = false;  // listeners: not exported for `protocol: tcp` listeners
 };
 template <class T>
 struct HistogramField {
@@ -70,7 +72,7 @@ constexpr ScalarField<ListenerCounters> kListenerFields[] = {
     {"ferry_downstream_connections_active", "Client connections open", MetricType::Gauge,
      &ListenerCounters::active},
     {"ferry_http_requests_active", "Requests between their head and the end of their answer",
-     MetricType::Gauge, &ListenerCounters::activeRequests},
+     MetricType::Gauge, &ListenerCounters::activeRequests, true},
     {"ferry_downstream_received_bytes_total", "Bytes received from clients", MetricType::Counter,
      &ListenerCounters::bytesReceived},
     {"ferry_downstream_sent_bytes_total", "Bytes sent to clients", MetricType::Counter,
@@ -195,18 +197,46 @@ double sumOf(const Entity<T>& e, unsigned workers, Get&& get) {
   return static_cast<double>(s);
 }
 
+// Whether an entity's series are exported: live, and (httpOnly) not a TCP listener's.
+using Skip = std::function<bool(const Labels& values)>;
+
 template <class T>
 void scalars(std::vector<MetricFamily>& out, const Table<T>& t, unsigned workers,
-             std::span<const ScalarField<T>> fields) {
+             std::span<const ScalarField<T>> fields, const Skip& notHttp = nullptr) {
   for (const ScalarField<T>& f : fields) {
     MetricFamily fam = family(f.name, f.help, f.type);
     for (const auto& [key, e] : t.entities) {
-      if (!e.live) continue;
+      if (!e.live || (f.httpOnly && notHttp && notHttp(e.values))) continue;
       double v = sumOf(e, workers, [&](const T& c) { return (c.*f.member).get(); });
       fam.metric.push_back(scalar(labelsOf(t.names, e.values), v, f.type));
     }
     out.push_back(std::move(fam));
   }
+}
+
+// One histogram series summed over the workers' cells (cell(w): worker w's Histogram).
+template <class Cell>
+ClientMetric histogramOf(std::vector<ClientMetric::Label> labels, unsigned workers, Cell&& cell) {
+  std::array<std::uint64_t, Histogram::kBuckets> b{};
+  std::uint64_t sumUs = 0;
+  for (unsigned w = 0; w < workers; ++w) {
+    const Histogram& h = *cell(w);
+    for (std::size_t i = 0; i < b.size(); ++i) b[i] += h.bucket(i);
+    sumUs += h.sumUs();
+  }
+  ClientMetric m;
+  m.label = std::move(labels);
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    cumulative += b[i];
+    double bound = i < Histogram::kBoundsUs.size()
+                       ? static_cast<double>(Histogram::kBoundsUs[i]) / 1e6
+                       : std::numeric_limits<double>::infinity();
+    m.histogram.bucket.push_back({cumulative, bound});
+  }
+  m.histogram.sample_count = cumulative;
+  m.histogram.sample_sum = static_cast<double>(sumUs) / 1e6;
+  return m;
 }
 
 template <class T>
@@ -216,40 +246,26 @@ void histograms(std::vector<MetricFamily>& out, const Table<T>& t, unsigned work
     MetricFamily fam = family(f.name, f.help, MetricType::Histogram);
     for (const auto& [key, e] : t.entities) {
       if (!e.live) continue;
-      std::array<std::uint64_t, Histogram::kBuckets> b{};
-      std::uint64_t sumUs = 0;
-      for (unsigned w = 0; w < workers; ++w) {
-        const Histogram& h = e.cells[w].*f.member;
-        for (std::size_t i = 0; i < b.size(); ++i) b[i] += h.bucket(i);
-        sumUs += h.sumUs();
-      }
-      ClientMetric m;
-      m.label = labelsOf(t.names, e.values);
-      std::uint64_t cumulative = 0;
-      for (std::size_t i = 0; i < b.size(); ++i) {
-        cumulative += b[i];
-        double bound = i < Histogram::kBoundsUs.size()
-                           ? static_cast<double>(Histogram::kBoundsUs[i]) / 1e6
-                           : std::numeric_limits<double>::infinity();
-        m.histogram.bucket.push_back({cumulative, bound});
-      }
-      m.histogram.sample_count = cumulative;
-      m.histogram.sample_sum = static_cast<double>(sumUs) / 1e6;
-      fam.metric.push_back(std::move(m));
+      fam.metric.push_back(histogramOf(labelsOf(t.names, e.values), workers,
+                                       [&](unsigned w) { return &(e.cells[w].*f.member); }));
     }
     out.push_back(std::move(fam));
   }
 }
 
+// Which series of a labelled family to export: entity values, index of the extra label.
+using KeepSeries = std::function<bool(const Labels& values, std::size_t i)>;
+
 // A family with one extra label over an array of counters (by reason, by kind).
 template <class T, std::size_t N>
 void reasons(std::vector<MetricFamily>& out, const Table<T>& t, unsigned workers, const char* name,
              const char* help, const char* label, const std::array<const char*, N>& values,
-             std::array<Counter, N> T::*member) {
+             std::array<Counter, N> T::*member, const KeepSeries& keep = nullptr) {
   MetricFamily fam = family(name, help, MetricType::Counter);
   for (const auto& [key, e] : t.entities) {
     if (!e.live) continue;
     for (std::size_t i = 0; i < N; ++i) {
+      if (keep && !keep(e.values, i)) continue;
       double v = sumOf(e, workers, [&](const T& c) { return (c.*member)[i].get(); });
       auto labels = labelsOf(t.names, e.values);
       labels.push_back({label, values[i]});
@@ -287,6 +303,10 @@ struct Registry::Impl : prometheus::Collectable {
   Table<RouteCounters> routes{{"listener", "route"}, {}};
   Table<ClusterCounters> clusters{{"cluster"}, {}};
   Table<EndpointCounters> endpoints{{"cluster", "endpoint"}, {}};
+  // What each listener of the current config serves: which listener families it gets (a TCP
+  // listener no HTTP series, a static one no tunnels). A name apply() has not seen: a proxy.
+  enum class Shape : std::uint8_t { kProxy, kStatic, kTcp };
+  std::map<std::string, Shape, std::less<>> shapes;
   std::string ioBackend = "unknown";
   std::vector<Callback> callbacks;
   std::vector<SamplesCallback> samplesCallbacks;
@@ -319,13 +339,18 @@ struct Registry::Impl : prometheus::Collectable {
     }
     out.push_back(std::move(requests));
     histograms<RouteCounters>(out, routes, workers, kRouteHistograms);
-    scalars<ListenerCounters>(out, listeners, workers, kListenerFields);
+    auto tcp = [this](const Labels& v) { return shapeOf(v[0]) == Shape::kTcp; };
+    scalars<ListenerCounters>(out, listeners, workers, kListenerFields, tcp);
     reasons(out, listeners, workers, "ferry_http_rejections_total",
             "Requests refused before reaching a backend, by reason", "reason", kRejectionNames,
-            &ListenerCounters::rejections);
+            &ListenerCounters::rejections, [&](const Labels& v, std::size_t) { return !tcp(v); });
+    // A TCP listener times out only its connect (tunnel_idle_timeout ends a tunnel cleanly).
+    constexpr auto kConnect = static_cast<std::size_t>(Timeout::kUpstreamConnect);
     reasons(out, listeners, workers, "ferry_timeouts_total",
             "Timeouts that ended a request, by kind", "kind", kTimeoutNames,
-            &ListenerCounters::timeouts);
+            &ListenerCounters::timeouts,
+            [&](const Labels& v, std::size_t i) { return i == kConnect || !tcp(v); });
+    tunnels(out);
 
     // upstream/: pools, connections and exchange timings per cluster and endpoint.
     scalars<ClusterCounters>(out, clusters, workers, kClusterFields);
@@ -340,6 +365,9 @@ struct Registry::Impl : prometheus::Collectable {
             "Retries the retry budget refused, by the failure they would have answered", "reason",
             kRetryReasonNames, &ClusterCounters::retryBudgetRefused);
     scalars<EndpointCounters>(out, endpoints, workers, kEndpointFields);
+    reasons(out, endpoints, workers, "ferry_upstream_endpoint_responses_total",
+            "Upstream attempts at one endpoint, by response status class (error: no response)",
+            "class", kEndpointOutcomeNames, &EndpointCounters::responses);
 
     // runtime/: reloads, workers, buffers, invariants, build.
     MetricFamily reloads =
@@ -418,13 +446,44 @@ struct Registry::Impl : prometheus::Collectable {
     return out;
   }
 
+  Shape shapeOf(std::string_view listener) const {
+    auto it = shapes.find(listener);
+    return it == shapes.end() ? Shape::kProxy : it->second;
+  }
+
+  // ferry_tunnel_duration_seconds: a proxy listener's WebSocket tunnels, a TCP listener's
+  // connections; a static listener has none.
+  void tunnels(std::vector<MetricFamily>& out) const {
+    MetricFamily fam = family("ferry_tunnel_duration_seconds",
+                              "How long tunnels lived (WebSocket upgrades, TCP listener "
+                              "connections), kept out of the request duration",
+                              MetricType::Histogram);
+    for (const auto& [key, e] : listeners.entities) {
+      Shape shape = shapeOf(e.values[0]);
+      if (!e.live || shape == Shape::kStatic) continue;
+      TunnelKind k = shape == Shape::kTcp ? TunnelKind::kTcp : TunnelKind::kWebSocket;
+      auto i = static_cast<std::size_t>(k);
+      std::vector<ClientMetric::Label> labels = labelsOf(listeners.names, e.values);
+      labels.push_back({"kind", kTunnelKindNames[i]});
+      fam.metric.push_back(histogramOf(std::move(labels), workers,
+                                       [&](unsigned w) { return &e.cells[w].tunnelDuration[i]; }));
+    }
+    out.push_back(std::move(fam));
+  }
+
   void applyLocked(const config::Config& c) {
+    shapes.clear();
     for (auto& [k, e] : listeners.entities) e.live = false;
     for (auto& [k, e] : routes.entities) e.live = false;
     for (auto& [k, e] : clusters.entities) e.live = false;
     for (auto& [k, e] : endpoints.entities) e.live = false;
     for (const config::ListenerConfig& l : c.listeners) {
       listeners.get(0, workers, {l.name});
+      bool tcp = l.protocol == config::ListenerProtocol::kTcp;
+      shapes[l.name] = tcp                                       ? Shape::kTcp
+                       : l.kind == config::ListenerKind::kStatic ? Shape::kStatic
+                                                                 : Shape::kProxy;
+      if (tcp) continue;  // no HTTP request families
       for (const config::RouteConfig& r : l.routes) routes.get(0, workers, {l.name, r.name});
       routes.get(0, workers, {l.name, std::string(noRouteName(l))});
     }
@@ -476,6 +535,7 @@ EndpointCounters& Registry::endpoint(unsigned w, std::string_view cluster,
 
 std::vector<RouteCounters*> Registry::routesOf(unsigned w, const config::ListenerConfig& l) {
   std::vector<RouteCounters*> out;
+  if (l.protocol == config::ListenerProtocol::kTcp) return out;
   for (const config::RouteConfig& r : l.routes) out.push_back(&route(w, l.name, r.name));
   out.push_back(&route(w, l.name, noRouteName(l)));
   return out;

@@ -129,6 +129,22 @@ inline constexpr std::array<const char*, static_cast<std::size_t>(CloseReason::k
     kCloseReasonNames = {"not_reusable", "error",   "idle_timeout",
                          "peer_closed",  "retired", "pool_full"};
 
+// What a tunnel carries (label `kind` of ferry_tunnel_duration_seconds).
+enum class TunnelKind : std::uint8_t {
+  kWebSocket,  // an HTTP request upgraded (101 Switching Protocols) on a proxy listener
+  kTcp,        // a `protocol: tcp` listener's connection relayed to its cluster
+  kCount
+};
+inline constexpr std::array<const char*, static_cast<std::size_t>(TunnelKind::kCount)>
+    kTunnelKindNames = {"websocket", "tcp"};
+
+// How one upstream attempt at an endpoint ended (label `class` of
+// ferry_upstream_endpoint_responses_total): the response's status class, or kError when no
+// response came (connect failure, reset, timeout, a malformed response).
+enum class EndpointOutcome : std::uint8_t { k1xx, k2xx, k3xx, k4xx, k5xx, kError, kCount };
+inline constexpr std::array<const char*, static_cast<std::size_t>(EndpointOutcome::kCount)>
+    kEndpointOutcomeNames = {"1xx", "2xx", "3xx", "4xx", "5xx", "error"};
+
 // ---- the cells of one named thing, one set per worker ----
 
 // Requests answered on one route (or on a listener with no matching route).
@@ -149,6 +165,9 @@ struct ListenerCounters {
   Counter bytesSent;       // to clients
   std::array<Counter, static_cast<std::size_t>(Rejection::kCount)> rejections;
   std::array<Counter, static_cast<std::size_t>(Timeout::kCount)> timeouts;
+  // A tunnel's life, from the request's head (WebSocket) or the accept (TCP) to its close:
+  // kept out of the request histogram, whose quantiles it would swamp.
+  std::array<Histogram, static_cast<std::size_t>(TunnelKind::kCount)> tunnelDuration;
 };
 
 // Per cluster. Fields others add here are exported by one line in kClusterFields
@@ -194,6 +213,8 @@ inline constexpr std::array<const char*, 6> kRetryReasonNames = {
 struct EndpointCounters {
   Counter active;  // gauge: connections carrying a request now
   Counter idle;    // gauge: connections idle in this endpoint's pool (this worker's)
+  // Upstream attempts at this endpoint by how they ended (EndpointOutcome).
+  std::array<Counter, static_cast<std::size_t>(EndpointOutcome::kCount)> responses;
 };
 
 // The per-worker view the runtime hands to sessions; kept for code that reaches the buffer pool.
@@ -229,7 +250,8 @@ class Registry {
   ClusterCounters& cluster(unsigned w, std::string_view name);
   EndpointCounters& endpoint(unsigned w, std::string_view cluster, std::string_view endpoint);
   // Worker w's route cells of listener l: one per route in config order, then the no-route
-  // slot (what session::ListenerContext::routeCounters holds).
+  // slot (what session::ListenerContext::routeCounters holds). None for a `protocol: tcp`
+  // listener: it answers no HTTP request, so it gets no HTTP series.
   std::vector<RouteCounters*> routesOf(unsigned w, const config::ListenerConfig& l);
   // Worker w's endpoint cells of cluster c, in the order of c.endpoints (labelled by each
   // endpoint's name, config::EndpointConfig::address).

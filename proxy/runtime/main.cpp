@@ -270,7 +270,9 @@ int main(int argc, char** argv) {
             upstream::clustersJson(*s->config, s->health, SteadyClock().now(), s->sources, pools)};
       });
   if (cfg->admin.enabled) {
-    Result<bool> r = adminServer.start(cfg->admin.address);
+    // The bearer token of the live config: a reload that re-reads token_file rotates it.
+    adminServer.setTokenSource([&rt] { return rt.snapshot()->config->admin.control.token; });
+    Result<bool> r = adminServer.start(cfg->admin);
     if (!r) {
       log::error("admin: {}", r.error().message());
       std::fflush(nullptr);

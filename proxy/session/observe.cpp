@@ -82,13 +82,50 @@ void recordRequest(metrics::ListenerCounters& l, metrics::RouteCounters& r, int 
                    std::uint64_t bytesIn, std::uint64_t bytesOut, Duration duration,
                    bool headRead) {
   r.count(status);
-  if (headRead) r.duration.observe(duration);
+  if (status == 101) {
+    recordTunnel(l, metrics::TunnelKind::kWebSocket, duration);
+  } else if (headRead) {
+    r.duration.observe(duration);
+  }
   l.bytesReceived.add(bytesIn);
   l.bytesSent.add(bytesOut);
   metrics::Rejection rej;
   if (rejectionOf(cause, rej)) l.rejections[static_cast<std::size_t>(rej)].add();
   metrics::Timeout t;
   if (clientTimeoutOf(cause, t)) l.timeouts[static_cast<std::size_t>(t)].add();
+}
+
+void recordTunnel(metrics::ListenerCounters& l, metrics::TunnelKind kind, Duration duration) {
+  l.tunnelDuration[static_cast<std::size_t>(kind)].observe(duration);
+}
+
+std::optional<metrics::EndpointOutcome> endpointOutcomeOf(int status, Cause cause, bool reused) {
+  using O = metrics::EndpointOutcome;
+  if (status >= 100 && status < 600) return static_cast<O>(status / 100 - 1);
+  switch (cause) {
+    case Cause::kUpstreamSendFailed:
+    case Cause::kUpstreamResetBeforeResponse:
+      if (reused) return std::nullopt;
+      return O::kError;
+    case Cause::kUpstreamConnectRefused:
+    case Cause::kUpstreamConnectTimeout:
+    case Cause::kUpstreamConnectFailed:
+    case Cause::kUpstreamResponseTimeout:
+    case Cause::kUpstreamBadResponse:
+    case Cause::kUpstreamResetDuringResponse:
+    case Cause::kUpstreamTimeoutDuringResponse:
+    case Cause::kRequestTimeout:
+      return O::kError;
+    default:
+      return std::nullopt;
+  }
+}
+
+void recordEndpointAttempt(metrics::EndpointCounters* cells, int status, Cause cause, bool reused) {
+  if (cells == nullptr) return;
+  if (std::optional<metrics::EndpointOutcome> o = endpointOutcomeOf(status, cause, reused)) {
+    cells->responses[static_cast<std::size_t>(*o)].add();
+  }
 }
 
 Duration AttemptMeter::record(metrics::ListenerCounters& l, metrics::ClusterCounters& c,

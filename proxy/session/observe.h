@@ -4,6 +4,7 @@
 // worker's own cells, no allocation, no lock. Worker thread only.
 
 #include <cstdint>
+#include <optional>
 
 #include "proxy/common/time.h"
 #include "proxy/metrics/metrics.h"
@@ -13,8 +14,26 @@ namespace ferry::session {
 
 // One finished request (or a refusal before one): counts it by route and status class, its
 // bytes, its duration (when a head was read: headRead), and its rejection or timeout by cause.
+// A 101 (a WebSocket upgrade that became a tunnel) is counted as a 1xx response, but its
+// duration (the tunnel's life) goes to the listener's websocket tunnel histogram, not the
+// route's request histogram.
 void recordRequest(metrics::ListenerCounters& l, metrics::RouteCounters& r, int status, Cause cause,
                    std::uint64_t bytesIn, std::uint64_t bytesOut, Duration duration, bool headRead);
+
+// One tunnel's life (a TCP listener's connection, from accept to close).
+void recordTunnel(metrics::ListenerCounters& l, metrics::TunnelKind kind, Duration duration);
+
+// How an upstream attempt at an endpoint counts in ferry_upstream_endpoint_responses_total:
+// status > 0 (the attempt's final response status): its class; else an upstream failure cause
+// (connect refused/failed/timed out, send failed, reset, response timeout, malformed response,
+// the route's deadline): kError; else nothing (the attempt never reached the endpoint: refused
+// by admission or the queue, a name not resolved; or the client went away). reused: the
+// connection came from the pool; a send failure or reset before any response byte on it is the
+// backend closing an idle connection (retried at once, and not reported to outlier detection
+// either), so it counts as nothing.
+std::optional<metrics::EndpointOutcome> endpointOutcomeOf(int status, Cause cause, bool reused);
+// Counts it in cells (null: an endpoint without cells, nothing counted).
+void recordEndpointAttempt(metrics::EndpointCounters* cells, int status, Cause cause, bool reused);
 
 // One upstream attempt, filled in as it goes and recorded once by record().
 struct AttemptMeter {

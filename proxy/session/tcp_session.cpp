@@ -1,106 +1,227 @@
 // The TCP proxy session: a listener with `protocol: tcp` forwards raw bytes to its cluster's
-// endpoints. Round robin picks an endpoint; a refused or failed connect moves on to the next one
+// endpoints, through the same upstream contract as an HTTP request (upstream/cluster.h): the
+// connection is admitted (max_active_requests), its endpoint picked by the cluster's policy
+// (health and ejections included), a slot acquired from the endpoint's pool (max_connections,
+// max_pending_requests, queue_timeout; never a pooled connection: a tunnel's bytes are its own),
+// the connect made and measured (connect-time histogram, outlier detection), and the lease
+// dropped when the tunnel ends. A refused or failed connect moves on to another endpoint
 // (nothing was sent, so any endpoint may take the connection); then the relay carries both
 // directions with half-closes passed on until both sides closed, one failed, or
 // tunnel_idle_timeout passed with no byte either way.
+
+#include <array>
 
 #include "proxy/common/log.h"
 #include "proxy/http/proxy_protocol.h"
 #include "proxy/io/awaitables.h"
 #include "proxy/session/context.h"
 #include "proxy/session/downstream.h"
+#include "proxy/session/observe.h"
 #include "proxy/session/relay.h"
 
 namespace ferry::session {
+namespace {
+
+// Endpoints one connection tries at most before it gives up (each after a failed connect).
+constexpr std::size_t kMaxTries = 16;
+
+Cause connectCause(std::error_code ec) {
+  if (ec == std::errc::connection_refused) return Cause::kUpstreamConnectRefused;
+  if (ec == std::errc::timed_out) return Cause::kUpstreamConnectTimeout;
+  return Cause::kUpstreamConnectFailed;
+}
+
+// Counts a tunnel as active on its cluster and endpoint (least_request reads the latter) for as
+// long as it holds its upstream connection.
+class TunnelActive {
+ public:
+  TunnelActive(upstream::Cluster& c, std::size_t ep) : c_(c), ep_(ep), cells_(c.endpointCells(ep)) {
+    c_.counters().active.add();
+    if (cells_ != nullptr) cells_->active.add();
+    c_.begin(ep_);
+  }
+  ~TunnelActive() {
+    c_.counters().active.sub();
+    if (cells_ != nullptr) cells_->active.sub();
+    c_.end(ep_);
+  }
+  TunnelActive(const TunnelActive&) = delete;
+  TunnelActive& operator=(const TunnelActive&) = delete;
+
+ private:
+  upstream::Cluster& c_;
+  std::size_t ep_;
+  metrics::EndpointCounters* cells_;
+};
+
+// One TCP connection's life after its PROXY header (if any): upstream, tunnel, records. Lives in
+// serveTcp's coroutine frame; worker thread only.
+class TcpSession {
+ public:
+  // start: when the connection was accepted (the tunnel's life and the access log's duration).
+  TcpSession(WorkerContext& w, ListenerContext& l, io::Socket& client, const io::Address& peer,
+             Buffer& in, TimePoint start)
+      : w_(w),
+        l_(l),
+        cluster_(*l.tcpCluster),
+        client_(client),
+        peer_(peer),
+        in_(in),
+        start_(start) {}
+
+  // Admission, then endpoints in turn until one connects and its tunnel ends.
+  Task<void> run() {
+    upstream::Admission admission(cluster_);
+    if (!admission.admitted()) {
+      cause_ = causeName(Cause::kOverloaded);
+      co_return;
+    }
+    std::array<std::size_t, kMaxTries> tried{};
+    std::size_t tries = std::min(cluster_.size(), kMaxTries);
+    for (std::size_t n = 0; n < tries; ++n) {
+      std::size_t ep = cluster_.pick(0, std::span(tried.data(), n));
+      tried[n] = ep;
+      if (co_await attempt(ep) != Next::kNextEndpoint) break;
+    }
+  }
+
+  void log() {
+    if (!w_.accessLog.enabled()) return;
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(w_.clock.now() - start_);
+    char peerText[io::Address::kMaxText];
+    char upText[io::Address::kMaxText];
+    log::AccessRecord a;
+    a.clientAddress = std::string_view(peerText, peer_.formatHost(peerText, sizeof(peerText)));
+    a.clientPort = peer_.port();
+    a.protocol = "tcp";
+    a.bytesIn = t_.xToY;
+    a.bytesOut = t_.yToX;
+    a.durationUs = static_cast<std::uint64_t>(us.count());
+    a.upstream = std::string_view(upText, upAddr_.format(upText, sizeof(upText)));
+    a.cause = cause_;
+    a.cluster = cluster_.config().name;
+    a.listener = l_.config->name;
+    w_.accessLog.log(a);
+  }
+
+ private:
+  enum class Next : std::uint8_t {
+    kDone,          // the tunnel ran, or the pool refused: the session ends
+    kNextEndpoint,  // nothing reached this endpoint: another one may take the connection
+  };
+
+  // One endpoint: a pool slot, the connect (measured), and on success the tunnel.
+  Task<Next> attempt(std::size_t ep) {
+    AttemptMeter meter{w_.clock.now()};
+    std::shared_ptr<const upstream::AddressList> addrs = cluster_.addresses(ep);
+    if (!addrs) {
+      // A DNS name not resolved yet: no backend was tried (not an outlier report).
+      upAddr_ = io::Address();
+      cause_ = causeName(Cause::kUpstreamUnresolved);
+      FERRY_WARN_LIMITED("tcp listener {}: upstream {}: not resolved (DNS) yet", l_.config->name,
+                         cluster_.endpointName(ep));
+      co_return Next::kNextEndpoint;
+    }
+    upAddr_ = addrs->addresses.front();
+    upstream::Lease lease;
+    upstream::Cluster::Acquire got =
+        co_await cluster_.acquire(w_.proactor, ep, /*fresh=*/true, /*verify=*/false, lease);
+    if (got != upstream::Cluster::Acquire::kReady) {
+      cause_ = causeName(got == upstream::Cluster::Acquire::kOverloaded ? Cause::kOverloaded
+                                                                        : Cause::kQueueTimeout);
+      co_return Next::kDone;
+    }
+    meter.connectStart = w_.clock.now();
+    std::error_code ec = co_await connect(std::move(addrs), lease.socket());
+    if (ec) {
+      Cause c = connectCause(ec);
+      cluster_.counters().connectFailures.add();
+      cluster_.report(ep, upstream::OutlierDetector::Result::kConnectFailure);
+      recordEndpointAttempt(cluster_.endpointCells(ep), 0, c, false);
+      meter.record(*l_.counters, cluster_.counters(), c, w_.clock.now());
+      cause_ = causeName(c);
+      FERRY_WARN_LIMITED("tcp listener {}: upstream {}: connect: {}", l_.config->name,
+                         cluster_.endpointName(ep), ec.message());
+      co_return Next::kNextEndpoint;
+    }
+    cluster_.counters().opened.add();
+    cluster_.report(ep, upstream::OutlierDetector::Result::kSuccess);
+    meter.holding = w_.clock.now();
+    meter.fresh = true;
+    co_await relay(ep, lease.socket());
+    meter.bytesSent = t_.xToY;
+    meter.bytesReceived = t_.yToX;
+    // The connection is never pooled: a clean end closes it as not reusable, any other as an
+    // error (which side failed is not known).
+    meter.record(*l_.counters, cluster_.counters(),
+                 t_.clean || t_.timedOut ? Cause::kOk : Cause::kUpstreamResetDuringResponse,
+                 w_.clock.now());
+    recordTunnel(*l_.counters, metrics::TunnelKind::kTcp, w_.clock.now() - start_);
+    co_return Next::kDone;
+  }
+
+  // Connects to one of addrs with the PROXY header (if the cluster sends one) riding the
+  // handshake or right after it; the connected socket goes into `up`.
+  Task<std::error_code> connect(std::shared_ptr<const upstream::AddressList> addrs,
+                                io::Socket& up) {
+    const config::ClusterConfig& cc = cluster_.config();
+    char hdr[http::kProxyV1MaxBytes + 64];
+    std::size_t hdrLen = encodeProxyHeader(cc, client_, peer_, hdr, sizeof(hdr));
+    std::span<const char> first(hdr, hdrLen);
+    upstream::Connected c =
+        co_await upstream::connectTo(w_.proactor, std::move(addrs), first, cc.connectTimeout);
+    if (!c.ec && !c.firstSent && hdrLen > 0) {  // connected by list: the PROXY header follows
+      io::TransmitElement el = io::TransmitElement::memory(hdr, hdrLen);
+      c.ec = (co_await io::transmit(w_.proactor, c.socket.native(), std::span(&el, 1),
+                                    cc.connectTimeout))
+                 .ec;
+    }
+    if (c.ec) co_return c.ec;
+    up = std::move(c.socket);
+    upAddr_ = c.remote;
+    co_return std::error_code();
+  }
+
+  Task<void> relay(std::size_t ep, io::Socket& up) {
+    TunnelActive active(cluster_, ep);
+    Buffer out = w_.buffers.acquire();
+    // Spliced where the proactor can (Linux): the bytes stay in the kernel; `in` and `out`
+    // then carry only what was read before (a PROXY header's tail).
+    t_ = co_await tunnel(w_.proactor, w_.clock, client_.native(), in_, up.native(), out,
+                         l_.config->tunnelIdleTimeout, l_.config->sendTimeout, /*splice=*/true);
+    cause_ = t_.clean ? "ok" : t_.timedOut ? "tunnel_idle_timeout" : "reset";
+    l_.counters->bytesReceived.add(t_.xToY);
+    l_.counters->bytesSent.add(t_.yToX);
+  }
+
+  WorkerContext& w_;
+  ListenerContext& l_;
+  upstream::Cluster& cluster_;
+  io::Socket& client_;
+  const io::Address& peer_;
+  Buffer& in_;
+  TimePoint start_;
+  io::Address upAddr_;
+  std::string_view cause_ = "ok";
+  TunnelResult t_;
+};
+
+}  // namespace
 
 Task<void> serveTcp(WorkerContext& w, ListenerContext& l, io::Socket client, io::Address peer) {
   SessionRegistry::Entry entry;
   w.sessions.add(entry);
   l.counters->accepted.add();
   l.counters->active.add();
-  const config::ListenerConfig& cfg = *l.config;
   TimePoint start = w.clock.now();
   Buffer in = w.buffers.acquire();
   // A PROXY header from a trusted L4 balancer in front names the real client.
-  if (cfg.acceptProxyProtocol) {
-    if (!co_await readProxyHeader(w, l, client, in, peer)) {
-      in.release();
-      l.counters->active.sub();
-      w.sessions.remove(entry);
-      co_return;
-    }
-  }
-  upstream::Cluster& cluster = *l.tcpCluster;
-  io::Socket up;
-  io::Address upAddr;
-  std::string_view cause = "ok";
-  for (std::size_t attempt = 0; attempt < cluster.size() && !up; ++attempt) {
-    std::size_t ep = cluster.pick();
-    // Every address of the endpoint (one for an IP literal; a DNS name's answer, connected by
-    // list), or none yet for a name not resolved: the next endpoint is tried.
-    std::shared_ptr<const upstream::AddressList> addrs = cluster.addresses(ep);
-    if (!addrs) {
-      upAddr = io::Address();
-      cause = "upstream_unresolved";
-      FERRY_WARN_LIMITED("tcp listener {}: upstream {}: not resolved (DNS) yet", cfg.name,
-                         cluster.endpointName(ep));
-      continue;
-    }
-    upAddr = addrs->addresses.front();
-    char hdr[http::kProxyV1MaxBytes + 64];
-    std::size_t hdrLen = encodeProxyHeader(cluster.config(), client, peer, hdr, sizeof(hdr));
-    std::span<const char> first(hdr, hdrLen);
-    upstream::Connected c = co_await upstream::connectTo(w.proactor, std::move(addrs), first,
-                                                         cluster.config().connectTimeout);
-    if (!c.ec && !c.firstSent && hdrLen > 0) {  // connected by list: the PROXY header follows
-      io::TransmitElement el = io::TransmitElement::memory(hdr, hdrLen);
-      c.ec = (co_await io::transmit(w.proactor, c.socket.native(), std::span(&el, 1),
-                                    cluster.config().connectTimeout))
-                 .ec;
-    }
-    if (!c.ec) {
-      up = std::move(c.socket);
-      upAddr = c.remote;
-      cluster.counters().opened.add();
-      break;
-    }
-    cluster.counters().connectFailures.add();
-    cause = c.ec == std::errc::timed_out ? "upstream_connect_timeout" : "upstream_connect_failed";
-    FERRY_WARN_LIMITED("tcp listener {}: upstream {}: connect: {}", cfg.name,
-                       cluster.endpointName(ep), c.ec.message());
-  }
-  TunnelResult t;
-  if (up) {
-    Buffer out = w.buffers.acquire();
-    // Spliced where the proactor can (Linux): the bytes stay in the kernel; `in` and `out`
-    // then carry only what was read before (a PROXY header's tail).
-    t = co_await tunnel(w.proactor, w.clock, client.native(), in, up.native(), out,
-                        cfg.tunnelIdleTimeout, cfg.sendTimeout, /*splice=*/true);
-    cause = t.clean ? "ok" : t.timedOut ? "tunnel_idle_timeout" : "reset";
-  }
-  l.counters->bytesReceived.add(t.xToY);
-  l.counters->bytesSent.add(t.yToX);
-  cluster.counters().upstreamBytesSent.add(t.xToY);
-  cluster.counters().upstreamBytesReceived.add(t.yToX);
-  if (w.accessLog.enabled()) {
-    auto us = std::chrono::duration_cast<std::chrono::microseconds>(w.clock.now() - start);
-    char peerText[io::Address::kMaxText];
-    char upText[io::Address::kMaxText];
-    log::AccessRecord a;
-    a.clientAddress = std::string_view(peerText, peer.formatHost(peerText, sizeof(peerText)));
-    a.clientPort = peer.port();
-    a.protocol = "tcp";
-    a.bytesIn = t.xToY;
-    a.bytesOut = t.yToX;
-    a.durationUs = static_cast<std::uint64_t>(us.count());
-    a.upstream = std::string_view(upText, upAddr.format(upText, sizeof(upText)));
-    a.cause = cause;
-    a.cluster = cluster.config().name;
-    a.listener = cfg.name;
-    w.accessLog.log(a);
+  if (!l.config->acceptProxyProtocol || co_await readProxyHeader(w, l, client, in, peer)) {
+    TcpSession s(w, l, client, peer, in, start);
+    co_await s.run();
+    s.log();
   }
   in.release();
-  up.close();
   client.close();
   l.counters->active.sub();
   w.sessions.remove(entry);

@@ -98,5 +98,70 @@ TEST(TcpListener, VolumeBothWaysArrivesByteForByte) {
   EXPECT_TRUE(atBackend == up) << "bytes differ on the way up";
 }
 
+// A TCP connection goes through the cluster's upstream contract as an HTTP request does:
+// max_active_requests refuses a second connection while the first is tunnelled (closed at once,
+// counted as rejected), the connect shows in the connect-time histogram, and the tunnel's life in
+// ferry_tunnel_duration_seconds{kind="tcp"}, with no HTTP series for the TCP listener.
+TEST(TcpListener, ConnectionsAreAdmittedMeasuredAndTunnelsTimedApart) {
+  std::string got;
+  ThreadBackend backend([&](int fd) {
+    if (readFd(fd, got)) sendAll(fd, "bye");
+  });
+  Ferry f(
+      "workers: 1\naccess_log: true\nadmin: { address: {{ADMIN}} }\n"
+      "listeners:\n  - { name: t, address: 127.0.0.1:0, protocol: tcp, cluster: c }\n"
+      "clusters:\n  - { name: c, max_active_requests: 1, endpoints: [127.0.0.1:" +
+      std::to_string(backend.port()) + "] }\n");
+  RawClient first(f.port("t"));
+  ASSERT_TRUE(first.connected());
+  ASSERT_TRUE(first.send("hello"));
+  ASSERT_TRUE(waitUntil([&] {
+    return f.metric(R"(ferry_upstream_connections_opened_total{cluster="c"})") == 1;
+  })) << f.process().logText();
+  RawClient second(f.port("t"));
+  EXPECT_TRUE(second.peerClosed(10s)) << "max_active_requests: 1 let a second tunnel through";
+  EXPECT_EQ(f.metric(R"(ferry_upstream_rejected_active_total{cluster="c"})"), 1);
+  first.shutdownWrite();
+  EXPECT_EQ(first.readUntilClose(10s), "bye");
+  EXPECT_EQ(got, "hello");
+  ASSERT_TRUE(waitUntil([&] {
+    return f.metric(R"(ferry_tunnel_duration_seconds_count{listener="t",kind="tcp"})") == 1;
+  })) << f.metrics();
+  EXPECT_EQ(f.metric(R"(ferry_upstream_connect_duration_seconds_count{cluster="c"})"), 1);
+  EXPECT_EQ(
+      f.metric(R"(ferry_upstream_connections_closed_total{cluster="c",reason="not_reusable"})"), 1);
+  EXPECT_EQ(f.metric(R"(ferry_upstream_requests_active{cluster="c"})"), 0);
+  std::string m = f.metrics();
+  EXPECT_EQ(m.find(R"(ferry_http_requests_total{listener="t")"), std::string::npos);
+  EXPECT_EQ(m.find(R"(ferry_http_request_duration_seconds_count{listener="t")"), std::string::npos);
+  EXPECT_EQ(m.find(R"(ferry_http_requests_active{listener="t")"), std::string::npos);
+}
+
+// A refused connect is the endpoint's error (ferry_upstream_endpoint_responses_total) and an
+// outlier report: with consecutive_connect_failures: 1 the dead endpoint is ejected after its
+// first failure, so of four connections only one tries it; every one is served by the other.
+TEST(TcpListener, AFailedConnectCountsForTheEndpointAndEjectsIt) {
+  ReservedPort dead;
+  Backend s1("s1");
+  std::string deadName = "127.0.0.1:" + std::to_string(dead.port());
+  Ferry f(
+      "workers: 1\naccess_log: true\nadmin: { address: {{ADMIN}} }\n"
+      "listeners:\n  - { name: t, address: 127.0.0.1:0, protocol: tcp, cluster: c }\n"
+      "clusters:\n  - name: c\n    endpoints: [" +
+      deadName + ", 127.0.0.1:" + std::to_string(s1.port()) +
+      "]\n    outlier_detection: { consecutive_connect_failures: 1, "
+      "max_ejection_percent: 50 }\n");
+  for (int i = 0; i < 4; ++i) {
+    std::string r =
+        rawExchange(f.port("t"), "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 10s);
+    EXPECT_NE(r.find("s1"), std::string::npos) << i << ": " << r;
+  }
+  std::string errors = R"(ferry_upstream_endpoint_responses_total{cluster="c",endpoint=")" +
+                       deadName + R"(",class="error"})";
+  EXPECT_EQ(f.metric(errors), 1) << f.metrics();
+  EXPECT_EQ(f.metric(R"(ferry_upstream_outlier_ejections_total{cluster="c"})"), 1);
+  EXPECT_EQ(f.metric(R"(ferry_upstream_connect_failures_total{cluster="c"})"), 1);
+}
+
 }  // namespace
 }  // namespace ferry::test

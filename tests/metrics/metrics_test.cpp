@@ -150,6 +150,79 @@ TEST(Registry, ReasonFamiliesHaveEverySeries) {
   }
 }
 
+const char* kTcpAndHttp = R"(
+listeners:
+  - name: web
+    address: 127.0.0.1:0
+    routes:
+      - { name: all, match: { path_prefix: / }, cluster: app }
+  - { name: db, address: 127.0.0.1:0, protocol: tcp, cluster: app }
+  - { name: files, address: 127.0.0.1:0, static: { root: / } }
+clusters:
+  - name: app
+    endpoints: [127.0.0.1:1, 127.0.0.1:2]
+)";
+
+// A TCP listener answers no HTTP request: it gets no HTTP series (requests, their duration,
+// requests_active, rejections; of the timeouts only upstream_connect), and its connections go to
+// ferry_tunnel_duration_seconds{kind="tcp"}; a proxy listener's tunnels are websocket ones, a
+// static listener has none.
+TEST(Registry, TcpListenersGetNoHttpSeriesAndTunnelsTheirOwnFamily) {
+  auto cfg = load(kTcpAndHttp);
+  Registry reg(cfg, 2);
+  EXPECT_TRUE(reg.routesOf(0, cfg->listeners[1]).empty());
+  reg.listener(1, "db").tunnelDuration[static_cast<std::size_t>(TunnelKind::kTcp)].observe(
+      std::chrono::seconds(90));
+  reg.listener(0, "db").timeouts[static_cast<std::size_t>(Timeout::kUpstreamConnect)].add();
+  std::string text = reg.serialize();
+  for (const char* absent :
+       {R"(ferry_http_requests_total{listener="db")", R"(ferry_http_requests_active{listener="db")",
+        R"(ferry_http_request_duration_seconds_count{listener="db")",
+        R"(ferry_http_rejections_total{listener="db")",
+        R"(ferry_timeouts_total{listener="db",kind="request_header"})",
+        R"(ferry_tunnel_duration_seconds_count{listener="db",kind="websocket"})",
+        R"(ferry_tunnel_duration_seconds_count{listener="files")"}) {
+    EXPECT_EQ(text.find(absent), std::string::npos) << absent << "\n" << text;
+  }
+  EXPECT_EQ(valueOf(text, R"(ferry_timeouts_total{listener="db",kind="upstream_connect"})"), 1);
+  EXPECT_EQ(valueOf(text, R"(ferry_tunnel_duration_seconds_count{listener="db",kind="tcp"})"), 1);
+  EXPECT_EQ(valueOf(text, R"(ferry_tunnel_duration_seconds_sum{listener="db",kind="tcp"})"), 90);
+  EXPECT_EQ(
+      valueOf(text, R"(ferry_tunnel_duration_seconds_count{listener="web",kind="websocket"})"), 0);
+  EXPECT_EQ(valueOf(text, R"(ferry_http_requests_active{listener="web"})"), 0);
+  EXPECT_EQ(valueOf(text, R"(ferry_downstream_connections_total{listener="db"})"), 0);
+}
+
+// ferry_upstream_endpoint_responses_total: every class of every configured endpoint exists at 0
+// (cells per endpoint of the config, none per request), summed over workers.
+TEST(Registry, EndpointResponsesHaveEveryClassOfEveryEndpoint) {
+  auto cfg = load(kTcpAndHttp);
+  Registry reg(cfg, 2);
+  std::vector<EndpointCounters*> w0 = reg.endpointsOf(0, cfg->clusters[0]);
+  std::vector<EndpointCounters*> w1 = reg.endpointsOf(1, cfg->clusters[0]);
+  ASSERT_EQ(w0.size(), 2U);
+  w0[1]->responses[static_cast<std::size_t>(EndpointOutcome::k5xx)].add(2);
+  w1[1]->responses[static_cast<std::size_t>(EndpointOutcome::k5xx)].add(3);
+  w1[0]->responses[static_cast<std::size_t>(EndpointOutcome::kError)].add();
+  std::string text = reg.serialize();
+  for (const char* ep : {"127.0.0.1:1", "127.0.0.1:2"}) {
+    for (const char* cls : kEndpointOutcomeNames) {
+      std::string s = std::string(R"(ferry_upstream_endpoint_responses_total{cluster="app",)") +
+                      "endpoint=\"" + ep + "\",class=\"" + cls + "\"}";
+      EXPECT_GE(valueOf(text, s), 0) << s << "\n" << text;
+    }
+  }
+  EXPECT_EQ(valueOf(text, R"(ferry_upstream_endpoint_responses_total{cluster="app",)"
+                          R"(endpoint="127.0.0.1:2",class="5xx"})"),
+            5);
+  EXPECT_EQ(valueOf(text, R"(ferry_upstream_endpoint_responses_total{cluster="app",)"
+                          R"(endpoint="127.0.0.1:1",class="error"})"),
+            1);
+  EXPECT_EQ(valueOf(text, R"(ferry_upstream_endpoint_responses_total{cluster="app",)"
+                          R"(endpoint="127.0.0.1:1",class="2xx"})"),
+            0);
+}
+
 TEST(Registry, BuildInfoReloadsAndCallbacks) {
   Registry reg(load(kTwoUnnamedRoutes), 1);
   reg.setIoBackend("epoll");

@@ -109,6 +109,58 @@ TEST(Observe, RequestCountsClassBytesAndDurationOnlyWhenAHeadWasRead) {
   EXPECT_EQ(r.duration.sumUs(), 3000U);
 }
 
+// A WebSocket upgrade (101) is a response counted as 1xx, but its duration is the tunnel's life:
+// it goes to the websocket tunnel histogram, never the route's request histogram.
+TEST(Observe, AWebSocketTunnelIsKeptOutOfTheRequestHistogram) {
+  metrics::ListenerCounters l;
+  metrics::RouteCounters r;
+  recordRequest(l, r, 101, Cause::kOk, 300, 200, 600s, true);
+  EXPECT_EQ(r.byClass[0].get(), 1U);
+  EXPECT_EQ(total(r.duration), 0U);
+  const metrics::Histogram& ws =
+      l.tunnelDuration[static_cast<std::size_t>(metrics::TunnelKind::kWebSocket)];
+  EXPECT_EQ(total(ws), 1U);
+  EXPECT_EQ(ws.sumUs(), 600'000'000U);
+  recordTunnel(l, metrics::TunnelKind::kTcp, 2s);
+  EXPECT_EQ(total(l.tunnelDuration[static_cast<std::size_t>(metrics::TunnelKind::kTcp)]), 1U);
+  EXPECT_EQ(total(ws), 1U);
+}
+
+// How an upstream attempt counts per endpoint: its status class; an upstream failure with no
+// response: error; nothing when the endpoint was never reached or the client left.
+TEST(Observe, EndpointOutcomesByStatusClassOrError) {
+  using O = metrics::EndpointOutcome;
+  EXPECT_EQ(endpointOutcomeOf(101, Cause::kOk, false), O::k1xx);
+  EXPECT_EQ(endpointOutcomeOf(204, Cause::kOk, true), O::k2xx);
+  EXPECT_EQ(endpointOutcomeOf(302, Cause::kOk, false), O::k3xx);
+  EXPECT_EQ(endpointOutcomeOf(404, Cause::kOk, false), O::k4xx);
+  EXPECT_EQ(endpointOutcomeOf(503, Cause::kUpstreamRetriedStatus, false), O::k5xx);
+  EXPECT_EQ(endpointOutcomeOf(200, Cause::kUpstreamResetDuringResponse, false), O::k2xx);
+  for (Cause c : {Cause::kUpstreamConnectRefused, Cause::kUpstreamConnectTimeout,
+                  Cause::kUpstreamConnectFailed, Cause::kUpstreamSendFailed,
+                  Cause::kUpstreamResetBeforeResponse, Cause::kUpstreamResponseTimeout,
+                  Cause::kUpstreamBadResponse}) {
+    EXPECT_EQ(endpointOutcomeOf(0, c, false), O::kError) << causeName(c);
+  }
+  // A pooled connection the backend had closed while idle: retried, not the endpoint's failure.
+  EXPECT_EQ(endpointOutcomeOf(0, Cause::kUpstreamResetBeforeResponse, true), std::nullopt);
+  EXPECT_EQ(endpointOutcomeOf(0, Cause::kUpstreamConnectRefused, true), O::kError);
+  for (Cause c : {Cause::kOverloaded, Cause::kQueueTimeout, Cause::kUpstreamUnresolved,
+                  Cause::kClientClosed, Cause::kOk}) {
+    EXPECT_EQ(endpointOutcomeOf(0, c, false), std::nullopt) << causeName(c);
+  }
+  metrics::EndpointCounters cells;
+  recordEndpointAttempt(&cells, 502, Cause::kOk, false);
+  recordEndpointAttempt(&cells, 0, Cause::kUpstreamConnectTimeout, false);
+  recordEndpointAttempt(&cells, 0, Cause::kOverloaded, false);
+  recordEndpointAttempt(nullptr, 200, Cause::kOk, false);
+  EXPECT_EQ(cells.responses[static_cast<std::size_t>(O::k5xx)].get(), 1U);
+  EXPECT_EQ(cells.responses[static_cast<std::size_t>(O::kError)].get(), 1U);
+  std::uint64_t all = 0;
+  for (const metrics::Counter& c : cells.responses) all += c.get();
+  EXPECT_EQ(all, 2U);
+}
+
 TEST(Observe, AFreshAttemptFillsTheUpstreamHistogramsBytesAndCloseReason) {
   metrics::ListenerCounters l;
   metrics::ClusterCounters c;
