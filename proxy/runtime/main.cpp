@@ -195,6 +195,21 @@ int main(int argc, char** argv) {
       "ferry_upstream_endpoint_ejections_total",
       "Times outlier detection ejected the endpoint (since its cluster was defined this way)",
       metrics::Registry::Type::kCounter, [endpointSamples] { return endpointSamples(2); });
+  registry.addSamplesCallback(
+      "ferry_upstream_cluster_panic",
+      "1 while fewer than healthy_panic_threshold percent of the cluster's endpoints are healthy "
+      "(panic: every endpoint gets traffic, healthy or not)",
+      metrics::Registry::Type::kGauge, [&rt] {
+        std::vector<metrics::Registry::Sample> out;
+        std::shared_ptr<const runtime::Snapshot> s = rt.snapshot();
+        TimePoint now = SteadyClock().now();
+        for (std::size_t c = 0; c < s->config->clusters.size() && c < s->health.size(); ++c) {
+          const config::ClusterConfig& cc = s->config->clusters[c];
+          bool panic = s->health[c]->inPanic(now, cc.healthyPanicThreshold);
+          out.push_back({{{"cluster", cc.name}}, panic ? 1.0 : 0.0});
+        }
+        return out;
+      });
   // Endpoint addresses (literals: 1; DNS names: what they resolve to now) and DNS resolutions.
   registry.addSamplesCallback(
       "ferry_upstream_endpoint_addresses",
@@ -218,21 +233,6 @@ int main(int argc, char** argv) {
       "shared by the clusters naming it",
       metrics::Registry::Type::kCounter, [&rt] {
         std::vector<metrics::Registry::Sample> out;
-  registry.addSamplesCallback(
-      "ferry_upstream_cluster_panic",
-      "1 while fewer than healthy_panic_threshold percent of the cluster's endpoints are healthy "
-      "(panic: every endpoint gets traffic, healthy or not)",
-      metrics::Registry::Type::kGauge, [&rt] {
-        std::vector<metrics::Registry::Sample> out;
-        std::shared_ptr<const runtime::Snapshot> s = rt.snapshot();
-        TimePoint now = SteadyClock().now();
-        for (std::size_t c = 0; c < s->config->clusters.size() && c < s->health.size(); ++c) {
-          const config::ClusterConfig& cc = s->config->clusters[c];
-          bool panic = s->health[c]->inPanic(now, cc.healthyPanicThreshold);
-          out.push_back({{{"cluster", cc.name}}, panic ? 1.0 : 0.0});
-        }
-        return out;
-      });
         std::shared_ptr<const runtime::Snapshot> s = rt.snapshot();
         for (std::size_t c = 0; c < s->config->clusters.size() && c < s->sources.size(); ++c) {
           const config::ClusterConfig& cc = s->config->clusters[c];
