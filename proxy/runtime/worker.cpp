@@ -53,17 +53,17 @@ std::shared_ptr<const Snapshot> Snapshot::build(std::shared_ptr<const config::Co
     // gets a new board that takes over the old one's endpoints by name (health, ejections,
     // cluster-wide counts); endpoints it adds ramp up under slow start.
     std::shared_ptr<upstream::HealthBoard> board;
+    const upstream::HealthBoard* sameName = nullptr;
     for (std::size_t k = 0; previous != nullptr && k < previous->config->clusters.size(); ++k) {
       if (previous->config->clusters[k] == cc) board = previous->health[k];
+      if (previous->config->clusters[k].name == cc.name) sameName = previous->health[k].get();
     }
     if (!board) board = std::make_shared<upstream::HealthBoard>(cc, sameName, SteadyClock().now());
     s->health.push_back(std::move(board));
   }
   s->config = std::move(c);
-    const upstream::HealthBoard* sameName = nullptr;
   s->text = std::move(text);
   return s;
-      if (previous->config->clusters[k].name == cc.name) sameName = previous->health[k].get();
 }
 
 Worker::ClusterHolder::ClusterHolder(std::shared_ptr<const Snapshot> o, std::size_t i,
@@ -274,15 +274,6 @@ Result<bool> Worker::prepareNow(std::shared_ptr<const Snapshot> next,
 
 void Worker::commitNow() {
   Generation& g = *prepared_;
-  // Every older context points at its listener's context in the newest generation, so a
-  // session moves there in one step between requests (ListenerRef::follow).
-  for (auto& old : generations_) {
-    for (auto& ctx : old->listeners) {
-      ctx->newer = nullptr;
-      for (auto& n : g.listeners) {
-        if (n->config->name == ctx->config->name) ctx->newer = n.get();
-      }
-    }
   // A cluster the reload changed takes the idle connections of the endpoints it keeps (by
   // name) from the one it replaces, which is retired (its requests in flight finish).
   if (!generations_.empty()) {
@@ -294,6 +285,15 @@ void Worker::commitNow() {
       }
     }
   }
+  // Every older context points at its listener's context in the newest generation, so a
+  // session moves there in one step between requests (ListenerRef::follow).
+  for (auto& old : generations_) {
+    for (auto& ctx : old->listeners) {
+      ctx->newer = nullptr;
+      for (auto& n : g.listeners) {
+        if (n->config->name == ctx->config->name) ctx->newer = n.get();
+      }
+    }
   }
   generations_.push_back(std::move(prepared_));
   for (std::size_t i = 0; i < preparedSlots_.size(); ++i) {
