@@ -233,6 +233,7 @@ Cluster::Cluster(const config::ClusterConfig& cfg, const balance::BalancerFactor
       rng_(balance::mix64(0x7265747279ULL + worker)),
       health_(cfg.endpoints.size()) {
   PoolLimits limits = poolLimits(cfg);
+  limits.keepShare = cfg.maxConnections / std::max(1U, workers);
   endpoints_.reserve(cfg.endpoints.size());
   eps_.resize(cfg.endpoints.size());
   for (std::size_t i = 0; i < cfg.endpoints.size(); ++i) {

@@ -265,7 +265,7 @@ std::size_t EndpointPool::yieldIdle() {
   if (!othersWant()) return 0;
   std::size_t want = shared_->wanted.load(std::memory_order_relaxed);
   std::size_t n = 0;
-  while (n < want && !idle_.empty()) {
+  while (n < want && !idle_.empty() && total_ > limits_.keepShare) {
     PooledConnection c = std::move(idle_.front());
     idle_.erase(idle_.begin());
     if (counters_ != nullptr) counters_->idle.sub();

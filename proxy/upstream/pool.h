@@ -15,9 +15,10 @@
 // over it queues as a PoolWaiter (FIFO) and is handed the next connection given back, or the
 // next freed slot: the pool wakes its own waiters itself. A slot freed by another worker is
 // found by grantSlots(), which the owner calls on a short timer while waiters are queued (a
-// worker cannot wake another's coroutine); meanwhile the other workers' pools close
-// connections given back rather than keep them idle (SharedSlots::wanted), and yieldIdle()
-// closes idle ones, so that idle connections on one worker never starve another's requests.
+// worker cannot wake another's coroutine); meanwhile the other workers' pools holding more
+// than their share (PoolLimits::keepShare) close connections given back rather than keep them
+// idle (SharedSlots::wanted), and yieldIdle() closes idle ones, so that idle connections on one
+// worker never starve another's requests.
 // max_idle caps the idle list; idle_timeout, a backend's Keep-Alive timeout,
 // max_connection_lifetime and max_requests_per_connection end connections; min_idle asks the owner
 // to open connections ahead of demand (warmDeficit()).
@@ -49,6 +50,10 @@ struct PoolLimits {
   Duration idleTimeout = seconds(60);          // zero: idle connections never expire
   std::uint32_t maxRequestsPerConnection = 0;  // 0: no limit
   Duration maxConnectionLifetime{};            // zero: no limit
+  // With SharedSlots: the connections this pool keeps although other workers' requests wait
+  // for a slot (max_connections / workers: each worker's fair share), so that slots move
+  // between workers only from one holding more than its share, not back and forth.
+  std::uint32_t keepShare = 0;
 };
 
 // The connections of one endpoint across every worker, so that max_connections holds for the
@@ -199,8 +204,8 @@ class EndpointPool {
   // shared limit allows; returns how many. Without: nothing (this pool frees its own).
   std::size_t grantSlots();
   // With SharedSlots: while requests of other workers wait for a slot and none waits here,
-  // closes idle connections (the coldest first, at most as many as wait) so that they get one.
-  // Returns how many it closed.
+  // closes idle connections past keepShare (the coldest first, at most as many as wait) so that
+  // they get one. Returns how many it closed.
   std::size_t yieldIdle();
   // Moves this pool's idle connections to `to` (the same endpoint in a reloaded cluster), as
   // many as its max_idle takes, warmest last so they stay warmest there; closes the rest.
@@ -235,9 +240,10 @@ class EndpointPool {
   bool reserveSlot();
   // The slot's count goes (no waiter takes it).
   void dropSlot();
-  // Another worker's request waits for a slot (shared): keep nothing idle.
+  // Another worker's request waits for a slot (shared) and this pool holds more than its
+  // share: keep nothing idle past the share.
   bool othersWant() const {
-    return shared_ != nullptr && waiting_ == 0 &&
+    return shared_ != nullptr && waiting_ == 0 && total_ > limits_.keepShare &&
            shared_->wanted.load(std::memory_order_relaxed) != 0;
   }
   PoolWaiter* popWaiter();

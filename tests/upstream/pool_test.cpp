@@ -361,6 +361,35 @@ TEST_F(PoolTest, MaxConnectionsHoldsAcrossTheWorkersPools) {
   EXPECT_EQ(shared.connections.load(), 0U);
 }
 
+// A worker keeps its share (max_connections / workers) even while another waits: slots move
+// only from a pool holding more than its share.
+TEST_F(PoolTest, AWorkerKeepsItsShareOfTheSharedSlots) {
+  PoolLimits l;
+  l.maxConnections = 2;
+  l.keepShare = 1;
+  SharedSlots shared;
+  metrics::ClusterCounters other;
+  EndpointPool w0 = make(l);
+  EndpointPool w1(*io::Address::parse("127.0.0.1:1"), l, &other);
+  w0.share(&shared);
+  w1.share(&shared);
+  PooledConnection a = takeNew(w0, clock.now());
+  PooledConnection b = takeNew(w0, clock.now());
+  w0.giveBack(std::move(a), clock.now());
+  Waiter wait;
+  PooledConnection c;
+  EXPECT_EQ(w1.take(clock.now(), false, c), EndpointPool::Take::kFull);
+  w1.enqueue(wait);
+  EXPECT_EQ(w0.yieldIdle(), 1U);  // two held, one is its share
+  EXPECT_EQ(w1.grantSlots(), 1U);
+  w0.giveBack(std::move(b), clock.now());  // its share: kept idle
+  EXPECT_EQ(w0.idleCount(), 1U);
+  EXPECT_EQ(w0.yieldIdle(), 0U);
+  w0.closeIdle();
+  w1.release(std::move(wait.connection));
+  EXPECT_EQ(shared.connections.load(), 0U);
+}
+
 TEST(KeepAliveTimeout, Parses) {
   EXPECT_EQ(keepAliveTimeout("timeout=5, max=100"), seconds(5));
   EXPECT_EQ(keepAliveTimeout("max=100, Timeout = 7"), seconds(7));
