@@ -214,6 +214,7 @@ struct ListenerConfig {
   Duration sendTimeout = seconds(30);           // a client that does not read is cut off; 0: off
   Duration requestBodyTimeout = seconds(30);    // between body bytes from the client: 408; 0: off
   Duration tunnelIdleTimeout = std::chrono::hours(1);  // WebSocket / TCP without bytes; 0: off
+  Duration retryAfter = seconds(1);                    // Retry-After on ferry's 503s; 0: none
   std::uint32_t maxRequestHeaderBytes = 16384;         // larger heads: 431
   std::uint64_t maxRequestBodyBytes = 0;               // 0: unlimited; a larger Content-Length: 413
   std::uint32_t maxRequestTargetBytes = 8192;          // a longer request target: 414

@@ -17,13 +17,26 @@
 // - here: obs-fold, any duplicate Content-Length (even equal), more than one Host, an HTTP/1.1
 //   request without Host, Transfer-Encoding in an HTTP/1.0 message (RFC 9112 6.1), a header name
 //   that is not a token, and the Limits below (header count, request-target length, head size).
-// errorStatus() tells a request's status (400, 414, 431); for responses it is always 502.
+// - here, framing that two peers could read two ways: a Connection header naming Host,
+//   Content-Length or Transfer-Encoding (the next hop would lose the message's framing), a
+//   Transfer-Encoding list that is not exactly "chunked" in a request (501 for a coding ferry
+//   does not implement, 400 for a malformed or repeated one), a Content-Length over 2^63-1,
+//   and a chunked body that ChunkedDecoder (chunked.h: CRLF only, at most 16 hex digits) does
+//   not read exactly as llhttp did (e.g. a bare LF ending the last chunk);
+// - request versions other than HTTP/1.0 and 1.1 (505); response versions other than 1.x.
+// Extension methods (any RFC 9110 token, e.g. BREW) are accepted: llhttp knows a fixed list, so
+// it reads a stand-in for a method it does not know; head().method is the method as sent.
+// Trailer fields are validated as they stream by and never stored: the relay compacts its
+// buffer between reads, so no view into a trailer could be kept.
+// errorStatus() tells a request's status (400, 414, 431, 501, 505); for responses it is 502.
 // HTTP/1.0: head().keepAlive is true only with "Connection: keep-alive"; isHttp10() says which.
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
+#include "proxy/http/chunked.h"
 #include "proxy/http/message.h"
 
 namespace ferry::http {
@@ -62,6 +75,9 @@ class Parser {
   // The peer closed: completes a message framed by the connection's end; kError if truncated.
   Step finish();
 
+  // The longest method ferry accepts.
+  static constexpr std::size_t kMaxMethodBytes = 32;
+
   // For responses: the request was HEAD (or the status forbids a body): expect no body.
   void setNoBody(bool noBody) { noBody_ = noBody; }
 
@@ -89,6 +105,15 @@ class Parser {
 
  private:
   bool isRequest() const;
+  // At the start of a request: reads the method (an extension method llhttp does not know is
+  // swapped for a stand-in, see the file comment). Returns the step when it
+  // handled the call.
+  std::optional<Step> feedMethod(const char* data, std::size_t len);
+  void restartLlhttp();  // llhttp back at the start of a message (the limits and head stay)
+  Step feedHead(const char* data, std::size_t len);
+  Step feedBody(const char* data, std::size_t len);
+  Step failWith(std::string_view why, int requestStatus);
+  Step llhttpError(int code);  // an llhttp_errno_t
   Impl& impl() { return *reinterpret_cast<Impl*>(storage_); }
   const Impl& impl() const { return *reinterpret_cast<const Impl*>(storage_); }
   // llhttp's state lives inline (its header stays out of this one): a parser allocates nothing.
@@ -98,7 +123,12 @@ class Parser {
   bool headComplete_ = false;
   bool messageComplete_ = false;
   bool noBody_ = false;
+  bool atStart_ = true;  // no byte of this message fed yet
   std::uint64_t bodyBytes_ = 0;
+  ChunkedDecoder chunkCheck_;  // reads a chunked body again, strictly (see the file comment)
+  const char* methodStart_ = nullptr;  // the request's method in the fed bytes (llhttp may
+                                       // have read a stand-in for it)
+  std::size_t methodLen_ = 0;
   std::string_view error_;
   int errorStatus_ = 400;
   friend struct Impl;

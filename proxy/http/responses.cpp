@@ -7,57 +7,83 @@
 
 namespace ferry::http {
 
+namespace {
+struct Reason {
+  int status;
+  std::string_view phrase;
+};
+// The IANA HTTP status code registry (RFC 9110 and the RFCs it names), plus 418 (RFC 2324).
+constexpr Reason kReasons[] = {
+    {100, "Continue"},
+    {101, "Switching Protocols"},
+    {102, "Processing"},
+    {103, "Early Hints"},
+    {200, "OK"},
+    {201, "Created"},
+    {202, "Accepted"},
+    {203, "Non-Authoritative Information"},
+    {204, "No Content"},
+    {205, "Reset Content"},
+    {206, "Partial Content"},
+    {207, "Multi-Status"},
+    {208, "Already Reported"},
+    {226, "IM Used"},
+    {300, "Multiple Choices"},
+    {301, "Moved Permanently"},
+    {302, "Found"},
+    {303, "See Other"},
+    {304, "Not Modified"},
+    {305, "Use Proxy"},
+    {307, "Temporary Redirect"},
+    {308, "Permanent Redirect"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {402, "Payment Required"},
+    {403, "Forbidden"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {406, "Not Acceptable"},
+    {407, "Proxy Authentication Required"},
+    {408, "Request Timeout"},
+    {409, "Conflict"},
+    {410, "Gone"},
+    {411, "Length Required"},
+    {412, "Precondition Failed"},
+    {413, "Content Too Large"},
+    {414, "URI Too Long"},
+    {415, "Unsupported Media Type"},
+    {416, "Range Not Satisfiable"},
+    {417, "Expectation Failed"},
+    {418, "I'm a teapot"},
+    {421, "Misdirected Request"},
+    {422, "Unprocessable Content"},
+    {423, "Locked"},
+    {424, "Failed Dependency"},
+    {425, "Too Early"},
+    {426, "Upgrade Required"},
+    {428, "Precondition Required"},
+    {429, "Too Many Requests"},
+    {431, "Request Header Fields Too Large"},
+    {451, "Unavailable For Legal Reasons"},
+    {500, "Internal Server Error"},
+    {501, "Not Implemented"},
+    {502, "Bad Gateway"},
+    {503, "Service Unavailable"},
+    {504, "Gateway Timeout"},
+    {505, "HTTP Version Not Supported"},
+    {506, "Variant Also Negotiates"},
+    {507, "Insufficient Storage"},
+    {508, "Loop Detected"},
+    {510, "Not Extended"},
+    {511, "Network Authentication Required"},
+};
+}  // namespace
+
 std::string_view reasonPhrase(int status) {
-  switch (status) {
-    case 100:
-      return "Continue";
-    case 101:
-      return "Switching Protocols";
-    case 200:
-      return "OK";
-    case 204:
-      return "No Content";
-    case 301:
-      return "Moved Permanently";
-    case 302:
-      return "Found";
-    case 304:
-      return "Not Modified";
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 408:
-      return "Request Timeout";
-    case 413:
-      return "Content Too Large";
-    case 414:
-      return "URI Too Long";
-    case 421:
-      return "Misdirected Request";
-    case 429:
-      return "Too Many Requests";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 500:
-      return "Internal Server Error";
-    case 501:
-      return "Not Implemented";
-    case 502:
-      return "Bad Gateway";
-    case 503:
-      return "Service Unavailable";
-    case 504:
-      return "Gateway Timeout";
-    default:
-      return "Unknown";
+  for (const Reason& r : kReasons) {
+    if (r.status == status) return r.phrase;
   }
+  return "Unknown";
 }
 
 namespace {
@@ -76,8 +102,8 @@ std::string_view connectionLine(ConnectionHeader c) {
 
 // Built once, on first use; read-only afterwards (C++11 static init is thread-safe).
 struct CannedTable {
-  static constexpr std::array<int, 14> kStatuses = {400, 403, 404, 405, 408, 413, 414,
-                                                    431, 500, 501, 502, 503, 504, 0};
+  static constexpr std::array<int, 15> kStatuses = {400, 403, 404, 405, 408, 413, 414, 431,
+                                                    500, 501, 502, 503, 504, 505, 0};
   static constexpr std::size_t kVariants = 3;  // ConnectionHeader values
   std::array<std::string, kStatuses.size() * kVariants> texts;
   CannedTable() {
@@ -106,6 +132,18 @@ std::string_view cannedResponse(int status, ConnectionHeader connection) {
 
 std::string_view cannedResponse(int status, bool closeAfter) {
   return cannedResponse(status, closeAfter ? ConnectionHeader::kClose : ConnectionHeader::kNone);
+}
+
+bool writeCannedResponse(int status, std::string_view extraHeaders, ConnectionHeader connection,
+                         HeadWriter& out) {
+  if (status < 100 || status > 999) return false;
+  std::string_view reason = reasonPhrase(status);
+  out.put("HTTP/1.1 ").putNumber(static_cast<std::uint64_t>(status)).put(" ").put(reason);
+  out.put("\r\nContent-Type: text/plain\r\nContent-Length: ");
+  out.putNumber(4 + reason.size() + 1).put("\r\n").put(extraHeaders);
+  out.put(connectionLine(connection)).put("\r\n");
+  out.putNumber(static_cast<std::uint64_t>(status)).put(" ").put(reason).put("\n");
+  return out.ok();
 }
 
 bool writeErrorPageHead(int status, std::uint64_t bodyBytes, ConnectionHeader connection,

@@ -26,10 +26,15 @@ enum class ConnectionHeader : std::uint8_t {
 std::string_view reasonPhrase(int status);
 
 // A complete response with a text/plain body "404 Not Found\n". Statuses 400, 403, 404, 405, 408,
-// 413, 414, 431, 500, 501, 502, 503, 504; any other status gives the 500 response.
+// 413, 414, 431, 500, 501, 502, 503, 504, 505; any other status gives the 500 response.
 std::string_view cannedResponse(int status, ConnectionHeader connection);
 // The same; closeAfter selects kClose, otherwise kNone (the form the session calls today).
 std::string_view cannedResponse(int status, bool closeAfter);
+
+// The same response as cannedResponse for any status 100..999, written into out, with
+// extraHeaders (complete lines, each ending in CRLF: "Allow: GET\r\n") after Content-Length.
+bool writeCannedResponse(int status, std::string_view extraHeaders, ConnectionHeader connection,
+                         HeadWriter& out);
 
 // The head of an error page whose body the caller sends from a file:
 // "HTTP/1.1 <status> <reason>\r\nContent-Type: text/html\r\nContent-Length: <bodyBytes>\r\n"

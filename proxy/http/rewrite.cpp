@@ -77,6 +77,14 @@ void putForwardedValue(HeadWriter& out, std::string_view v, bool brackets) {
   out.put("\"");
 }
 
+void putFraming(HeadWriter& out, const MessageHead& req) {
+  if (req.chunked) {
+    out.put("Transfer-Encoding: chunked\r\n");
+  } else if (req.contentLength) {
+    out.put("Content-Length: ").putNumber(*req.contentLength).put("\r\n");
+  }
+}
+
 bool isMaxForwardsMethod(std::string_view method) {
   return method == "OPTIONS" || method == "TRACE";
 }
@@ -98,6 +106,12 @@ std::optional<std::uint64_t> parseDecimal(std::string_view v) {
 bool isHopByHop(std::string_view name, std::string_view connection) {
   for (std::string_view h : kHopByHop) {
     if (iequals(name, h)) return true;
+  }
+  // Connection never takes away what frames or addresses the message (the parser refuses a
+  // message whose Connection names them; this holds for any caller).
+  if (iequals(name, "content-length") || iequals(name, "transfer-encoding") ||
+      iequals(name, "host")) {
+    return false;
   }
   return !connection.empty() && hasToken(connection, name);
 }
@@ -163,6 +177,8 @@ bool writeUpstreamRequest(const MessageHead& req, const UpstreamRequestOptions& 
       absolute ? o.target->authority : req.find("host").value_or(std::string_view());
   std::string_view newHost = !o.host.empty() ? o.host : absolute ? o.target->authority : "";
   const bool hasHost = req.find("host").has_value();
+  // An HTTP/1.0 request may come without Host; the backend gets one (HTTP/1.1 requires it).
+  if (!hasHost && newHost.empty()) newHost = o.fallbackHost;
   const bool keepIncoming[4] = {
       o.xForwardedFor == ForwardMode::kAppend && o.clientTrusted,
       o.xForwardedProto == ForwardMode::kAppend && o.clientTrusted,
@@ -188,8 +204,23 @@ bool writeUpstreamRequest(const MessageHead& req, const UpstreamRequestOptions& 
   if (!hasHost && !newHost.empty() && !suppressedByRules(o.rules, "host")) {
     putHeader(out, "Host", newHost);
   }
+  bool framingDone = false;
   for (std::size_t i = 0; i < req.headerCount; ++i) {
     const Header& h = req.headers[i];
+    // The body's framing as ferry parsed it, written by ferry (never the client's lines, and
+    // never dropped because Connection names them): the backend must split the stream exactly
+    // where ferry did.
+    if (iequals(h.name, "content-length") || iequals(h.name, "transfer-encoding")) {
+      if (!framingDone) putFraming(out, req);
+      framingDone = true;
+      continue;
+    }
+    if (iequals(h.name, "host")) {
+      if (!suppressedByRules(o.rules, h.name)) {
+        putHeader(out, h.name, newHost.empty() ? h.value : newHost);
+      }
+      continue;
+    }
     if (isHopByHop(h.name, connection)) {
       if (o.tunnel && iequals(h.name, "upgrade") && !upgradeKept) {
         putHeader(out, h);
@@ -200,10 +231,6 @@ bool writeUpstreamRequest(const MessageHead& req, const UpstreamRequestOptions& 
     // ferry answers "Expect: 100-continue" itself, so the upstream must not wait for it.
     if (iequals(h.name, "expect") && hasToken(h.value, "100-continue")) continue;
     if (suppressedByRules(o.rules, h.name)) continue;
-    if (iequals(h.name, "host")) {
-      putHeader(out, h.name, newHost.empty() ? h.value : newHost);
-      continue;
-    }
     bool handled = false;
     for (int k = 0; k < 4 && !handled; ++k) {
       if (!iequals(h.name, kNames[k])) continue;
@@ -211,7 +238,9 @@ bool writeUpstreamRequest(const MessageHead& req, const UpstreamRequestOptions& 
       seen[k] = true;
       // XFF and Forwarded are merged below into one line with ferry's entry; -Proto and -Host
       // stay in place when kept.
-      bool passInPlace = modes[k] == ForwardMode::kOff || (keepIncoming[k] && (k == 1 || k == 2));
+      // An untrusted client's copy never passes, whatever the mode (one rule for all four).
+      bool passInPlace = (modes[k] == ForwardMode::kOff && o.clientTrusted) ||
+                         (keepIncoming[k] && (k == 1 || k == 2));
       if (passInPlace) putHeader(out, h);
     }
     if (handled) continue;

@@ -44,7 +44,7 @@ enum class ForwardMode : std::uint8_t {
   kAppend,   // a trusted client's value is kept (XFF and Forwarded: ferry's entry appended to it);
              // an untrusted client's copy is replaced by ferry's, never appended to
   kReplace,  // any incoming copy is dropped, ferry writes its own
-  kOff,      // ferry neither adds nor touches it: the client's copy passes through
+  kOff,      // ferry adds none: a trusted client's copy passes, an untrusted client's is dropped
 };
 
 // One request_headers/response_headers rule. Names compare case-insensitively. Rules act after
@@ -85,6 +85,9 @@ struct UpstreamRequestOptions {
   // Replaces the Host header (host_rewrite), or adds it when the request has none. Empty: the
   // absolute-form authority if target says so, else the client's Host.
   std::string_view host;
+  // The Host for a request that has none (HTTP/1.0) when `host` and the target name none: the
+  // backend must get one.
+  std::string_view fallbackHost;
   // The parsed request target (target.h), if the caller parsed it: an absolute-form target is
   // sent in origin-form and its authority becomes Host (RFC 9112 3.2.2). Null: sent as received.
   const RequestTarget* target = nullptr;
@@ -93,10 +96,13 @@ struct UpstreamRequestOptions {
   bool tunnel = false;
 };
 
-// The request head as the upstream gets it, in HTTP/1.1: method, target (see options), headers
-// in their order minus hop-by-hop ones and "Expect: 100-continue" (ferry answers it to the client
-// itself), Max-Forwards decremented on OPTIONS/TRACE, then the forwarding headers, Via,
-// X-Request-Id, "Connection: upgrade" for a tunnel, and the set/add rules, in that order.
+// The request head as the upstream gets it, in HTTP/1.1: method, target (see options), Host
+// (from the request, `host`, the target or `fallbackHost`), the framing ferry parsed written by
+// ferry in place of the client's Content-Length / Transfer-Encoding lines, headers in their order
+// minus hop-by-hop ones, an untrusted client's forwarding headers and "Expect: 100-continue"
+// (ferry answers it to the client itself), Max-Forwards decremented on OPTIONS/TRACE, then the
+// forwarding headers, Via, X-Request-Id, "Connection: upgrade" for a tunnel, and the set/add rules,
+// in that order.
 bool writeUpstreamRequest(const MessageHead& req, const UpstreamRequestOptions& options,
                           HeadWriter& out);
 

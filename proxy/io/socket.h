@@ -47,6 +47,10 @@ class Socket {
   // (a non-blocking peek finds no data). Costs one system call.
   bool idleAndOpen() const;
 
+  // Makes the next close() abortive (SO_LINGER 0: the peer gets a reset, not a FIN), so a peer
+  // reading a close-delimited or de-chunked body cannot take a cut-off one for complete.
+  void resetOnClose() const;
+
   // Local and remote addresses (getsockname/getpeername).
   Address localAddress() const;
   Address peerAddress() const;

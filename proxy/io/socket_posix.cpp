@@ -36,6 +36,13 @@ bool Socket::idleAndOpen() const {
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
+void Socket::resetOnClose() const {
+  linger l{};
+  l.l_onoff = 1;
+  l.l_linger = 0;
+  ::setsockopt(h_, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+}
+
 Address Socket::localAddress() const {
   Address a;
   socklen_t len = static_cast<socklen_t>(Address::capacity());

@@ -27,12 +27,13 @@ struct HttpPolicy {
   std::string_view via = "ferry";  // empty: no Via
   http::ForwardMode xForwardedFor = http::ForwardMode::kAppend;
   http::ForwardMode xForwardedProto = http::ForwardMode::kAppend;
-  http::ForwardMode xForwardedHost = http::ForwardMode::kOff;
+  http::ForwardMode xForwardedHost = http::ForwardMode::kOff;  // an untrusted copy is dropped
   http::ForwardMode forwarded = http::ForwardMode::kOff;
   CidrList trustedProxies;  // clients whose forwarding headers and X-Request-Id are kept
   bool requestId = true;    // generate X-Request-Id
   Duration requestBodyTimeout = seconds(60);  // a client stalling mid-upload: 408
   Duration tunnelIdleTimeout = std::chrono::hours(1);
+  Duration retryAfter = seconds(1);  // Retry-After on ferry's own 503s; zero: none
   // error_pages: the body for a status ferry answers itself, opened once per worker and sent as
   // a file element (TransmitPackets / sendfile).
   struct ErrorPage {

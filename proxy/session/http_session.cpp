@@ -267,6 +267,8 @@ class Exchanges {
         log::debug("client {}: {} ({})", c_.peer.toString(), s, req_.error());
         Cause cause = s == 431   ? Cause::kHeadersTooLarge
                       : s == 414 ? Cause::kTargetTooLong
+                      : s == 501 ? Cause::kNotImplemented
+                      : s == 505 ? Cause::kVersionNotSupported
                                  : Cause::kBadRequest;
         co_return co_await finish(Outcome{cause}, Next::kClose);
       }
@@ -333,6 +335,11 @@ class Exchanges {
     uo.host = rp.hostRewrite;
     uo.target = &tp.target;
     uo.tunnel = tunnel_;
+    if (!h.find("host")) {
+      // HTTP/1.0 without Host: the backend gets the address the client connected to.
+      io::Address local = c_.client.localAddress();
+      uo.fallbackHost = std::string_view(localHost_, local.format(localHost_, sizeof(localHost_)));
+    }
     if (l_.policy.requestId) {
       std::string_view generated = w_.requestIds.next();
       uo.requestId = generated;
@@ -400,7 +407,11 @@ class Exchanges {
         std::optional<upstream::RetryReason> r = retryReasonOf(out.cause);
         if (!upstreamFailed_ || !r || triedCount_ >= kMaxTries) break;
         why = *r;
-        stale = rec_.reused && !staleRetryUsed && why == upstream::RetryReason::kReset;
+        // A pooled connection found closed before any byte of the request was written is
+        // retried at once without spending max_retries; once bytes were written the backend
+        // may have seen the request, so the retry is an ordinary one.
+        stale = rec_.reused && !staleRetryUsed && why == upstream::RetryReason::kReset &&
+                facts.stage == upstream::AttemptFacts::Stage::kUnwritten;
         upstream::RetryVerdict v = upstream::decideRetry(
             policy_, facts, why, retriesDone_, cluster.retryBudget(), w_.clock.now(), stale);
         if (v == upstream::RetryVerdict::kBudget) countBudgetRefusal(cluster, why);
@@ -612,15 +623,12 @@ class Exchanges {
                          cluster.endpointName(ep), cc.name);
       co_return Outcome{Cause::kUpstreamUnresolved};
     }
-    // The endpoint's pooled connection, a slot for a new one, or a wait in its queue.
-    // A request that would be retried at once if its pooled connection turned out stale (the
-    // backend closed it while idle) skips the pool's look at that connection; any other request
-    // (a POST, a body no longer held) has it looked at first.
-    upstream::AttemptFacts ifStale;
-    ifStale.stage = upstream::AttemptFacts::Stage::kWritten;
-    ifStale.idempotent = idempotent_;
-    ifStale.replayable = replayable_;
-    bool verify = upstream::retrySafety(ifStale) == upstream::RetrySafety::kUnsafe;
+    // The endpoint's pooled connection, a slot for a new one, or a wait in its queue. A pooled
+    // connection is always looked at first (one MSG_PEEK): bytes a backend sent after its last
+    // response (a 204 or HEAD answer followed by a body) would otherwise answer this request.
+    // An idle watch cannot replace the look: whether its read completed is only known by asking
+    // the kernel (io_uring posts completions when the worker enters it), which costs the same.
+    const bool verify = true;
     upstream::Lease lease;
     upstream::Cluster::Acquire got =
         co_await cluster.acquire(w_.proactor, ep, fresh, verify, lease);
@@ -730,6 +738,8 @@ class Exchanges {
         Pump::Ends{c_.client.native(), up.native(), bodyTimeout, cc.responseTimeout, false},
         &filter);
     Pump::End reqEnd = Pump::End::kEnded;
+    reqRunning_ = !req_.messageComplete();
+    reqBodyEnd_ = w_.clock.now();
     if (req_.messageComplete()) {
       co_await response(up.native(), cc, nullptr);
     } else {
@@ -805,6 +815,8 @@ class Exchanges {
   // only that the backend stopped reading (it may be answering early).
   Task<void> requestSide(Pump& pump, Pump::End& end) {
     end = co_await pump.run();
+    reqRunning_ = false;
+    reqBodyEnd_ = w_.clock.now();
     switch (end) {
       case Pump::End::kEnded:
       case Pump::End::kCancelled:
@@ -831,9 +843,11 @@ class Exchanges {
     resp_.reset();
     resp_.setNoBody(headRequest_);
     http::Parser::Step st{};
+    std::size_t parsed = 0;  // bytes of out_ the head parser has used (a head may take reads)
     for (;;) {
-      if (!out_.empty()) {
-        st = resp_.feed(out_.data(), out_.size());
+      if (parsed < out_.size()) {
+        st = resp_.feed(out_.data() + parsed, out_.size() - parsed);
+        parsed += st.consumed;
         if (st.status == http::Parser::Status::kError) {
           FERRY_WARN_LIMITED("upstream {}: bad response: {}", rec_.upstream.toString(),
                              resp_.error());
@@ -851,6 +865,7 @@ class Exchanges {
             }
           }
           out_.consume(resp_.head().headBytes);
+          parsed = 0;
           resp_.reset();
           resp_.setNoBody(headRequest_);
           continue;
@@ -861,11 +876,12 @@ class Exchanges {
           co_return;
         }
       }
-      io::IoResult r = co_await recvUpstream(up, cc);
+      io::IoResult r = co_await recvUpstream(up, capped(headWait(cc)));
       if (r.ok() && r.bytes > 0) {
         out_.commit(r.bytes);
         continue;
       }
+      if (r.ec == std::errc::timed_out && headWaitGoesOn(cc)) continue;
       if (r.ec == std::errc::operation_canceled) {
         respCause_ = Cause::kClientClosed;  // the request side failed; its cause is used
         co_return;
@@ -1010,13 +1026,32 @@ class Exchanges {
     if (left == 0) respComplete_ = true;
   }
 
+  // The wait for the response head: response_timeout from the end of the request body. While
+  // the body is still going out the wait goes on (request_body_timeout bounds a stalled upload,
+  // response_timeout a backend that stops reading it), so a long upload never gets 504.
+  Duration headWait(const config::ClusterConfig& cc) const {
+    if (reqRunning_ || cc.responseTimeout == Duration::zero()) return cc.responseTimeout;
+    Duration left = reqBodyEnd_ + cc.responseTimeout - w_.clock.now();
+    return std::max<Duration>(left, milliseconds(1));
+  }
+  // After a head wait timed out: whether it goes on (the upload is running, or response_timeout
+  // has not passed since it ended; never past the route's or the try's deadline).
+  bool headWaitGoesOn(const config::ClusterConfig& cc) const {
+    TimePoint now = w_.clock.now();
+    if (now >= std::min(deadline_, attemptDeadline_)) return false;
+    return reqRunning_ || now < reqBodyEnd_ + cc.responseTimeout;
+  }
+
   // Reads from the backend into out_ on the response's direction, within the response timeout
   // (and the route's deadline); cancellable through respSlot_ (then operation_canceled).
   Task<io::IoResult> recvUpstream(io::NativeHandle up, const config::ClusterConfig& cc) {
+    co_return co_await recvUpstream(up, capped(cc.responseTimeout));
+  }
+  Task<io::IoResult> recvUpstream(io::NativeHandle up, Duration timeout) {
     if (respSlot_.requested) {
       co_return io::IoResult{std::make_error_code(std::errc::operation_canceled), 0};
     }
-    auto rd = io::recv(w_.proactor, up, out_.writable(), capped(cc.responseTimeout));
+    auto rd = io::recv(w_.proactor, up, out_.writable(), timeout);
     respSlot_.op = &rd;
     io::IoResult r = co_await rd;
     respSlot_.op = nullptr;
@@ -1048,6 +1083,28 @@ class Exchanges {
     co_return co_await sendClient(std::span(&e, 1), cfg);
   }
 
+  // ferry's own answer for status: 405 names what is allowed (RFC 9110 15.5.6), a 503 says
+  // when to come back (retry_after); the others are the static canned texts.
+  std::string_view cannedAnswer(int status, http::ConnectionHeader conn) {
+    char extra[96];
+    http::HeadWriter ew(std::span<char>(extra, sizeof(extra)));
+    if (status == 405) {
+      ew.put("Allow: ").put(kAllowedMethods).put("\r\n");
+    } else if (status == 503 && l_.policy.retryAfter > Duration::zero()) {
+      auto secs = std::chrono::ceil<std::chrono::seconds>(l_.policy.retryAfter).count();
+      ew.put("Retry-After: ").putNumber(static_cast<std::uint64_t>(secs)).put("\r\n");
+    } else {
+      return http::cannedResponse(status, conn);
+    }
+    if (!head_) head_ = w_.buffers.acquire();
+    head_.clear();
+    http::HeadWriter hw(head_.writable());
+    if (!http::writeCannedResponse(status, ew.view(), conn, hw)) {
+      return http::cannedResponse(status, conn);
+    }
+    return hw.view();
+  }
+
   // Phase 5: the answer for a failed outcome (when nothing of a response was sent), one
   // access-log line with the cause, one count by route and status class.
   Task<Next> finish(Outcome o, Next next) {
@@ -1077,7 +1134,7 @@ class Exchanges {
           }
         }
         if (status != 0) {
-          std::string_view text = http::cannedResponse(status, conn);
+          std::string_view text = cannedAnswer(status, conn);
           if (co_await sendAll(w_.proactor, c_.client.native(), text, l_.config->sendTimeout)) {
             rec_.bytesOut += text.size();
           }
@@ -1125,8 +1182,11 @@ class Exchanges {
   Connection& c_;
   WorkerContext& w_;
   ListenerContext& l_;
-  Buffer out_;   // upstream bytes
-  Buffer head_;  // the head being sent on (either direction)
+  char localHost_[io::Address::kMaxText] = {};  // Host for a request without one (HTTP/1.0)
+  bool reqRunning_ = false;                     // the request body is still going to the backend
+  TimePoint reqBodyEnd_{};                      // when it ended: response_timeout runs from there
+  Buffer out_;                                  // upstream bytes
+  Buffer head_;                                 // the head being sent on (either direction)
   http::Parser req_;
   http::Parser resp_{http::MessageType::kResponse};
   TimePoint start_{};
@@ -1212,6 +1272,9 @@ Task<void> serveHttp(WorkerContext& w, ListenerContext& l, io::Socket client, io
   }
   if (next == Next::kKeepAlive) next = Next::kClose;  // drained
   if (next == Next::kClose) co_await lingeringClose(w.proactor, std::move(c.client), c.in);
+  // A response cut off mid-body: a reset, so the client cannot take what it got for complete
+  // (a close-delimited or de-chunked body would otherwise end as if on time).
+  if (next == Next::kAbort && c.client) c.client.resetOnClose();
   c.in.release();
   c.client.close();
   c.l->counters->active.sub();  // the same counter in every snapshot (kept by name)

@@ -8,6 +8,7 @@ bool rejectionOf(Cause c, metrics::Rejection& out) {
   using R = metrics::Rejection;
   switch (c) {
     case Cause::kBadRequest:
+    case Cause::kVersionNotSupported:  // counted with the malformed heads (505)
       out = R::kBadRequest;
       return true;
     case Cause::kTargetTooLong:

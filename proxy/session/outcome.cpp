@@ -23,6 +23,8 @@ int statusFor(Cause c) {
       return 405;
     case Cause::kNotImplemented:
       return 501;
+    case Cause::kVersionNotSupported:
+      return 505;
     case Cause::kNoRoute:
       return 404;
     case Cause::kRequestHeaderTimeout:
@@ -66,6 +68,8 @@ std::string_view causeName(Cause c) {
       return "method_not_allowed";
     case Cause::kNotImplemented:
       return "not_implemented";
+    case Cause::kVersionNotSupported:
+      return "version_not_supported";
     case Cause::kNoRoute:
       return "no_route";
     case Cause::kRequestHeaderTimeout:

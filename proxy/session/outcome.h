@@ -20,7 +20,8 @@ enum class Cause : std::uint8_t {
   kHeadersTooLarge,              // head over max_request_header_bytes or too many headers: 431
   kBodyTooLarge,                 // body over max_request_body_bytes: 413
   kMethodNotAllowed,             // TRACE on a route that does not allow it: 405
-  kNotImplemented,               // a method ferry does not proxy (CONNECT): 501
+  kNotImplemented,               // CONNECT, or a transfer coding ferry does not implement: 501
+  kVersionNotSupported,          // a request version other than HTTP/1.0 and 1.1: 505
   kNoRoute,                      // no route matched the request: 404
   kRequestHeaderTimeout,         // the head did not arrive within request_header_timeout: 408
   kRequestBodyTimeout,           // the client stalled mid-body before any response: 408

@@ -43,6 +43,7 @@ void buildPolicies(const config::Config& c, const config::ListenerConfig& l, Lis
   p.requestId = l.requestId;
   p.requestBodyTimeout = l.requestBodyTimeout;
   p.tunnelIdleTimeout = l.tunnelIdleTimeout;
+  p.retryAfter = l.retryAfter;
   for (const config::ErrorPage& e : l.errorPages) {
     auto f = io::File::openRead(e.file.c_str());
     if (!f) {

@@ -83,8 +83,11 @@ INSTANTIATE_TEST_SUITE_P(
            "X-Forwarded-For: 192.0.2.1\r\nX-Forwarded-Proto: http\r\n"
            "X-Forwarded-Host: h.example\r\n"
            "Forwarded: for=192.0.2.1;proto=http;host=h.example\r\n\r\n"},
-        Up{"off_passes_through_untouched", kReq,
-           opts("192.0.2.1", false, M::kOff, M::kOff, M::kOff, M::kOff), std::string(kReq)},
+        Up{"off_drops_an_untrusted_clients_copies", kReq,
+           opts("192.0.2.1", false, M::kOff, M::kOff, M::kOff, M::kOff),
+           "GET /p HTTP/1.1\r\nHost: h.example\r\nAccept: */*\r\n\r\n"},
+        Up{"off_passes_a_trusted_clients_copies_untouched", kReq,
+           opts("192.0.2.1", true, M::kOff, M::kOff, M::kOff, M::kOff), std::string(kReq)},
         Up{"forwarded_quotes_ipv6_and_host_with_port", "GET / HTTP/1.1\r\nHost: h:8080\r\n\r\n",
            opts("2001:db8::7", false, M::kOff, M::kOff, M::kOff, M::kAppend),
            "GET / HTTP/1.1\r\nHost: h:8080\r\n"

@@ -44,6 +44,13 @@ bool Socket::idleAndOpen() const {
   return ::WSAPoll(&p, 1, 0) == 0;  // readable would mean data or a close: not reusable
 }
 
+void Socket::resetOnClose() const {
+  LINGER l{};
+  l.l_onoff = 1;
+  l.l_linger = 0;
+  ::setsockopt(sock(h_), SOL_SOCKET, SO_LINGER, reinterpret_cast<const char*>(&l), sizeof(l));
+}
+
 Address Socket::localAddress() const {
   Address a;
   int len = static_cast<int>(Address::capacity());
