@@ -3,6 +3,7 @@
 #include <future>
 #include <optional>
 
+#include "proxy/admin/unix_socket.h"
 #include "proxy/common/buffer.h"
 #include "proxy/common/log.h"
 #include "proxy/common/task.h"
@@ -83,7 +84,9 @@ struct AdminServer::Impl {
   std::unique_ptr<io::Proactor> proactor;
   std::unique_ptr<io::Listener> listener;         // admin.address
   std::unique_ptr<io::Listener> controlListener;  // admin.control.address, if set
-  bool adminTrusted = false;                      // admin.address is loopback
+  io::Socket unixListener;                        // admin.control.socket, if set
+  std::string unixPath;
+  bool adminTrusted = false;  // admin.address is loopback
   BufferPool buffers{16384};
   SteadyClock clock;
   std::thread thread;
@@ -233,7 +236,18 @@ struct AdminServer::Impl {
     }
   }
 
-  // Binds the admin address and the control one (admin thread); the first error, if any.
+  // The Unix control socket's accept loop: wait until a connection is pending, take every one
+  // (each a trusted caller: the socket file is 0600), wait again.
+  Task<void> acceptUnixLoop() {
+    while (!stopping) {
+      io::IoResult r =
+          co_await io::waitReadable(*proactor, unixListener.native(), std::chrono::hours(24));
+      if (r.ec == std::errc::operation_canceled) break;
+      while (io::Socket s = acceptUnix(unixListener)) spawn(serve(std::move(s), true));
+    }
+  }
+
+  // Binds the admin address and the control ones (admin thread); the first error, if any.
   Result<bool> bind(const config::AdminConfig& cfg) {
     io::ListenOptions opts;
     opts.reusePort = false;
@@ -245,6 +259,14 @@ struct AdminServer::Impl {
       auto c = proactor->listen(cfg.control.address, opts);
       if (!c) return c.error();
       controlListener = std::move(c.value());
+    }
+    if (!cfg.control.socket.empty()) {
+      std::error_code ec;
+      unixListener = listenUnix(cfg.control.socket, ec);
+      if (ec)
+        return Error{ec, ErrorSource::kInternal, false,
+                     "admin.control.socket " + cfg.control.socket};
+      unixPath = cfg.control.socket;
     }
     return true;
   }
@@ -287,6 +309,7 @@ Result<bool> AdminServer::start(const config::AdminConfig& cfg) {
     started.set_value(true);
     spawn(impl_->acceptLoop(*impl_->listener, impl_->adminTrusted));
     if (impl_->controlListener) spawn(impl_->acceptLoop(*impl_->controlListener, true));
+    if (impl_->unixListener) spawn(impl_->acceptUnixLoop());
     impl_->proactor->run();
   });
   Result<bool> r = result.get();
@@ -298,6 +321,7 @@ Result<bool> AdminServer::start(const config::AdminConfig& cfg) {
   if (impl_->controlListener) {
     log::info("admin control listening on {}", impl_->controlListener->address().toString());
   }
+  if (impl_->unixListener) log::info("admin control listening on unix:{}", impl_->unixPath);
   if (!impl_->adminTrusted) {
     log::info(
         "admin: {} is not loopback: control operations (POST /reload, /drain, /reopen; GET "
@@ -312,6 +336,7 @@ void AdminServer::stop() {
   if (!impl_->thread.joinable() || !impl_->proactor) return;
   impl_->proactor->stop();
   impl_->thread.join();
+  if (impl_->unixListener) unlinkUnix(impl_->unixPath);
 }
 
 }  // namespace ferry::admin

@@ -17,7 +17,8 @@
 //   POST /reopen     reopen log files (log rotation)
 //
 // A control handler answers only on a trusted listener (the admin address when it is loopback,
-// or admin.control.address, which the config requires to be loopback unless a token is set), or
+// admin.control.address, which the config requires to be loopback unless a token is set, or the
+// Unix socket admin.control.socket, created 0600), or
 // to a request whose `Authorization: Bearer <token>` matches admin.control.token_file (compared
 // in constant time). Anywhere else it gets 403 with a body that says where to go. So a 0.0.0.0
 // admin address (Kubernetes) serves metrics and probes to the cluster and nothing else.
@@ -90,8 +91,8 @@ class AdminServer {
   // Where the bearer token comes from: called on the admin thread for each request that carries
   // one (the runtime returns the live config's, so a reload rotates it). Before start().
   void setTokenSource(std::function<std::string()> token);
-  // Binds cfg.address, and cfg.control.address if set, on the caller's thread (so a busy port is
-  // reported at start-up), then serves both.
+  // Binds cfg.address, and cfg.control.address and .socket if set, on the caller's thread (so a
+  // busy port is reported at start-up), then serves them all.
   Result<bool> start(const config::AdminConfig& cfg);
   void stop();
 

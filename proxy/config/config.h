@@ -325,6 +325,7 @@ struct ClusterConfig {
 // /clusters) are served besides a loopback admin address (proxy/admin/admin.h).
 struct AdminControlConfig {
   io::Address address;    // a second listener for them; invalid: none
+  std::string socket;     // a Unix socket path for them (not on Windows); empty: none
   std::string tokenFile;  // a file holding a bearer token that unlocks them anywhere; empty: none
   std::string token;      // its contents (trailing whitespace cut), read when the config loads
 };

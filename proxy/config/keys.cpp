@@ -54,6 +54,20 @@ std::string checkRegex(std::string_view s) {
 // missing, unreadable or empty is a config error, never a control listener left open.
 void validateAdminControl(Reporter& r, void* obj) {
   auto& c = *static_cast<AdminControlConfig*>(obj);
+  if (!c.socket.empty()) {
+#ifdef _WIN32
+    r.error("socket", "Unix sockets are not supported on Windows", "use control.address");
+#else
+    c.socket = r.resolvePath(c.socket);
+    std::error_code ec;
+    std::filesystem::path dir = std::filesystem::path(c.socket).parent_path();
+    if (c.socket.size() >= 100) {
+      r.error("socket", "'" + c.socket + "' is too long for a Unix socket path (99 bytes at most)");
+    } else if (!std::filesystem::is_directory(dir, ec)) {
+      r.error("socket", "the directory of '" + c.socket + "' does not exist");
+    }
+#endif
+  }
   if (c.tokenFile.empty()) return;
   c.tokenFile = r.resolvePath(c.tokenFile);
   std::ifstream in(c.tokenFile, std::ios::binary);
@@ -93,6 +107,13 @@ constexpr Field kAdminControl[] = {
      .doc = "A second admin listener that serves every admin path, the control operations "
             "included. Must be loopback (127.0.0.1, ::1) unless `token_file` is set.",
      .set = set<&AdminControlConfig::address>},
+    {.name = "socket",
+     .type = Type::kString,
+     .doc = "A Unix socket path (not on Windows; relative to the config file's directory) that "
+            "serves every admin path, the control operations included, as HAProxy's stats "
+            "socket. Created mode 0600: only ferry's user (and root) may connect.",
+     .flags = kNonEmpty,
+     .set = set<&AdminControlConfig::socket>},
     {.name = "token_file",
      .type = Type::kString,
      .doc = "A file holding a bearer token (read at load and reload; missing, unreadable or "
@@ -135,7 +156,7 @@ constexpr Field kAdmin[] = {
     {.name = "control",
      .type = Type::kObject,
      .doc = "Where the control operations are allowed besides a loopback `address`: "
-            "`{address, token_file}`.",
+            "`{address, socket, token_file}`.",
      .section = &kAdminControlSection,
      .child = child<&AdminConfig::control>},
 };

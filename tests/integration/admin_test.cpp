@@ -6,7 +6,12 @@
 // test binds 0.0.0.0 with port 0 and connects only through 127.0.0.1.
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -77,6 +82,7 @@ class WildAdminFerry {
   }
   int adminPort() const { return adminPort_; }
   int controlPort() const { return controlPort_; }
+  const fs::path& dir() const { return dir_; }
   Process& process() { return *proc_; }
 
  private:
@@ -90,6 +96,30 @@ class WildAdminFerry {
   int adminPort_ = 0;
   int controlPort_ = 0;
 };
+
+// One request over a Unix socket, read until the peer closes (at most 10 s); empty on failure.
+std::string unixRequest(const std::string& path, const std::string& method,
+                        const std::string& target) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::snprintf(a.sun_path, sizeof(a.sun_path), "%s", path.c_str());
+  std::string out;
+  if (fd >= 0 && ::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof(a)) == 0 &&
+      sendAll(fd, method + " " + target +
+                      " HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")) {
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    char buf[4096];
+    for (pollfd p{fd, POLLIN, 0}; std::chrono::steady_clock::now() < deadline;) {
+      if (::poll(&p, 1, 100) <= 0) continue;
+      ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+      if (n <= 0) break;
+      out.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  if (fd >= 0) ::close(fd);
+  return out;
+}
 
 std::string config(const std::string& adminYaml, int backendPort) {
   return "workers: 1\naccess_log: false\nadmin: " + adminYaml +
@@ -168,6 +198,28 @@ TEST(AdminAccess, TheControlAddressServesControlOperations) {
   EXPECT_EQ(statusOf(request(f.controlPort(), "GET", "/metrics")), 200);
   EXPECT_EQ(statusOf(request(f.controlPort(), "POST", "/drain")), 200);
   EXPECT_TRUE(waitUntil([&] { return !f.process().running(); }, 30s)) << f.process().logText();
+}
+
+// admin.control.socket: a Unix socket, mode 0600, serving the control operations (HAProxy's stats
+// socket); the admin address on 0.0.0.0 still refuses them.
+TEST(AdminAccess, TheControlSocketServesControlOperations) {
+  if (testingUnderWine()) GTEST_SKIP() << "no Unix control socket on Windows";
+  Backend s1("s1");
+  WildAdminFerry f(config("{ address: 0.0.0.0:0, control: { socket: ctl.sock } }", s1.port()));
+  std::string path = (f.dir() / "ctl.sock").string();
+  ASSERT_TRUE(waitUntil([&] {
+    return f.process().logText().find("admin control listening on unix:") != std::string::npos;
+  })) << f.process().logText();
+  struct stat st {};
+  ASSERT_EQ(::lstat(path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600U);
+  std::string r = unixRequest(path, "POST", "/reload");
+  EXPECT_EQ(statusOf(r), 200) << r;
+  r = unixRequest(path, "GET", "/config");
+  EXPECT_EQ(statusOf(r), 200) << r;
+  EXPECT_NE(bodyOf(r).find("ctl.sock"), std::string::npos) << r;
+  EXPECT_EQ(statusOf(request(f.adminPort(), "GET", "/config")), 403);
 }
 
 // A loopback admin address (the default, and every other test's) keeps every operation, and its
