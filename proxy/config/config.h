@@ -356,6 +356,7 @@ struct Config {
   Duration drainDelay = seconds(0);     // on stop: /ready is 503 this long before accepts end
   Duration drainTimeout = seconds(30);  // on stop: in-flight requests get this long to finish
   bool watch = false;                   // reload when the file changes (runtime/watch)
+  std::uint32_t maxConnections = 0;     // client connections of the process; 0: auto (fd limit)
   AdminConfig admin;
   ResolverConfig resolver;
   std::vector<ListenerConfig> listeners;

@@ -1322,6 +1322,19 @@ constexpr Field kRoot[] = {
             "Windows; after 300 ms without a change). SIGHUP and POST /reload on the admin "
             "listener reload too.",
      .set = set<&Config::watch>},
+    {.name = "max_connections",
+     .type = Type::kUint,
+     .defaultText = "auto",
+     .min = 1,
+     .max = 10000000,
+     .doc = "Client connections of the whole process (every listener and worker), as HAProxy's "
+            "global maxconn: over it ferry stops accepting and the kernel's backlog holds new "
+            "clients until one closes. `auto`, and the cap on any value: half the file "
+            "descriptors (RLIMIT_NOFILE) left after a reserve, so each client keeps one for its "
+            "upstream connection. Out of descriptors all the same, accepting pauses (until a "
+            "connection closes, 100 ms to 1 s) instead of retrying at once.",
+     .flags = kAuto,
+     .set = set<&Config::maxConnections>},
     {.name = "admin",
      .type = Type::kObject,
      .doc = "The admin listener: `{address, enabled, control}`.",

@@ -4,6 +4,7 @@
 // and run()/runOnce() over one `turn` of the backend's loop. Only backends include this.
 
 #include <atomic>
+#include <cerrno>
 #include <vector>
 
 #include "proxy/common/assert.h"
@@ -36,6 +37,44 @@ inline void releaseToFreeList(PooledBuffers& pool, PooledRecvOp& op) {
   pool.give(op.bufferId);
   op.bufferId = ~0U;
   op.data = nullptr;
+}
+
+// The accepts waiting on a listener, oldest first, linked through state_.next (io_uring, epoll).
+struct AcceptQueue {
+  Operation* head = nullptr;
+  Operation* tail = nullptr;
+  bool empty() const { return head == nullptr; }
+  void push(Operation& op) {
+    (tail != nullptr ? tail->state_.next : head) = &op;
+    tail = &op;
+  }
+  // The oldest; the queue must not be empty.
+  Operation& pop() {
+    Operation& op = *head;
+    head = op.state_.next;
+    if (head == nullptr) tail = nullptr;
+    op.state_.next = nullptr;
+    return op;
+  }
+  // Takes op off the queue; false if it was not there.
+  bool unlink(Operation& op) {
+    Operation* prev = nullptr;
+    for (Operation* cur = head; cur != nullptr; prev = cur, cur = cur->state_.next) {
+      if (cur != &op) continue;
+      (prev != nullptr ? prev->state_.next : head) = cur->state_.next;
+      if (tail == cur) tail = prev;
+      cur->state_.next = nullptr;
+      return true;
+    }
+    return false;
+  }
+};
+
+// Whether accept(2) failed for want of resources. Trying again at once fails again, so the
+// backend hands the error to the oldest waiting accept and arms no kernel accept until the next
+// acceptEx: the caller paces the retries (AcceptGate).
+inline bool acceptOutOfResources(int e) {
+  return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
 }
 
 // Completions decided at submission time, delivered by the loop. Backends take the operation

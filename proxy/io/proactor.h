@@ -112,9 +112,18 @@ class PooledRecvOp : public Operation {
 // accept_ex: completes with a new connection taken from the listener, its addresses, and (if
 // firstData is not empty) its first bytes. A client that connects and sends nothing does not hold
 // the operation: after timeout (if set) it completes successfully with bytesReceived == 0.
+// When the system is out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM; WSAEMFILE,
+// WSAENOBUFS) the oldest waiting accept completes with that error and the backend arms no kernel
+// accept on the listener until the next acceptEx: the caller paces retries (AcceptGate). With
+// every accept of a listener cancelled, io_uring stops its multishot accept too.
 class AcceptOp : public Operation {
  public:
   std::span<char> firstData;  // may be empty: complete as soon as the connection is accepted
+  // Whether the backend may accept connections before an accept asks for them (io_uring's
+  // multishot accept, whose sockets wait in a queue). false: one connection per accept, the
+  // rest stay in the kernel's backlog; for when descriptors are counted (AcceptGate). epoll and
+  // IOCP never accept ahead.
+  bool ahead = true;
   // results
   Socket socket;
   Address local;

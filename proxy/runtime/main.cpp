@@ -26,6 +26,7 @@
 #include "proxy/common/log.h"
 #include "proxy/config/config.h"
 #include "proxy/config/diff.h"
+#include "proxy/io/accept_gate.h"
 #include "proxy/metrics/metrics.h"
 #include "proxy/runtime/cli.h"
 #include "proxy/runtime/notify.h"  // deploy: sd_notify / Windows SCM state
@@ -142,6 +143,22 @@ int main(int argc, char** argv) {
                        "Repeated warning and error lines suppressed by rate limiting",
                        metrics::Registry::Type::kCounter,
                        [] { return static_cast<double>(log::suppressedLines()); });
+  // The process's client connections and the limit on them (io/accept_gate.h).
+  registry.addCallback("ferry_downstream_connections",
+                       "Client connections open in the process (what max_connections caps)",
+                       metrics::Registry::Type::kGauge,
+                       [] { return static_cast<double>(io::ConnectionBudget::process().open()); });
+  registry.addCallback(
+      "ferry_downstream_connections_limit",
+      "The limit on client connections: max_connections, capped by the file descriptors; 0: none",
+      metrics::Registry::Type::kGauge,
+      [] { return static_cast<double>(io::ConnectionBudget::process().limit()); });
+  registry.addCallback("ferry_accept_pauses_total",
+                       "Times a worker stopped accepting: connection limit reached or out of "
+                       "file descriptors (the backlog holds new clients meanwhile)",
+                       metrics::Registry::Type::kCounter, [] {
+                         return static_cast<double>(io::ConnectionBudget::process().pauses());
+                       });
   runtime::Runtime rt(file, registry, [] {
     // POST /drain: the main thread begins the graceful stop, as on SIGTERM.
     g_drainAsked.store(true);

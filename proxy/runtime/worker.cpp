@@ -36,6 +36,13 @@ Task<void> serveStaticHeld(session::WorkerContext& w, session::ListenerContext& 
   session::ListenerRef hold(l);
   co_await session::serveStatic(w, l, std::move(s), peer);
 }
+
+// spawn() for a client connection the accept gate admitted: when the session ends the
+// connection is counted out (and a paused gate opens). The same one detached frame as spawn's.
+ferry::detail::Detached spawnCounted(Task<void> session, io::AcceptGate& gate) {
+  co_await std::move(session);
+  gate.closed();
+}
 }  // namespace
 
 std::shared_ptr<const Snapshot> Snapshot::build(std::shared_ptr<const config::Config> c,
@@ -167,6 +174,8 @@ Result<bool> Worker::setUp() {
   registry_.worker(index_).buffers.store(buffers_.get());
   if (index_ == 0) registry_.setIoBackend(io::backendName(backendUsed_));
   context_.reset(new session::WorkerContext{*proactor_, *buffers_, *accessLog_, {}, {}, {}, {}});
+  acceptGate_ = std::make_unique<io::AcceptGate>(*proactor_, io::ConnectionBudget::process(),
+                                                 "worker " + std::to_string(index_));
   // Subscribed before the first generation takes its lists: a change after that is posted.
   if (names_ != nullptr) names_->subscribe(namesChanged_, *proactor_);
   // The first snapshot goes the way of a reload: prepared (listeners bound), then committed.
@@ -296,6 +305,7 @@ void Worker::commitNow() {
     }
   }
   generations_.push_back(std::move(prepared_));
+  applyConnectionLimit();
   for (std::size_t i = 0; i < preparedSlots_.size(); ++i) {
     preparedSlots_[i]->current = g.listeners[i].get();
   }
@@ -309,6 +319,7 @@ void Worker::commitNow() {
     for (io::Operation* op : s->accepts) {
       if (op != nullptr) proactor_->cancel(*op);
     }
+    acceptGate_->wakeAll();  // its loops waiting at the gate end too
   }
   for (auto& s : preparedNew_) {
     slots_.push_back(std::move(s));
@@ -357,27 +368,69 @@ void Worker::startAccepting(ListenerSlot& s) {
   for (std::size_t k = 0; k < kAcceptsPerListener; ++k) spawn(acceptLoop(s, k));
 }
 
+void Worker::applyConnectionLimit() {
+  const config::Config& cfg = *generations_.back()->snapshot->config;
+  std::uint64_t fds = io::descriptorLimit();
+  std::uint64_t limit = io::connectionLimit(cfg.maxConnections, fds);
+  io::ConnectionBudget& budget = io::ConnectionBudget::process();
+  if (index_ == 0 && budget.limit() != limit) {
+    log::info("client connections limited to {} (max_connections {}, {} file descriptors)", limit,
+              cfg.maxConnections == 0 ? std::string("auto") : std::to_string(cfg.maxConnections),
+              fds == 0 ? std::string("unlimited") : std::to_string(fds));
+  }
+  budget.setLimit(limit);
+}
+
+void Worker::pauseAccepts() {
+  for (auto& slot : slots_) {
+    for (io::Operation* op : slot->accepts) {
+      if (op != nullptr) proactor_->cancel(*op);
+    }
+  }
+}
+
+// One of a listener's accept loops. Before each accept it asks the worker's gate (the process's
+// connection limit, a pause after running out of descriptors); an accepted connection is counted
+// in the budget before it is served, and waits while the budget is full (a few at most: one per
+// loop). A cancelled accept is a pause or the listener's end: the loop's condition says which.
 Task<void> Worker::acceptLoop(ListenerSlot& s, std::size_t k) {
   ++s.loops;
-  while (!stopping_.load(std::memory_order_relaxed) && !draining_ && !s.closing) {
+  auto ending = [&] { return stopping_.load(std::memory_order_relaxed) || draining_ || s.closing; };
+  while (!ending()) {
+    if (!acceptGate_->open()) {
+      pauseAccepts();
+      co_await acceptGate_->wait();
+      continue;
+    }
     io::AcceptAwaiter a(*proactor_, *s.listener);
+    a.ahead = acceptGate_->ahead();
     s.accepts[k] = &a;
     io::IoResult r = co_await a;
     s.accepts[k] = nullptr;
-    if (r.ec == std::errc::operation_canceled) break;
+    if (r.ec == std::errc::operation_canceled) continue;
     if (r.ec) {
-      FERRY_WARN_LIMITED("listener {}: accept: {}", s.name, r.ec.message());  // EMFILE repeats
+      if (!acceptGate_->failed(r.ec)) {
+        FERRY_WARN_LIMITED("listener {}: accept: {}", s.name, r.ec.message());
+      }
       continue;
+    }
+    while (!acceptGate_->admit()) {
+      if (ending()) {
+        acceptGate_->admitAnyway();  // accepted while ending: still served, then closed
+        break;
+      }
+      pauseAccepts();
+      co_await acceptGate_->wait();
     }
     // A connection accepted while the listener was being removed is still served, on the
     // context it had (its generation lives while the slot points at it).
     session::ListenerContext& l = *s.current;
     if (l.config->protocol == config::ListenerProtocol::kTcp) {
-      spawn(serveTcpHeld(*context_, l, std::move(a.socket), a.peer));
+      spawnCounted(serveTcpHeld(*context_, l, std::move(a.socket), a.peer), *acceptGate_);
     } else if (l.config->kind == config::ListenerKind::kStatic) {
-      spawn(serveStaticHeld(*context_, l, std::move(a.socket), a.peer));
+      spawnCounted(serveStaticHeld(*context_, l, std::move(a.socket), a.peer), *acceptGate_);
     } else {
-      spawn(session::serveHttp(*context_, l, std::move(a.socket), a.peer));
+      spawnCounted(session::serveHttp(*context_, l, std::move(a.socket), a.peer), *acceptGate_);
     }
   }
   if (--s.loops == 0 && s.closing) closeSlot(s);
@@ -433,6 +486,7 @@ void Worker::drainNow() {
     }
   }
   std::erase_if(slots_, [](const auto& s) { return s->loops == 0; });  // none pending on them
+  acceptGate_->wakeAll();  // loops waiting at the gate end too
   context_->sessions.drain(*proactor_);
 }
 

@@ -22,6 +22,7 @@
 #include "proxy/common/log.h"
 #include "proxy/common/result.h"
 #include "proxy/config/config.h"
+#include "proxy/io/accept_gate.h"
 #include "proxy/io/proactor.h"
 #include "proxy/metrics/metrics.h"
 #include "proxy/route/route_table.h"
@@ -126,6 +127,11 @@ class Worker final : session::ListenerContextOwner {
   void commitNow();
   void startAccepting(ListenerSlot& s);
   Task<void> acceptLoop(ListenerSlot& s, std::size_t k);
+  // The accept loops' gate is closed (io/accept_gate.h): every pending accept is taken back, so
+  // nothing stays armed in the kernel; the loops wait at the gate.
+  void pauseAccepts();
+  // Sets the process's connection limit from the newest config and the descriptor limit.
+  void applyConnectionLimit();
   void closeSlot(ListenerSlot& s);
   void sweep();
   void unused(session::ListenerContext& l) override;
@@ -171,6 +177,7 @@ class Worker final : session::ListenerContextOwner {
   Checker healthChecker_;
   std::vector<Checker> retiredCheckers_;
   std::unique_ptr<session::WorkerContext> context_;
+  std::unique_ptr<io::AcceptGate> acceptGate_;  // made with the proactor, on the worker thread
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> generationCount_{0};

@@ -74,8 +74,7 @@ class EpollListener final : public Listener {
   Address address_;
   bool specific_ = false;  // bound to one address (not 0.0.0.0 or ::): accepted sockets share it
   ListenOp self_;
-  Operation* waitHead_ = nullptr;
-  Operation* waitTail_ = nullptr;
+  backend::AcceptQueue waiting_;
 };
 
 class EpollProactor final : public backend::LoopProactor {
@@ -117,12 +116,7 @@ class EpollProactor final : public backend::LoopProactor {
     op.state_.owner = &l;
     op.socket.close();
     op.bytesReceived = 0;
-    if (l.waitTail_ != nullptr) {
-      l.waitTail_->state_.next = &op;
-    } else {
-      l.waitHead_ = &op;
-    }
-    l.waitTail_ = &op;
+    l.waiting_.push(op);
     // Accepting happens when the listener is readable (perhaps already): try on the next turn.
     if (!l.self_.state_.pending) {
       l.self_.state_.pending = true;
@@ -218,7 +212,7 @@ class EpollProactor final : public backend::LoopProactor {
     if (op.state_.kind == OpKind::kAccept && op.state_.stage == 0) {
       auto* l = static_cast<EpollListener*>(op.state_.owner);
       // Not on the queue: its completion is already deferred (see startAccepted) and stands.
-      if (l == nullptr || !unlinkWaiting(*l, op)) return;
+      if (l == nullptr || !l->waiting_.unlink(op)) return;
     }
     if (op.state_.kind == OpKind::kConnect) {
       failConnect(static_cast<ConnectOp&>(op), canceled());
@@ -229,15 +223,12 @@ class EpollProactor final : public backend::LoopProactor {
 
   // The listener is being destroyed (see EpollListener).
   void closeListener(EpollListener& l) {
-    while (l.waitHead_ != nullptr) {
-      Operation* op = l.waitHead_;
-      l.waitHead_ = op->state_.next;
-      op->state_.next = nullptr;
-      op->state_.owner = nullptr;
-      op->state_.cancelRequested = true;
-      finish(*op, canceled(), 0);
+    while (!l.waiting_.empty()) {
+      Operation& op = l.waiting_.pop();
+      op.state_.owner = nullptr;
+      op.state_.cancelRequested = true;
+      finish(op, canceled(), 0);
     }
-    l.waitTail_ = nullptr;
     unwait(l.self_);
     l.self_.state_.pending = false;
     int fd = l.socket_.native();
@@ -618,39 +609,33 @@ class EpollProactor final : public backend::LoopProactor {
     armTimeout(op);
   }
 
-  static bool unlinkWaiting(EpollListener& l, Operation& op) {
-    Operation* prev = nullptr;
-    for (Operation* cur = l.waitHead_; cur != nullptr; prev = cur, cur = cur->state_.next) {
-      if (cur != &op) continue;
-      (prev != nullptr ? prev->state_.next : l.waitHead_) = cur->state_.next;
-      if (l.waitTail_ == cur) l.waitTail_ = prev;
-      cur->state_.next = nullptr;
-      return true;
-    }
-    return false;
-  }
-
+  // Accepts for the waiting AcceptOps while connections are there. Out of descriptors (or
+  // memory), the oldest takes the error and the listener is not watched again until the next
+  // acceptEx (backend::acceptOutOfResources): level-triggered readiness would call again at once.
   void onListenerReady(EpollListener& l) {
-    while (l.waitHead_ != nullptr) {
-      auto& next = static_cast<AcceptOp&>(*l.waitHead_);
+    bool starved = false;
+    while (!l.waiting_.empty()) {
+      auto& next = static_cast<AcceptOp&>(*l.waiting_.head);
       next.peer = Address{};
       socklen_t len = static_cast<socklen_t>(Address::capacity());
       int fd = ::accept4(l.socket_.native(), static_cast<sockaddr*>(next.peer.raw()), &len,
                          SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
         if (errno == EINTR || errno == ECONNABORTED) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-          FERRY_WARN_LIMITED("accept on {}: {}", l.address_.toString(), std::strerror(errno));
+        int e = errno;
+        starved = backend::acceptOutOfResources(e);
+        if (starved) {
+          defer(l.waiting_.pop(), sysErr(e));
+        } else if (e != EAGAIN && e != EWOULDBLOCK) {
+          FERRY_WARN_LIMITED("accept on {}: {}", l.address_.toString(), std::strerror(e));
         }
         break;
       }
-      l.waitHead_ = next.state_.next;
-      if (l.waitHead_ == nullptr) l.waitTail_ = nullptr;
-      next.state_.next = nullptr;
+      l.waiting_.pop();
       next.peer.setLength(len);
       startAccepted(next, fd);
     }
-    if (l.waitHead_ == nullptr) {  // nobody waits: stop watching the listener
+    if (l.waiting_.empty() || starved) {  // nobody waits, or no descriptor: stop watching
       unwait(l.self_);
       l.self_.state_.pending = false;
     }

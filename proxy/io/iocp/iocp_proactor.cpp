@@ -84,6 +84,10 @@ std::error_code mapError(int e, const Operation& op) {
       return std::make_error_code(std::errc::broken_pipe);
     case WSAEINVAL:
       return std::make_error_code(std::errc::invalid_argument);
+    case WSAEMFILE:  // out of socket handles: AcceptGate paces the next AcceptEx
+      return std::make_error_code(std::errc::too_many_files_open);
+    case WSAENOBUFS:
+      return std::make_error_code(std::errc::no_buffer_space);
     default:
       return {e, std::system_category()};
   }

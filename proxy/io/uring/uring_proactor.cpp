@@ -75,15 +75,16 @@ class UringListener final : public Listener {
     void onComplete(std::error_code, std::size_t) override {}
     UringListener* listener = nullptr;  // null once the listener is gone: the proactor owns it
     bool armed = false;                 // in the kernel (until a completion without F_MORE)
+    bool multi = false;                 // armed as a multishot, not cancelled for one-shots
   };
 
   UringProactor& proactor_;
   Socket socket_;
   Address address_;
   bool specific_ = false;  // bound to one address (not 0.0.0.0 or ::): accepted sockets share it
+  bool ahead_ = true;      // the last acceptEx allowed accepting ahead (AcceptOp::ahead)
   Multishot* multishot_ = nullptr;  // owned: by the listener, then by the proactor (see above)
-  Operation* waitHead_ = nullptr;
-  Operation* waitTail_ = nullptr;
+  backend::AcceptQueue waiting_;
   static constexpr std::size_t kReadySoftCap = 1024;
   std::vector<int> ready_ = std::vector<int>(kReadySoftCap);  // a ring of readyCount_ from head
   std::size_t readyHead_ = 0;
@@ -197,12 +198,12 @@ class UringProactor final : public backend::LoopProactor {
     if (l.readyCount_ > 0) {
       startAccepted(op, l.popReady());
     } else {
-      if (l.waitTail_ != nullptr) {
-        l.waitTail_->state_.next = &op;
-      } else {
-        l.waitHead_ = &op;
-      }
-      l.waitTail_ = &op;
+      l.waiting_.push(op);
+    }
+    l.ahead_ = op.ahead;
+    if (!op.ahead && l.multishot_->multi) {  // one at a time from now: the multishot goes
+      cancelMultishot(l);
+      l.multishot_->multi = false;
     }
     armListener(l);
   }
@@ -308,9 +309,12 @@ class UringProactor final : public backend::LoopProactor {
     if (op.state_.kind == OpKind::kAccept && op.state_.stage == 0) {
       // Waiting on its listener: take it off. Otherwise its completion is already deferred
       // (a socket was at hand, or its listener was closed) and stands.
+      // No accept left waiting: the multishot stops too, so the kernel's backlog holds what
+      // comes meanwhile instead of this listener's queue (a paused AcceptGate cancels them all).
       auto* l = static_cast<UringListener*>(op.state_.owner);
-      if (l != nullptr && unlinkWaiting(*l, op))
-        defer(op, std::make_error_code(std::errc::operation_canceled));
+      if (l == nullptr || !l->waiting_.unlink(op)) return;
+      defer(op, std::make_error_code(std::errc::operation_canceled));
+      if (l->waiting_.empty()) cancelMultishot(*l);
       return;
     }
     if (op.state_.kind == OpKind::kPost) return;  // posts cannot be taken back
@@ -348,15 +352,12 @@ class UringProactor final : public backend::LoopProactor {
   // operation_canceled (on the next turn), queued sockets are closed, and a multishot still in
   // the kernel is cancelled and kept here until its final completion (see UringListener).
   void closeListener(UringListener& l) {
-    while (l.waitHead_ != nullptr) {
-      Operation* op = l.waitHead_;
-      l.waitHead_ = op->state_.next;
-      op->state_.next = nullptr;
-      op->state_.owner = nullptr;
-      op->state_.cancelRequested = true;
-      defer(*op, std::make_error_code(std::errc::operation_canceled));
+    while (!l.waiting_.empty()) {
+      Operation& op = l.waiting_.pop();
+      op.state_.owner = nullptr;
+      op.state_.cancelRequested = true;
+      defer(op, std::make_error_code(std::errc::operation_canceled));
     }
-    l.waitTail_ = nullptr;
     while (l.readyCount_ > 0) ::close(l.popReady());
     UringListener::Multishot* m = l.multishot_;
     l.multishot_ = nullptr;
@@ -550,30 +551,20 @@ class UringProactor final : public backend::LoopProactor {
     for (Operation* op : batch) complete(*op, {}, 0);
   }
 
+  // A multishot accept, or while accepts must not run ahead (AcceptOp::ahead) a one-shot one,
+  // which the same completion path re-arms while accepts wait.
   void armListener(UringListener& l) {
     if (l.multishot_->armed || l.readyCount_ >= UringListener::kReadySoftCap) return;
     io_uring_sqe* sqe = getSqe(1);
-    io_uring_prep_multishot_accept(sqe, l.socket_.native(), nullptr, nullptr,
-                                   SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (l.ahead_) {
+      io_uring_prep_multishot_accept(sqe, l.socket_.native(), nullptr, nullptr,
+                                     SOCK_NONBLOCK | SOCK_CLOEXEC);
+    } else {
+      io_uring_prep_accept(sqe, l.socket_.native(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    }
     io_uring_sqe_set_data(sqe, l.multishot_);
     l.multishot_->armed = true;
-  }
-
-  // Takes op off l's queue of waiting accepts; false if it was not there.
-  static bool unlinkWaiting(UringListener& l, Operation& op) {
-    Operation* prev = nullptr;
-    for (Operation* cur = l.waitHead_; cur != nullptr; prev = cur, cur = cur->state_.next) {
-      if (cur != &op) continue;
-      if (prev != nullptr) {
-        prev->state_.next = cur->state_.next;
-      } else {
-        l.waitHead_ = cur->state_.next;
-      }
-      if (l.waitTail_ == cur) l.waitTail_ = prev;
-      cur->state_.next = nullptr;
-      return true;
-    }
-    return false;
+    l.multishot_->multi = l.ahead_;
   }
 
   void onMultishot(UringListener::Multishot& m, int res, unsigned flags) {
@@ -588,22 +579,24 @@ class UringProactor final : public backend::LoopProactor {
     }
     UringListener& l = *m.listener;
     if (final) m.armed = false;
+    if (res < 0 && backend::acceptOutOfResources(-res)) {
+      // The multishot ended (an error always ends it). Not armed again until the next acceptEx:
+      // the oldest waiting accept takes the error, and its caller decides when to try again.
+      if (!l.waiting_.empty()) defer(l.waiting_.pop(), sysErr(-res));
+      return;
+    }
     if (res < 0) {
       if (res != -ECANCELED) {
         FERRY_WARN_LIMITED("accept on {}: {}", l.address_.toString(), strerror(-res));
       }
-    } else if (l.waitHead_ != nullptr) {
-      Operation* op = l.waitHead_;
-      l.waitHead_ = op->state_.next;
-      if (l.waitHead_ == nullptr) l.waitTail_ = nullptr;
-      op->state_.next = nullptr;
-      startAccepted(static_cast<AcceptOp&>(*op), res);
+    } else if (!l.waiting_.empty()) {
+      startAccepted(static_cast<AcceptOp&>(l.waiting_.pop()), res);
     } else {
       l.pushReady(res);
       if (l.readyCount_ == UringListener::kReadySoftCap) cancelMultishot(l);
     }
-    // Re-arm after errors (e.g. EMFILE) only while someone is waiting, to avoid a busy loop.
-    if (!m.armed && l.waitHead_ != nullptr) armListener(l);
+    // Re-armed after other errors and a cancel only while someone is waiting.
+    if (!m.armed && !l.waiting_.empty()) armListener(l);
   }
 
   // Accepted sockets inherit TCP_NODELAY from the listener (Linux copies the listener's TCP
