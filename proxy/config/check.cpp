@@ -281,6 +281,17 @@ void checkAddresses(Sink& s, const YAML::Node& root, const Config& cfg) {
     const YAML::Node node = an && an.IsMap() ? an["address"] : YAML::Node();
     admin.push_back(
         {cfg.admin.address, node, an && an.IsMap() && node, "admin.address", "the admin listener"});
+    const io::Address& control = cfg.admin.control.address;
+    if (control.valid()) {  // then it was written (it has no default)
+      const YAML::Node cn = an["control"]["address"];
+      admin.push_back({control, cn, true, "admin.control.address", "the admin control listener"});
+      // The same address is the control section's own error; a wildcard one is this one's.
+      if (clash(cfg.admin.address, control) && !(cfg.admin.address == control)) {
+        s.error(cn, "admin.control.address",
+                clashMessage(control, cfg.admin.address, "the admin listener"),
+                clashHint(control, cfg.admin.address));
+      }
+    }
   }
   for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
     const ListenerConfig& l = cfg.listeners[i];

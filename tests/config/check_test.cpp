@@ -73,6 +73,21 @@ TEST(Check, AListenerOnTheAdminAddressIsAnError) {
   expectValid("admin: { address: 127.0.0.1:0 }\n" + listeners({"0.0.0.0:0"}) + kC);
 }
 
+// admin.control.address, the control operations' own listener, clashes as the admin address
+// does: with a listener, and with a wildcard admin address on its port.
+TEST(Check, AListenerOnTheAdminControlAddressIsAnError) {
+  expectErrors("admin: { address: 127.0.0.1:7000, control: { address: 127.0.0.1:7001 } }\n" +
+                   listeners({"0.0.0.0:7001"}) + kC,
+               "t.yaml:3:26: listeners[0].address: address 0.0.0.0:7001 clashes with "
+               "127.0.0.1:7001 of the admin control listener (a wildcard address takes its port "
+               "on every address)\n");
+  expectErrors("admin: { address: \"0.0.0.0:7000\", control: { address: 127.0.0.1:7000 } }\n" +
+                   listeners({"127.0.0.1:7002"}) + kC,
+               "t.yaml:1:55: admin.control.address: address 127.0.0.1:7000 clashes with "
+               "0.0.0.0:7000 of the admin listener (a wildcard address takes its port on every "
+               "address)\n");
+}
+
 // Two listeners: the same address, or a wildcard and an address on its port.
 TEST(Check, ListenersClashOnAWildcardAndAnAddressOfTheSamePort) {
   expectErrors(listeners({"0.0.0.0:8080", "127.0.0.1:8080"}) + kC,

@@ -244,6 +244,9 @@ std::map<std::string, Place> places() {
       {"ferry", {"", 1, 0, "", kListenerHead + "    routes: [{cluster: c}]\n" + kTail}},
       {"admin",
        {"admin:\n", 2, 2, "admin.", kListenerHead + "    routes: [{cluster: c}]\n" + kTail}},
+      {"admin_control",
+       {"admin:\n  control:\n", 3, 4, "admin.control.",
+        kListenerHead + "    routes: [{cluster: c}]\n" + kTail}},
       {"access_log",
        {"access_log:\n", 2, 2, "access_log.",
         kListenerHead + "    routes: [{cluster: c}]\n" + kTail}},
@@ -427,7 +430,7 @@ TEST(Loader, UnknownKeysSuggestTheNearestOrListTheAllowed) {
                "'idle_timeout'?)\n"
                "t.yaml:6:5: listeners[0].zzz: unknown key (allowed here: name, address, "
                "protocol, routes, static, cluster, request_header_timeout, idle_timeout, "
-               "send_timeout, request_body_timeout, tunnel_idle_timeout, "
+               "send_timeout, request_body_timeout, retry_after, tunnel_idle_timeout, "
                "max_request_header_bytes, max_request_body_bytes, max_request_target_bytes, "
                "max_request_headers, via, forwarding, trusted_proxies, request_id, error_pages, "
                "accept_proxy_protocol, proxy_protocol_timeout, backlog)\n");
