@@ -319,11 +319,9 @@ struct Registry::Impl : prometheus::Collectable {
                               .count())};
   std::atomic<bool> lastReloadOk{true};
 
-  std::vector<MetricFamily> Collect() const override {
-    std::lock_guard lock(mu);
-    std::vector<MetricFamily> out;
-
-    // session/: requests by route and status class, and their duration.
+  // session/: requests by route and status class, their duration, the listeners' families and
+  // the tunnels. Under mu.
+  void sessionFamilies(std::vector<MetricFamily>& out) const {
     MetricFamily requests =
         family("ferry_http_requests_total",
                "HTTP requests answered, by listener, route and status class", MetricType::Counter);
@@ -351,25 +349,10 @@ struct Registry::Impl : prometheus::Collectable {
             &ListenerCounters::timeouts,
             [&](const Labels& v, std::size_t i) { return i == kConnect || !tcp(v); });
     tunnels(out);
+  }
 
-    // upstream/: pools, connections and exchange timings per cluster and endpoint.
-    scalars<ClusterCounters>(out, clusters, workers, kClusterFields);
-    histograms<ClusterCounters>(out, clusters, workers, kClusterHistograms);
-    reasons(out, clusters, workers, "ferry_upstream_connections_closed_total",
-            "Upstream connections closed, by reason", "reason", kCloseReasonNames,
-            &ClusterCounters::closedByReason);
-    reasons(out, clusters, workers, "ferry_upstream_retries_total",
-            "Requests sent again, by the failure they answered", "reason", kRetryReasonNames,
-            &ClusterCounters::retries);
-    reasons(out, clusters, workers, "ferry_upstream_retry_budget_exhausted_total",
-            "Retries the retry budget refused, by the failure they would have answered", "reason",
-            kRetryReasonNames, &ClusterCounters::retryBudgetRefused);
-    scalars<EndpointCounters>(out, endpoints, workers, kEndpointFields);
-    reasons(out, endpoints, workers, "ferry_upstream_endpoint_responses_total",
-            "Upstream attempts at one endpoint, by response status class (error: no response)",
-            "class", kEndpointOutcomeNames, &EndpointCounters::responses);
-
-    // runtime/: reloads, workers, buffers, invariants, build.
+  // runtime/: reloads, workers, buffers, invariants, build, callbacks. Under mu.
+  void runtimeFamilies(std::vector<MetricFamily>& out) const {
     MetricFamily reloads =
         family("ferry_config_reloads_total", "Config reloads, by result", MetricType::Counter);
     reloads.metric.push_back(scalar({{"result", "success"}}, static_cast<double>(reloadsOk.load()),
@@ -425,8 +408,10 @@ struct Registry::Impl : prometheus::Collectable {
       }
       out.push_back(std::move(f));
     }
+  }
 
-    // The process collector.
+  // The process collector (process_*.cpp).
+  static void processFamilies(std::vector<MetricFamily>& out) {
     if (std::optional<ProcessStats> p = readProcessStats()) {
       auto one = [&](const char* name, const char* help, MetricType t, double v) {
         MetricFamily f = family(name, help, t);
@@ -443,6 +428,32 @@ struct Registry::Impl : prometheus::Collectable {
       one("process_start_time_seconds", "Start time of the process since unix epoch in seconds",
           MetricType::Gauge, p->startTimeSeconds);
     }
+  }
+
+  std::vector<MetricFamily> Collect() const override {
+    std::lock_guard lock(mu);
+    std::vector<MetricFamily> out;
+    sessionFamilies(out);
+
+    // upstream/: pools, connections and exchange timings per cluster and endpoint.
+    scalars<ClusterCounters>(out, clusters, workers, kClusterFields);
+    histograms<ClusterCounters>(out, clusters, workers, kClusterHistograms);
+    reasons(out, clusters, workers, "ferry_upstream_connections_closed_total",
+            "Upstream connections closed, by reason", "reason", kCloseReasonNames,
+            &ClusterCounters::closedByReason);
+    reasons(out, clusters, workers, "ferry_upstream_retries_total",
+            "Requests sent again, by the failure they answered", "reason", kRetryReasonNames,
+            &ClusterCounters::retries);
+    reasons(out, clusters, workers, "ferry_upstream_retry_budget_exhausted_total",
+            "Retries the retry budget refused, by the failure they would have answered", "reason",
+            kRetryReasonNames, &ClusterCounters::retryBudgetRefused);
+    scalars<EndpointCounters>(out, endpoints, workers, kEndpointFields);
+    reasons(out, endpoints, workers, "ferry_upstream_endpoint_responses_total",
+            "Upstream attempts at one endpoint, by response status class (error: no response)",
+            "class", kEndpointOutcomeNames, &EndpointCounters::responses);
+
+    runtimeFamilies(out);
+    processFamilies(out);
     return out;
   }
 
