@@ -58,6 +58,12 @@ EndpointPool::Take EndpointPool::take(TimePoint now, bool fresh, PooledConnectio
 
 bool EndpointPool::reserveSlot() {
   if (shared_ != nullptr) {
+    // Requests of another worker wait and this pool holds its share: a slot freed now is
+    // theirs (taking it here would leave them waiting and make this pool yield it again).
+    if (limits_.keepShare != 0 && total_ >= limits_.keepShare &&
+        shared_->wanted.load(std::memory_order_relaxed) > waiting_) {
+      return false;
+    }
     if (!shared_->reserve(limits_.maxConnections)) return false;
   } else if (limits_.maxConnections != 0 && total_ >= limits_.maxConnections) {
     return false;
