@@ -6,7 +6,9 @@
 #include <utility>
 
 #ifdef _WIN32
-#include <filesystem>
+#include <windows.h>
+
+#include <string>
 #else
 #include <fcntl.h>
 #include <limits.h>
@@ -225,13 +227,50 @@ bool StaticRoot::underRoot(std::string_view resolved) const {
 
 #ifdef _WIN32
 
+namespace {
+
+// Where an open handle really is (GetFinalPathNameByHandleW: symlinks, junctions and mount
+// points resolved), as UTF-8 with '/' separators and without the "\\?\" prefix; empty on
+// failure.
+std::string finalPath(HANDLE h) {
+  constexpr DWORD kFlags = FILE_NAME_NORMALIZED | VOLUME_NAME_DOS;
+  std::wstring w(512, L'\0');
+  DWORD n = ::GetFinalPathNameByHandleW(h, w.data(), static_cast<DWORD>(w.size()), kFlags);
+  if (n >= w.size()) {  // too small: n is the size needed
+    w.resize(n);
+    n = ::GetFinalPathNameByHandleW(h, w.data(), static_cast<DWORD>(w.size()), kFlags);
+  }
+  if (n == 0 || n >= w.size()) return {};
+  w.resize(n);
+  if (w.rfind(L"\\\\?\\UNC\\", 0) == 0) {
+    w.replace(0, 8, L"\\\\");
+  } else if (w.rfind(L"\\\\?\\", 0) == 0) {
+    w.erase(0, 4);
+  }
+  int bytes = ::WideCharToMultiByte(CP_UTF8, 0, w.data(), static_cast<int>(w.size()), nullptr, 0,
+                                    nullptr, nullptr);
+  std::string out(static_cast<std::size_t>(bytes > 0 ? bytes : 0), '\0');
+  if (bytes > 0) {
+    ::WideCharToMultiByte(CP_UTF8, 0, w.data(), static_cast<int>(w.size()), out.data(), bytes,
+                          nullptr, nullptr);
+  }
+  for (char& c : out) c = c == '\\' ? '/' : c;
+  return out;
+}
+
+}  // namespace
+
 StaticRoot StaticRoot::open(const std::string& root, StaticRootOptions options) {
   StaticRoot s;
   s.root_ = root;
   s.options_ = options;
-  std::error_code ec;
-  std::filesystem::path real = std::filesystem::canonical(root, ec);
-  if (!ec) s.real_ = real.generic_string();
+  // FILE_FLAG_BACKUP_SEMANTICS: the handle of a directory.
+  HANDLE h = ::CreateFileA(root.c_str(), FILE_READ_ATTRIBUTES,
+                           FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, nullptr,
+                           OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, nullptr);
+  if (h == INVALID_HANDLE_VALUE) return s;
+  s.real_ = finalPath(h);
+  ::CloseHandle(h);
   return s;
 }
 
@@ -240,21 +279,17 @@ OpenVerdict StaticRoot::openFile(const char* relative, StaticFile& out) const {
   std::string full = root_ + "/" + relative;
   auto f = io::File::openRead(full.c_str());
   if (!f) return OpenVerdict::kNotFound;
-  std::error_code ec;
-  if (!options_.symlinksOutsideRoot) {
-    std::filesystem::path real = std::filesystem::canonical(full, ec);
-    if (ec) return OpenVerdict::kNotFound;
-    if (!underRoot(real.generic_string())) return OpenVerdict::kOutsideRoot;
-  }
-  auto written = std::filesystem::last_write_time(full, ec);
+  auto h = reinterpret_cast<HANDLE>(f.value().native());
+  if (!options_.symlinksOutsideRoot && !underRoot(finalPath(h))) return OpenVerdict::kOutsideRoot;
+  FILETIME written{};
+  ::GetFileTime(h, nullptr, nullptr, &written);
+  // FILETIME: 100 ns intervals since 1601-01-01; 11644473600 s before the Unix epoch.
+  std::uint64_t ticks =
+      (static_cast<std::uint64_t>(written.dwHighDateTime) << 32) | written.dwLowDateTime;
+  constexpr std::uint64_t kEpochTicks = 116444736000000000u;
   out.file_ = std::move(f.value());
   out.size_ = out.file_.size();
-  out.mtimeNs_ = 0;
-  if (!ec) {
-    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-        std::chrono::file_clock::to_sys(written).time_since_epoch());
-    if (ns.count() > 0) out.mtimeNs_ = static_cast<std::uint64_t>(ns.count());
-  }
+  out.mtimeNs_ = ticks > kEpochTicks ? (ticks - kEpochTicks) * 100 : 0;
   return OpenVerdict::kOk;
 }
 

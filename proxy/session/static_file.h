@@ -3,11 +3,13 @@
 // segment (decodeStaticPath), then opened relative to the root so that the file reached is inside
 // it (StaticRoot::openFile):
 // - Linux: openat2(2) from a descriptor of the root with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-//   so no symlink and no mount crossing leads out of the root, checked by the kernel at open
-//   time (no window between a check and the open). Where openat2 is missing (before 5.6, or a
-//   seccomp filter that denies it), the file is opened with openat and the path of the open
-//   descriptor (/proc/self/fd, or realpath without /proc) must lie under the root's real path.
-// - Windows: the file is opened, then its canonical path must lie under the root's.
+//   so no symlink (absolute, relative or a /proc magic link) leads out of the root, checked by
+//   the kernel during the open itself (no window between a check and the open). Where openat2 is
+//   missing (before 5.6, or a seccomp filter that denies it), the file is opened with openat and
+//   the path of the open descriptor (/proc/self/fd, or realpath without /proc) must lie under the
+//   root's real path.
+// - Windows: the file is opened, then the final path of its handle (GetFinalPathNameByHandleW:
+//   symlinks and junctions resolved) must lie under the root's.
 // With symlinksOutsideRoot, symlinks are followed wherever they lead (the paths themselves still
 // never hold a ".." segment).
 
