@@ -280,6 +280,8 @@ OpenVerdict StaticRoot::openFile(const char* relative, StaticFile& out) const {
   auto f = io::File::openRead(full.c_str());
   if (!f) return OpenVerdict::kNotFound;
   auto h = reinterpret_cast<HANDLE>(f.value().native());
+  // A device name ("nul", "con", "com1") opens the device, not a file under the root.
+  if (::GetFileType(h) != FILE_TYPE_DISK) return OpenVerdict::kNotFound;
   if (!options_.symlinksOutsideRoot && !underRoot(finalPath(h))) return OpenVerdict::kOutsideRoot;
   FILETIME written{};
   ::GetFileTime(h, nullptr, nullptr, &written);
