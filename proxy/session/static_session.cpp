@@ -45,6 +45,8 @@ Task<void> serveStatic(WorkerContext& w, ListenerContext& l, io::Socket client, 
   l.counters->active.add();
   const config::ListenerConfig& cfg = *l.config;
   metrics::RouteCounters& counters = *l.routeCounters[0];
+  // The root is opened once per connection (Linux: a descriptor every file is opened beneath)
+  // and closed with it; a reload that changes the root applies to new connections.
   StaticRoot root = StaticRoot::open(
       cfg.staticRoot, StaticRootOptions{.symlinksOutsideRoot = cfg.staticSymlinksOutsideRoot});
   Buffer in;
