@@ -461,6 +461,7 @@ class Exchanges {
   void reportAttempt(upstream::Cluster& cluster, const Outcome& out) {
     if (triedCount_ == 0) return;
     std::size_t ep = tried_[triedCount_ - 1];
+    recordEndpointAttempt(endpointCells(cluster, ep), attemptStatus_, out.cause, rec_.reused);
     using R = upstream::OutlierDetector::Result;
     if (attemptStatus_ >= 500) {
       cluster.report(ep, R::kServerError);

@@ -9,7 +9,9 @@
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <linux/sockios.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -310,11 +312,17 @@ TEST(Desync, BytesAfterACompleteResponseNeverAnswerTheNextClient) {
       sendAll(fd, "HTTP/1.1 204 No Content\r\n\r\n");
       std::this_thread::sleep_for(30ms);  // the backend's own pace, part of the scenario
       sendAll(fd, okWith("SMUGGLED"));
+      // Counted once ferry's kernel has acknowledged them (they are in its socket, not still in
+      // the loopback's backlog on a busy machine): only then is the next request the test.
+      waitUntil([fd] {
+        int unacked = 0;
+        return ::ioctl(fd, SIOCOUTQ, &unacked) == 0 && unacked == 0;
+      });
       ++extraSent;
       return std::string("\r\n");  // keeps the connection open (an empty line is skipped)
     });
   });
-  Ferry f(config(b.port()), {"--log-level", "debug"});
+  Ferry f(config(b.port()));
   for (int i = 0; i < 3; ++i) {
     std::string first =
         rawExchange(f.port("web"), "GET /204 HTTP/1.1\r\nHost: a\r\n\r\n", 10s, true);
@@ -324,7 +332,7 @@ TEST(Desync, BytesAfterACompleteResponseNeverAnswerTheNextClient) {
         rawExchange(f.port("web"), "GET /next HTTP/1.1\r\nHost: a\r\n\r\n", 10s, true);
     EXPECT_EQ(statusOf(next), 200) << next;
     EXPECT_NE(next.find("fresh"), std::string::npos) << next;
-    EXPECT_EQ(next.find("SMUGGLED"), std::string::npos) << i << next << f.process().logText();
+    EXPECT_EQ(next.find("SMUGGLED"), std::string::npos) << next;
   }
 }
 
