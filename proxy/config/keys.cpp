@@ -1331,7 +1331,8 @@ constexpr Field kRoot[] = {
             "global maxconn: over it ferry stops accepting and the kernel's backlog holds new "
             "clients until one closes. `auto`, and the cap on any value: half the file "
             "descriptors (RLIMIT_NOFILE) left after a reserve, so each client keeps one for its "
-            "upstream connection. Out of descriptors all the same, accepting pauses (until a "
+            "upstream connection (a sixth with `protocol: tcp` listeners on Linux, whose spliced "
+            "tunnels hold two pipes). Out of descriptors all the same, accepting pauses (until a "
             "connection closes, 100 ms to 1 s) instead of retrying at once.",
      .flags = kAuto,
      .set = set<&Config::maxConnections>},

@@ -34,10 +34,12 @@ std::uint64_t reservedDescriptors(std::uint64_t descriptors) {
   return 64 + descriptors / 16;
 }
 
-std::uint64_t connectionLimit(std::uint64_t configured, std::uint64_t descriptors) {
+std::uint64_t connectionLimit(std::uint64_t configured, std::uint64_t descriptors,
+                              std::uint64_t perConnection) {
   if (descriptors == 0) return configured;
   std::uint64_t reserve = reservedDescriptors(descriptors);
-  std::uint64_t share = descriptors > reserve + 2 ? (descriptors - reserve) / 2 : 1;
+  std::uint64_t per = std::max<std::uint64_t>(perConnection, 1);
+  std::uint64_t share = descriptors > reserve + per ? (descriptors - reserve) / per : 1;
   return configured == 0 ? share : std::min(configured, share);
 }
 
@@ -109,7 +111,7 @@ void AcceptGate::pause(Duration d, Why why, std::error_code ec) {
     } else {
       log::warn(
           "{}: accepting paused: {} client connections open, the limit (max_connections, "
-          "or half the descriptors left after a reserve); the backlog holds new clients",
+          "or the descriptors' share); the backlog holds new clients",
           name_, budget_.limit());
     }
   }

@@ -41,9 +41,11 @@ std::uint64_t descriptorLimit();
 std::uint64_t reservedDescriptors(std::uint64_t descriptors);
 
 // The limit on downstream connections: `configured` (0: none), and, when descriptors is not 0,
-// half of what the reserve leaves (each client connection may need one upstream connection).
-// 0: no limit. Pure.
-std::uint64_t connectionLimit(std::uint64_t configured, std::uint64_t descriptors);
+// what the reserve leaves divided by what one connection may hold: perConnection descriptors
+// (2: the client's socket and one upstream connection; 6 for a spliced TCP tunnel, whose two
+// pipes hold four more). 0: no limit. Pure.
+std::uint64_t connectionLimit(std::uint64_t configured, std::uint64_t descriptors,
+                              std::uint64_t perConnection = 2);
 
 // The process's downstream connections and their limit. Any thread; one atomic operation per
 // connection opened or closed, nothing per request.

@@ -371,7 +371,13 @@ void Worker::startAccepting(ListenerSlot& s) {
 void Worker::applyConnectionLimit() {
   const config::Config& cfg = *generations_.back()->snapshot->config;
   std::uint64_t fds = io::descriptorLimit();
-  std::uint64_t limit = io::connectionLimit(cfg.maxConnections, fds);
+  // Descriptors one client may hold: its socket and an upstream one, and in a spliced TCP
+  // tunnel two pipes more (four descriptors).
+  std::uint64_t per = 2;
+  for (const config::ListenerConfig& l : cfg.listeners) {
+    if (l.protocol == config::ListenerProtocol::kTcp && proactor_->canSplice()) per = 6;
+  }
+  std::uint64_t limit = io::connectionLimit(cfg.maxConnections, fds, per);
   io::ConnectionBudget& budget = io::ConnectionBudget::process();
   if (index_ == 0 && budget.limit() != limit) {
     log::info("client connections limited to {} (max_connections {}, {} file descriptors)", limit,

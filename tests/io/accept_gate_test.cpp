@@ -27,7 +27,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-TEST(ConnectionLimit, HalfOfTheDescriptorsLeftAfterTheReserve) {
+TEST(ConnectionLimit, WhatTheReserveLeavesOverWhatAConnectionHolds) {
   EXPECT_EQ(connectionLimit(0, 0), 0U);      // nothing to respect: no limit
   EXPECT_EQ(connectionLimit(500, 0), 500U);  // Windows: max_connections alone
   EXPECT_EQ(reservedDescriptors(256), 80U);
@@ -35,7 +35,8 @@ TEST(ConnectionLimit, HalfOfTheDescriptorsLeftAfterTheReserve) {
   EXPECT_EQ(connectionLimit(50, 256), 50U);
   EXPECT_EQ(connectionLimit(1000, 256), 88U);  // the descriptors cap any value
   EXPECT_EQ(connectionLimit(0, 65536), (65536U - 64 - 4096) / 2);
-  EXPECT_EQ(connectionLimit(0, 10), 1U);  // absurdly low: one at a time, never none
+  EXPECT_EQ(connectionLimit(0, 10), 1U);       // absurdly low: one at a time, never none
+  EXPECT_EQ(connectionLimit(0, 256, 6), 29U);  // spliced TCP tunnels: (256 - 80) / 6
 }
 
 TEST(ConnectionBudget, TakesUpToTheLimit) {
