@@ -497,21 +497,26 @@ bool Cluster::quiescent() const {
 }
 
 bool Cluster::admit() {
-  std::atomic<std::uint32_t>& all = board_->counts().requests;
-  std::uint32_t n = all.load(std::memory_order_relaxed);
-  do {
-    if (cfg_->maxActiveRequests != 0 && n >= cfg_->maxActiveRequests) {
-      counters_->rejectedActive.add();
-      return false;
-    }
-  } while (!all.compare_exchange_weak(n, n + 1, std::memory_order_relaxed));
+  // Counted cluster-wide only when limited: no shared write per request otherwise.
+  if (cfg_->maxActiveRequests != 0) {
+    std::atomic<std::uint32_t>& all = board_->counts().requests;
+    std::uint32_t n = all.load(std::memory_order_relaxed);
+    do {
+      if (n >= cfg_->maxActiveRequests) {
+        counters_->rejectedActive.add();
+        return false;
+      }
+    } while (!all.compare_exchange_weak(n, n + 1, std::memory_order_relaxed));
+  }
   ++requests_;
   counters_->requests.add();
   return true;
 }
 
 void Cluster::finish() {
-  board_->counts().requests.fetch_sub(1, std::memory_order_relaxed);
+  if (cfg_->maxActiveRequests != 0) {
+    board_->counts().requests.fetch_sub(1, std::memory_order_relaxed);
+  }
   --requests_;
   counters_->requests.sub();
 }

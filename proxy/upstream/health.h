@@ -59,7 +59,7 @@ class HealthBoard {
   };
   // The cluster's own counts, kept across reloads while the cluster's name stays.
   struct Counts {
-    std::atomic<std::uint32_t> requests{0};  // admitted, every worker (max_active_requests)
+    std::atomic<std::uint32_t> requests{0};  // admitted, every worker (when max_active_requests)
     std::atomic<std::uint32_t> pending{0};   // waiting for a connection (max_pending_requests)
     std::atomic<bool> panic{false};          // as last logged (worker 0 writes it)
   };

@@ -481,14 +481,16 @@ TEST(Reload, UnchangedClusterKeepsItsPools) {
   EXPECT_EQ(get(), "s1");
   EXPECT_EQ(f.metric(opened), 1) << "the pool was not kept";
   EXPECT_EQ(s1.connections(), 1);
-  // The cluster changes (its timeout): new pools, a new connection.
+  // The cluster changes (its timeout): the new cluster adopts the pooled connection of the
+  // endpoint it keeps by name (issue 16, section 2), so still no new connection.
   writeConfig(f.configPath(), base + "clusters:\n  - { name: c, endpoints: [127.0.0.1:" +
                                   std::to_string(s1.port()) + "], connect_timeout: 3s }\n");
   r = admin(f.adminPort(), "POST", "/reload");
   ASSERT_EQ(statusOf(r), 200) << r;
   EXPECT_NE(bodyOf(r).find("change cluster c"), std::string::npos) << r;
   EXPECT_EQ(get(), "s1");
-  EXPECT_EQ(f.metric(opened), 2);
+  EXPECT_EQ(f.metric(opened), 1) << "the changed cluster did not adopt the pool";
+  EXPECT_EQ(s1.connections(), 1);
 }
 
 // watch: true reloads when the file is replaced (debounced), and a bad file changes nothing.
