@@ -446,14 +446,9 @@ Parser::Step Parser::feedHead(const char* data, std::size_t len) {
     len = limits_.maxHeadBytes - std::min(head_.headBytes, limits_.maxHeadBytes) + 1;
   }
   atStart_ = false;
-  llhttp_errno_t e = llhttp_execute(&impl().llhttp, data, len);
-  std::size_t consumed = len;
-  if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
-    consumed = static_cast<std::size_t>(llhttp_get_error_pos(&impl().llhttp) - data);
-    llhttp_resume(&impl().llhttp);
-  } else if (e != HPE_OK) {
-    return llhttpError(e);
-  }
+  std::size_t consumed = 0;
+  int e = execute(data, len, consumed);
+  if (e != HPE_OK && e != HPE_PAUSED && e != HPE_PAUSED_UPGRADE) return llhttpError(e);
   std::size_t headPart = headComplete_ ? consumed : len;
   if (head_.headBytes + headPart > limits_.maxHeadBytes) {
     return failWith("message head too large", 431);
@@ -473,15 +468,21 @@ Parser::Step Parser::feedHead(const char* data, std::size_t len) {
   return {Status::kHeadComplete, consumed};
 }
 
-Parser::Step Parser::feedBody(const char* data, std::size_t len) {
+int Parser::execute(const char* data, std::size_t len, std::size_t& consumed) {
   llhttp_errno_t e = llhttp_execute(&impl().llhttp, data, len);
-  std::size_t consumed = len;
+  consumed = len;
   if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
+    // Paused at a head's or a message's end: the rest is the body's or the next message's.
     consumed = static_cast<std::size_t>(llhttp_get_error_pos(&impl().llhttp) - data);
     llhttp_resume(&impl().llhttp);
-  } else if (e != HPE_OK) {
-    return llhttpError(e);
   }
+  return e;
+}
+
+Parser::Step Parser::feedBody(const char* data, std::size_t len) {
+  std::size_t consumed = 0;
+  int e = execute(data, len, consumed);
+  if (e != HPE_OK && e != HPE_PAUSED && e != HPE_PAUSED_UPGRADE) return llhttpError(e);
   if (head_.chunked) {
     // The same bytes read again by the strict decoder: both must see the body end at the same
     // byte, or a peer could read it another way.

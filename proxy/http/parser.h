@@ -114,6 +114,9 @@ class Parser {
   Step feedBody(const char* data, std::size_t len);
   Step failWith(std::string_view why, int requestStatus);
   Step llhttpError(int code);  // an llhttp_errno_t
+  // Runs llhttp over data; consumed is what it used (all, or up to where it paused). Returns
+  // its llhttp_errno_t.
+  int execute(const char* data, std::size_t len, std::size_t& consumed);
   Impl& impl() { return *reinterpret_cast<Impl*>(storage_); }
   const Impl& impl() const { return *reinterpret_cast<const Impl*>(storage_); }
   // llhttp's state lives inline (its header stays out of this one): a parser allocates nothing.
