@@ -19,7 +19,7 @@ namespace {
 
 void logStatic(WorkerContext& w, const config::ListenerConfig& cfg, std::string_view peerText,
                const io::Address& peer, const http::MessageHead& h, const StaticReply& reply,
-               std::uint64_t bytes, Duration took) {
+               std::uint64_t bytes, std::uint64_t headBytes, Duration took) {
   if (!w.accessLog.enabled()) return;
   log::AccessRecord a;
   a.clientAddress = peerText;
@@ -30,6 +30,7 @@ void logStatic(WorkerContext& w, const config::ListenerConfig& cfg, std::string_
   a.status = reply.status;
   a.bytesIn = h.headBytes;
   a.bytesOut = bytes;
+  a.bodyBytesOut = static_cast<std::int64_t>(bytes > headBytes ? bytes - headBytes : 0);
   a.durationUs = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::microseconds>(took).count());
   a.cause = causeName(reply.cause);
@@ -99,7 +100,11 @@ Task<void> serveStatic(WorkerContext& w, ListenerContext& l, io::Socket client, 
     Duration took = w.clock.now() - start;
     recordRequest(*l.counters, counters, reply.status, reply.cause, h.headBytes, r.bytes, took,
                   true);
-    logStatic(w, cfg, peerText, peer, h, reply, r.bytes, took);
+    // The head proper ends at its blank line: an error answer's body follows it in the buffer.
+    std::string_view lead = hw.ok() ? head.view() : http::cannedResponse(500, true);
+    std::size_t headEnd = lead.find("\r\n\r\n");
+    headEnd = headEnd == std::string_view::npos ? lead.size() : headEnd + 4;
+    logStatic(w, cfg, peerText, peer, h, reply, r.bytes, headEnd, took);
     in.consume(h.headBytes);
   }
   head.release();
