@@ -30,6 +30,7 @@
 #include "proxy/http/rewrite.h"
 #include "proxy/http/target.h"
 #include "proxy/io/awaitables.h"
+#include "proxy/session/active.h"
 #include "proxy/session/context.h"
 #include "proxy/session/downstream.h"
 #include "proxy/session/observe.h"
@@ -80,30 +81,6 @@ struct RequestLine {
   std::string_view protocol() const {
     return methodLen == 0 ? std::string_view() : minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
   }
-};
-
-// Counts a request as active on a cluster and its endpoint (least_request reads the latter) for
-// as long as it holds an upstream connection.
-class ActiveGuard {
- public:
-  ActiveGuard(upstream::Cluster& c, std::size_t ep, metrics::EndpointCounters* cells)
-      : c_(c), ep_(ep), cells_(cells) {
-    c_.counters().active.add();
-    if (cells_ != nullptr) cells_->active.add();
-    c_.begin(ep_);
-  }
-  ~ActiveGuard() {
-    c_.counters().active.sub();
-    if (cells_ != nullptr) cells_->active.sub();
-    c_.end(ep_);
-  }
-  ActiveGuard(const ActiveGuard&) = delete;
-  ActiveGuard& operator=(const ActiveGuard&) = delete;
-
- private:
-  upstream::Cluster& c_;
-  std::size_t ep_;
-  metrics::EndpointCounters* cells_;
 };
 
 // The key ring_hash and maglev place a request by (hash_on); a random one when it is absent.
@@ -172,12 +149,6 @@ http::Parser::Limits requestLimits(const config::ListenerConfig& cfg) {
   l.maxHeaders = std::min<std::size_t>(cfg.maxRequestHeaders, http::kMaxHeaders);
   l.maxTargetBytes = cfg.maxRequestTargetBytes;
   return l;
-}
-
-Cause connectCause(std::error_code ec) {
-  if (ec == std::errc::connection_refused) return Cause::kUpstreamConnectRefused;
-  if (ec == std::errc::timed_out) return Cause::kUpstreamConnectTimeout;
-  return Cause::kUpstreamConnectFailed;
 }
 
 // The client side of one connection: what an idle keep-alive connection holds. Registered with
@@ -716,7 +687,7 @@ class Exchanges {
       }
     }
     facts.stage = upstream::AttemptFacts::Stage::kWritten;
-    ActiveGuard active(cluster, ep, cells);
+    ActiveGuard active(cluster, ep);
     meter_->sent = w_.clock.now();
     if (!replayable_) c_.in.consume(firstBody_);
     facts.replayable = replayable_;

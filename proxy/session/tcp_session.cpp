@@ -14,6 +14,7 @@
 #include "proxy/common/log.h"
 #include "proxy/http/proxy_protocol.h"
 #include "proxy/io/awaitables.h"
+#include "proxy/session/active.h"
 #include "proxy/session/context.h"
 #include "proxy/session/downstream.h"
 #include "proxy/session/observe.h"
@@ -24,35 +25,6 @@ namespace {
 
 // Endpoints one connection tries at most before it gives up (each after a failed connect).
 constexpr std::size_t kMaxTries = 16;
-
-Cause connectCause(std::error_code ec) {
-  if (ec == std::errc::connection_refused) return Cause::kUpstreamConnectRefused;
-  if (ec == std::errc::timed_out) return Cause::kUpstreamConnectTimeout;
-  return Cause::kUpstreamConnectFailed;
-}
-
-// Counts a tunnel as active on its cluster and endpoint (least_request reads the latter) for as
-// long as it holds its upstream connection.
-class TunnelActive {
- public:
-  TunnelActive(upstream::Cluster& c, std::size_t ep) : c_(c), ep_(ep), cells_(c.endpointCells(ep)) {
-    c_.counters().active.add();
-    if (cells_ != nullptr) cells_->active.add();
-    c_.begin(ep_);
-  }
-  ~TunnelActive() {
-    c_.counters().active.sub();
-    if (cells_ != nullptr) cells_->active.sub();
-    c_.end(ep_);
-  }
-  TunnelActive(const TunnelActive&) = delete;
-  TunnelActive& operator=(const TunnelActive&) = delete;
-
- private:
-  upstream::Cluster& c_;
-  std::size_t ep_;
-  metrics::EndpointCounters* cells_;
-};
 
 // One TCP connection's life after its PROXY header (if any): upstream, tunnel, records. Lives in
 // serveTcp's coroutine frame; worker thread only.
@@ -183,7 +155,7 @@ class TcpSession {
   }
 
   Task<void> relay(std::size_t ep, io::Socket& up) {
-    TunnelActive active(cluster_, ep);
+    ActiveGuard active(cluster_, ep);
     Buffer out = w_.buffers.acquire();
     // Spliced where the proactor can (Linux): the bytes stay in the kernel; `in` and `out`
     // then carry only what was read before (a PROXY header's tail).
