@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -81,6 +82,33 @@ TEST(StaticPath, TooLongIs404NotAnOverflow) {
   EXPECT_EQ(decode(name, 110).verdict, PathVerdict::kNotFound);
   EXPECT_EQ(decode("/", 10).verdict, PathVerdict::kNotFound);  // no room for index.html
   EXPECT_EQ(decode("/", 11).path, "index.html");
+}
+
+// Whatever the target, a path decodeStaticPath accepts is relative and has no ".." segment, no
+// empty segment, no NUL and no backslash: nothing in it can climb out of the root by itself.
+TEST(StaticPath, NoAcceptedPathCanClimbOutOfTheRoot) {
+  constexpr std::string_view kAlphabet = "/.%2eEfF05a\\?";
+  std::mt19937 rng(16);
+  std::size_t accepted = 0;
+  for (int i = 0; i < 50000; ++i) {
+    std::string target = "/";
+    for (std::size_t n = rng() % 14; n > 0; --n) target += kAlphabet[rng() % kAlphabet.size()];
+    Decoded d = decode(target);
+    if (d.verdict != PathVerdict::kOk) continue;
+    ++accepted;
+    ASSERT_FALSE(d.path.empty()) << target;
+    ASSERT_NE(d.path.front(), '/') << target;
+    ASSERT_EQ(d.path.find('\0'), std::string::npos) << target;
+    ASSERT_EQ(d.path.find('\\'), std::string::npos) << target;
+    ASSERT_EQ(d.path.find("//"), std::string::npos) << target;
+    std::size_t start = 0;
+    while (start <= d.path.size()) {
+      std::size_t end = std::min(d.path.find('/', start), d.path.size());
+      ASSERT_NE(d.path.substr(start, end - start), "..") << target << " -> " << d.path;
+      start = end + 1;
+    }
+  }
+  EXPECT_GT(accepted, 1000u);  // the alphabet reaches accepted paths, not only refusals
 }
 
 // root/ with f.txt, sub/g.txt, in -> sub (relative), out -> ../outside; outside/secret.txt.
