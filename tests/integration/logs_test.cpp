@@ -10,7 +10,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -103,7 +102,9 @@ TEST(Logs, CombinedCountsOnlyTheBodyOfStaticFiles) {
   }
   auto text = [&] {
     std::ifstream in(dir + "/a.log");
-    return std::string(std::istreambuf_iterator<char>(in), {});
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
   };
   EXPECT_TRUE(waitUntil([&] {
     std::string t = text();
