@@ -49,7 +49,9 @@ class UringProactor;
 // waiting, accepted sockets wait in a queue. At kReadySoftCap queued sockets the multishot is
 // cancelled until an accept is queued again (the kernel's backlog holds the rest); sockets that
 // the kernel accepted between the cancel request and its completion are queued too (the queue
-// grows), never closed: a closed accepted socket is a client answered by a reset.
+// grows), never closed: a closed accepted socket is a client answered by a reset. While accepts
+// may not run ahead (AcceptOp::ahead: descriptors are counted) the same operation is armed as a
+// one-shot accept, re-armed while accepts wait; with no accept left waiting it is cancelled.
 //
 // Lifetime: the multishot's operation (Multishot) is allocated apart from the listener, because
 // its completions can outlive the listener: destroying a listener (a reload closes listeners at
