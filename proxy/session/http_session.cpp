@@ -123,6 +123,7 @@ struct Record {
   Cause cause = Cause::kOk;
   std::uint64_t bytesIn = 0;
   std::uint64_t bytesOut = 0;
+  std::uint64_t headBytesOut = 0;  // of bytesOut, the response heads' (1xx included)
   std::string_view route = "-";
   std::string_view cluster;
   io::Address upstream;
@@ -139,6 +140,12 @@ struct Record {
     std::memcpy(requestId, v.data(), requestIdLen);
   }
 };
+
+// The head of a complete message ferry wrote (up to and with its empty line).
+std::size_t headPart(std::string_view message) {
+  std::size_t end = message.find("\r\n\r\n");
+  return end == std::string_view::npos ? message.size() : end + 4;
+}
 
 // The methods ferry answers an OPTIONS with Max-Forwards: 0 for.
 constexpr std::string_view kAllowedMethods = "GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH";
@@ -497,6 +504,7 @@ class Exchanges {
     head_.commit(hw.size());
     if (next == Next::kKeepAlive) c_.in.consume(h.headBytes);
     rec_.status = status;
+    rec_.headBytesOut += head_.size();
     io::TransmitElement els[2] = {io::TransmitElement::memory(head_.view()),
                                   io::TransmitElement::memory(body)};
     std::size_t n = http::iequals(h.method, "HEAD") || body.empty() ? 1 : 2;
@@ -525,6 +533,7 @@ class Exchanges {
       co_return co_await finish(Outcome{Cause::kClientClosed, true}, Next::kAbort);
     }
     rec_.bytesOut += head_.size();
+    rec_.headBytesOut += headPart(head_.view());
     co_return co_await finish(Outcome{Cause::kLocalResponse, true}, next);
   }
 
@@ -833,6 +842,7 @@ class Exchanges {
             http::ResponsePlan plan = writeClientHead(resp_.head(), false);
             if (plan.ok && !plan.skip) {
               forwarded_ = true;
+              rec_.headBytesOut += head_.size();
               if (!co_await sendClient(head_.view(), cfg)) co_return;
             }
           }
@@ -890,6 +900,7 @@ class Exchanges {
     if (plan.tunnel) {
       // 101 Switching Protocols: the head goes out, then both connections are one tunnel.
       respBegun_ = true;
+      rec_.headBytesOut += head_.size();
       if (!co_await sendClient(head_.view(), cfg)) co_return;
       upgraded_ = true;
       respComplete_ = true;
@@ -901,6 +912,7 @@ class Exchanges {
       co_return;
     }
     respBegun_ = true;
+    rec_.headBytesOut += head_.size();
     io::TransmitElement els[2] = {
         io::TransmitElement::memory(head_.view()),
         io::TransmitElement::memory(out_.data(), clientBodyBytes(out_.data(), st.consumed))};
@@ -1102,6 +1114,7 @@ class Exchanges {
             io::IoResult r = co_await io::transmit(w_.proactor, c_.client.native(),
                                                    std::span(els, 2), l_.config->sendTimeout);
             if (r.ok()) rec_.bytesOut += r.bytes;
+            rec_.headBytesOut += hw.size();
             status = 0;
           }
         }
@@ -1109,6 +1122,7 @@ class Exchanges {
           std::string_view text = cannedAnswer(status, conn);
           if (co_await sendAll(w_.proactor, c_.client.native(), text, l_.config->sendTimeout)) {
             rec_.bytesOut += text.size();
+            rec_.headBytesOut += headPart(text);
           }
         }
       }
@@ -1129,6 +1143,8 @@ class Exchanges {
       a.status = rec_.status;
       a.bytesIn = rec_.bytesIn;
       a.bytesOut = rec_.bytesOut;
+      a.bodyBytesOut = static_cast<std::int64_t>(
+          rec_.bytesOut > rec_.headBytesOut ? rec_.bytesOut - rec_.headBytesOut : 0);
       a.durationUs = static_cast<std::uint64_t>(
           std::chrono::duration_cast<std::chrono::microseconds>(took).count());
       a.upstream = std::string_view(up, rec_.upstream.format(up, sizeof(up)));
