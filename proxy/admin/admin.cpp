@@ -137,8 +137,9 @@ struct AdminServer::Impl {
         "/drain", Method::kPost,
         "graceful stop as SIGTERM: /ready 503, drain_delay, then drain up to drain_timeout, exit 0",
         [this, text] {
-          control.drain();
-          return text("draining\n");
+          Response answer = text("draining\n");
+          answer.after = [this] { control.drain(); };
+          return answer;
         },
         kCtl);
     add(
@@ -221,7 +222,9 @@ struct AdminServer::Impl {
                         (close ? "\r\nConnection: close" : "") + "\r\n\r\n";
       if (!http::iequals(h.method, "HEAD")) out += r.body;
       in.consume(h.headBytes);
-      if (!co_await session::sendAll(*proactor, s.native(), out, seconds(10)) || close) break;
+      bool sent = co_await session::sendAll(*proactor, s.native(), out, seconds(10));
+      if (r.after) r.after();
+      if (!sent || close) break;
     }
     co_await session::lingeringClose(*proactor, std::move(s), in);
   }

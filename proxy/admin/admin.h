@@ -60,6 +60,9 @@ struct Response {
   int status = 200;
   std::string contentType = "text/plain; charset=utf-8";
   std::string body;
+  // Runs once the response was sent (or failed to be): what must not race its own answer, as
+  // POST /drain's stop, which may end the process before a reply still being written.
+  std::function<void()> after{};
 };
 
 // What the admin listener asks of the running process. Called on the admin thread.
