@@ -349,8 +349,7 @@ TEST(Upstream, BackendClosingIdleConnectionsFailsNoPost) {
 // on the write and retried: allowed for the GETs, and no POST is ever sent twice.)
 TEST(Upstream, StalePooledConnectionsAreLookedAtBeforeReuse) {
   IdleClosingBackend b(1, 0);
-  Ferry f(config({b.port()}, "    max_idle_per_worker: 8
-"));
+  Ferry f(config({b.port()}, "    max_idle_per_worker: 8\n"));
   RawClient c(f.port("web"));
   const std::string retries = "ferry_upstream_retries_total{cluster=\"c\",reason=\"reset\"}";
   const std::string peerClosed =
