@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -132,8 +133,20 @@ class IdleClosingBackend {
         return finish(fd, &closedByPeer_);
     }
   }
-  // open_ drops before the reason is counted: a test that sees the count sees the close.
+  // open_ drops before the reason is counted: a test that sees the count sees the close. An
+  // idle close is counted once ferry's kernel has acknowledged the FIN (on a busy machine it may
+  // otherwise still sit in the loopback's backlog when the test sends the next request).
   void finish(int fd, std::atomic<long>* counter) {
+    if (counter == &closedIdleByUs_ && ::shutdown(fd, SHUT_WR) == 0) {
+      waitUntil(
+          [fd] {
+            tcp_info info{};
+            socklen_t len = sizeof(info);
+            return ::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0 ||
+                   info.tcpi_state != TCP_FIN_WAIT1;
+          },
+          2s);
+    }
     ::close(fd);
     --open_;
     if (counter != nullptr) ++*counter;
