@@ -8,8 +8,8 @@
 // ferry's own parser, so a request ferry did not mean to send shows up as a record.
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <linux/sockios.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
