@@ -368,6 +368,10 @@ ScriptBackend resettingBackend(const std::string& start) {
 }
 
 TEST(Truncation, ACloseDelimitedBodyCutByAResetReachesTheClientAsAReset) {
+  // Wine hands ferry.exe the backend's reset as a clean end of stream (ferry.exe logs no receive
+  // error, so it cannot tell the body was cut); the chunked case below, where the end comes
+  // before the body's, does reset the client under Wine: the abortive close itself works there.
+  if (testingUnderWine()) GTEST_SKIP() << "Wine reports a reset as a clean end of stream";
   ScriptBackend b = resettingBackend("HTTP/1.1 200 OK\r\n\r\n" + std::string(1000, 'x'));
   Ferry f(config(b.port()));
   RawClient c(f.port("web"));
